@@ -1,0 +1,3 @@
+from revenge.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,58 @@
+"""``create_app(settings)``: routes, middleware and the lifespan that owns every resource."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+
+from revenge.config import Settings
+from revenge.library.catalog import Catalog
+from revenge.library.scan import ScanStatus, scan_library
+from revenge.security.keys import UserStore
+from revenge.state import AppState
+from revenge.web import routes_direct, routes_health, routes_items
+from revenge.web.errors import EXCEPTION_HANDLERS
+
+log = logging.getLogger("revenge")
+
+
+def create_app(settings: Settings) -> Starlette:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, object]]:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        async with contextlib.AsyncExitStack() as stack:
+            users = UserStore(settings.data_dir / "users.db")
+            stack.callback(users.close)
+            catalog = Catalog(settings.data_dir / "catalog.db")
+            stack.callback(catalog.close)
+            state = AppState(settings=settings, users=users, catalog=catalog, scan=ScanStatus())
+
+            scan_task: asyncio.Task[object] | None = None
+            if settings.scan_on_start and settings.library + settings.podcasts + settings.audiobooks:
+                # The server answers while the scan runs; items appear as they are probed.
+                scan_task = asyncio.create_task(
+                    asyncio.to_thread(scan_library, settings, catalog, state.scan), name="library-scan"
+                )
+
+            try:
+                yield {"revenge": state}
+            finally:
+                if scan_task is not None:
+                    state.scan.cancel()
+                    with contextlib.suppress(Exception, asyncio.CancelledError):
+                        await scan_task
+
+    routes = [
+        *routes_health.routes,
+        *routes_items.routes,
+        *routes_direct.routes,
+    ]
+    return Starlette(
+        routes=routes,
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        lifespan=lifespan,
+    )

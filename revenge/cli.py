@@ -1,0 +1,144 @@
+"""``revenge serve|scan|user``: argparse in front of config, app and library."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from revenge.config import ConfigError, Settings, load_settings
+from revenge.security.keys import UserError, UserStore
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, help="TOML settings file (keys as in the README table)")
+    parser.add_argument("--data-dir", type=Path, help="where catalog, users and progress live")
+
+
+def _settings(args: argparse.Namespace, **extra: object) -> Settings:
+    overrides: dict[str, object] = {"data_dir": getattr(args, "data_dir", None), **extra}
+    return load_settings(args.config, **overrides)
+
+
+def _user_store(settings: Settings) -> UserStore:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return UserStore(settings.data_dir / "users.db")
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from revenge.app import create_app
+
+    extra: dict[str, object] = {"host": args.host, "port": args.port}
+    if args.library:
+        extra["library"] = tuple(p.expanduser().resolve() for p in args.library)
+    settings = _settings(args, **extra)
+    for root in settings.library + settings.podcasts + settings.audiobooks:
+        if not root.is_dir():
+            raise ConfigError("library", f"{root} is not a directory")
+    users = _user_store(settings)
+    try:
+        shown_host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+        print(f"Revenge is serving on http://{shown_host}:{settings.port}/", flush=True)
+        if users.count() == 0:
+            _, key = users.add_user("admin")
+            print("Created user 'admin'. Its API key (shown only this once):", flush=True)
+            print(f"  {key}", flush=True)
+            print("Use it as:  Authorization: Bearer <key>", flush=True)
+    finally:
+        users.close()
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        server_header=False,
+    )
+    return 0
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    from revenge.library.catalog import Catalog
+    from revenge.library.scan import ScanStatus, scan_library
+
+    extra: dict[str, object] = {}
+    if args.library:
+        extra["library"] = tuple(p.expanduser().resolve() for p in args.library)
+    settings = _settings(args, **extra)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    catalog = Catalog(settings.data_dir / "catalog.db")
+    try:
+        status = ScanStatus()
+        report = scan_library(settings, catalog, status, show_progress=sys.stderr.isatty())
+    finally:
+        catalog.close()
+    print(report.summary())
+    return 0
+
+
+def cmd_user(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    users = _user_store(settings)
+    try:
+        if args.user_cmd == "add":
+            _, key = users.add_user(args.name)
+            print(f"Created user {args.name!r}. API key (shown only this once):")
+            print(key)
+        elif args.user_cmd == "key":
+            print(users.new_key(args.name))
+        elif args.user_cmd == "list":
+            for user, keys in users.list_users():
+                print(f"{user.name}\t{keys} key(s)")
+        elif args.user_cmd == "remove":
+            users.remove_user(args.name)
+            print(f"Removed user {args.name!r} and its keys.")
+    finally:
+        users.close()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="revenge", description="Self-hosted audio streaming server")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+
+    serve = sub.add_parser("serve", help="run the server (scans the library in the background)")
+    _common(serve)
+    serve.add_argument("library", nargs="*", type=Path, help="music folders (default: settings.library)")
+    serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to bind (default 7700)")
+    serve.set_defaults(func=cmd_serve)
+
+    scan = sub.add_parser("scan", help="scan the library once and exit")
+    _common(scan)
+    scan.add_argument("library", nargs="*", type=Path)
+    scan.set_defaults(func=cmd_scan)
+
+    user = sub.add_parser("user", help="manage users and API keys")
+    _common(user)
+    user_sub = user.add_subparsers(dest="user_cmd", required=True)
+    for name, text in (("add", "create a user and print its API key"),
+                       ("key", "print a new extra API key for a user"),
+                       ("remove", "delete a user and its keys")):
+        p = user_sub.add_parser(name, help=text)
+        p.add_argument("name")
+    user_sub.add_parser("list", help="list users")
+    user.set_defaults(func=cmd_user)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        print(f"revenge: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except UserError as exc:
+        print(f"revenge: {exc}", file=sys.stderr)
+        return 1

@@ -1,0 +1,249 @@
+"""Settings: defaults ← optional TOML file ← ``REVENGE_*`` environment variables.
+
+Every setting is one field of :class:`Settings`. The TOML file uses the field names as keys; the
+environment uses ``REVENGE_`` plus the upper-cased field name. Unknown keys and bad values raise
+:class:`ConfigError` naming the key, so a typo fails at startup instead of being ignored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "REVENGE_"
+HLS_PROFILE_NAMES = ("aac-64", "aac-128", "aac-192", "aac-256", "aac-320", "opus-128", "flac")
+AAC_CODERS = ("twoloop", "fast", "anmr")
+
+
+class ConfigError(ValueError):
+    """A setting is unknown or has a bad value; ``key`` names it as the user wrote it."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"{key}: {message}")
+        self.key = key
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "revenge"
+
+
+def _default_workers() -> int:
+    return max(1, os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Library
+    library: tuple[Path, ...] = ()
+    podcasts: tuple[Path, ...] = ()
+    audiobooks: tuple[Path, ...] = ()
+    scan_on_start: bool = True
+    # Server
+    data_dir: Path = field(default_factory=_default_data_dir)
+    host: str = "127.0.0.1"
+    port: int = 7700
+    log_level: str = "info"
+    # Progress store: "sqlite" (embedded) or a redis:// / rediss:// / unix:// URL (Dragonfly, Redis)
+    store: str = "sqlite"
+    progress_batch_max: int = 512
+    progress_batch_window_ms: float = 2.0
+    progress_queue_max: int = 10_000
+    # HLS engine
+    cache_mb: int = 256
+    segment_seconds: float = 6.0
+    hls_ladder: tuple[str, ...] = ("aac-64", "aac-128", "aac-256")
+    encode_workers: int = field(default_factory=_default_workers)
+    encode_queue_max: int = 16
+    prefetch_segments: int = 2
+    aac_coder: str = "twoloop"
+    # Playback sessions and signed stream URLs
+    session_idle_seconds: float = 60.0
+    sessions_per_user: int = 4
+    token_ttl_seconds: int = 86_400
+
+    def __post_init__(self) -> None:
+        _validate(self)
+
+
+def _as_str(key: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(key, f"expected a string, got {value!r}")
+    return value
+
+
+def _as_int(key: str, value: Any) -> int:
+    if isinstance(value, bool):
+        raise ConfigError(key, f"expected an integer, got {value!r}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            pass
+    raise ConfigError(key, f"expected an integer, got {value!r}")
+
+
+def _as_float(key: str, value: Any) -> float:
+    if isinstance(value, bool):
+        raise ConfigError(key, f"expected a number, got {value!r}")
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            pass
+    raise ConfigError(key, f"expected a number, got {value!r}")
+
+
+def _as_bool(key: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+    raise ConfigError(key, f"expected true or false, got {value!r}")
+
+
+def _as_path(key: str, value: Any) -> Path:
+    text = _as_str(key, value).strip()
+    if not text:
+        raise ConfigError(key, "expected a path, got an empty string")
+    return Path(text).expanduser()
+
+
+def _as_list(key: str, value: Any) -> list[str]:
+    # Environment lists are separated by commas or the OS path separator; TOML uses arrays.
+    if isinstance(value, str):
+        parts = [p.strip() for chunk in value.split(",") for p in chunk.split(os.pathsep)]
+        return [p for p in parts if p]
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return list(value)
+    raise ConfigError(key, f"expected a list of strings, got {value!r}")
+
+
+def _as_paths(key: str, value: Any) -> tuple[Path, ...]:
+    return tuple(_as_path(key, v) for v in _as_list(key, value))
+
+
+def _as_strs(key: str, value: Any) -> tuple[str, ...]:
+    return tuple(_as_list(key, value))
+
+
+_CONVERTERS: dict[str, Callable[[str, Any], Any]] = {
+    "library": _as_paths,
+    "podcasts": _as_paths,
+    "audiobooks": _as_paths,
+    "scan_on_start": _as_bool,
+    "data_dir": _as_path,
+    "host": _as_str,
+    "port": _as_int,
+    "log_level": _as_str,
+    "store": _as_str,
+    "progress_batch_max": _as_int,
+    "progress_batch_window_ms": _as_float,
+    "progress_queue_max": _as_int,
+    "cache_mb": _as_int,
+    "segment_seconds": _as_float,
+    "hls_ladder": _as_strs,
+    "encode_workers": _as_int,
+    "encode_queue_max": _as_int,
+    "prefetch_segments": _as_int,
+    "aac_coder": _as_str,
+    "session_idle_seconds": _as_float,
+    "sessions_per_user": _as_int,
+    "token_ttl_seconds": _as_int,
+}
+
+
+def _check(ok: bool, key: str, message: str) -> None:
+    if not ok:
+        raise ConfigError(key, message)
+
+
+def _validate(s: Settings) -> None:
+    _check(0 <= s.port <= 65535, "port", f"must be 0..65535, got {s.port}")
+    _check(s.log_level in ("critical", "error", "warning", "info", "debug", "trace"), "log_level",
+           f"must be one of critical, error, warning, info, debug, trace; got {s.log_level!r}")
+    _check(s.store == "sqlite" or s.store.startswith(("redis://", "rediss://", "unix://")), "store",
+           f"must be 'sqlite' or a redis://, rediss:// or unix:// URL, got {s.store!r}")
+    _check(1 <= s.progress_batch_max <= 10_000, "progress_batch_max", "must be 1..10000")
+    _check(0 <= s.progress_batch_window_ms <= 1000, "progress_batch_window_ms", "must be 0..1000 ms")
+    _check(s.progress_queue_max >= s.progress_batch_max, "progress_queue_max",
+           "must be at least progress_batch_max")
+    _check(1 <= s.cache_mb <= 1_048_576, "cache_mb", f"must be 1..1048576, got {s.cache_mb}")
+    _check(1.0 <= s.segment_seconds <= 30.0, "segment_seconds", "must be 1..30 seconds")
+    _check(len(s.hls_ladder) > 0, "hls_ladder", "must name at least one profile")
+    for name in s.hls_ladder:
+        _check(name in HLS_PROFILE_NAMES, "hls_ladder",
+               f"unknown profile {name!r}; known: {', '.join(HLS_PROFILE_NAMES)}")
+    _check(1 <= s.encode_workers <= 256, "encode_workers", "must be 1..256")
+    _check(1 <= s.encode_queue_max <= 10_000, "encode_queue_max", "must be 1..10000")
+    _check(0 <= s.prefetch_segments <= 16, "prefetch_segments", "must be 0..16")
+    _check(s.aac_coder in AAC_CODERS, "aac_coder", f"must be one of {', '.join(AAC_CODERS)}")
+    _check(s.session_idle_seconds > 0, "session_idle_seconds", "must be positive")
+    _check(1 <= s.sessions_per_user <= 1000, "sessions_per_user", "must be 1..1000")
+    _check(60 <= s.token_ttl_seconds <= 31 * 86_400, "token_ttl_seconds", "must be 60..2678400 seconds")
+
+
+def _apply(values: dict[str, Any], source: Mapping[str, Any], key_of: Callable[[str], str]) -> None:
+    for name, raw in source.items():
+        convert = _CONVERTERS.get(name)
+        if convert is None:
+            raise ConfigError(key_of(name), "unknown setting")
+        values[name] = convert(key_of(name), raw)
+
+
+def load_settings(
+    config_file: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Build Settings from defaults, then ``config_file`` (TOML), then ``env``, then ``overrides``.
+
+    ``overrides`` are already-typed values (from the command line) and win over everything.
+    """
+    values: dict[str, Any] = {}
+    if config_file is not None:
+        try:
+            with open(config_file, "rb") as fh:
+                data = tomllib.load(fh)
+        except OSError as exc:
+            raise ConfigError("--config", f"cannot read {config_file}: {exc.strerror}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError("--config", f"{config_file} is not valid TOML: {exc}") from exc
+        _apply(values, data, lambda name: name)
+    environ = os.environ if env is None else env
+    from_env = {k[len(ENV_PREFIX):].lower(): v for k, v in environ.items() if k.startswith(ENV_PREFIX)}
+    _apply(values, from_env, lambda name: ENV_PREFIX + name.upper())
+    for name, value in overrides.items():
+        if name not in _CONVERTERS:
+            raise ConfigError(name, "unknown setting")
+        if value is not None:
+            values[name] = value
+    try:
+        return Settings(**values)
+    except ConfigError as exc:
+        # Name the key the way the user most likely wrote it: the env var if that is where it came from.
+        if exc.key in from_env and config_file is None:
+            raise ConfigError(ENV_PREFIX + exc.key.upper(), str(exc).split(": ", 1)[1]) from None
+        raise
+
+
+def settings_table() -> list[tuple[str, str, str]]:
+    """(toml key, env var, default) for every setting: the README table is checked against this."""
+    rows = []
+    for f in dataclasses.fields(Settings):
+        default = f.default_factory() if f.default is dataclasses.MISSING else f.default  # type: ignore[misc]
+        rows.append((f.name, ENV_PREFIX + f.name.upper(), repr(default)))
+    return rows

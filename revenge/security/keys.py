@@ -1,0 +1,140 @@
+"""Users and API keys. Keys are shown once and stored only as their SHA-256 (they are 256-bit random,
+so a fast hash is enough: there is nothing to brute-force)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+USER_NAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+KEY_PREFIX = "rv_"
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: str  # decimal string; used as the hash tag in store keys (rv:{<id>}:…)
+    name: str
+
+
+def new_api_key() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+class UserError(ValueError):
+    pass
+
+
+class UserStore:
+    """SQLite table of users and hashed keys (``users.db`` in the data dir).
+
+    Lookups are cached for a few seconds so the hot path (every API request) is a dict hit, while a
+    key removed with ``revenge user remove`` from another process stops working within that time.
+    """
+
+    CACHE_SECONDS = 5.0
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.executescript(
+            """
+            CREATE TABLE IF NOT EXISTS users (
+              id INTEGER PRIMARY KEY AUTOINCREMENT,
+              name TEXT NOT NULL UNIQUE,
+              created_at INTEGER NOT NULL
+            );
+            CREATE TABLE IF NOT EXISTS api_keys (
+              key_hash TEXT PRIMARY KEY,
+              user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+              created_at INTEGER NOT NULL
+            );
+            """
+        )
+        self._cache: dict[str, tuple[float, User | None]] = {}
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def count(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT count(*) FROM users").fetchone()[0])
+
+    def add_user(self, name: str) -> tuple[User, str]:
+        """Create a user and its first API key; the key is returned once and never stored."""
+        if not USER_NAME_RE.match(name):
+            raise UserError("user names are 1-64 characters of letters, digits, _ . @ -")
+        key = new_api_key()
+        now = int(time.time())
+        with self._lock:
+            try:
+                cur = self._db.execute("INSERT INTO users(name, created_at) VALUES (?, ?)", (name, now))
+            except sqlite3.IntegrityError:
+                raise UserError(f"user {name!r} already exists") from None
+            user_id = int(cur.lastrowid or 0)
+            self._db.execute(
+                "INSERT INTO api_keys(key_hash, user_id, created_at) VALUES (?, ?, ?)",
+                (hash_key(key), user_id, now),
+            )
+        return User(str(user_id), name), key
+
+    def new_key(self, name: str) -> str:
+        """Issue another key for an existing user (e.g. one per device)."""
+        key = new_api_key()
+        with self._lock:
+            row = self._db.execute("SELECT id FROM users WHERE name = ?", (name,)).fetchone()
+            if row is None:
+                raise UserError(f"no user {name!r}")
+            self._db.execute(
+                "INSERT INTO api_keys(key_hash, user_id, created_at) VALUES (?, ?, ?)",
+                (hash_key(key), row[0], int(time.time())),
+            )
+        return key
+
+    def list_users(self) -> list[tuple[User, int]]:
+        """Users with their number of keys."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT u.id, u.name, count(k.key_hash) FROM users u "
+                "LEFT JOIN api_keys k ON k.user_id = u.id GROUP BY u.id ORDER BY u.name"
+            ).fetchall()
+        return [(User(str(r[0]), r[1]), int(r[2])) for r in rows]
+
+    def remove_user(self, name: str) -> None:
+        with self._lock:
+            row = self._db.execute("SELECT id FROM users WHERE name = ?", (name,)).fetchone()
+            if row is None:
+                raise UserError(f"no user {name!r}")
+            self._db.execute("DELETE FROM api_keys WHERE user_id = ?", (row[0],))
+            self._db.execute("DELETE FROM users WHERE id = ?", (row[0],))
+        self._cache.clear()
+
+    def authenticate(self, key: str) -> User | None:
+        digest = hash_key(key)
+        now = time.monotonic()
+        hit = self._cache.get(digest)
+        if hit is not None and now - hit[0] < self.CACHE_SECONDS:
+            return hit[1]
+        with self._lock:
+            row = self._db.execute(
+                "SELECT u.id, u.name FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.key_hash = ?",
+                (digest,),
+            ).fetchone()
+        user = User(str(row[0]), row[1]) if row else None
+        if len(self._cache) > 10_000:
+            self._cache.clear()
+        self._cache[digest] = (now, user)
+        return user

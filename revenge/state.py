@@ -1,0 +1,24 @@
+"""Everything a request may need, built by ``create_app``'s lifespan and torn down with it.
+
+Reached from endpoints as ``request.state.revenge`` (Starlette's lifespan state), never as a global.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from revenge.config import Settings
+    from revenge.library.catalog import Catalog
+    from revenge.library.scan import ScanStatus
+    from revenge.security.keys import UserStore
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    users: UserStore
+    catalog: Catalog
+    scan: ScanStatus
+    extras: dict[str, object] = field(default_factory=dict)
