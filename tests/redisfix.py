@@ -1,0 +1,135 @@
+"""A real ``redis-server`` (Debian's) on a free loopback port, for tests and benchmarks.
+
+The instance is durable the way a production Dragonfly/Redis behind Revenge should be: no RDB
+snapshots, an append-only file fsynced on every write. ``restart()`` stops it and starts it again on
+the SAME port with the SAME data dir, so the AOF is replayed and clients that reconnect by URL find
+their data (and an empty script cache, which is what the store's NOSCRIPT handling is for).
+
+There is no skip when ``redis-server`` is missing: the Redis tests must fail loudly, not pass by
+omission (``scripts/test`` installs it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+START_TIMEOUT_S = 15.0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _ping(port: int, timeout: float = 0.5) -> bool:
+    """One raw RESP PING, so the fixture depends on nothing but a socket."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+            s.sendall(b"*1\r\n$4\r\nPING\r\n")
+            return s.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+class RedisServer:
+    """One redis-server process; stop/start/restart keep its port and data dir."""
+
+    def __init__(self, data_dir: Path, port: int | None = None, extra_args: tuple[str, ...] = ()) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError("redis-server is not installed (Debian: apt-get install redis-server)")
+        self.binary = binary
+        self.data_dir = data_dir
+        self.port = port if port is not None else _free_port()
+        self.extra_args = extra_args
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log_path = data_dir / "redis.log"
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def command_line(self) -> list[str]:
+        return [
+            self.binary,
+            "--port", str(self.port),
+            "--bind", "127.0.0.1",
+            "--dir", str(self.data_dir),
+            "--save", "",
+            "--appendonly", "yes",
+            "--appendfsync", "always",
+            "--daemonize", "no",
+            "--protected-mode", "no",
+            "--logfile", str(self.log_path),
+            "--loglevel", "warning",
+            *self.extra_args,
+        ]
+
+    def start(self) -> None:
+        if self.running:
+            raise RuntimeError("redis-server is already running")
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.process = subprocess.Popen(self.command_line(), stdin=subprocess.DEVNULL,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not _ping(self.port):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                log = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+                self.stop()
+                raise RuntimeError(f"redis-server did not start on port {self.port}:\n{log[-2000:]}")
+            time.sleep(0.01)
+
+    def stop(self, hard: bool = False) -> None:
+        """Stop the server: SIGTERM (clean shutdown) or, with ``hard``, SIGKILL (a crash)."""
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGKILL if hard else signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+    def restart(self, hard: bool = True, down_seconds: float = 0.0) -> None:
+        """Stop (a crash by default: only the fsynced AOF survives) and start on the same port."""
+        self.stop(hard=hard)
+        if down_seconds:
+            time.sleep(down_seconds)
+        self.start()
+
+
+@contextlib.contextmanager
+def running_redis(data_dir: Path | None = None, extra_args: tuple[str, ...] = ()) -> Iterator[RedisServer]:
+    """A started RedisServer for the block; for benchmarks and scripts that are not pytest."""
+    with contextlib.ExitStack() as stack:
+        if data_dir is None:
+            data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="revenge-redis-")))
+        server = RedisServer(data_dir, extra_args=extra_args)
+        server.start()
+        try:
+            yield server
+        finally:
+            server.stop(hard=True)
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A fresh, empty redis-server per test (it starts in milliseconds)."""
+    with running_redis(tmp_path / "redis") as server:
+        yield server
