@@ -5,7 +5,7 @@ Reached from endpoints as ``request.state.revenge`` (Starlette's lifespan state)
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -21,4 +21,3 @@ class AppState:
     users: UserStore
     catalog: Catalog
     scan: ScanStatus
-    extras: dict[str, object] = field(default_factory=dict)
