@@ -1,0 +1,208 @@
+"""Progress data: one update as the server accepted it, the per-(user, item) state, the per-device rows,
+and the completion policy per item type. Plain dataclasses, no I/O.
+
+Everything is flat scalars so the state can live in one Redis hash (``to_hash``/``from_hash``) or one
+SQLite row, and so the Lua mirror of ``rules.py`` can read and write it field by field. Times are
+milliseconds since the Unix epoch; positions and durations are milliseconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from revenge.library.model import ITEM_TYPES, ItemType
+
+ProgressEvent = Literal["start", "progress", "pause", "seek", "stop"]
+PROGRESS_EVENTS: tuple[ProgressEvent, ...] = ("start", "progress", "pause", "seek", "stop")
+
+# A state keeps the rows of at most this many devices; the device with the oldest event is dropped
+# first, so a client that invents a new device id per request cannot grow a state without bound.
+MAX_DEVICES_PER_ITEM = 16
+
+
+@dataclass(frozen=True, slots=True)
+class ProgressUpdate:
+    """One accepted update, already validated and normalised by the endpoint.
+
+    ``duration_ms`` is authoritative (the catalog's, not the client's); ``position_ms`` is already clamped
+    to ``[0, duration_ms]``; ``event_ts_ms`` is the client's ``client_ts`` clamped to ``received_ms`` (the
+    server clock when the request arrived), so a device whose clock runs ahead cannot win forever.
+    """
+
+    user_id: str
+    item_id: str
+    item_type: ItemType
+    duration_ms: int
+    position_ms: int
+    event: ProgressEvent
+    device_id: str
+    event_ts_ms: int
+    received_ms: int
+    playback_rate: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class DevicePosition:
+    """The last position one device reported for one item (by that device's event time)."""
+
+    position_ms: int
+    event_ts_ms: int
+    updated_ms: int  # server time the row was written
+
+    def encode(self) -> str:
+        """``"position:event_ts:updated"``: the value of the device's field in the Redis devices hash."""
+        return f"{self.position_ms}:{self.event_ts_ms}:{self.updated_ms}"
+
+    @classmethod
+    def decode(cls, text: str | bytes) -> DevicePosition:
+        if isinstance(text, bytes):
+            text = text.decode()
+        position, event_ts, updated = text.split(":")
+        return cls(int(position), int(event_ts), int(updated))
+
+
+@dataclass(frozen=True, slots=True)
+class ProgressState:
+    """Where one user is in one item, across devices.
+
+    The *global* fields (``position_ms``, ``device_id``, ``event_ts_ms``, ``playback_rate``) are those of the
+    update with the largest event time applied so far. ``version`` is a server counter bumped by every
+    write. ``listen_*`` track the current listen of a track (see ``rules.apply_update``): when it started
+    (event time), how much of it has been heard, and whether it has already counted as a play.
+    """
+
+    user_id: str
+    item_id: str
+    item_type: ItemType
+    duration_ms: int
+    position_ms: int = 0
+    completed: bool = False
+    play_count: int = 0
+    completed_count: int = 0
+    first_played_at: int | None = None
+    last_played_at: int | None = None
+    completed_at: int | None = None
+    playback_rate: float = 1.0
+    hidden: bool = False
+    version: int = 0
+    device_id: str = ""
+    event_ts_ms: int = 0
+    updated_ms: int = 0
+    listen_started_at: int | None = None
+    listened_ms: int = 0
+    listen_counted: bool = False
+    devices: Mapping[str, DevicePosition] = field(default_factory=dict)
+
+    @property
+    def percent(self) -> float:
+        if self.duration_ms <= 0:
+            return 0.0
+        return round(100.0 * self.position_ms / self.duration_ms, 2)
+
+    def to_hash(self) -> dict[str, str]:
+        """The scalar fields as a flat ``{name: text}`` mapping (Redis hash); ``None`` fields are left out,
+        booleans are ``"1"``/``"0"``. Devices are not part of it (they live in their own hash)."""
+        out: dict[str, str] = {}
+        for name in _HASH_FIELDS:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, bool):
+                out[name] = "1" if value else "0"
+            else:
+                out[name] = str(value)
+        return out
+
+    @classmethod
+    def from_hash(
+        cls,
+        fields: Mapping[str, str] | Mapping[bytes, bytes],
+        devices: Mapping[str, DevicePosition] | None = None,
+    ) -> ProgressState:
+        """Inverse of ``to_hash`` (accepts ``bytes`` keys/values as redis-py returns them)."""
+        text = {(k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
+                for k, v in fields.items()}
+        item_type = text["item_type"]
+        if item_type not in ITEM_TYPES:
+            raise ValueError(f"bad item_type in stored progress: {item_type!r}")
+        values: dict[str, object] = {}
+        for name, kind in _HASH_FIELDS.items():
+            raw = text.get(name)
+            if raw is None:
+                continue
+            if kind is bool:
+                values[name] = raw == "1"
+            elif kind is int or kind is _OptionalInt:
+                values[name] = int(float(raw)) if "." in raw or "e" in raw else int(raw)
+            elif kind is float:
+                values[name] = float(raw)
+            else:
+                values[name] = raw
+        return cls(devices=dict(devices or {}), **values)  # type: ignore[arg-type]
+
+
+class _OptionalInt:
+    """Marker for ``int | None`` fields in ``_HASH_FIELDS``."""
+
+
+_HASH_FIELDS: dict[str, type] = {
+    "user_id": str,
+    "item_id": str,
+    "item_type": str,
+    "duration_ms": int,
+    "position_ms": int,
+    "completed": bool,
+    "play_count": int,
+    "completed_count": int,
+    "first_played_at": _OptionalInt,
+    "last_played_at": _OptionalInt,
+    "completed_at": _OptionalInt,
+    "playback_rate": float,
+    "hidden": bool,
+    "version": int,
+    "device_id": str,
+    "event_ts_ms": int,
+    "updated_ms": int,
+    "listen_started_at": _OptionalInt,
+    "listened_ms": int,
+    "listen_counted": bool,
+}
+STATE_HASH_FIELDS: tuple[str, ...] = tuple(_HASH_FIELDS)
+
+
+@dataclass(frozen=True, slots=True)
+class CompletionPolicy:
+    """When an item of one type counts as completed / played, and whether it resumes.
+
+    ``mode == "position"`` (episodes, audiobooks): completed as soon as the global position is in the
+    completion zone: ``percent >= complete_percent`` or ``remaining <= complete_remaining_ms`` (either
+    threshold may be ``None`` = not used). Crossing into the zone counts one play and one completion.
+
+    ``mode == "listen"`` (tracks): a play is counted once per listen, when the time heard in that listen
+    reaches ``play_percent`` of the duration or ``play_heard_ms``; items shorter than
+    ``play_min_duration_ms`` never count.
+
+    Resume: from the global position, except completed items, positions in the last
+    ``resume_tail_percent`` and items shorter than ``resume_min_duration_ms`` (these start at 0).
+    """
+
+    mode: Literal["position", "listen"]
+    complete_percent: float | None = None
+    complete_remaining_ms: int | None = None
+    play_percent: float = 50.0
+    play_heard_ms: int = 240_000
+    play_min_duration_ms: int = 30_000
+    resume_min_duration_ms: int = 0
+    resume_tail_percent: float = 5.0
+
+
+DEFAULT_POLICIES: Mapping[ItemType, CompletionPolicy] = {
+    "episode": CompletionPolicy(mode="position", complete_percent=95.0, complete_remaining_ms=30_000),
+    "audiobook": CompletionPolicy(mode="position", complete_percent=None, complete_remaining_ms=30_000),
+    "track": CompletionPolicy(mode="listen", play_percent=50.0, play_heard_ms=240_000,
+                              play_min_duration_ms=30_000, resume_min_duration_ms=600_000),
+}
+
+Policies = Mapping[ItemType, CompletionPolicy]

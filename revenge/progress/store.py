@@ -1,0 +1,100 @@
+"""The contract every progress store implements (embedded SQLite, Dragonfly/Redis), and the factory.
+
+Semantics shared by all stores (tests/integration/test_progress_contract.py checks them on each):
+
+* The rules are those of ``revenge.progress.rules`` (pure Python); a store applies them atomically per
+  (user, item) — in Python inside a transaction (SQLite) or in a Lua script mirroring them (Dragonfly).
+* Policies (``revenge.progress.model.CompletionPolicy`` per item type) are given to the store when it is
+  constructed (keyword ``policies``, default ``DEFAULT_POLICIES``).
+* Any failure to reach or write the backing store raises ``StoreUnavailable``: the caller answers 503 +
+  Retry-After and nothing is acknowledged. Other exceptions are bugs.
+* ``now_ms`` arguments are the server clock (ms since epoch), passed in so the stores stay testable.
+* States returned carry their per-device rows in ``devices``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol
+
+from revenge.library.model import ItemType
+from revenge.progress.model import ProgressState, ProgressUpdate
+
+if TYPE_CHECKING:
+    from revenge.config import Settings
+    from revenge.progress.model import Policies
+
+CONTINUE_DEFAULT_LIMIT = 20
+CONTINUE_MAX_LIMIT = 100
+
+
+class StoreUnavailable(Exception):
+    """The store cannot be reached or refused the write; nothing of the operation was acknowledged.
+
+    For a batch, the whole batch failed: no update of it may be reported as applied.
+    """
+
+
+class ProgressStore(Protocol):
+    async def open(self) -> None:
+        """Connect / create the schema. Raises ``StoreUnavailable`` when the backend is unreachable."""
+
+    async def close(self) -> None:
+        """Release connections and threads. Idempotent."""
+
+    async def ping(self) -> None:
+        """Return when the store answers; raise ``StoreUnavailable`` otherwise (used by /healthz)."""
+
+    async def apply_batch(self, updates: Sequence[ProgressUpdate]) -> list[ProgressState]:
+        """Apply ``updates`` with ``rules.apply_update`` in ONE round trip (one transaction / one pipeline).
+
+        Updates to the same (user, item) are applied in the order given; the result has one entry per
+        update, in order: the state right after that update was applied (with devices). Either every
+        update is durably applied when this returns, or ``StoreUnavailable`` is raised. (A Redis
+        pipeline is not a transaction: on an error in the middle some updates may have been applied;
+        they are applied idempotently with respect to the rules — re-sending them is harmless because
+        an update never moves the global state back and device rows keep the newest event.)
+        """
+
+    async def get(self, user_id: str, item_id: str) -> ProgressState | None:
+        """The state with its devices, or ``None`` when the user has none for the item."""
+
+    async def continue_listening(
+        self, user_id: str, item_type: ItemType | None, limit: int, now_ms: int
+    ) -> list[ProgressState]:
+        """States for which ``rules.is_continue_candidate(state, now_ms)`` holds, newest
+        ``last_played_at`` first (ties: item id ascending), at most ``limit`` (1..CONTINUE_MAX_LIMIT),
+        only of ``item_type`` when given. Devices may be left empty here."""
+
+    async def mark_played(
+        self, user_id: str, item_id: str, item_type: ItemType, duration_ms: int, now_ms: int
+    ) -> ProgressState:
+        """``rules.mark_played`` on the current state (created when missing); returns the new state."""
+
+    async def mark_unplayed(
+        self, user_id: str, item_id: str, item_type: ItemType, duration_ms: int, now_ms: int
+    ) -> ProgressState:
+        """``rules.mark_unplayed`` on the current state (created when missing); returns the new state."""
+
+    async def set_hidden(
+        self, user_id: str, item_id: str, item_type: ItemType, duration_ms: int, hidden: bool, now_ms: int
+    ) -> ProgressState:
+        """``rules.set_hidden`` on the current state (created when missing); returns the new state."""
+
+    async def reset(self, user_id: str, item_id: str) -> bool:
+        """Delete the state and its device rows; ``True`` when there was one."""
+
+
+def open_store(settings: Settings, policies: Policies | None = None) -> ProgressStore:
+    """The store ``settings.store`` names (not yet opened): ``"sqlite"`` → ``progress.db`` in the data
+    dir; ``redis://``, ``rediss://``, ``unix://`` → Dragonfly/Redis. Call ``await store.open()`` next."""
+    from revenge.progress.model import DEFAULT_POLICIES
+
+    chosen = DEFAULT_POLICIES if policies is None else policies
+    if settings.store == "sqlite":
+        from revenge.progress.store_sqlite import SqliteStore
+
+        return SqliteStore(settings.data_dir / "progress.db", policies=chosen)
+    from revenge.progress.store_dragonfly import DragonflyStore
+
+    return DragonflyStore(settings.store, settings, policies=chosen)
