@@ -1,0 +1,426 @@
+"""The catalog: items, their files and chapters, and files that failed, in SQLite (WAL).
+
+Two connections: request handlers read through one (its own lock, ``query_only``), the scanner writes
+through the other in batched transactions, so a scan never makes a reader wait for a probe. Items
+read by id are cached in memory; the cache is dropped whenever ``PRAGMA data_version`` says another
+connection committed (the scanner here, or ``revenge scan`` in another process), so a request never
+sees an item older than the last committed scan batch.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import sqlite3
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import orjson
+
+from revenge.library.assemble import normalize_query_text, search_text, sort_key
+from revenge.library.model import ITEM_TYPES, Chapter, Item, ItemType, MediaFile, is_valid_item_id
+from revenge.library.probe import EmbeddedChapter, Probe, Tags
+
+SCHEMA_VERSION = "1"
+_CACHE_ITEMS = 4096
+_MAX_QUERY_WORDS = 8
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS items (
+  id TEXT PRIMARY KEY,
+  type TEXT NOT NULL,
+  title TEXT NOT NULL,
+  artist TEXT, album TEXT, album_artist TEXT,
+  track_number INTEGER, disc_number INTEGER, genre TEXT,
+  fingerprint TEXT NOT NULL,
+  root TEXT NOT NULL,
+  relative TEXT NOT NULL,
+  sort_key TEXT NOT NULL,
+  search TEXT NOT NULL,
+  seen_scan INTEGER NOT NULL,
+  updated_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS items_order ON items(sort_key, id);
+CREATE INDEX IF NOT EXISTS items_type_order ON items(type, sort_key, id);
+CREATE INDEX IF NOT EXISTS items_seen ON items(seen_scan);
+CREATE TABLE IF NOT EXISTS files (
+  path TEXT PRIMARY KEY,
+  item_id TEXT NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+  position INTEGER NOT NULL,
+  size INTEGER NOT NULL,
+  mtime_ns INTEGER NOT NULL,
+  container TEXT NOT NULL,
+  codec TEXT NOT NULL,
+  sample_rate INTEGER NOT NULL,
+  channels INTEGER NOT NULL,
+  bit_rate INTEGER NOT NULL,
+  sample_count INTEGER NOT NULL,
+  tags BLOB NOT NULL,      -- the probe's tags and embedded chapters (JSON): a book whose other
+  embedded BLOB NOT NULL   -- files changed is rebuilt without probing this one again
+);
+CREATE INDEX IF NOT EXISTS files_item ON files(item_id, position);
+CREATE TABLE IF NOT EXISTS chapters (
+  item_id TEXT NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+  idx INTEGER NOT NULL,
+  title TEXT NOT NULL,
+  start_ms INTEGER NOT NULL,
+  end_ms INTEGER NOT NULL,
+  PRIMARY KEY (item_id, idx)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS failures (
+  path TEXT PRIMARY KEY,
+  root TEXT NOT NULL,
+  relative TEXT NOT NULL,
+  type TEXT NOT NULL,
+  size INTEGER,
+  mtime_ns INTEGER,
+  reason TEXT NOT NULL,
+  failed_at REAL NOT NULL,
+  seen_scan INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS failures_seen ON failures(seen_scan);
+"""
+
+_ITEM_COLUMNS = "id, type, title, artist, album, album_artist, track_number, disc_number, genre, fingerprint"
+_FILE_COLUMNS = ("item_id, path, size, mtime_ns, container, codec, sample_rate, channels, bit_rate, "
+                 "sample_count")
+
+
+class CursorError(ValueError):
+    """A list cursor that this catalog did not hand out."""
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    root: str
+    relative: str
+    type: str
+    reason: str
+    failed_at: float
+
+
+def encode_cursor(key: str, item_id: str) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps([key, item_id])).decode("ascii").rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[str, str]:
+    if len(cursor) > 4096 or not re.fullmatch(r"[A-Za-z0-9_-]+", cursor):
+        raise CursorError("malformed cursor")
+    try:
+        value = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, orjson.JSONDecodeError):
+        raise CursorError("malformed cursor") from None
+    if (not isinstance(value, list) or len(value) != 2 or not all(isinstance(v, str) for v in value)
+            or not is_valid_item_id(value[1])):
+        raise CursorError("malformed cursor")
+    return value[0], value[1]
+
+
+def _like_pattern(word: str) -> str:
+    escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    db.execute("PRAGMA busy_timeout=10000")
+    db.execute("PRAGMA foreign_keys=ON")
+    return db
+
+
+def _tags_json(probe: Probe) -> bytes:
+    return orjson.dumps(asdict(probe.tags))
+
+
+def _embedded_json(probe: Probe) -> bytes:
+    return orjson.dumps([[c.start_ms, c.end_ms, c.title] for c in probe.chapters])
+
+
+class Catalog:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._write_lock = threading.Lock()
+        self._write = _connect(path)
+        self._write.execute("PRAGMA journal_mode=WAL")
+        self._write.execute("PRAGMA synchronous=NORMAL")
+        self._migrate()
+        self._in_tx = False
+        self._read_lock = threading.Lock()
+        self._read = _connect(path)
+        self._read.execute("PRAGMA query_only=ON")
+        self._cache: OrderedDict[str, Item] = OrderedDict()
+        self._cache_version = -1
+
+    def _migrate(self) -> None:
+        db = self._write
+        has_meta = db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone()
+        version = db.execute("SELECT value FROM meta WHERE key='schema'").fetchone() if has_meta else None
+        if version is not None and version[0] != SCHEMA_VERSION:
+            # The catalog only mirrors the filesystem and ids are derived from paths: rebuilding it
+            # loses nothing but the time of one full scan.
+            db.executescript("DROP TABLE IF EXISTS chapters; DROP TABLE IF EXISTS files; "
+                             "DROP TABLE IF EXISTS items; DROP TABLE IF EXISTS failures; DROP TABLE meta;")
+        db.executescript(_SCHEMA)
+        db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('schema', ?)", (SCHEMA_VERSION,))
+        db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('scan_generation', '0')")
+
+    def close(self) -> None:
+        with self._write_lock:
+            if self._in_tx:
+                self._write.execute("COMMIT")
+                self._in_tx = False
+            self._write.close()
+        with self._read_lock:
+            self._read.close()
+
+    # ------------------------------------------------------------------------------------------
+    # Reading (request handlers, any thread)
+
+    def _fresh_cache(self) -> None:
+        """Drop cached items if anything was committed since they were read. Call with the read lock."""
+        version = int(self._read.execute("PRAGMA data_version").fetchone()[0])
+        if version != self._cache_version:
+            self._cache.clear()
+            self._cache_version = version
+
+    def get_item(self, item_id: str) -> Item | None:
+        with self._read_lock:
+            self._fresh_cache()
+            item = self._cache.get(item_id)
+            if item is not None:
+                self._cache.move_to_end(item_id)
+                return item
+            found = self._load([item_id])
+            item = found.get(item_id)
+            if item is not None:
+                self._remember(item)
+            return item
+
+    def _remember(self, item: Item) -> None:
+        self._cache[item.id] = item
+        if len(self._cache) > _CACHE_ITEMS:
+            self._cache.popitem(last=False)
+
+    def _load(self, ids: Sequence[str]) -> dict[str, Item]:
+        """Items by id with their files and chapters (three queries, whatever the number of ids)."""
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        db = self._read
+        files: dict[str, list[MediaFile]] = {}
+        for row in db.execute(f"SELECT {_FILE_COLUMNS} FROM files WHERE item_id IN ({marks}) "
+                              "ORDER BY item_id, position", ids):
+            files.setdefault(row[0], []).append(MediaFile(*row[1:]))
+        chapters: dict[str, list[Chapter]] = {}
+        for row in db.execute(f"SELECT item_id, idx, title, start_ms, end_ms FROM chapters "
+                              f"WHERE item_id IN ({marks}) ORDER BY item_id, idx", ids):
+            chapters.setdefault(row[0], []).append(Chapter(*row[1:]))
+        items: dict[str, Item] = {}
+        for row in db.execute(f"SELECT {_ITEM_COLUMNS} FROM items WHERE id IN ({marks})", ids):
+            item_files = files.get(row[0])
+            if not item_files:
+                continue  # caught between a scanner's delete and insert of another process: absent
+            items[row[0]] = Item(*row[:9], files=tuple(item_files),  # type: ignore[arg-type]
+                                 chapters=tuple(chapters.get(row[0], ())), fingerprint=row[9])
+        return items
+
+    def list_items(self, *, type: ItemType | None = None, q: str | None = None, limit: int = 50,
+                   cursor: str | None = None) -> tuple[list[Item], str | None]:
+        """One page in the stable listing order, and the cursor of the next page (None at the end).
+        Raises CursorError for a cursor this catalog did not make."""
+        if type is not None and type not in ITEM_TYPES:
+            raise ValueError(f"unknown item type {type!r}")
+        where: list[str] = []
+        params: list[object] = []
+        if type is not None:
+            where.append("type = ?")
+            params.append(type)
+        if q:
+            for word in normalize_query_text(q).split()[:_MAX_QUERY_WORDS]:
+                where.append("search LIKE ? ESCAPE '\\'")
+                params.append(_like_pattern(word))
+        if cursor is not None:
+            after_key, after_id = decode_cursor(cursor)
+            where.append("(sort_key, id) > (?, ?)")
+            params.extend((after_key, after_id))
+        sql = "SELECT id, sort_key FROM items"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY sort_key, id LIMIT ?"
+        params.append(limit + 1)
+        with self._read_lock:
+            self._fresh_cache()
+            rows = self._read.execute(sql, params).fetchall()
+            page = rows[:limit]
+            missing = [r[0] for r in page if r[0] not in self._cache]
+            loaded = self._load(missing)
+            items: list[Item] = []
+            for item_id, _ in page:
+                item = self._cache.get(item_id) or loaded.get(item_id)
+                if item is not None:
+                    items.append(item)
+            for item in loaded.values():
+                self._remember(item)
+        next_cursor = encode_cursor(page[-1][1], page[-1][0]) if len(rows) > limit and page else None
+        return items, next_cursor
+
+    def count_items(self) -> dict[str, int]:
+        with self._read_lock:
+            rows = self._read.execute("SELECT type, count(*) FROM items GROUP BY type").fetchall()
+        counts = dict.fromkeys(ITEM_TYPES, 0)
+        counts.update({t: int(n) for t, n in rows})
+        return counts
+
+    def failures(self, limit: int = 100) -> tuple[list[Failure], int]:
+        """Files (and folders) the last scans could not use, with the reason; and how many there are."""
+        with self._read_lock:
+            total = int(self._read.execute("SELECT count(*) FROM failures").fetchone()[0])
+            rows = self._read.execute(
+                "SELECT root, relative, type, reason, failed_at FROM failures "
+                "ORDER BY root, relative LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [Failure(*r) for r in rows], total
+
+    # ------------------------------------------------------------------------------------------
+    # Writing (the scanner's thread). Writes join one open transaction until ``commit``.
+
+    def _tx(self) -> sqlite3.Connection:
+        if not self._in_tx:
+            self._write.execute("BEGIN IMMEDIATE")
+            self._in_tx = True
+        return self._write
+
+    def commit(self) -> None:
+        with self._write_lock:
+            if self._in_tx:
+                self._write.execute("COMMIT")
+                self._in_tx = False
+
+    def begin_scan(self) -> int:
+        """A new scan generation: everything the scan sees is stamped with it."""
+        with self._write_lock:
+            db = self._tx()
+            db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'scan_generation'")
+            generation = int(db.execute("SELECT value FROM meta WHERE key = 'scan_generation'").fetchone()[0])
+            db.execute("COMMIT")
+            self._in_tx = False
+        return generation
+
+    def item_state(self, item_id: str) -> tuple[str, str, int] | None:
+        """(fingerprint, root, seen_scan) of a stored item."""
+        with self._write_lock:
+            row = self._write.execute("SELECT fingerprint, root, seen_scan FROM items WHERE id = ?",
+                                      (item_id,)).fetchone()
+        return (row[0], row[1], int(row[2])) if row else None
+
+    def stored_probe(self, path: str, size: int, mtime_ns: int) -> Probe | None:
+        """The stored probe of ``path`` if the file is unchanged (same size and mtime)."""
+        with self._write_lock:
+            row = self._write.execute(
+                "SELECT path, size, mtime_ns, container, codec, sample_rate, channels, bit_rate, "
+                "sample_count, tags, embedded FROM files WHERE path = ? AND size = ? AND mtime_ns = ?",
+                (path, size, mtime_ns),
+            ).fetchone()
+        if row is None:
+            return None
+        tags = Tags(**orjson.loads(row[9]))
+        chapters = tuple(EmbeddedChapter(*c) for c in orjson.loads(row[10]))
+        return Probe(MediaFile(*row[:9]), tags, chapters)
+
+    def known_failure(self, path: str, size: int, mtime_ns: int) -> str | None:
+        """The recorded reason if ``path`` failed before and has not changed since."""
+        with self._write_lock:
+            row = self._write.execute(
+                "SELECT reason FROM failures WHERE path = ? AND size = ? AND mtime_ns = ?",
+                (path, size, mtime_ns),
+            ).fetchone()
+        return row[0] if row else None
+
+    def touch_item(self, item_id: str, paths: Sequence[str], generation: int) -> None:
+        """Mark an unchanged item (and any recorded failures among its ``paths``) as seen."""
+        with self._write_lock:
+            db = self._tx()
+            db.execute("UPDATE items SET seen_scan = ? WHERE id = ?", (generation, item_id))
+            db.executemany("UPDATE failures SET seen_scan = ? WHERE path = ?",
+                           [(generation, p) for p in paths])
+
+    def touch_failure(self, path: str, generation: int) -> None:
+        with self._write_lock:
+            self._tx().execute("UPDATE failures SET seen_scan = ? WHERE path = ?", (generation, path))
+
+    def put_item(self, item: Item, probes: Sequence[Probe], root: str, relative: str,
+                 generation: int) -> None:
+        """Insert or replace an item with its files (and their probes) and chapters."""
+        now = time.time()
+        with self._write_lock:
+            db = self._tx()
+            db.execute("DELETE FROM files WHERE item_id = ?", (item.id,))
+            db.execute("DELETE FROM chapters WHERE item_id = ?", (item.id,))
+            db.execute(
+                "INSERT INTO items(id, type, title, artist, album, album_artist, track_number, disc_number, "
+                "genre, fingerprint, root, relative, sort_key, search, seen_scan, updated_at) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET "
+                "type=excluded.type, title=excluded.title, artist=excluded.artist, album=excluded.album, "
+                "album_artist=excluded.album_artist, track_number=excluded.track_number, "
+                "disc_number=excluded.disc_number, genre=excluded.genre, fingerprint=excluded.fingerprint, "
+                "root=excluded.root, relative=excluded.relative, sort_key=excluded.sort_key, "
+                "search=excluded.search, seen_scan=excluded.seen_scan, updated_at=excluded.updated_at",
+                (item.id, item.type, item.title, item.artist, item.album, item.album_artist,
+                 item.track_number, item.disc_number, item.genre, item.fingerprint, root, relative,
+                 sort_key(item), search_text(item, relative), generation, now),
+            )
+            db.executemany(
+                "INSERT OR REPLACE INTO files(path, item_id, position, size, mtime_ns, container, codec, "
+                "sample_rate, channels, bit_rate, sample_count, tags, embedded) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                [(p.file.path, item.id, i, p.file.size, p.file.mtime_ns, p.file.container, p.file.codec,
+                  p.file.sample_rate, p.file.channels, p.file.bit_rate, p.file.sample_count,
+                  _tags_json(p), _embedded_json(p)) for i, p in enumerate(probes)],
+            )
+            db.executemany(
+                "INSERT INTO chapters(item_id, idx, title, start_ms, end_ms) VALUES (?,?,?,?,?)",
+                [(item.id, c.index, c.title, c.start_ms, c.end_ms) for c in item.chapters],
+            )
+            db.executemany("DELETE FROM failures WHERE path = ?", [(p.file.path,) for p in probes])
+
+    def record_failure(self, path: str, root: str, relative: str, item_type: ItemType, size: int | None,
+                       mtime_ns: int | None, reason: str, generation: int) -> None:
+        with self._write_lock:
+            self._tx().execute(
+                "INSERT OR REPLACE INTO failures(path, root, relative, type, size, mtime_ns, reason, "
+                "failed_at, seen_scan) VALUES (?,?,?,?,?,?,?,?,?)",
+                (path, root, relative, item_type, size, mtime_ns, reason, time.time(), generation),
+            )
+
+    def remove_unseen(self, generation: int, walked_roots: Iterable[str],
+                      configured_roots: Iterable[str]) -> int:
+        """Delete items and failures the scan did not see, under roots it walked completely and under
+        roots no longer configured (a root that could not be read keeps its items). Returns the
+        number of items removed."""
+        walked = list(walked_roots)
+        configured = list(configured_roots)
+        removed = 0
+        with self._write_lock:
+            db = self._tx()
+            for table in ("items", "failures"):
+                conditions = []
+                params: list[object] = [generation]
+                if walked:
+                    conditions.append(f"root IN ({','.join('?' * len(walked))})")
+                    params.extend(walked)
+                if configured:
+                    conditions.append(f"root NOT IN ({','.join('?' * len(configured))})")
+                    params.extend(configured)
+                else:
+                    conditions.append("1")
+                cur = db.execute(f"DELETE FROM {table} WHERE seen_scan < ? AND ({' OR '.join(conditions)})",
+                                 params)
+                if table == "items":
+                    removed = cur.rowcount
+        return removed

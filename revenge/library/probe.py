@@ -1,0 +1,336 @@
+"""Probe one audio file with PyAV: format, codec, exact sample count, tags and embedded chapters.
+
+The sample count is the one thing that must be exact (the HLS planner builds its segment grid on it),
+so it is taken from where the container *declares* it exactly, and counted from packets (demuxed,
+never decoded) where it does not:
+
+- FLAC: STREAMINFO total samples (``stream.duration`` in 1/rate).
+- MP3: the Xing/Info/VBRI frame count, with the LAME encoder delay and padding removed (FFmpeg's mp3
+  demuxer turns these into ``stream.duration``). Without such a header FFmpeg only *estimates* the
+  duration from the bit rate, so those files are counted by packets (1152 samples per frame).
+- MP4/M4A/M4B: the edit list (``stream.duration``, priming and end padding removed). The mov muxer
+  writes the edit list in the movie time scale (usually 1/1000 s), so at rates that are not a multiple
+  of 1000 Hz the declared count is exact only to 1 ms — it is still what the container declares.
+- Ogg: the last granule position; for Opus minus the pre-skip from the OpusHead.
+- WAV, AIFF, WavPack, CAF, …: the data size / block count the header declares.
+- Anything else (ADTS AAC, Matroska/WebM, …): the sum of packet durations (Opus packets counted from
+  their TOC byte) minus the skip/discard samples the demuxer attaches to the first and last packets.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import av.container
+import av.stream
+
+from revenge.library.model import MediaFile
+
+# Formats (FFmpeg demuxer names, first of the comma list) whose stream.duration is the exact count.
+_DECLARED_EXACT = frozenset({"flac", "mov", "wav", "w64", "aiff", "wv", "caf", "tta", "ape", "ogg"})
+_MAX_TAG_LENGTH = 1000
+
+
+class ProbeError(Exception):
+    """The file cannot be used: the message is the reason the scanner records."""
+
+
+@dataclass(frozen=True, slots=True)
+class Tags:
+    title: str | None = None
+    artist: str | None = None
+    album: str | None = None
+    album_artist: str | None = None
+    track_number: int | None = None
+    disc_number: int | None = None
+    genre: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EmbeddedChapter:
+    """A chapter as the file declares it, on the file's own timeline (ms)."""
+
+    start_ms: int
+    end_ms: int
+    title: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Probe:
+    file: MediaFile
+    tags: Tags
+    chapters: tuple[EmbeddedChapter, ...]
+
+
+# ---------------------------------------------------------------------------------------------
+# Pure helpers
+
+
+_TAG_ALIASES: dict[str, tuple[str, ...]] = {
+    "title": ("title",),
+    "artist": ("artist", "author"),
+    "album": ("album",),
+    "album_artist": ("album_artist", "albumartist", "album artist", "band"),
+    "track": ("track", "tracknumber", "trck"),
+    "disc": ("disc", "discnumber", "disk", "tpos"),
+    "genre": ("genre",),
+}
+_LEADING_NUMBER_RE = re.compile(r"^\s*0*(\d{1,6})(?!\d)")
+
+
+def parse_number(text: str | None) -> int | None:
+    """Track/disc numbers as tags write them: "3", "03", "3/12", "3 of 12". 0 and junk → None."""
+    if not text:
+        return None
+    match = _LEADING_NUMBER_RE.match(text)
+    if not match:
+        return None
+    value = int(match.group(1))
+    return value if value > 0 else None
+
+
+def _clean(value: str | None) -> str | None:
+    if value is None:
+        return None
+    # Multi-valued tags arrive joined by ";" (FFmpeg) or NUL (ID3v2.4); keep them readable.
+    text = value.replace("\x00", "; ").strip()
+    return text[:_MAX_TAG_LENGTH] if text else None
+
+
+def tags_from_metadata(*sources: Mapping[str, str]) -> Tags:
+    """Merge container and stream metadata (first source wins per key; keys case-insensitive)."""
+    merged: dict[str, str] = {}
+    for source in sources:
+        for key, value in source.items():
+            merged.setdefault(key.lower(), value)
+
+    def pick(field: str) -> str | None:
+        for alias in _TAG_ALIASES[field]:
+            found = _clean(merged.get(alias))
+            if found is not None:
+                return found
+        return None
+
+    return Tags(
+        title=pick("title"),
+        artist=pick("artist"),
+        album=pick("album"),
+        album_artist=pick("album_artist"),
+        track_number=parse_number(pick("track")),
+        disc_number=parse_number(pick("disc")),
+        genre=pick("genre"),
+    )
+
+
+def opus_packet_samples(packet: bytes) -> int:
+    """Samples (at 48 kHz) in one Opus packet, from its TOC byte (RFC 6716 §3.1)."""
+    if not packet:
+        return 0
+    toc = packet[0]
+    config = toc >> 3
+    if config < 12:  # SILK: 10, 20, 40, 60 ms
+        frame = (480, 960, 1920, 2880)[config & 3]
+    elif config < 16:  # Hybrid: 10, 20 ms
+        frame = (480, 960)[config & 1]
+    else:  # CELT: 2.5, 5, 10, 20 ms
+        frame = (120, 240, 480, 960)[config & 3]
+    code = toc & 3
+    if code == 0:
+        frames = 1
+    elif code in (1, 2):
+        frames = 2
+    else:
+        frames = packet[1] & 0x3F if len(packet) > 1 else 0
+    return frame * frames
+
+
+def opus_pre_skip(extradata: bytes | None) -> int:
+    """The pre-skip field of an OpusHead (RFC 7845 §5.1); 0 when there is none."""
+    if not extradata or len(extradata) < 12 or not extradata.startswith(b"OpusHead"):
+        return 0
+    return int(struct.unpack_from("<H", extradata, 10)[0])
+
+
+def id3v2_size(head: bytes) -> int:
+    """Bytes taken by an ID3v2 tag at the start of a file (0 when there is none)."""
+    if len(head) < 10 or head[:3] != b"ID3":
+        return 0
+    size = (head[6] & 0x7F) << 21 | (head[7] & 0x7F) << 14 | (head[8] & 0x7F) << 7 | (head[9] & 0x7F)
+    footer = 10 if head[5] & 0x10 else 0
+    return 10 + size + footer
+
+
+def _mpeg_audio_header(data: bytes, at: int) -> tuple[int, int] | None:
+    """(MPEG version id, channel mode) if a plausible Layer III frame header starts at ``at``."""
+    if at + 4 > len(data):
+        return None
+    b1, b2, b3 = data[at + 1], data[at + 2], data[at + 3]
+    if data[at] != 0xFF or b1 & 0xE0 != 0xE0:
+        return None
+    version = (b1 >> 3) & 3  # 0: MPEG 2.5, 1: reserved, 2: MPEG 2, 3: MPEG 1
+    layer = (b1 >> 1) & 3  # 1: Layer III
+    bitrate_index = b2 >> 4
+    rate_index = (b2 >> 2) & 3
+    if version == 1 or layer != 1 or bitrate_index in (0, 15) or rate_index == 3:
+        return None
+    return version, b3 >> 6
+
+
+def mp3_declares_frame_count(data: bytes) -> bool:
+    """Does the first MPEG frame (``data`` starts after any ID3v2 tag) carry a Xing/Info or VBRI
+    header with a frame count? Only then is FFmpeg's MP3 duration exact rather than estimated."""
+    limit = min(len(data) - 4, 64 * 1024)
+    for at in range(max(limit, 0)):
+        header = _mpeg_audio_header(data, at)
+        if header is None:
+            continue
+        version, mode = header
+        mono = mode == 3
+        side_info = (17 if mono else 32) if version == 3 else (9 if mono else 17)
+        xing = at + 4 + side_info
+        if data[xing:xing + 4] in (b"Xing", b"Info") and len(data) >= xing + 8:
+            flags = struct.unpack_from(">I", data, xing + 4)[0]
+            return bool(flags & 1)
+        vbri = at + 4 + 32
+        return data[vbri:vbri + 4] == b"VBRI" and len(data) >= vbri + 18
+    return False
+
+
+def _read_mp3_head(path: Path) -> bytes:
+    with open(path, "rb") as fh:
+        head = fh.read(10)
+        fh.seek(id3v2_size(head))
+        return fh.read(16 * 1024)
+
+
+def _to_samples(ticks: int, time_base: Fraction, rate: int) -> int:
+    return round(ticks * time_base * rate)
+
+
+def _ms(ticks: int, time_base: Fraction) -> int:
+    return round(ticks * time_base * 1000)
+
+
+def chapters_from_container(raw: Iterable[Mapping[str, object]],
+                            duration_ms: int) -> tuple[EmbeddedChapter, ...]:
+    """Embedded chapters clamped to the file, ordered, empty ones dropped."""
+    out: list[EmbeddedChapter] = []
+    for chapter in raw:
+        time_base = chapter.get("time_base")
+        start, end = chapter.get("start"), chapter.get("end")
+        if not isinstance(time_base, Fraction) or not isinstance(start, int) or not isinstance(end, int):
+            continue
+        metadata = chapter.get("metadata")
+        title = _clean(metadata.get("title")) if isinstance(metadata, Mapping) else None
+        start_ms = max(0, min(_ms(start, time_base), duration_ms))
+        end_ms = max(start_ms, min(_ms(end, time_base), duration_ms))
+        if end_ms > start_ms:
+            out.append(EmbeddedChapter(start_ms, end_ms, title))
+    out.sort(key=lambda c: c.start_ms)
+    return tuple(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# The probe (I/O)
+
+
+def _count_by_demuxing(container: av.container.InputContainer, stream: av.stream.Stream, rate: int) -> int:
+    """Sum packet durations without decoding, minus the declared start skip and end discard."""
+    is_opus = stream.codec_context.codec.canonical_name == "opus"
+    time_base = stream.time_base or Fraction(1, rate)
+    ticks = 0
+    opus_samples = 0
+    trimmed = 0
+    for packet in container.demux(stream):
+        if packet.size == 0:
+            continue
+        if is_opus:
+            opus_samples += opus_packet_samples(bytes(packet))
+        elif packet.duration:
+            ticks += packet.duration
+        if packet.has_sidedata("skip_samples"):
+            skip = bytes(packet.get_sidedata("skip_samples"))
+            if len(skip) >= 8:
+                start, end = struct.unpack_from("<II", skip, 0)
+                trimmed += start + end
+    total = opus_samples * rate // 48000 if is_opus else _to_samples(ticks, time_base, rate)
+    return max(0, total - trimmed)
+
+
+def _declared_count(container: av.container.InputContainer, stream: av.stream.Stream, path: Path,
+                    rate: int) -> int | None:
+    """The container's exact declared count, or None when it declares none (or only an estimate)."""
+    fmt = container.format.name.split(",")[0]
+    duration = stream.duration
+    time_base = stream.time_base
+    if duration is None or duration <= 0 or time_base is None:
+        return None
+    if fmt == "mp3":
+        exact = mp3_declares_frame_count(_read_mp3_head(path))
+        return _to_samples(duration, time_base, rate) if exact else None
+    if fmt not in _DECLARED_EXACT:
+        return None
+    samples = _to_samples(duration, time_base, rate)
+    if fmt == "ogg" and stream.codec_context.codec.canonical_name == "opus":
+        # FFmpeg's ogg demuxer reports the last granule; the first pre-skip samples are not audio.
+        samples -= opus_pre_skip(stream.codec_context.extradata) * rate // 48000
+    return samples
+
+
+def probe_file(path: Path) -> Probe:
+    """Probe ``path`` (a file the scanner found). Raises ProbeError with a readable reason."""
+    try:
+        stat = path.stat()
+    except OSError as exc:
+        raise ProbeError(f"cannot stat: {exc.strerror or exc}") from exc
+    try:
+        container = av.open(str(path), metadata_errors="replace")
+    except av.FFmpegError as exc:
+        raise ProbeError(f"not a readable media file: {exc.strerror or exc}") from exc
+    except OSError as exc:
+        raise ProbeError(f"cannot open: {exc.strerror or exc}") from exc
+    try:
+        assert isinstance(container, av.container.InputContainer)
+        if not container.streams.audio:
+            raise ProbeError("no audio stream")
+        stream = container.streams.audio[0]
+        ctx = stream.codec_context
+        rate = int(ctx.sample_rate or 0)
+        channels = int(ctx.channels or 0)
+        if rate <= 0 or channels <= 0:
+            raise ProbeError(f"unusable audio stream (rate {rate}, channels {channels})")
+        codec = ctx.codec.canonical_name  # "mp3", not the decoder's name "mp3float"
+        declared = _declared_count(container, stream, path, rate)
+        fmt = container.format.name
+        tags = tags_from_metadata(container.metadata, stream.metadata)
+        raw_chapters = container.chapters()
+        container_bit_rate = int(container.bit_rate or 0)
+        codec_bit_rate = int(ctx.bit_rate or 0)
+        samples = declared if declared is not None else _count_by_demuxing(container, stream, rate)
+    except av.FFmpegError as exc:
+        raise ProbeError(f"cannot read audio: {exc.strerror or exc}") from exc
+    finally:
+        container.close()
+    if samples <= 0:
+        raise ProbeError("no audio samples")
+    seconds = samples / rate
+    bit_rate = codec_bit_rate or container_bit_rate or int(stat.st_size * 8 / seconds)
+    media = MediaFile(
+        path=str(path),
+        size=stat.st_size,
+        mtime_ns=stat.st_mtime_ns,
+        container=fmt,
+        codec=codec,
+        sample_rate=rate,
+        channels=channels,
+        bit_rate=bit_rate,
+        sample_count=samples,
+    )
+    duration_ms = samples * 1000 // rate
+    return Probe(media, tags, chapters_from_container(raw_chapters, duration_ms))

@@ -1,0 +1,396 @@
+"""Scan the library roots into the catalog: incrementally, in batches, cancellable, with progress.
+
+A unit (see ``layout``) whose files all have the path, size and mtime the catalog recorded is not
+probed again; only its ``seen`` stamp is refreshed. A changed book re-probes only its changed files.
+A file that fails to probe is recorded with the reason and skipped (and not retried until it
+changes). Items the scan did not see are removed at the end, but only under roots walked completely:
+a cancelled scan or an unreadable (e.g. unmounted) root removes nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import shutil
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from revenge.config import Settings
+from revenge.library.assemble import build_item
+from revenge.library.catalog import Catalog
+from revenge.library.ids import fingerprint, item_id, relative_key
+from revenge.library.layout import RootWalk, Unit
+from revenge.library.model import ItemType
+from revenge.library.probe import Probe, ProbeError, probe_file
+
+log = logging.getLogger("revenge.scan")
+
+BATCH_UNITS = 200  # commit after this many items …
+BATCH_SECONDS = 1.0  # … or this long, so items appear while a long scan runs
+_REPORTED_FAILURES = 20
+
+
+class ScanStatus:
+    """Thread-safe progress of the current (or last) scan, shown by /healthz."""
+
+    _COUNTERS = ("files_seen", "probed", "unchanged", "failed", "items_added", "items_updated",
+                 "items_removed")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._cancel = threading.Event()
+        self._running = False
+        self._phase = "idle"
+        self._counts = dict.fromkeys(self._COUNTERS, 0)
+        self._files_total: int | None = None
+        self._started_at: float | None = None
+        self._finished_at: float | None = None
+        self._cancelled = False
+        self._error: str | None = None
+
+    def queued(self) -> None:
+        """A scan will start soon (its thread is being scheduled): report running from now on."""
+        with self._lock:
+            self._running = True
+            self._phase = "queued"
+
+    def begin(self) -> bool:
+        """Start a scan; False if one is already scanning."""
+        with self._lock:
+            if self._phase not in ("idle", "queued"):
+                return False
+            self._running = True
+            self._phase = "counting"
+            self._counts = dict.fromkeys(self._COUNTERS, 0)
+            self._files_total = None
+            self._started_at = time.time()
+            self._finished_at = None
+            self._cancelled = False
+            self._error = None
+            return True
+
+    def set_phase(self, phase: str, files_total: int | None = None) -> None:
+        with self._lock:
+            self._phase = phase
+            if files_total is not None:
+                self._files_total = files_total
+
+    def add(self, **counts: int) -> None:
+        with self._lock:
+            for name, n in counts.items():
+                self._counts[name] += n
+
+    def finish(self, error: str | None = None) -> None:
+        with self._lock:
+            self._running = False
+            self._phase = "idle"
+            self._finished_at = time.time()
+            self._cancelled = self._cancel.is_set()
+            self._error = error
+            self._cancel.clear()
+
+    def cancel(self) -> None:
+        """Ask the running scan to stop; it stops after the file it is probing."""
+        with self._lock:
+            if self._running:
+                self._cancel.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def as_dict(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "running": self._running,
+                "phase": self._phase,
+                "files_total": self._files_total,
+                **self._counts,
+                "started_at": self._started_at,
+                "finished_at": self._finished_at,
+                "cancelled": self._cancelled,
+                "error": self._error,
+            }
+
+
+@dataclass
+class ScanReport:
+    files_seen: int = 0
+    probed: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    items_added: int = 0
+    items_updated: int = 0
+    items_removed: int = 0
+    seconds: float = 0.0
+    cancelled: bool = False
+    failures: list[tuple[str, str]] = field(default_factory=list)  # the first few (path, reason)
+    incomplete_roots: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        rate = self.files_seen / self.seconds if self.seconds > 0 else 0.0
+        lines = [
+            f"Scanned {self.files_seen} files in {self.seconds:.1f} s ({rate:.0f} files/s): "
+            f"{self.probed} probed, {self.unchanged} unchanged, {self.failed} failed.",
+            f"Items: {self.items_added} added, {self.items_updated} updated, {self.items_removed} removed.",
+        ]
+        if self.cancelled:
+            lines.append("The scan was cancelled: nothing was removed.")
+        for root in self.incomplete_roots:
+            lines.append(f"Not fully readable, its items were kept: {root}")
+        if self.failed:
+            lines.append(f"Failed files ({self.failed}; all of them: GET /api/v1/library/failures):")
+            lines.extend(f"  {path}: {reason}" for path, reason in self.failures)
+            if self.failed > len(self.failures):
+                lines.append(f"  … and {self.failed - len(self.failures)} more")
+        return "\n".join(lines)
+
+
+class _ProgressBar:
+    """One line on a terminal, redrawn at most 10 times a second."""
+
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+        self._last = 0.0
+        self._started = time.monotonic()
+
+    def draw(self, status: dict[str, Any], current: str, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last < 0.1:
+            return
+        self._last = now
+        width = shutil.get_terminal_size((100, 20)).columns
+        seen, total = status["files_seen"], status["files_total"] or 0
+        rate = seen / max(now - self._started, 1e-6)
+        fraction = min(seen / total, 1.0) if total else 0.0
+        bar = "#" * int(fraction * 24)
+        text = (f"\r[{bar:<24}] {seen}/{total} files {rate:5.0f}/s  probed {status['probed']} "
+                f"unchanged {status['unchanged']} failed {status['failed']}  ")
+        room = width - len(text) - 1
+        if room > 10:
+            text += current[-room:] if len(current) > room else current
+        self._out.write(text[:width - 1].ljust(width - 1))
+        self._out.flush()
+
+    def close(self) -> None:
+        self._out.write("\n")
+        self._out.flush()
+
+
+class _Batch:
+    """Commit every BATCH_UNITS units or BATCH_SECONDS, whichever comes first."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self._catalog = catalog
+        self._units = 0
+        self._since = time.monotonic()
+
+    def step(self) -> None:
+        self._units += 1
+        if self._units >= BATCH_UNITS or time.monotonic() - self._since >= BATCH_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        self._catalog.commit()
+        self._units = 0
+        self._since = time.monotonic()
+
+
+def library_roots(settings: Settings) -> list[tuple[Path, ItemType]]:
+    """Configured roots (resolved) with the item type each holds; a root listed twice counts once."""
+    roots: list[tuple[Path, ItemType]] = []
+    seen: set[Path] = set()
+    kinds: list[tuple[tuple[Path, ...], ItemType]] = [
+        (settings.library, "track"), (settings.podcasts, "episode"), (settings.audiobooks, "audiobook")]
+    for paths, kind in kinds:
+        for path in paths:
+            resolved = path.expanduser().resolve()
+            if resolved not in seen:
+                seen.add(resolved)
+                roots.append((resolved, kind))
+    return roots
+
+
+class _Scanner:
+    def __init__(self, catalog: Catalog, status: ScanStatus, generation: int,
+                 on_file: Callable[[str], None]) -> None:
+        self.catalog = catalog
+        self.status = status
+        self.generation = generation
+        self.report = ScanReport()
+        self._on_file = on_file
+
+    def _fail(self, unit: Unit, path: Path, size: int | None, mtime_ns: int | None, reason: str,
+              known: bool = False) -> None:
+        relative = relative_key(path.relative_to(unit.root).parts)
+        if known:
+            self.catalog.touch_failure(str(path), self.generation)
+        else:
+            self.catalog.record_failure(str(path), str(unit.root), relative, unit.type, size, mtime_ns,
+                                        reason, self.generation)
+            log.info("cannot use %s: %s", path, reason)
+        self.report.failed += 1
+        self.status.add(failed=1)
+        if len(self.report.failures) < _REPORTED_FAILURES:
+            self.report.failures.append((str(path), reason))
+
+    def unit(self, unit: Unit) -> None:
+        uid = item_id(unit.type, unit.relative)
+        stats: list[tuple[Path, int, int] | None] = []
+        for path in unit.files:
+            try:
+                st = path.stat()
+                stats.append((path, st.st_size, st.st_mtime_ns))
+            except OSError:
+                stats.append(None)  # vanished since it was listed
+        present = [s for s in stats if s is not None]
+        self.report.files_seen += len(present)
+        self.status.add(files_seen=len(present))
+        if not present:
+            return
+        unit_fingerprint = fingerprint((str(p), size, mtime) for p, size, mtime in present)
+        state = self.catalog.item_state(uid)
+        if state is not None and state[2] == self.generation and state[1] != str(unit.root):
+            # Two roots of the same kind hold the same relative path: the first one keeps the id.
+            for path, size, mtime in present:
+                self._fail(unit, path, size, mtime, f"same path as an item already in {state[1]}")
+            return
+        if state is not None and state[0] == unit_fingerprint and state[1] == str(unit.root):
+            # Unreadable files of a book stay listed as failures while the book is unchanged.
+            self.catalog.touch_item(uid, [str(p) for p, _, _ in present], self.generation)
+            self.report.unchanged += len(present)
+            self.status.add(unchanged=len(present))
+            return
+        probes: list[Probe] = []
+        for path, size, mtime in present:
+            if self.status.cancelled:
+                return
+            self._on_file(relative_key(path.relative_to(unit.root).parts))
+            stored = self.catalog.stored_probe(str(path), size, mtime)
+            if stored is not None:
+                probes.append(stored)
+                self.report.unchanged += 1
+                self.status.add(unchanged=1)
+                continue
+            reason = self.catalog.known_failure(str(path), size, mtime)
+            if reason is not None:
+                self._fail(unit, path, size, mtime, reason, known=True)
+                continue
+            try:
+                probe = probe_file(path)
+            except ProbeError as exc:
+                self.report.probed += 1
+                self.status.add(probed=1)
+                self._fail(unit, path, size, mtime, str(exc))
+                continue
+            except Exception as exc:  # a bug in a demuxer must fail this file, never the scan
+                log.exception("probe crashed on %s", path)
+                self.report.probed += 1
+                self.status.add(probed=1)
+                self._fail(unit, path, size, mtime, f"probe error: {type(exc).__name__}: {exc}")
+                continue
+            self.report.probed += 1
+            self.status.add(probed=1)
+            probes.append(probe)
+        if not probes:
+            return  # nothing playable: a stale item of this id is removed at the end of the scan
+        item = build_item(unit.type, unit.relative, probes, folder_book=unit.folder_book,
+                          file_fingerprint=unit_fingerprint)
+        self.catalog.put_item(item, probes, str(unit.root), unit.relative, self.generation)
+        if state is None:
+            self.report.items_added += 1
+            self.status.add(items_added=1)
+        else:
+            self.report.items_updated += 1
+            self.status.add(items_updated=1)
+
+
+def _count_files(roots: list[tuple[Path, ItemType]], status: ScanStatus) -> int:
+    total = 0
+    for root, kind in roots:
+        for unit in RootWalk(root, kind).units():
+            if status.cancelled:
+                return total
+            total += len(unit.files)
+    return total
+
+
+def _walk_all(walks: list[RootWalk]) -> Iterator[Unit]:
+    for walk in walks:
+        yield from walk.units()
+
+
+def scan_library(settings: Settings, catalog: Catalog, status: ScanStatus,
+                 show_progress: bool = False) -> ScanReport:
+    """Scan every configured root once (blocking; run it in a thread). Never raises for a bad file."""
+    if not status.begin():
+        raise RuntimeError("a scan is already running")
+    started = time.monotonic()
+    roots = library_roots(settings)
+    bar = _ProgressBar(sys.stderr) if show_progress else None
+    current = [""]
+
+    def on_file(name: str) -> None:
+        current[0] = name
+        if bar is not None:
+            bar.draw(status.as_dict(), name)
+
+    generation = catalog.begin_scan()
+    scanner = _Scanner(catalog, status, generation, on_file)
+    report = scanner.report
+    error: str | None = None
+    try:
+        status.set_phase("counting")
+        status.set_phase("scanning", files_total=_count_files(roots, status))
+        walks = [RootWalk(root, kind) for root, kind in roots]
+        batch = _Batch(catalog)
+        for unit in _walk_all(walks):
+            if status.cancelled:
+                break
+            scanner.unit(unit)
+            batch.step()
+            if bar is not None:
+                bar.draw(status.as_dict(), current[0])
+        batch.flush()
+        report.cancelled = status.cancelled
+        for walk in walks:
+            for problem in walk.problems:
+                catalog.record_failure(str(problem.path), str(walk.root),
+                                       _relative_or_root(problem.path, walk.root), walk.type, None, None,
+                                       problem.reason, generation)
+                if len(report.failures) < _REPORTED_FAILURES:
+                    report.failures.append((str(problem.path), problem.reason))
+            if not walk.complete:
+                report.incomplete_roots.append(str(walk.root))
+        if not report.cancelled:
+            status.set_phase("cleaning")
+            walked = [str(w.root) for w in walks if w.complete]
+            report.items_removed = catalog.remove_unseen(generation, walked, [str(r) for r, _ in roots])
+            status.add(items_removed=report.items_removed)
+        catalog.commit()
+    except BaseException as exc:  # also KeyboardInterrupt in `revenge scan`
+        error = f"{type(exc).__name__}: {exc}"
+        with contextlib.suppress(Exception):
+            catalog.commit()  # keep what was scanned: every committed item is complete on its own
+        raise
+    finally:
+        report.seconds = time.monotonic() - started
+        status.finish(error)
+        if bar is not None:
+            bar.draw(status.as_dict() | {"files_total": report.files_seen}, "", force=True)
+            bar.close()
+        log.info("library scan: %s", report.summary().replace("\n", " "))
+    return report
+
+
+def _relative_or_root(path: Path, root: Path) -> str:
+    try:
+        return relative_key(path.relative_to(root).parts)
+    except ValueError:
+        return ""
+
