@@ -40,7 +40,8 @@ class ProgressStore(Protocol):
         """Connect / create the schema. Raises ``StoreUnavailable`` when the backend is unreachable."""
 
     async def close(self) -> None:
-        """Release connections and threads. Idempotent."""
+        """Release connections and threads. Idempotent; afterwards every operation raises
+        ``StoreUnavailable``."""
 
     async def ping(self) -> None:
         """Return when the store answers; raise ``StoreUnavailable`` otherwise (used by /healthz)."""

@@ -1,0 +1,172 @@
+"""Group commit for progress updates.
+
+Each request enqueues its update and awaits a future. One flusher task takes what is queued — up to
+``progress_batch_max`` updates, waiting at most ``progress_batch_window_ms`` after the oldest queued one
+arrived — and applies it to the store in one round trip; each future is resolved only after the store
+returned, so an answered request is an applied (durable) update. While a batch is in flight new updates
+queue up and go in the next one, so under load the window costs nothing: batches just get bigger.
+
+The queue is FIFO and only one batch is in flight at a time, so updates to the same key are applied in
+arrival order, across batches too. A store error fails exactly the requests of that batch
+(``StoreUnavailable``, answered 503 + Retry-After); the flusher goes on with the next batch, so the
+service recovers by itself when the store does. Past ``progress_queue_max`` queued updates, ``submit``
+refuses at once (``BatcherOverloaded``, also a 503) instead of queueing without bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from revenge.progress.model import ProgressState, ProgressUpdate
+from revenge.progress.store import ProgressStore, StoreUnavailable
+
+log = logging.getLogger("revenge.progress")
+
+
+class BatcherOverloaded(Exception):
+    """The queue is full: the update was not accepted (answer 503, the client retries)."""
+
+
+class BatcherClosed(StoreUnavailable):
+    """The server is shutting down: the update was not accepted."""
+
+
+@dataclass(slots=True)
+class _Pending:
+    update: ProgressUpdate
+    future: asyncio.Future[ProgressState]
+    enqueued: float  # loop time
+
+
+@dataclass
+class BatchStats:
+    """Counters for /metrics and benchmarks (no global state: one per batcher)."""
+
+    batches: int = 0
+    updates: int = 0
+    failed_batches: int = 0
+    rejected: int = 0
+    largest_batch: int = 0
+
+
+class ProgressBatcher:
+    def __init__(self, store: ProgressStore, batch_max: int, window_ms: float, queue_max: int) -> None:
+        if batch_max < 1 or queue_max < batch_max or window_ms < 0:
+            raise ValueError("need 1 <= batch_max <= queue_max and window_ms >= 0")
+        self._store = store
+        self._batch_max = batch_max
+        self._window = window_ms / 1000.0
+        self._queue_max = queue_max
+        self._queue: collections.deque[_Pending] = collections.deque()
+        self._wakeup = asyncio.Event()  # set when the queue becomes non-empty, or on close
+        self._full = asyncio.Event()  # set when a whole batch is waiting, or on close
+        self._closing = False
+        self._task: asyncio.Task[None] | None = None
+        self.stats = BatchStats()
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="progress-batcher")
+
+    async def close(self) -> None:
+        """Stop accepting, apply what is queued, stop the flusher."""
+        self._closing = True
+        self._wakeup.set()
+        self._full.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+
+    def enqueue(self, updates: Sequence[ProgressUpdate]) -> list[asyncio.Future[ProgressState]]:
+        """Queue ``updates`` back to back (all or none) and return one future each."""
+        if self._closing:
+            raise BatcherClosed("progress service is shutting down")
+        if len(self._queue) + len(updates) > self._queue_max:
+            self.stats.rejected += len(updates)
+            raise BatcherOverloaded(f"progress queue is full ({self._queue_max} updates waiting)")
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        futures = []
+        for update in updates:
+            future: asyncio.Future[ProgressState] = loop.create_future()
+            self._queue.append(_Pending(update, future, now))
+            futures.append(future)
+        self._wakeup.set()
+        if len(self._queue) >= self._batch_max:
+            self._full.set()
+        return futures
+
+    async def submit(self, update: ProgressUpdate) -> ProgressState:
+        """Apply one update through the next batch; returns its state once the store has it."""
+        (future,) = self.enqueue([update])
+        return await future
+
+    async def _wait_for_batch(self) -> None:
+        """Return when a full batch is queued or the oldest queued update has waited the window."""
+        loop = asyncio.get_running_loop()
+        while len(self._queue) < self._batch_max and not self._closing:
+            remaining = self._queue[0].enqueued + self._window - loop.time()
+            if remaining <= 0:
+                return
+            self._full.clear()
+            timer = loop.call_later(remaining, self._full.set)
+            try:
+                await self._full.wait()
+            finally:
+                timer.cancel()
+
+    async def _run(self) -> None:
+        while True:
+            if not self._queue:
+                if self._closing:
+                    return
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            await self._wait_for_batch()
+            count = min(self._batch_max, len(self._queue))
+            batch = [self._queue.popleft() for _ in range(count)]
+            if not self._queue:
+                self._full.clear()
+            await self._flush(batch)
+
+    async def _flush(self, batch: list[_Pending]) -> None:
+        try:
+            states = await self._store.apply_batch([p.update for p in batch])
+            if len(states) != len(batch):
+                raise RuntimeError(f"store returned {len(states)} states for {len(batch)} updates")
+        except Exception as exc:
+            # StoreUnavailable is the expected outage; anything else is a bug, but the requests of this
+            # batch still get an answer and the flusher lives on for the next batch.
+            self.stats.failed_batches += 1
+            if not isinstance(exc, StoreUnavailable):
+                log.exception("progress batch failed")
+            for pending in batch:
+                if not pending.future.done():
+                    # One exception object per waiter: raising a shared one in many tasks would keep
+                    # growing its traceback.
+                    error = StoreUnavailable(str(exc)) if isinstance(exc, StoreUnavailable) else exc
+                    pending.future.set_exception(error)
+                    # A caller that went away must not leave "exception never retrieved" noise behind.
+                    pending.future.add_done_callback(_consume)
+            return
+        self.stats.batches += 1
+        self.stats.updates += len(batch)
+        self.stats.largest_batch = max(self.stats.largest_batch, len(batch))
+        for pending, state in zip(batch, states, strict=True):
+            if not pending.future.done():
+                pending.future.set_result(state)
+
+
+def _consume(future: asyncio.Future[ProgressState]) -> None:
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        future.exception()

@@ -1,0 +1,89 @@
+"""``ProgressService``: the store plus its batcher, as the routes (and playback sessions) use them.
+
+Created and closed by ``create_app``'s lifespan; held in ``AppState.progress``. Updates go through the
+group-commit batcher; reads and the rare user actions (played, hidden, reset) go to the store directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from revenge.library.model import ItemType
+from revenge.progress import rules
+from revenge.progress.batcher import ProgressBatcher
+from revenge.progress.model import DEFAULT_POLICIES, CompletionPolicy, Policies, ProgressState, ProgressUpdate
+from revenge.progress.store import ProgressStore, open_store
+
+if TYPE_CHECKING:
+    from revenge.config import Settings
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class ProgressService:
+    def __init__(self, store: ProgressStore, batcher: ProgressBatcher, policies: Policies) -> None:
+        self.store = store
+        self.batcher = batcher
+        self.policies = policies
+
+    @classmethod
+    async def open(cls, settings: Settings, policies: Policies = DEFAULT_POLICIES) -> ProgressService:
+        """Open the store ``settings.store`` names and start the batcher on the running loop."""
+        store = open_store(settings, policies)
+        await store.open()
+        batcher = ProgressBatcher(store, settings.progress_batch_max, settings.progress_batch_window_ms,
+                                  settings.progress_queue_max)
+        batcher.start()
+        return cls(store, batcher, policies)
+
+    async def close(self) -> None:
+        try:
+            await self.batcher.close()
+        finally:
+            await self.store.close()
+
+    def policy(self, item_type: ItemType) -> CompletionPolicy:
+        return self.policies[item_type]
+
+    def resume_position_ms(self, state: ProgressState | None, item_type: ItemType) -> int:
+        return rules.resume_position_ms(state, self.policies[item_type])
+
+    async def update(self, update: ProgressUpdate) -> ProgressState:
+        """Apply one update (group commit); raises ``StoreUnavailable`` or ``BatcherOverloaded``."""
+        return await self.batcher.submit(update)
+
+    async def update_many(self, updates: Sequence[ProgressUpdate]) -> list[ProgressState | BaseException]:
+        """Apply updates back to back, in order; one state or exception each (an outage may fail only
+        the part of them that fell into a failed batch). Raises ``BatcherOverloaded`` when the queue
+        cannot take them all — then none was accepted."""
+        futures = self.batcher.enqueue(updates)
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        return list(results)
+
+    async def get(self, user_id: str, item_id: str) -> ProgressState | None:
+        return await self.store.get(user_id, item_id)
+
+    async def continue_listening(self, user_id: str, item_type: ItemType | None,
+                                 limit: int) -> list[ProgressState]:
+        return await self.store.continue_listening(user_id, item_type, limit, now_ms())
+
+    async def mark_played(self, user_id: str, item_id: str, item_type: ItemType, duration_ms: int,
+                          played: bool) -> ProgressState:
+        if played:
+            return await self.store.mark_played(user_id, item_id, item_type, duration_ms, now_ms())
+        return await self.store.mark_unplayed(user_id, item_id, item_type, duration_ms, now_ms())
+
+    async def set_hidden(self, user_id: str, item_id: str, item_type: ItemType, duration_ms: int,
+                         hidden: bool) -> ProgressState:
+        return await self.store.set_hidden(user_id, item_id, item_type, duration_ms, hidden, now_ms())
+
+    async def reset(self, user_id: str, item_id: str) -> bool:
+        return await self.store.reset(user_id, item_id)
+
+    async def ping(self) -> None:
+        await self.store.ping()
