@@ -54,6 +54,8 @@ class Settings:
     progress_batch_max: int = 512
     progress_batch_window_ms: float = 2.0
     progress_queue_max: int = 10_000
+    # Dragonfly/Redis store: a command that gets no answer within this long is an outage (503)
+    store_timeout_seconds: float = 2.0
     # HLS engine
     cache_mb: int = 256
     segment_seconds: float = 6.0
@@ -153,6 +155,7 @@ _CONVERTERS: dict[str, Callable[[str, Any], Any]] = {
     "progress_batch_max": _as_int,
     "progress_batch_window_ms": _as_float,
     "progress_queue_max": _as_int,
+    "store_timeout_seconds": _as_float,
     "cache_mb": _as_int,
     "segment_seconds": _as_float,
     "hls_ladder": _as_strs,
@@ -181,6 +184,7 @@ def _validate(s: Settings) -> None:
     _check(0 <= s.progress_batch_window_ms <= 1000, "progress_batch_window_ms", "must be 0..1000 ms")
     _check(s.progress_queue_max >= s.progress_batch_max, "progress_queue_max",
            "must be at least progress_batch_max")
+    _check(0.05 <= s.store_timeout_seconds <= 60, "store_timeout_seconds", "must be 0.05..60 seconds")
     _check(1 <= s.cache_mb <= 1_048_576, "cache_mb", f"must be 1..1048576, got {s.cache_mb}")
     _check(1.0 <= s.segment_seconds <= 30.0, "segment_seconds", "must be 1..30 seconds")
     _check(len(s.hls_ladder) > 0, "hls_ladder", "must name at least one profile")
