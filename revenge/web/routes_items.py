@@ -1,0 +1,100 @@
+"""Catalog routes: list and search items, one item, and the files the scanner could not use."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from revenge.library.catalog import CursorError
+from revenge.library.model import ITEM_TYPES, Item, ItemType, is_valid_item_id
+from revenge.web.auth import app_state, require_user
+from revenge.web.errors import bad_request, not_found
+from revenge.web.item_json import item_json
+from revenge.web.responses import JSONResponse
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 500
+MAX_QUERY_CHARS = 200
+DEFAULT_FAILURES_LIMIT = 100
+MAX_FAILURES_LIMIT = 1000
+
+
+def parse_limit(raw: str | None, default: int, maximum: int, field: str = "limit") -> int:
+    if raw is None:
+        return default
+    if not raw.isdigit() or len(raw) > 6:
+        raise bad_request(field, f"{field} must be an integer 1..{maximum}")
+    value = int(raw)
+    if not 1 <= value <= maximum:
+        raise bad_request(field, f"{field} must be an integer 1..{maximum}")
+    return value
+
+
+def parse_item_type(raw: str | None) -> ItemType | None:
+    if raw is None or raw == "":
+        return None
+    for item_type in ITEM_TYPES:
+        if raw == item_type:
+            return item_type
+    raise bad_request("type", f"type must be one of {', '.join(ITEM_TYPES)}")
+
+
+def parse_item_id(request: Request) -> str:
+    """The ``item_id`` path parameter, checked against the id format before any lookup."""
+    item_id = str(request.path_params["item_id"])
+    if not is_valid_item_id(item_id):
+        raise bad_request("item_id", "item_id must be 16 characters a-z, 2-7")
+    return item_id
+
+
+def get_item_or_404(request: Request) -> Item:
+    item = app_state(request).catalog.get_item(parse_item_id(request))
+    if item is None:
+        raise not_found("item")
+    return item
+
+
+async def list_items(request: Request) -> Response:
+    require_user(request)
+    params = request.query_params
+    item_type = parse_item_type(params.get("type"))
+    limit = parse_limit(params.get("limit"), DEFAULT_LIMIT, MAX_LIMIT)
+    q = params.get("q")
+    if q is not None and len(q) > MAX_QUERY_CHARS:
+        raise bad_request("q", f"q must be at most {MAX_QUERY_CHARS} characters")
+    cursor = params.get("cursor") or None
+    try:
+        items, next_cursor = app_state(request).catalog.list_items(
+            type=item_type, q=q.strip() if q else None, limit=limit, cursor=cursor)
+    except CursorError:
+        raise bad_request("cursor", "cursor is not one this server handed out") from None
+    return JSONResponse({"items": [item_json(i, with_chapters=False) for i in items],
+                         "next_cursor": next_cursor})
+
+
+async def get_item(request: Request) -> Response:
+    require_user(request)
+    return JSONResponse(item_json(get_item_or_404(request)))
+
+
+async def list_failures(request: Request) -> Response:
+    """Files and folders the library scan could not use, with the reason (paths relative to their
+    configured library root), plus the total count."""
+    require_user(request)
+    limit = parse_limit(request.query_params.get("limit"), DEFAULT_FAILURES_LIMIT, MAX_FAILURES_LIMIT)
+    failures, total = app_state(request).catalog.failures(limit)
+    return JSONResponse({
+        "total": total,
+        "failures": [
+            {"root": f.root, "path": f.relative, "type": f.type, "reason": f.reason, "failed_at": f.failed_at}
+            for f in failures
+        ],
+    })
+
+
+routes = [
+    Route("/api/v1/items", list_items, methods=["GET"]),
+    Route("/api/v1/items/{item_id}", get_item, methods=["GET"]),
+    Route("/api/v1/library/failures", list_failures, methods=["GET"]),
+]
