@@ -1,0 +1,9 @@
+-- Delete a state, its device rows and its continue-listening entries. Returns 1 when there was a state.
+-- ARGV: 1 item_id
+
+local existed = redis.call('DEL', K_STATE)
+redis.call('DEL', K_DEVICES)
+for _, key in pairs(ZSETS) do
+  redis.call('ZREM', key, ARGV[1])
+end
+return existed

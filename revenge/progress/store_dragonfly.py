@@ -1,0 +1,345 @@
+"""The Dragonfly/Redis progress store (``REVENGE_STORE=redis://host:port/db``), for multi-instance setups.
+
+Keys (every one carries the user id as a hash tag, so all keys of one script call share a cluster slot):
+
+* ``rv:{<user>}:p:<item>``  hash: the scalar fields of ``ProgressState`` (``ProgressState.to_hash``)
+* ``rv:{<user>}:d:<item>``  hash: device id → ``"position:event_ts:updated"`` (``DevicePosition``)
+* ``rv:{<user>}:c:<type>``  sorted set: item ids that are continue-listening candidates (all but the
+  age test), scored by ``last_played_at``
+
+Writes are Lua scripts (``lua/*.lua``, each prefixed with ``lua/common.lua``) that apply
+``rules.apply_update`` / ``mark_*`` / ``set_hidden`` atomically per (user, item). Every key a script
+touches is passed in KEYS (Dragonfly refuses undeclared keys); the policy thresholds and the rules'
+constants go in ARGV, so Python stays the single source of those numbers.
+
+A batch is ONE ``pipeline(transaction=False)`` of ``EVALSHA`` calls (no MULTI: a pipeline is one round
+trip, and each script is already atomic for its key), split into chunks of at most ``pipeline_max``
+commands. ``NOSCRIPT`` (a fresh or restarted server, a ``SCRIPT FLUSH``) loads the scripts and re-runs
+the pipeline from the first refused call on. A connection that died with the server is replaced and the
+command retried once, so the store recovers by itself; anything else that fails to reach or write the
+server — refused connections, timeouts, ``LOADING``, ``OOM``, ``READONLY`` — is ``StoreUnavailable``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError, RedisError, ResponseError
+
+from revenge.library.model import ITEM_TYPES, ItemType
+from revenge.progress import rules
+from revenge.progress.model import (
+    DEFAULT_POLICIES,
+    MAX_DEVICES_PER_ITEM,
+    CompletionPolicy,
+    DevicePosition,
+    Policies,
+    ProgressState,
+    ProgressUpdate,
+)
+from revenge.progress.store import StoreUnavailable
+
+if TYPE_CHECKING:
+    from revenge.config import Settings
+
+log = logging.getLogger("revenge.progress")
+
+PIPELINE_MAX = 512
+
+# Wraps redis.call/pcall so that a script touching a key it did not declare fails, as on Dragonfly.
+# Off in production (it costs a Lua function call per command); the tests turn it on.
+_KEY_GUARD = """\
+local redis = (function(real)
+  local declared = {}
+  for _, k in ipairs(KEYS) do declared[k] = true end
+  -- Commands the scripts use, and how many of their arguments are keys (-1: all of them).
+  local key_args = {HGETALL = 1, HGET = 1, HSET = 1, HDEL = 1, HLEN = 1, ZADD = 1, ZREM = 1, DEL = -1}
+  local function check(cmd, ...)
+    local args = {...}
+    local n = key_args[string.upper(cmd)]
+    if n == nil then error('key guard: unknown command ' .. cmd) end
+    if n < 0 then n = #args end
+    for i = 1, n do
+      if not declared[args[i]] then error('key guard: undeclared key ' .. tostring(args[i])) end
+    end
+  end
+  return setmetatable({
+    call = function(cmd, ...) check(cmd, ...) return real.call(cmd, ...) end,
+    pcall = function(cmd, ...) check(cmd, ...) return real.pcall(cmd, ...) end,
+  }, {__index = real})
+end)(redis)
+"""
+
+
+def state_key(user_id: str, item_id: str) -> str:
+    return f"rv:{{{user_id}}}:p:{item_id}"
+
+
+def devices_key(user_id: str, item_id: str) -> str:
+    return f"rv:{{{user_id}}}:d:{item_id}"
+
+
+def continue_key(user_id: str, item_type: str) -> str:
+    return f"rv:{{{user_id}}}:c:{item_type}"
+
+
+def script_keys(user_id: str, item_id: str) -> tuple[str, ...]:
+    """KEYS of every script call for (user, item): state, devices, one continue set per item type."""
+    return (state_key(user_id, item_id), devices_key(user_id, item_id),
+            *(continue_key(user_id, t) for t in ITEM_TYPES))
+
+
+def lua_source(name: str) -> str:
+    """The text of ``lua/<name>.lua`` as shipped in the package."""
+    return resources.files("revenge.progress").joinpath("lua", f"{name}.lua").read_text()
+
+
+@dataclass(frozen=True, slots=True)
+class _Script:
+    name: str
+    source: str
+    sha: str
+
+    @classmethod
+    def build(cls, name: str, key_guard: bool) -> _Script:
+        source = (_KEY_GUARD if key_guard else "") + lua_source("common") + "\n" + lua_source(name)
+        return cls(name, source, hashlib.sha1(source.encode()).hexdigest())
+
+
+def _float_text(value: float | None) -> str:
+    # repr of a float is the shortest text that reads back as the same double, in Python and in Lua.
+    return "" if value is None else repr(float(value))
+
+
+def _policy_args(policy: CompletionPolicy) -> tuple[str, ...]:
+    """ARGV 11..21 of apply_update.lua for one item type."""
+    return (
+        policy.mode,
+        _float_text(policy.complete_percent),
+        "" if policy.complete_remaining_ms is None else str(policy.complete_remaining_ms),
+        _float_text(policy.play_percent),
+        str(policy.play_heard_ms),
+        str(policy.play_min_duration_ms),
+        str(rules.LISTEN_RESTART_WINDOW_MS),
+        str(rules.HEARD_SLACK_MS),
+        str(MAX_DEVICES_PER_ITEM),
+        str(rules.CONTINUE_MIN_POSITION_MS),
+        ",".join(sorted(rules.REPLAY_EVENTS)),
+    )
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _parse_state(reply: Sequence[Any]) -> ProgressState | None:
+    """``{state fields, device fields}`` (both flat name/value lists) → the state, or None if empty."""
+    flat, device_flat = reply
+    if not flat:
+        return None
+    fields = {_text(flat[i]): _text(flat[i + 1]) for i in range(0, len(flat), 2)}
+    devices = {_text(device_flat[i]): DevicePosition.decode(device_flat[i + 1])
+               for i in range(0, len(device_flat), 2)}
+    return ProgressState.from_hash(fields, devices)
+
+
+class DragonflyStore:
+    """``ProgressStore`` on Dragonfly or any Redis-protocol server; see the module docstring."""
+
+    def __init__(self, url: str, settings: Settings, policies: Policies = DEFAULT_POLICIES, *,
+                 pipeline_max: int = PIPELINE_MAX, key_guard: bool = False) -> None:
+        if pipeline_max < 1:
+            raise ValueError("pipeline_max must be at least 1")
+        self._url = url
+        self._timeout = settings.store_timeout_seconds
+        self._policy_args = {t: _policy_args(policies[t]) for t in ITEM_TYPES}
+        self._continue_min = str(rules.CONTINUE_MIN_POSITION_MS)
+        self._pipeline_max = pipeline_max
+        self._scripts = {name: _Script.build(name, key_guard)
+                         for name in ("apply_update", "modify", "read", "reset")}
+        self._client: aioredis.Redis | None = None
+        self.last_ping_ms: float | None = None
+
+    # --- plumbing ----------------------------------------------------------------------------------
+
+    def _redis(self) -> aioredis.Redis:
+        if self._client is None:
+            raise StoreUnavailable("progress store is not open")
+        return self._client
+
+    async def open(self) -> None:
+        # One immediate retry on a broken connection: after a server restart every pooled connection
+        # is dead, and the retry on a fresh one is what makes the store recover without the app
+        # restarting. A refused connection fails again at once, so an outage answers 503 quickly.
+        self._client = aioredis.Redis.from_url(
+            self._url,
+            socket_timeout=self._timeout,
+            socket_connect_timeout=self._timeout,
+            retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+        )
+        try:
+            await self._load_scripts()
+        except StoreUnavailable:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
+
+    async def _load_scripts(self) -> None:
+        client = self._redis()
+        try:
+            for script in self._scripts.values():
+                sha = await client.script_load(script.source)
+                if _text(sha) != script.sha:
+                    raise StoreUnavailable(f"server computed sha {sha!r} for script {script.name}")
+        except RedisError as exc:
+            raise StoreUnavailable(f"progress store {self._url}: {exc}") from exc
+
+    async def _eval_many(self, calls: Sequence[tuple[str, Sequence[str], Sequence[str]]]) -> list[Any]:
+        """Run ``(script name, keys, args)`` calls in pipelines of at most ``pipeline_max`` EVALSHAs."""
+        results: list[Any] = []
+        for start in range(0, len(calls), self._pipeline_max):
+            results.extend(await self._eval_chunk(calls[start:start + self._pipeline_max]))
+        return results
+
+    async def _eval_chunk(self, calls: Sequence[tuple[str, Sequence[str], Sequence[str]]]) -> list[Any]:
+        client = self._redis()
+        results: list[Any] = []
+        pending = calls
+        for attempt in range(2):
+            try:
+                pipe = client.pipeline(transaction=False)
+                for name, keys, args in pending:
+                    pipe.execute_command("EVALSHA", self._scripts[name].sha, len(keys), *keys, *args)
+                replies = await pipe.execute(raise_on_error=False)
+            except RedisError as exc:
+                raise StoreUnavailable(f"progress store {self._url}: {exc}") from exc
+            missing = next((i for i, r in enumerate(replies) if isinstance(r, NoScriptError)), None)
+            if missing is None or attempt == 1:
+                results.extend(replies)
+                break
+            # Scripts are gone (restarted or flushed server): what ran before the first refusal stays
+            # applied; load the scripts and re-run the rest, in order.
+            results.extend(replies[:missing])
+            pending = pending[missing:]
+            await self._load_scripts()
+        for reply in results:
+            if isinstance(reply, ResponseError):
+                # OOM, READONLY, BUSY, LOADING…: the server refused the write. (A script error would be
+                # a bug; it is reported the same way, loudly, rather than acknowledged.)
+                log.error("progress store refused a script call: %s", reply)
+                raise StoreUnavailable(f"progress store {self._url}: {reply}")
+        return results
+
+    async def _eval_one(self, name: str, keys: Sequence[str], args: Sequence[str]) -> Any:
+        (reply,) = await self._eval_chunk([(name, keys, args)])
+        return reply
+
+    # --- the contract ------------------------------------------------------------------------------
+
+    async def ping(self) -> None:
+        started = time.perf_counter()
+        try:
+            await self._redis().ping()
+        except RedisError as exc:
+            raise StoreUnavailable(f"progress store {self._url}: {exc}") from exc
+        self.last_ping_ms = (time.perf_counter() - started) * 1000.0
+
+    def _update_call(self, u: ProgressUpdate) -> tuple[str, Sequence[str], Sequence[str]]:
+        args = (u.user_id, u.item_id, u.item_type, str(u.duration_ms), str(u.position_ms), u.event,
+                u.device_id, str(u.event_ts_ms), str(u.received_ms), _float_text(u.playback_rate),
+                *self._policy_args[u.item_type])
+        return ("apply_update", script_keys(u.user_id, u.item_id), args)
+
+    async def apply_batch(self, updates: Sequence[ProgressUpdate]) -> list[ProgressState]:
+        if not updates:
+            return []
+        replies = await self._eval_many([self._update_call(u) for u in updates])
+        states = [_parse_state(r) for r in replies]
+        if any(s is None for s in states):
+            raise RuntimeError("apply_update.lua returned no state")
+        return states  # type: ignore[return-value]
+
+    async def get(self, user_id: str, item_id: str) -> ProgressState | None:
+        reply = await self._eval_one("read", (state_key(user_id, item_id), devices_key(user_id, item_id)), ())
+        return _parse_state(reply)
+
+    async def continue_listening(
+        self, user_id: str, item_type: ItemType | None, limit: int, now_ms: int
+    ) -> list[ProgressState]:
+        types = ITEM_TYPES if item_type is None else (item_type,)
+        min_score = now_ms - rules.CONTINUE_MAX_AGE_MS
+        client = self._redis()
+        try:
+            # Newest first per type; the sets hold exactly the candidates but for the age test, which
+            # the score range applies.
+            pipe = client.pipeline(transaction=False)
+            for t in types:
+                pipe.zrevrangebyscore(continue_key(user_id, t), "+inf", min_score, start=0, num=limit,
+                                      withscores=True)
+            per_type: list[list[tuple[bytes, float]]] = await pipe.execute()
+            entries = {(_text(m), int(score)) for rows in per_type for m, score in rows}
+            ranked = sorted(entries, key=lambda e: (-e[1], e[0]))
+            if len(ranked) >= limit:
+                # Ties on the last score are ranked by item id, which the server does not order for
+                # us (it gives ties in reverse byte order): fetch every member with that score.
+                boundary = ranked[limit - 1][1]
+                pipe = client.pipeline(transaction=False)
+                for t, rows in zip(types, per_type, strict=True):
+                    if len(rows) == limit:
+                        pipe.zrangebyscore(continue_key(user_id, t), boundary, boundary)
+                for members in await pipe.execute():
+                    entries.update((_text(m), boundary) for m in members)
+                ranked = sorted(entries, key=lambda e: (-e[1], e[0]))
+            chosen = [item_id for item_id, _ in ranked[:limit]]
+            pipe = client.pipeline(transaction=False)
+            for item_id in chosen:
+                pipe.hgetall(state_key(user_id, item_id))
+            hashes: list[dict[bytes, bytes]] = await pipe.execute() if chosen else []
+        except RedisError as exc:
+            raise StoreUnavailable(f"progress store {self._url}: {exc}") from exc
+        states = [ProgressState.from_hash(h) for h in hashes if h]
+        # The rules have the last word (a state may have changed between the two reads).
+        return rules.select_continue(states, item_type, limit, now_ms)
+
+    async def _modify(self, op: str, user_id: str, item_id: str, item_type: ItemType,
+                      duration_ms: int, now_ms: int) -> ProgressState:
+        reply = await self._eval_one("modify", script_keys(user_id, item_id),
+                                     (op, user_id, item_id, item_type, str(duration_ms), str(now_ms),
+                                      self._continue_min))
+        state = _parse_state(reply)
+        if state is None:
+            raise RuntimeError("modify.lua returned no state")
+        return state
+
+    async def mark_played(
+        self, user_id: str, item_id: str, item_type: ItemType, duration_ms: int, now_ms: int
+    ) -> ProgressState:
+        return await self._modify("played", user_id, item_id, item_type, duration_ms, now_ms)
+
+    async def mark_unplayed(
+        self, user_id: str, item_id: str, item_type: ItemType, duration_ms: int, now_ms: int
+    ) -> ProgressState:
+        return await self._modify("unplayed", user_id, item_id, item_type, duration_ms, now_ms)
+
+    async def set_hidden(
+        self, user_id: str, item_id: str, item_type: ItemType, duration_ms: int, hidden: bool, now_ms: int
+    ) -> ProgressState:
+        return await self._modify("hidden" if hidden else "shown", user_id, item_id, item_type,
+                                  duration_ms, now_ms)
+
+    async def reset(self, user_id: str, item_id: str) -> bool:
+        return bool(await self._eval_one("reset", script_keys(user_id, item_id), (item_id,)))
