@@ -12,9 +12,10 @@ from starlette.applications import Starlette
 from revenge.config import Settings
 from revenge.library.catalog import Catalog
 from revenge.library.scan import ScanStatus, scan_library
+from revenge.progress.service import ProgressService
 from revenge.security.keys import UserStore
 from revenge.state import AppState
-from revenge.web import routes_direct, routes_health, routes_items
+from revenge.web import routes_direct, routes_health, routes_items, routes_progress
 from revenge.web.errors import EXCEPTION_HANDLERS
 
 log = logging.getLogger("revenge")
@@ -29,11 +30,15 @@ def create_app(settings: Settings) -> Starlette:
             stack.callback(users.close)
             catalog = Catalog(settings.data_dir / "catalog.db")
             stack.callback(catalog.close)
-            state = AppState(settings=settings, users=users, catalog=catalog, scan=ScanStatus())
+            progress = await ProgressService.open(settings)
+            stack.push_async_callback(progress.close)
+            state = AppState(settings=settings, users=users, catalog=catalog, scan=ScanStatus(),
+                             progress=progress)
 
             scan_task: asyncio.Task[object] | None = None
             if settings.scan_on_start and settings.library + settings.podcasts + settings.audiobooks:
                 # The server answers while the scan runs; items appear as they are probed.
+                state.scan.queued()  # /healthz says "running" before the thread gets to start
                 scan_task = asyncio.create_task(
                     asyncio.to_thread(scan_library, settings, catalog, state.scan), name="library-scan"
                 )
@@ -50,6 +55,7 @@ def create_app(settings: Settings) -> Starlette:
         *routes_health.routes,
         *routes_items.routes,
         *routes_direct.routes,
+        *routes_progress.routes,
     ]
     return Starlette(
         routes=routes,

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from revenge.config import Settings
     from revenge.library.catalog import Catalog
     from revenge.library.scan import ScanStatus
+    from revenge.progress.service import ProgressService
     from revenge.security.keys import UserStore
 
 
@@ -21,3 +22,4 @@ class AppState:
     users: UserStore
     catalog: Catalog
     scan: ScanStatus
+    progress: ProgressService

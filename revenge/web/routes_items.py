@@ -12,6 +12,7 @@ from revenge.web.auth import app_state, require_user
 from revenge.web.errors import bad_request, not_found
 from revenge.web.item_json import item_json
 from revenge.web.responses import JSONResponse
+from revenge.web.routes_progress import caller_progress
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
@@ -74,8 +75,11 @@ async def list_items(request: Request) -> Response:
 
 
 async def get_item(request: Request) -> Response:
-    require_user(request)
-    return JSONResponse(item_json(get_item_or_404(request)))
+    user = require_user(request)
+    item = get_item_or_404(request)
+    body = item_json(item)
+    body["progress"] = await caller_progress(request, user, item)
+    return JSONResponse(body)
 
 
 async def list_failures(request: Request) -> Response:

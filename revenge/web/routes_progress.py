@@ -1,0 +1,289 @@
+"""Progress endpoints: parse and validate, call ``ProgressService``, answer. The rules live in
+``revenge.progress.rules``; durability and batching in the service."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from revenge.library.model import ITEM_TYPES, Item, is_valid_item_id
+from revenge.progress import rules
+from revenge.progress.batcher import BatcherOverloaded
+from revenge.progress.model import PROGRESS_EVENTS, ProgressUpdate
+from revenge.progress.service import ProgressService, now_ms
+from revenge.progress.store import CONTINUE_DEFAULT_LIMIT, CONTINUE_MAX_LIMIT, StoreUnavailable
+from revenge.security.keys import User
+from revenge.web.auth import app_state, require_user
+from revenge.web.errors import ApiError, bad_request, error_body, not_found, unavailable
+from revenge.web.progress_json import progress_json
+from revenge.web.responses import JSONResponse
+
+BATCH_MAX_UPDATES = 1000
+MAX_BODY_BYTES = 1 << 20  # a full batch of 1000 updates is ~200 KB
+DEVICE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,63}$")
+DEFAULT_DEVICE_ID = "unknown"  # clients of the seed's shape send no device id
+MAX_PLAYBACK_RATE = 16.0
+
+
+def _service(request: Request) -> ProgressService:
+    return app_state(request).progress
+
+
+def _item(request: Request, item_id: str, field: str = "item_id") -> Item:
+    if not is_valid_item_id(item_id):
+        raise bad_request(field, "item_id must be 16 characters a-z, 2-7")
+    item = app_state(request).catalog.get_item(item_id)
+    if item is None:
+        raise not_found("item", field)
+    return item
+
+
+async def _read_json(request: Request) -> Any:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise ApiError(413, "too_large", f"request body over {MAX_BODY_BYTES} bytes", "body")
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise ApiError(413, "too_large", f"request body over {MAX_BODY_BYTES} bytes", "body")
+        chunks.append(chunk)
+    try:
+        return orjson.loads(b"".join(chunks))
+    except orjson.JSONDecodeError:
+        raise bad_request("body", "request body is not valid JSON") from None
+
+
+def _number(body: Mapping[str, Any], name: str, prefix: str, required: bool) -> float | None:
+    value = body.get(name)
+    if value is None:
+        if required:
+            raise bad_request(prefix + name, f"{name} is required")
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise bad_request(prefix + name, f"{name} must be a number")
+    if not math.isfinite(value):
+        raise bad_request(prefix + name, f"{name} must be finite")
+    return float(value)
+
+
+def update_from_body(body: Any, item: Item, user: User, received_ms: int, prefix: str = "") -> ProgressUpdate:
+    """Validate one update body (the seed's ``position_seconds``/``duration_seconds`` plus ``event``,
+    ``device_id``, ``client_ts``, ``playback_rate``) against ``item``. Errors name the field, prefixed
+    with ``prefix`` (``updates[3].`` in a batch). Other fields are ignored (forward compatibility)."""
+    if not isinstance(body, dict):
+        raise bad_request(prefix.rstrip(".") or "body", "expected a JSON object")
+    position = _number(body, "position_seconds", prefix, required=True)
+    assert position is not None
+    if position < 0:
+        raise bad_request(prefix + "position_seconds", "position_seconds must not be negative")
+    duration = _number(body, "duration_seconds", prefix, required=False)
+    if duration is not None and duration < 0:
+        # Validated but not used: the catalog's duration is authoritative.
+        raise bad_request(prefix + "duration_seconds", "duration_seconds must not be negative")
+    event = body.get("event", "progress")
+    if event not in PROGRESS_EVENTS:
+        raise bad_request(prefix + "event", f"event must be one of {', '.join(PROGRESS_EVENTS)}")
+    device_id = body.get("device_id", DEFAULT_DEVICE_ID)
+    if not isinstance(device_id, str) or not DEVICE_ID_RE.match(device_id):
+        raise bad_request(prefix + "device_id",
+                          "device_id must be 1-64 characters of letters, digits, . _ : @ -")
+    client_ts = _number(body, "client_ts", prefix, required=False)
+    if client_ts is not None and client_ts < 0:
+        raise bad_request(prefix + "client_ts", "client_ts must be ms since the Unix epoch, not negative")
+    rate = _number(body, "playback_rate", prefix, required=False)
+    if rate is not None and not 0 < rate <= MAX_PLAYBACK_RATE:
+        raise bad_request(prefix + "playback_rate", f"playback_rate must be in (0, {MAX_PLAYBACK_RATE:g}]")
+    duration_ms = item.duration_ms
+    return ProgressUpdate(
+        user_id=user.id,
+        item_id=item.id,
+        item_type=item.type,
+        duration_ms=duration_ms,
+        position_ms=rules.clamp_position(round(min(position, 1e15) * 1000), duration_ms),
+        event=event,
+        device_id=device_id,
+        event_ts_ms=rules.clamp_event_time(None if client_ts is None else int(client_ts), received_ms),
+        received_ms=received_ms,
+        playback_rate=1.0 if rate is None else rate,
+    )
+
+
+async def caller_progress(request: Request, user: User, item: Item) -> dict[str, Any]:
+    """The caller's progress in ``item`` as in GET …/progress/{item_id} (for the single-item response)."""
+    service = _service(request)
+    try:
+        state = await service.get(user.id, item.id)
+    except StoreUnavailable as exc:
+        raise _store_error(exc) from None
+    return progress_json(state, item, user.id, service.policy(item.type))
+
+
+def _store_error(exc: Exception) -> ApiError:
+    if isinstance(exc, BatcherOverloaded):
+        return unavailable("too many progress updates waiting; retry shortly", 1, "overloaded")
+    return unavailable("progress store unavailable; retry shortly", 1)
+
+
+async def get_progress(request: Request) -> Response:
+    user = require_user(request)
+    item = _item(request, request.path_params["item_id"])
+    return JSONResponse(await caller_progress(request, user, item))
+
+
+async def put_progress(request: Request) -> Response:
+    user = require_user(request)
+    received = now_ms()
+    item = _item(request, request.path_params["item_id"])
+    update = update_from_body(await _read_json(request), item, user, received)
+    service = _service(request)
+    try:
+        state = await service.update(update)
+    except (StoreUnavailable, BatcherOverloaded) as exc:
+        raise _store_error(exc) from None
+    return JSONResponse(progress_json(state, item, user.id, service.policy(item.type)))
+
+
+async def post_progress_batch(request: Request) -> Response:
+    """Up to 1000 updates, each with its ``item_id``; one result each, in order. An invalid update gets
+    its own 4xx result and does not fail the others; a store outage fails the updates it hit (503)."""
+    user = require_user(request)
+    received = now_ms()
+    body = await _read_json(request)
+    raw = body.get("updates") if isinstance(body, dict) else None
+    if not isinstance(raw, list):
+        raise bad_request("updates", "expected {\"updates\": [ ... ]}")
+    if len(raw) > BATCH_MAX_UPDATES:
+        raise bad_request("updates", f"at most {BATCH_MAX_UPDATES} updates per batch")
+    results: list[dict[str, Any] | None] = [None] * len(raw)
+    accepted: list[tuple[int, ProgressUpdate, Item]] = []
+    for index, entry in enumerate(raw):
+        prefix = f"updates[{index}]."
+        item_id = entry.get("item_id") if isinstance(entry, dict) else None
+        try:
+            if not isinstance(entry, dict):
+                raise bad_request(f"updates[{index}]", "expected a JSON object")
+            if not isinstance(item_id, str):
+                raise bad_request(prefix + "item_id", "item_id is required")
+            item = _item(request, item_id, prefix + "item_id")
+            accepted.append((index, update_from_body(entry, item, user, received, prefix), item))
+        except ApiError as exc:
+            results[index] = {"item_id": item_id if isinstance(item_id, str) else None, "status": exc.status,
+                              **error_body(exc.code, exc.message, exc.field)}
+    service = _service(request)
+    if accepted:
+        try:
+            outcomes = await service.update_many([update for _, update, _ in accepted])
+        except BatcherOverloaded as exc:
+            raise _store_error(exc) from None
+        for (index, update, item), outcome in zip(accepted, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                if not isinstance(outcome, StoreUnavailable):
+                    raise outcome
+                error = _store_error(outcome)
+                results[index] = {"item_id": update.item_id, "status": error.status,
+                                  **error_body(error.code, error.message)}
+            else:
+                policy = service.policy(item.type)
+                results[index] = {"item_id": update.item_id, "status": 200,
+                                  "progress": progress_json(outcome, item, user.id, policy)}
+    return JSONResponse({"results": results})
+
+
+def _limit(request: Request) -> int:
+    raw = request.query_params.get("limit")
+    if raw is None or raw == "":
+        return CONTINUE_DEFAULT_LIMIT
+    if not raw.isdigit() or not 1 <= int(raw) <= CONTINUE_MAX_LIMIT:
+        raise bad_request("limit", f"limit must be an integer 1..{CONTINUE_MAX_LIMIT}")
+    return int(raw)
+
+
+def _item_summary(item: Item) -> dict[str, Any]:
+    return {"id": item.id, "type": item.type, "title": item.title, "artist": item.artist,
+            "album": item.album, "duration_ms": item.duration_ms}
+
+
+async def get_continue(request: Request) -> Response:
+    user = require_user(request)
+    item_type = request.query_params.get("type") or None
+    if item_type is not None and item_type not in ITEM_TYPES:
+        raise bad_request("type", f"type must be one of {', '.join(ITEM_TYPES)}")
+    limit = _limit(request)
+    service = _service(request)
+    try:
+        states = await service.continue_listening(user.id, item_type, limit)  # type: ignore[arg-type]
+    except StoreUnavailable as exc:
+        raise _store_error(exc) from None
+    catalog = app_state(request).catalog
+    entries = []
+    for state in states:
+        item = catalog.get_item(state.item_id)
+        if item is None:  # removed from the library since it was played
+            continue
+        entries.append({"item": _item_summary(item),
+                        "progress": progress_json(state, item, user.id, service.policy(item.type),
+                                                  with_devices=False)})
+    return JSONResponse({"items": entries})
+
+
+async def _user_action(request: Request, action: str, flag: bool) -> Response:
+    user = require_user(request)
+    item = _item(request, request.path_params["item_id"])
+    service = _service(request)
+    try:
+        if action == "played":
+            state = await service.mark_played(user.id, item.id, item.type, item.duration_ms, flag)
+        else:
+            state = await service.set_hidden(user.id, item.id, item.type, item.duration_ms, flag)
+    except StoreUnavailable as exc:
+        raise _store_error(exc) from None
+    return JSONResponse(progress_json(state, item, user.id, service.policy(item.type)))
+
+
+async def post_played(request: Request) -> Response:
+    return await _user_action(request, "played", True)
+
+
+async def delete_played(request: Request) -> Response:
+    return await _user_action(request, "played", False)
+
+
+async def post_hidden(request: Request) -> Response:
+    return await _user_action(request, "hidden", True)
+
+
+async def delete_hidden(request: Request) -> Response:
+    return await _user_action(request, "hidden", False)
+
+
+async def delete_progress(request: Request) -> Response:
+    user = require_user(request)
+    item = _item(request, request.path_params["item_id"])
+    try:
+        await _service(request).reset(user.id, item.id)
+    except StoreUnavailable as exc:
+        raise _store_error(exc) from None
+    return Response(status_code=204)
+
+
+PREFIX = "/api/v1/playback"
+routes = [
+    Route(PREFIX + "/progress:batch", post_progress_batch, methods=["POST"]),
+    Route(PREFIX + "/progress/{item_id}", get_progress, methods=["GET"]),
+    Route(PREFIX + "/progress/{item_id}", put_progress, methods=["PUT"]),
+    Route(PREFIX + "/progress/{item_id}", delete_progress, methods=["DELETE"]),
+    Route(PREFIX + "/progress/{item_id}/played", post_played, methods=["POST"]),
+    Route(PREFIX + "/progress/{item_id}/played", delete_played, methods=["DELETE"]),
+    Route(PREFIX + "/progress/{item_id}/hidden", post_hidden, methods=["POST"]),
+    Route(PREFIX + "/progress/{item_id}/hidden", delete_hidden, methods=["DELETE"]),
+    Route(PREFIX + "/continue", get_continue, methods=["GET"]),
+]
