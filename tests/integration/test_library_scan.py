@@ -1,0 +1,288 @@
+"""The library scan on real generated files: exact sample counts, books, failures, incremental rescans."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import revenge.library.scan as scan_module
+from revenge.config import Settings
+from revenge.library.catalog import Catalog
+from revenge.library.ids import item_id
+from revenge.library.model import Item
+from revenge.library.probe import Probe
+from revenge.library.scan import ScanReport, ScanStatus, scan_library
+from tests.libgen import Library, build_library
+from tests.live import test_settings as make_settings
+from tests.mediagen import write_audio
+
+
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory: pytest.TempPathFactory) -> Library:
+    return build_library(tmp_path_factory.mktemp("pristine"))
+
+
+@pytest.fixture
+def lib(pristine: Library, tmp_path: Path) -> Library:
+    """A private copy of the generated library, free to modify."""
+    base = tmp_path / "lib"
+    shutil.copytree(pristine.base, base)
+    return Library(base, base / "music", base / "podcasts", base / "audiobooks", dict(pristine.items),
+                   base / "music" / "Broken" / "corrupt.flac")
+
+
+@pytest.fixture
+def catalog(tmp_path: Path) -> Iterator[Catalog]:
+    cat = Catalog(tmp_path / "catalog.db")
+    yield cat
+    cat.close()
+
+
+@pytest.fixture
+def probes(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """Every file the scanner probes, in order."""
+    calls: list[Path] = []
+    real = scan_module.probe_file
+
+    def counting(path: Path) -> Probe:
+        calls.append(path)
+        return real(path)
+
+    monkeypatch.setattr(scan_module, "probe_file", counting)
+    return calls
+
+
+def scan(settings: Settings, catalog: Catalog) -> ScanReport:
+    return scan_library(settings, catalog, ScanStatus())
+
+
+def expected_id(rel: str, item_type: str) -> str:
+    return item_id(item_type, rel)  # type: ignore[arg-type]
+
+
+def get(catalog: Catalog, lib: Library, rel: str) -> Item:
+    item = catalog.get_item(expected_id(rel, lib.items[rel].type))
+    assert item is not None, rel
+    return item
+
+
+def test_scan_finds_every_good_file_with_its_exact_sample_count(lib: Library, catalog: Catalog,
+                                                                 tmp_path: Path) -> None:
+    report = scan(lib.settings(tmp_path / "data"), catalog)
+    files = sum(len(e.generated) for e in lib.items.values())
+    assert (report.files_seen, report.probed, report.failed) == (files + 1, files + 1, 1)
+    assert report.items_added == len(lib.items) and report.items_removed == 0
+    for rel, want in lib.items.items():
+        item = get(catalog, lib, rel)
+        assert item.type == want.type and item.title == want.title, rel
+        assert [f.sample_count for f in item.files] == [g.samples for g in want.generated], rel
+        assert [f.sample_rate for f in item.files] == [g.sample_rate for g in want.generated], rel
+        assert [f.channels for f in item.files] == [g.channels for g in want.generated], rel
+        assert item.sample_count == want.samples
+        assert [c.title for c in item.chapters] == list(want.chapters), rel
+    assert catalog.count_items() == {"track": 5, "episode": 1, "audiobook": 2}
+    failures, total = catalog.failures()
+    assert total == 1
+    assert failures[0].relative == "Broken/corrupt.flac" and failures[0].type == "track"
+    assert failures[0].reason  # the probe's reason, e.g. "not a readable media file: …"
+    assert report.failures[0][0] == str(lib.corrupt)
+
+
+def test_tags_become_item_fields(lib: Library, catalog: Catalog, tmp_path: Path) -> None:
+    scan(lib.settings(tmp_path / "data"), catalog)
+    alpha = get(catalog, lib, "Artist A/Album X/01 Alpha.flac")
+    assert (alpha.artist, alpha.album, alpha.album_artist) == ("Artist A", "Album X", "Artist A")
+    assert alpha.genre == "Rock"
+    assert (alpha.track_number, alpha.disc_number) == (1, 1)
+    assert alpha.lossless and alpha.codec == "flac" and alpha.container == "flac"
+    beta = get(catalog, lib, "Artist A/Album X/02 Beta.mp3")
+    assert beta.track_number == 2 and beta.codec == "mp3" and not beta.lossless
+    episode = get(catalog, lib, "Show One/ep1.mp3")
+    assert episode.album == "Show One"  # no album tag: the podcast's folder names the show
+    assert get(catalog, lib, "Artist B/Delta.opus").codec == "opus"
+
+
+def test_a_book_folder_is_one_item_in_natural_order_with_a_chapter_per_file(lib: Library, catalog: Catalog,
+                                                                            tmp_path: Path) -> None:
+    scan(lib.settings(tmp_path / "data"), catalog)
+    rel = "Author Name/The Great Book"
+    book = get(catalog, lib, rel)
+    assert [Path(f.path).name for f in book.files] == ["Chapter 1.mp3", "Chapter 2.mp3", "Chapter 10.mp3"]
+    assert book.artist == "Author Name"
+    ends = []
+    total = 0
+    for g in lib.items[rel].generated:
+        total += g.samples
+        ends.append(total * 1000 // 44_100)
+    assert [c.start_ms for c in book.chapters] == [0, *ends[:-1]]
+    assert [c.end_ms for c in book.chapters] == ends
+    assert book.chapters[-1].end_ms == book.duration_ms
+    assert [c.index for c in book.chapters] == [0, 1, 2]
+
+
+def test_an_m4b_is_one_book_with_its_embedded_chapters(lib: Library, catalog: Catalog,
+                                                       tmp_path: Path) -> None:
+    scan(lib.settings(tmp_path / "data"), catalog)
+    book = get(catalog, lib, "Other Author/Chaptered.m4b")
+    assert len(book.files) == 1 and book.duration_ms == 3000
+    assert [(c.title, c.start_ms, c.end_ms) for c in book.chapters] == [
+        ("Intro", 0, 1000), ("Middle", 1000, 2000), ("End", 2000, 3000)]
+
+
+def test_rescan_probes_nothing_unchanged_and_picks_up_a_changed_file(
+        lib: Library, catalog: Catalog, tmp_path: Path, probes: list[Path]) -> None:
+    settings = lib.settings(tmp_path / "data")
+    scan(settings, catalog)
+    files = sum(len(e.generated) for e in lib.items.values())
+    assert len(probes) == files + 1
+    rel = "Artist B/Gamma.m4a"
+    before = get(catalog, lib, rel)  # now cached: the rescan must invalidate it
+
+    probes.clear()
+    again = scan(settings, catalog)
+    assert probes == []  # the corrupt file is not retried either while it is unchanged
+    assert (again.probed, again.unchanged, again.failed) == (0, files, 1)
+    assert (again.items_added, again.items_updated, again.items_removed) == (0, 0, 0)
+    assert catalog.failures()[1] == 1
+
+    write_audio(lib.music / rel, samples=120_000, rate=48_000, tags={"title": "Gamma Tune v2"})
+    probes.clear()
+    third = scan(settings, catalog)
+    assert probes == [lib.music / rel]
+    assert (third.items_updated, third.items_added) == (1, 0)
+    after = get(catalog, lib, rel)
+    assert after.id == before.id and after.fingerprint != before.fingerprint
+    assert after.title == "Gamma Tune v2" and after.sample_count == 120_000
+
+
+def test_a_changed_book_file_is_the_only_one_probed_again(lib: Library, catalog: Catalog, tmp_path: Path,
+                                                          probes: list[Path]) -> None:
+    settings = lib.settings(tmp_path / "data")
+    scan(settings, catalog)
+    rel = "Author Name/The Great Book"
+    changed = lib.audiobooks / rel / "Chapter 2.mp3"
+    write_audio(changed, samples=60_000, rate=44_100, channels=1, tags={"title": "Middle Part"})
+    probes.clear()
+    report = scan(settings, catalog)
+    assert probes == [changed]
+    assert report.items_updated == 1
+    book = get(catalog, lib, rel)
+    assert [c.title for c in book.chapters] == ["Opening", "Middle Part", "Finale"]
+    assert book.files[1].sample_count == 60_000
+    assert book.chapters[1].end_ms - book.chapters[1].start_ms in (1360, 1361)
+
+
+def test_vanished_files_are_removed_and_fixed_failures_forgotten(lib: Library, catalog: Catalog,
+                                                                 tmp_path: Path) -> None:
+    settings = lib.settings(tmp_path / "data")
+    scan(settings, catalog)
+    gone = "Untagged/raw recording.wav"
+    gone_id = expected_id(gone, "track")
+    assert catalog.get_item(gone_id) is not None
+    (lib.music / gone).unlink()
+    assert lib.corrupt is not None
+    write_audio(lib.corrupt, samples=10_000)  # repaired in place
+    report = scan(settings, catalog)
+    assert report.items_removed == 1 and report.items_added == 1 and report.failed == 0
+    assert catalog.get_item(gone_id) is None
+    assert catalog.failures() == ([], 0)
+    assert catalog.get_item(item_id("track", "Broken/corrupt.flac")) is not None
+
+
+def test_a_cancelled_scan_removes_nothing(lib: Library, catalog: Catalog, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = lib.settings(tmp_path / "data")
+    scan(settings, catalog)
+    (lib.music / "Untagged/raw recording.wav").unlink()
+    write_audio(lib.music / "Zed/New.flac", samples=5_000)  # forces a probe, which cancels the scan
+    status = ScanStatus()
+    real = scan_module.probe_file
+
+    def cancelling(path: Path) -> Probe:
+        status.cancel()
+        return real(path)
+
+    monkeypatch.setattr(scan_module, "probe_file", cancelling)
+    report = scan_library(settings, catalog, status)
+    assert report.cancelled and report.items_removed == 0
+    assert status.as_dict()["cancelled"] is True and status.as_dict()["running"] is False
+    assert catalog.get_item(expected_id("Untagged/raw recording.wav", "track")) is not None
+
+
+def test_an_unreadable_root_keeps_its_items_and_a_dropped_root_loses_them(lib: Library, catalog: Catalog,
+                                                                          tmp_path: Path) -> None:
+    settings = lib.settings(tmp_path / "data")
+    scan(settings, catalog)
+    tracks = catalog.count_items()["track"]
+    unmounted = lib.base / "music-unmounted"
+    lib.music.rename(unmounted)
+    report = scan(settings, catalog)
+    assert report.incomplete_roots == [str(lib.music.resolve())]
+    assert report.items_removed == 0 and catalog.count_items()["track"] == tracks
+    assert any("library folder" in reason for _, reason in report.failures)
+    unmounted.rename(lib.music)
+
+    without_music = make_settings(tmp_path / "data", podcasts=(lib.podcasts,), audiobooks=(lib.audiobooks,))
+    report = scan(without_music, catalog)
+    assert report.items_removed == tracks and catalog.count_items()["track"] == 0
+    assert catalog.failures()[1] == 0
+
+
+def test_ids_survive_moving_the_whole_library(lib: Library, catalog: Catalog, tmp_path: Path) -> None:
+    scan(lib.settings(tmp_path / "data"), catalog)
+    before, _ = catalog.list_items(limit=500)
+    moved_base = tmp_path / "elsewhere" / "library"
+    moved_base.parent.mkdir()
+    lib.base.rename(moved_base)
+    moved = Library(moved_base, moved_base / "music", moved_base / "podcasts", moved_base / "audiobooks")
+    report = scan(moved.settings(tmp_path / "data"), catalog)
+    after, _ = catalog.list_items(limit=500)
+    assert [i.id for i in after] == [i.id for i in before]
+    assert report.items_added == 0 and report.items_removed == 0 and report.items_updated == len(before)
+    assert all(f.path.startswith(str(moved_base)) for i in after for f in i.files)
+
+
+def test_same_relative_path_in_two_music_roots_keeps_the_first(tmp_path: Path, catalog: Catalog) -> None:
+    first, second = tmp_path / "a" / "Music", tmp_path / "b" / "Music"
+    write_audio(first / "x" / "song.flac", samples=4_410, tags={"title": "first"})
+    write_audio(second / "x" / "song.flac", samples=4_410, tags={"title": "second"})
+    settings = make_settings(tmp_path / "data", library=(first, second))
+    for _ in range(2):  # and stays so on a rescan
+        report = scan(settings, catalog)
+        item = catalog.get_item(item_id("track", "x/song.flac"))
+        assert item is not None and item.title == "first"
+        assert report.failed == 1 and "same path" in report.failures[0][1]
+
+
+def test_status_reports_progress_and_the_report_summarises(lib: Library, catalog: Catalog,
+                                                           tmp_path: Path) -> None:
+    status = ScanStatus()
+    report = scan_library(lib.settings(tmp_path / "data"), catalog, status)
+    state = status.as_dict()
+    files = sum(len(e.generated) for e in lib.items.values()) + 1
+    assert state["running"] is False and state["files_total"] == files and state["files_seen"] == files
+    assert state["failed"] == 1 and state["finished_at"] >= state["started_at"]
+    text = report.summary()
+    assert f"Scanned {files} files" in text and "1 failed" in text and "corrupt.flac" in text
+
+
+def test_revenge_scan_command_prints_a_summary(lib: Library, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REVENGE_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "revenge", "scan", "--data-dir", str(tmp_path / "data"), str(lib.music)],
+        capture_output=True, text=True, env=env, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "Scanned 6 files" in done.stdout
+    assert "6 probed, 0 unchanged, 1 failed" in done.stdout
+    assert "Items: 5 added" in done.stdout
+    catalog = Catalog(tmp_path / "data" / "catalog.db")
+    try:
+        assert catalog.count_items()["track"] == 5
+    finally:
+        catalog.close()
