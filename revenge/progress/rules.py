@@ -23,6 +23,7 @@ from revenge.progress.model import (
     MAX_DEVICES_PER_ITEM,
     CompletionPolicy,
     DevicePosition,
+    ProgressEvent,
     ProgressState,
     ProgressUpdate,
 )
@@ -50,6 +51,19 @@ def clamp_event_time(client_ts_ms: int | None, received_ms: int) -> int:
 
 def clamp_position(position_ms: int, duration_ms: int) -> int:
     return max(0, min(position_ms, duration_ms))
+
+
+def make_update(user_id: str, item_id: str, item_type: ItemType, duration_ms: int, position_ms: int,
+                event: ProgressEvent, device_id: str, client_ts_ms: int | None, received_ms: int,
+                playback_rate: float = 1.0) -> ProgressUpdate:
+    """An update as the rules expect it: ``duration_ms`` the catalog's, the position clamped into the
+    item, the event time clamped to the receive time. (For the routes and for session heartbeats.)"""
+    return ProgressUpdate(
+        user_id=user_id, item_id=item_id, item_type=item_type, duration_ms=duration_ms,
+        position_ms=clamp_position(position_ms, duration_ms), event=event, device_id=device_id,
+        event_ts_ms=clamp_event_time(client_ts_ms, received_ms), received_ms=received_ms,
+        playback_rate=playback_rate,
+    )
 
 
 def new_state(user_id: str, item_id: str, item_type: ItemType, duration_ms: int) -> ProgressState:

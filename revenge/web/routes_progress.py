@@ -102,16 +102,12 @@ def update_from_body(body: Any, item: Item, user: User, received_ms: int, prefix
     rate = _number(body, "playback_rate", prefix, required=False)
     if rate is not None and not 0 < rate <= MAX_PLAYBACK_RATE:
         raise bad_request(prefix + "playback_rate", f"playback_rate must be in (0, {MAX_PLAYBACK_RATE:g}]")
-    duration_ms = item.duration_ms
-    return ProgressUpdate(
-        user_id=user.id,
-        item_id=item.id,
-        item_type=item.type,
-        duration_ms=duration_ms,
-        position_ms=rules.clamp_position(round(min(position, 1e15) * 1000), duration_ms),
+    return rules.make_update(
+        user.id, item.id, item.type, item.duration_ms,
+        position_ms=round(min(position, 1e15) * 1000),
         event=event,
         device_id=device_id,
-        event_ts_ms=rules.clamp_event_time(None if client_ts is None else int(client_ts), received_ms),
+        client_ts_ms=None if client_ts is None else int(client_ts),
         received_ms=received_ms,
         playback_rate=1.0 if rate is None else rate,
     )

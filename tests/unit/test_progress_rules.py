@@ -344,3 +344,10 @@ def test_state_hash_round_trip() -> None:
         {k.encode(): v.encode() for k, v in state.to_hash().items()}, state.devices)
     assert restored == state
     assert "completed_at" not in rules.new_state("1", ITEM, "track", 10).to_hash()
+
+
+def test_make_update_clamps_position_and_event_time() -> None:
+    u = rules.make_update("1", ITEM, "episode", 60 * MIN, 61 * MIN, "seek", "phone", T0 + 5000, T0)
+    assert u.position_ms == 60 * MIN and u.event_ts_ms == T0 and u.received_ms == T0
+    v = rules.make_update("1", ITEM, "episode", 60 * MIN, -5, "start", "phone", None, T0, playback_rate=2.0)
+    assert v.position_ms == 0 and v.event_ts_ms == T0 and v.playback_rate == 2.0
