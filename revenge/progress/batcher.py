@@ -70,6 +70,10 @@ class ProgressBatcher:
         self.stats = BatchStats()
 
     @property
+    def queue_max(self) -> int:
+        return self._queue_max
+
+    @property
     def queued(self) -> int:
         return len(self._queue)
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from revenge.library.model import ItemType
 from revenge.progress import rules
-from revenge.progress.batcher import ProgressBatcher
+from revenge.progress.batcher import BatcherOverloaded, ProgressBatcher
 from revenge.progress.model import DEFAULT_POLICIES, CompletionPolicy, Policies, ProgressState, ProgressUpdate
 from revenge.progress.store import ProgressStore, open_store
 
@@ -60,10 +60,22 @@ class ProgressService:
     async def update_many(self, updates: Sequence[ProgressUpdate]) -> list[ProgressState | BaseException]:
         """Apply updates back to back, in order; one state or exception each (an outage may fail only
         the part of them that fell into a failed batch). Raises ``BatcherOverloaded`` when the queue
-        cannot take them all — then none was accepted."""
-        futures = self.batcher.enqueue(updates)
-        results = await asyncio.gather(*futures, return_exceptions=True)
-        return list(results)
+        cannot take them — then none was accepted. (A replay larger than the queue bound goes in
+        queue-sized parts; a later part that finds the queue full gets ``BatcherOverloaded`` each.)"""
+        results: list[ProgressState | BaseException] = []
+        # A replay larger than the whole queue bound goes in queue-sized parts, one after the other.
+        step = self.batcher.queue_max
+        for start in range(0, len(updates), step):
+            part = updates[start:start + step]
+            try:
+                futures = self.batcher.enqueue(part)
+            except BatcherOverloaded as exc:
+                if start == 0:
+                    raise
+                results.extend(BatcherOverloaded(str(exc)) for _ in part)
+                continue
+            results.extend(await asyncio.gather(*futures, return_exceptions=True))
+        return results
 
     async def get(self, user_id: str, item_id: str) -> ProgressState | None:
         return await self.store.get(user_id, item_id)

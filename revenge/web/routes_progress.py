@@ -182,7 +182,7 @@ async def post_progress_batch(request: Request) -> Response:
             raise _store_error(exc) from None
         for (index, update, item), outcome in zip(accepted, outcomes, strict=True):
             if isinstance(outcome, BaseException):
-                if not isinstance(outcome, StoreUnavailable):
+                if not isinstance(outcome, StoreUnavailable | BatcherOverloaded):
                     raise outcome
                 error = _store_error(outcome)
                 results[index] = {"item_id": update.item_id, "status": error.status,

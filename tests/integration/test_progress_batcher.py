@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from revenge.progress.batcher import BatcherClosed, BatcherOverloaded, ProgressBatcher
-from revenge.progress.model import ProgressState, ProgressUpdate
+from revenge.progress.model import DEFAULT_POLICIES, ProgressState, ProgressUpdate
+from revenge.progress.service import ProgressService
 from revenge.progress.store import StoreUnavailable
 from revenge.progress.store_sqlite import SqliteStore
 
@@ -190,3 +191,16 @@ async def test_flusher_survives_a_store_bug(store: SqliteStore) -> None:
 def test_bounds_are_checked() -> None:
     with pytest.raises(ValueError):
         ProgressBatcher(None, batch_max=10, window_ms=1, queue_max=5)  # type: ignore[arg-type]
+
+
+async def test_service_replays_more_than_the_queue_bound_in_parts(store: SqliteStore) -> None:
+    batcher = ProgressBatcher(store, batch_max=2, window_ms=0, queue_max=4)
+    batcher.start()
+    service = ProgressService(store, batcher, DEFAULT_POLICIES)
+    try:
+        results = await service.update_many([upd(i) for i in range(1, 11)])
+    finally:
+        await batcher.close()
+    assert all(isinstance(r, ProgressState) for r in results)
+    assert [r.position_ms for r in results] == [i * 1000 for i in range(1, 11)]  # type: ignore[union-attr]
+    assert batcher.stats.largest_batch == 2
