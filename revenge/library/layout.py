@@ -25,6 +25,7 @@ from revenge.library.model import ItemType
 
 BOOK_FILE_SUFFIX = ".m4b"
 DISC_FOLDER_RE = re.compile(r"^(?:cd|disc|disk)\s*[-_.]?\s*\d+$", re.IGNORECASE)
+_DISC_NUMBER_RE = re.compile(r"\d+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +119,9 @@ class RootWalk:
                     yield self._unit((*parts, entry.name), [Path(entry.path)])
                 else:
                     book.append(Path(entry.path))
-            discs = [d for d in dirs if DISC_FOLDER_RE.match(d.name)]
+            # "CD 2" after "CD1": by disc number, whatever the spacing.
+            discs = sorted((d for d in dirs if DISC_FOLDER_RE.match(d.name)),
+                           key=lambda d: (int(_DISC_NUMBER_RE.findall(d.name)[-1]), natural_key(d.name)))
             subfolders = [d for d in dirs if not DISC_FOLDER_RE.match(d.name)]
             for disc in discs:
                 disc_listing = self._list(Path(disc.path))

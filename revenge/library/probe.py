@@ -7,10 +7,12 @@ never decoded) where it does not:
 - FLAC: STREAMINFO total samples (``stream.duration`` in 1/rate).
 - MP3: the Xing/Info/VBRI frame count, with the LAME encoder delay and padding removed (FFmpeg's mp3
   demuxer turns these into ``stream.duration``). Without such a header FFmpeg only *estimates* the
-  duration from the bit rate, so those files are counted by packets (1152 samples per frame).
+  duration from the bit rate, so those files are counted by packets (1152 samples per frame); so
+  are files shorter than the byte count their header declares (cut short).
 - MP4/M4A/M4B: the edit list (``stream.duration``, priming and end padding removed). The mov muxer
-  writes the edit list in the movie time scale (usually 1/1000 s), so at rates that are not a multiple
-  of 1000 Hz the declared count is exact only to 1 ms — it is still what the container declares.
+  writes the edit list in the movie time scale (FFmpeg: 1/1000 s), so a length that is not a whole
+  number of milliseconds is declared only to 1 ms — still far closer than the decoder's count,
+  which includes the encoder's end padding.
 - Ogg: the last granule position; for Opus minus the pre-skip from the OpusHead.
 - WAV, AIFF, WavPack, CAF, …: the data size / block count the header declares.
 - Anything else (ADTS AAC, Matroska/WebM, …): the sum of packet durations (Opus packets counted from
@@ -19,6 +21,7 @@ never decoded) where it does not:
 
 from __future__ import annotations
 
+import os
 import re
 import struct
 from collections.abc import Iterable, Mapping
@@ -182,9 +185,17 @@ def _mpeg_audio_header(data: bytes, at: int) -> tuple[int, int] | None:
     return version, b3 >> 6
 
 
-def mp3_declares_frame_count(data: bytes) -> bool:
-    """Does the first MPEG frame (``data`` starts after any ID3v2 tag) carry a Xing/Info or VBRI
-    header with a frame count? Only then is FFmpeg's MP3 duration exact rather than estimated."""
+@dataclass(frozen=True, slots=True)
+class Mp3Totals:
+    """What a Xing/Info or VBRI header declares: frame count and stream bytes, when present."""
+
+    frames: int | None
+    stream_bytes: int | None
+
+
+def mp3_declared_totals(data: bytes) -> Mp3Totals | None:
+    """The Xing/Info or VBRI header of the first MPEG frame (``data`` starts after any ID3v2 tag).
+    Only with a frame count is FFmpeg's MP3 duration exact rather than estimated from the bit rate."""
     limit = min(len(data) - 4, 64 * 1024)
     for at in range(max(limit, 0)):
         header = _mpeg_audio_header(data, at)
@@ -196,17 +207,29 @@ def mp3_declares_frame_count(data: bytes) -> bool:
         xing = at + 4 + side_info
         if data[xing:xing + 4] in (b"Xing", b"Info") and len(data) >= xing + 8:
             flags = struct.unpack_from(">I", data, xing + 4)[0]
-            return bool(flags & 1)
+            fields = xing + 8
+            frames = stream_bytes = None
+            if flags & 1 and len(data) >= fields + 4:
+                frames = struct.unpack_from(">I", data, fields)[0]
+                fields += 4
+            if flags & 2 and len(data) >= fields + 4:
+                stream_bytes = struct.unpack_from(">I", data, fields)[0]
+            return Mp3Totals(frames, stream_bytes)
         vbri = at + 4 + 32
-        return data[vbri:vbri + 4] == b"VBRI" and len(data) >= vbri + 18
-    return False
+        if data[vbri:vbri + 4] == b"VBRI" and len(data) >= vbri + 18:
+            stream_bytes, frames = struct.unpack_from(">II", data, vbri + 10)
+            return Mp3Totals(frames, stream_bytes)
+        return None
+    return None
 
 
-def _read_mp3_head(path: Path) -> bytes:
+def _read_mp3_head(path: Path) -> tuple[bytes, int]:
+    """The first 16 KiB after the ID3v2 tag, and the number of bytes after that tag."""
     with open(path, "rb") as fh:
         head = fh.read(10)
-        fh.seek(id3v2_size(head))
-        return fh.read(16 * 1024)
+        tag = id3v2_size(head)
+        fh.seek(tag)
+        return fh.read(16 * 1024), os.fstat(fh.fileno()).st_size - tag
 
 
 def _to_samples(ticks: int, time_base: Fraction, rate: int) -> int:
@@ -272,8 +295,13 @@ def _declared_count(container: av.container.InputContainer, stream: av.stream.St
     if duration is None or duration <= 0 or time_base is None:
         return None
     if fmt == "mp3":
-        exact = mp3_declares_frame_count(_read_mp3_head(path))
-        return _to_samples(duration, time_base, rate) if exact else None
+        head, stream_bytes = _read_mp3_head(path)
+        totals = mp3_declared_totals(head)
+        if totals is None or not totals.frames:
+            return None
+        if totals.stream_bytes is not None and stream_bytes < totals.stream_bytes:
+            return None  # cut short (an interrupted download): the header counts frames not there
+        return _to_samples(duration, time_base, rate)
     if fmt not in _DECLARED_EXACT:
         return None
     samples = _to_samples(duration, time_base, rate)
