@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 
 from revenge.config import Settings
 from revenge.library.catalog import Catalog
@@ -15,8 +16,10 @@ from revenge.library.scan import ScanStatus, scan_library
 from revenge.progress.service import ProgressService
 from revenge.security.keys import UserStore
 from revenge.state import AppState
+from revenge.web import metrics as routes_metrics
 from revenge.web import routes_direct, routes_health, routes_items, routes_progress
 from revenge.web.errors import EXCEPTION_HANDLERS
+from revenge.web.metrics import Metrics, TimingMiddleware
 
 log = logging.getLogger("revenge")
 
@@ -30,10 +33,11 @@ def create_app(settings: Settings) -> Starlette:
             stack.callback(users.close)
             catalog = Catalog(settings.data_dir / "catalog.db")
             stack.callback(catalog.close)
-            progress = await ProgressService.open(settings)
+            metrics = Metrics()
+            progress = await ProgressService.open(settings, metrics=metrics)
             stack.push_async_callback(progress.close)
             state = AppState(settings=settings, users=users, catalog=catalog, scan=ScanStatus(),
-                             progress=progress)
+                             progress=progress, metrics=metrics)
 
             scan_task: asyncio.Task[object] | None = None
             if settings.scan_on_start and settings.library + settings.podcasts + settings.audiobooks:
@@ -53,12 +57,14 @@ def create_app(settings: Settings) -> Starlette:
 
     routes = [
         *routes_health.routes,
+        *routes_metrics.routes,
         *routes_items.routes,
         *routes_direct.routes,
         *routes_progress.routes,
     ]
     return Starlette(
         routes=routes,
+        middleware=[Middleware(TimingMiddleware)],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         lifespan=lifespan,
     )

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from revenge.library.scan import ScanStatus
     from revenge.progress.service import ProgressService
     from revenge.security.keys import UserStore
+    from revenge.web.metrics import Metrics
 
 
 @dataclass
@@ -23,3 +24,4 @@ class AppState:
     catalog: Catalog
     scan: ScanStatus
     progress: ProgressService
+    metrics: Metrics

@@ -19,7 +19,8 @@ import asyncio
 import collections
 import contextlib
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from revenge.progress.model import ProgressState, ProgressUpdate
@@ -55,7 +56,9 @@ class BatchStats:
 
 
 class ProgressBatcher:
-    def __init__(self, store: ProgressStore, batch_max: int, window_ms: float, queue_max: int) -> None:
+    def __init__(self, store: ProgressStore, batch_max: int, window_ms: float, queue_max: int,
+                 on_flush: Callable[[int, float, bool], None] | None = None) -> None:
+        """``on_flush(size, seconds, ok)`` is called after every store round trip (metrics)."""
         if batch_max < 1 or queue_max < batch_max or window_ms < 0:
             raise ValueError("need 1 <= batch_max <= queue_max and window_ms >= 0")
         self._store = store
@@ -68,6 +71,7 @@ class ProgressBatcher:
         self._closing = False
         self._task: asyncio.Task[None] | None = None
         self.stats = BatchStats()
+        self._on_flush = on_flush
 
     @property
     def queue_max(self) -> int:
@@ -144,11 +148,14 @@ class ProgressBatcher:
             await self._flush(batch)
 
     async def _flush(self, batch: list[_Pending]) -> None:
+        started = time.perf_counter()
         try:
             states = await self._store.apply_batch([p.update for p in batch])
             if len(states) != len(batch):
                 raise RuntimeError(f"store returned {len(states)} states for {len(batch)} updates")
         except Exception as exc:
+            if self._on_flush is not None:
+                self._on_flush(len(batch), time.perf_counter() - started, False)
             # StoreUnavailable is the expected outage; anything else is a bug, but the requests of this
             # batch still get an answer and the flusher lives on for the next batch.
             self.stats.failed_batches += 1
@@ -163,6 +170,8 @@ class ProgressBatcher:
                     # A caller that went away must not leave "exception never retrieved" noise behind.
                     pending.future.add_done_callback(_consume)
             return
+        if self._on_flush is not None:
+            self._on_flush(len(batch), time.perf_counter() - started, True)
         self.stats.batches += 1
         self.stats.updates += len(batch)
         self.stats.largest_batch = max(self.stats.largest_batch, len(batch))

@@ -7,6 +7,7 @@ group-commit batcher; reads and the rare user actions (played, hidden, reset) go
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -19,6 +20,13 @@ from revenge.progress.store import ProgressStore, open_store
 
 if TYPE_CHECKING:
     from revenge.config import Settings
+    from revenge.web.metrics import Metrics
+
+
+def store_label(settings: Settings) -> str:
+    """``sqlite`` or ``redis``: the store's name in metrics and /healthz (never the URL: it may hold a
+    password)."""
+    return "sqlite" if settings.store == "sqlite" else "redis"
 
 
 def now_ms() -> int:
@@ -32,12 +40,17 @@ class ProgressService:
         self.policies = policies
 
     @classmethod
-    async def open(cls, settings: Settings, policies: Policies = DEFAULT_POLICIES) -> ProgressService:
+    async def open(cls, settings: Settings, policies: Policies = DEFAULT_POLICIES,
+                   metrics: Metrics | None = None) -> ProgressService:
         """Open the store ``settings.store`` names and start the batcher on the running loop."""
         store = open_store(settings, policies)
         await store.open()
+        on_flush = None
+        if metrics is not None:
+            label = store_label(settings)
+            on_flush = functools.partial(metrics.progress_flush, label)
         batcher = ProgressBatcher(store, settings.progress_batch_max, settings.progress_batch_window_ms,
-                                  settings.progress_queue_max)
+                                  settings.progress_queue_max, on_flush)
         batcher.start()
         return cls(store, batcher, policies)
 

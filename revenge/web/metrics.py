@@ -1,0 +1,108 @@
+"""Prometheus metrics: one registry per app (created in the lifespan, no global collectors), the
+``/metrics`` endpoint, and an ASGI middleware timing every response's first byte per route."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from revenge.web.auth import app_state
+
+_FAST = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+_ENCODE = (0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 2.0, 5.0)
+_BATCH = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+
+
+class Metrics:
+    """Every metric the server exports. Subsystems receive this object and record into it."""
+
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry(auto_describe=True)
+        self.sessions_active = Gauge("revenge_sessions_active", "Playback sessions now open", registry=r)
+        self.sessions_started = Counter(
+            "revenge_sessions_started", "Playback sessions started", ["decision", "profile"], registry=r)
+        self.segment_requests = Counter(
+            "revenge_segment_requests", "HLS media segment requests by cache result", ["cache"], registry=r)
+        self.encode_seconds = Histogram(
+            "revenge_encode_seconds", "Time to encode one HLS segment", ["profile"], buckets=_ENCODE,
+            registry=r)
+        self.encode_queue_depth = Gauge(
+            "revenge_encode_queue_depth", "Encodes waiting for or running on the pool", ["kind"], registry=r)
+        self.ttfb_seconds = Histogram(
+            "revenge_http_ttfb_seconds", "Time to the first byte of the response, per route", ["route"],
+            buckets=_FAST, registry=r)
+        self.responses_unavailable = Counter(
+            "revenge_http_503", "Requests answered 503 (back-pressure or store outage)", ["route"],
+            registry=r)
+        self.progress_batch_size = Histogram(
+            "revenge_progress_batch_size", "Progress updates per store round trip", buckets=_BATCH,
+            registry=r)
+        self.progress_flush_seconds = Histogram(
+            "revenge_progress_flush_seconds", "Store round trip of one progress batch", ["store"],
+            buckets=_FAST, registry=r)
+        self.store_errors = Counter(
+            "revenge_store_errors", "Failed store operations", ["store"], registry=r)
+        self.store_ping_seconds = Histogram(
+            "revenge_store_ping_seconds", "Store round trip measured by /healthz", ["store"], buckets=_FAST,
+            registry=r)
+
+    def progress_flush(self, store: str, size: int, seconds: float, ok: bool) -> None:
+        self.progress_batch_size.observe(size)
+        self.progress_flush_seconds.labels(store).observe(seconds)
+        if not ok:
+            self.store_errors.labels(store).inc()
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+def route_label(scope: Scope) -> str:
+    """The route's path template (``/api/v1/stream/{item_id}/direct``), never the raw path: raw paths
+    would make one time series per item and per bad request."""
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else "unmatched"
+
+
+class TimingMiddleware:
+    """Observes time-to-first-byte per route and counts 503s. Pure ASGI: adds no buffering."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        state: Any = scope.get("state", {}).get("revenge")
+
+        async def timed_send(message: Message) -> None:
+            if message["type"] == "http.response.start" and state is not None:
+                label = route_label(scope)
+                state.metrics.ttfb_seconds.labels(label).observe(time.perf_counter() - started)
+                if message["status"] == 503:
+                    state.metrics.responses_unavailable.labels(label).inc()
+            await send(message)
+
+        await self.app(scope, receive, timed_send)
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    return Response(app_state(request).metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+
+routes = [Route("/metrics", metrics_endpoint, methods=["GET"])]
