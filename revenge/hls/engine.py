@@ -1,0 +1,289 @@
+"""The HLS engine the app holds: renditions, the segment cache, and a bounded encode scheduler.
+
+* Single flight: one in-flight job per segment key; every concurrent request awaits that job.
+* Two priorities: on-demand jobs always start before prefetch jobs.
+* Admission: at most ``encode_queue_max`` on-demand jobs wait for a worker; one more is refused
+  with :class:`EngineBusy` (the route answers 503 + Retry-After). Prefetch is only queued while no
+  on-demand job waits, and queued prefetch is dropped first when on-demand work arrives.
+* Cancellation: a request that goes away stops waiting; a queued job nobody waits for any more
+  is abandoned, a running one finishes and its result is cached.
+* Encodes run in a bounded :class:`ThreadPoolExecutor` (``encode_workers``); the job queue lives
+  here, on the event loop, so the executor's own queue never holds more than the running jobs.
+
+The encode and prepare functions are injectable so tests can count, gate or fail them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from revenge.config import Settings
+from revenge.hls.cache import SegmentCache, SegmentKey
+from revenge.hls.playlist import Variant, declared_bandwidth
+from revenge.hls.profiles import Profile
+from revenge.hls.transcode import Rendition, encode_segment, prepare_rendition
+from revenge.library.model import Item
+
+log = logging.getLogger("revenge.hls")
+
+EncodeFn = Callable[[Rendition, int], bytes]
+PrepareFn = Callable[[Item, Profile, float, str], Rendition]
+
+_RENDITIONS_KEPT = 1024  # prepared renditions remembered (each is a few hundred bytes)
+
+
+class EngineBusy(Exception):
+    """The on-demand encode queue is full: try again in a second."""
+
+
+@dataclass
+class _Job:
+    key: SegmentKey
+    rendition: Rendition
+    future: asyncio.Future[bytes]
+    demand: bool
+    waiters: int = 0
+    started: bool = False
+
+
+@dataclass
+class _Entry:
+    """A prepared rendition, its init segment, and (once measured) its declared bandwidth."""
+
+    rendition: Rendition
+    init: bytes
+    variant: Variant | None = None
+
+
+@dataclass
+class EngineStats:
+    encodes: int = 0  # jobs that ran (demand + prefetch)
+    prefetch_encodes: int = 0
+    encode_errors: int = 0
+    rejected: int = 0  # on-demand requests refused with 503
+    prefetch_dropped: int = 0
+    abandoned: int = 0  # queued jobs whose every requester went away
+    by_profile: dict[str, int] = field(default_factory=dict)
+
+
+class HlsEngine:
+    def __init__(self, settings: Settings, *, encode: EncodeFn = encode_segment,
+                 prepare: PrepareFn = prepare_rendition) -> None:
+        self.settings = settings
+        self.cache = SegmentCache(settings.cache_mb * 1024 * 1024)
+        self.stats = EngineStats()
+        self._encode = encode
+        self._prepare = prepare
+        self._workers = settings.encode_workers
+        self._queue_max = settings.encode_queue_max
+        self._pool = ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="hls-encode")
+        # Preparing a rendition opens one encoder (~ms): its own thread so it never waits behind encodes.
+        self._meta_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hls-prepare")
+        self._inflight: dict[SegmentKey, _Job] = {}
+        self._demand: deque[_Job] = deque()
+        self._prefetch: deque[_Job] = deque()
+        self._running: set[asyncio.Future[bytes]] = set()
+        self._entries: OrderedDict[tuple[str, str, str], _Entry] = OrderedDict()
+        self._preparing: dict[tuple[str, str, str], asyncio.Future[_Entry]] = {}
+        self._closed = False
+
+    # ------------------------------------------------------------------ renditions
+
+    async def entry(self, item: Item, profile: Profile) -> _Entry:
+        key = (item.id, item.fingerprint, profile.name)
+        entry = self._entries.get(key)
+        if entry is not None:
+            self._entries.move_to_end(key)
+            return entry
+        pending = self._preparing.get(key)
+        if pending is None:
+            loop = asyncio.get_running_loop()
+            pending = loop.create_future()
+            self._preparing[key] = pending
+            try:
+                rendition = await loop.run_in_executor(
+                    self._meta_pool, self._prepare, item, profile, self.settings.segment_seconds,
+                    self.settings.aac_coder,
+                )
+                entry = _Entry(rendition, rendition.init_segment())
+            except BaseException as exc:
+                pending.set_exception(exc)
+                pending.exception()  # retrieved: concurrent waiters re-raise it themselves
+                raise
+            finally:
+                del self._preparing[key]
+            pending.set_result(entry)
+            self._entries[key] = entry
+            while len(self._entries) > _RENDITIONS_KEPT:
+                self._entries.popitem(last=False)
+            return entry
+        return await asyncio.shield(pending)
+
+    async def rendition(self, item: Item, profile: Profile) -> Rendition:
+        return (await self.entry(item, profile)).rendition
+
+    async def init_segment(self, item: Item, profile: Profile) -> bytes:
+        return (await self.entry(item, profile)).init
+
+    # ------------------------------------------------------------------ segments
+
+    @staticmethod
+    def key(rendition: Rendition, index: int) -> SegmentKey:
+        return SegmentKey(rendition.item_id, rendition.fingerprint, rendition.profile.name, index)
+
+    async def segment(self, rendition: Rendition, index: int, *, prefetch: bool = True) -> bytes:
+        """Segment ``index`` (which must be in the plan): from the cache, from an encode already
+        in flight, or from a new on-demand encode. Raises :class:`EngineBusy` when the queue is full."""
+        if not 0 <= index < rendition.plan.count:
+            raise IndexError(index)
+        key = self.key(rendition, index)
+        data = self.cache.get(key)
+        if data is None:
+            data = await self._await_job(self._demand_job(key, rendition))
+        if prefetch:
+            self._schedule_prefetch(rendition, index)
+        return data
+
+    def _demand_job(self, key: SegmentKey, rendition: Rendition) -> _Job:
+        job = self._inflight.get(key)
+        if job is not None:
+            if not job.demand and not job.started:  # someone waits for it now: promote
+                self._prefetch.remove(job)
+                job.demand = True
+                self._demand.append(job)
+            return job
+        if self._closed:
+            raise EngineBusy("shutting down")
+        if len(self._demand) >= self._queue_max:
+            self.stats.rejected += 1
+            raise EngineBusy(f"{len(self._demand)} encodes already waiting")
+        job = self._new_job(key, rendition, demand=True)
+        self._demand.append(job)
+        # On-demand work arrived: queued prefetch makes room first.
+        while self._prefetch and len(self._demand) + len(self._prefetch) > self._queue_max:
+            self._drop(self._prefetch.pop())
+        self._dispatch()
+        return job
+
+    def _new_job(self, key: SegmentKey, rendition: Rendition, *, demand: bool) -> _Job:
+        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        # Failures of jobs nobody waits for (prefetch) must not be reported as never retrieved.
+        future.add_done_callback(lambda f: f.cancelled() or f.exception())
+        job = _Job(key, rendition, future, demand)
+        self._inflight[key] = job
+        return job
+
+    def _drop(self, job: _Job) -> None:
+        self._inflight.pop(job.key, None)
+        job.future.cancel()
+        if job.demand:
+            self.stats.abandoned += 1
+        else:
+            self.stats.prefetch_dropped += 1
+
+    async def _await_job(self, job: _Job) -> bytes:
+        job.waiters += 1
+        try:
+            return await asyncio.shield(job.future)
+        finally:
+            job.waiters -= 1
+            if job.waiters == 0 and not job.started and not job.future.done():
+                # Every requester went away before a worker picked it up: don't encode for nobody.
+                with contextlib.suppress(ValueError):
+                    self._demand.remove(job)
+                self._drop(job)
+
+    def _schedule_prefetch(self, rendition: Rendition, index: int) -> None:
+        if self._closed or self._demand:
+            return  # the pool is saturated with requests people wait for
+        last = min(rendition.plan.count, index + 1 + self.settings.prefetch_segments)
+        for ahead in range(index + 1, last):
+            if len(self._prefetch) >= self._queue_max:
+                break
+            key = self.key(rendition, ahead)
+            if key in self.cache or key in self._inflight:
+                continue
+            self._prefetch.append(self._new_job(key, rendition, demand=False))
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        loop = asyncio.get_running_loop()
+        while len(self._running) < self._workers and (self._demand or self._prefetch):
+            job = self._demand.popleft() if self._demand else self._prefetch.popleft()
+            job.started = True
+            self.stats.encodes += 1
+            if not job.demand:
+                self.stats.prefetch_encodes += 1
+            name = job.key.profile
+            self.stats.by_profile[name] = self.stats.by_profile.get(name, 0) + 1
+            running = loop.run_in_executor(self._pool, self._encode, job.rendition, job.key.index)
+            self._running.add(running)
+            running.add_done_callback(lambda done, job=job: self._finished(job, done))
+
+    def _finished(self, job: _Job, done: asyncio.Future[bytes]) -> None:
+        self._running.discard(done)
+        if self._inflight.get(job.key) is job:
+            del self._inflight[job.key]
+        if done.cancelled():
+            job.future.cancel()
+        elif (exc := done.exception()) is not None:
+            self.stats.encode_errors += 1
+            if not job.future.done():
+                job.future.set_exception(exc)
+        else:
+            data = done.result()
+            self.cache.put(job.key, data)
+            if not job.future.done():
+                job.future.set_result(data)
+        if not self._closed:
+            self._dispatch()
+
+    @property
+    def queued(self) -> tuple[int, int]:
+        """(on-demand, prefetch) jobs waiting for a worker."""
+        return len(self._demand), len(self._prefetch)
+
+    @property
+    def running(self) -> int:
+        return len(self._running)
+
+    # ------------------------------------------------------------------ variants
+
+    def probe_indices(self, rendition: Rendition) -> list[int]:
+        """Segments measured for BANDWIDTH: the first (what players fetch next anyway), the middle,
+        and the last (short, so its container overhead weighs most per second)."""
+        count = rendition.plan.count
+        return sorted({0, count // 2, count - 1})
+
+    async def variant(self, item: Item, profile: Profile) -> Variant:
+        """The variant's declared bandwidth, measured on real segments (which stay cached)."""
+        entry = await self.entry(item, profile)
+        if entry.variant is None:
+            rendition = entry.rendition
+            indices = self.probe_indices(rendition)
+            sizes = await asyncio.gather(*(self.segment(rendition, i, prefetch=False) for i in indices))
+            spans = [(len(data), rendition.plan.duration(rendition.plan.segment(i)))
+                     for i, data in zip(indices, sizes, strict=True)]
+            peak, average = declared_bandwidth(spans)
+            entry.variant = Variant(profile.name, peak, average, profile.codecs)
+        return entry.variant
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def aclose(self) -> None:
+        """Drop queued work, let running encodes finish, stop the threads."""
+        self._closed = True
+        for job in [*self._demand, *self._prefetch]:
+            self._drop(job)
+        self._demand.clear()
+        self._prefetch.clear()
+        if self._running:
+            await asyncio.wait(set(self._running), timeout=30)
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._meta_pool.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,397 @@
+"""Encode one segment of one (item, profile) with PyAV: a pure function of the source files.
+
+Pipeline for segment *n* (all positions in samples at the output rate):
+
+1. The plan gives its media range ``[media_start, media_end)``. The encoder is started a few
+   frames earlier (on the frame grid: ``preroll`` frames plus its own delay) and fed ``postroll``
+   frames past the end, so the packets we keep were produced with warm MDCT overlap and
+   psychoacoustic state, like a continuous encode's: no click at boundaries. Segment 0 starts at
+   sample 0, exactly as a continuous encode does.
+2. :func:`read_timeline` decodes that span from the item's files (one timeline for a multi-file
+   book): each file is sought close to the span with a decoder pre-roll, placed by its frames'
+   timestamps, trimmed to exactly ``MediaFile.sample_count`` (end padding dropped, missing samples
+   are silence), converted to the output layout and, when the rate differs, resampled from an input
+   position on the resampling grid so the output is sample-identical to resampling the whole file.
+3. Packets whose media time lies in ``[media_start, media_end)`` are kept; FLAC frames are
+   renumbered to their global index; :func:`fmp4.media_segment` wraps them.
+
+Encoder delay ("priming") is handled once, at the start of the timeline, per codec:
+
+* Opus: the priming packet is kept and announced by ``dOps`` PreSkip (plus the edit list the Opus
+  mapping asks for); every decoder we know honours PreSkip, so the output is exact.
+* AAC: the priming packet is *dropped*: the media timeline starts at the packet that decodes to
+  source sample 0. An edit list would be the textbook answer, but FFmpeg up to 5.x ignores edit
+  lists in fragmented MP4 (and so would play 1024 extra samples); without the priming packet every
+  decoder outputs exactly the source's samples plus < 1 frame of end padding (which the edit
+  list's duration lets compliant players drop). The price: the first 23 ms are decoded without
+  their overlap partner (a fade-in), which is silent for the usual track that starts in silence.
+* FLAC has no delay.
+
+Everything here runs in the engine's encode threads (PyAV releases the GIL while coding).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from math import gcd
+
+import av
+import numpy as np
+
+from revenge.hls import flac_frames, fmp4
+from revenge.hls.plan import Segment, SegmentPlan, converted_count, plan_segments
+from revenge.hls.profiles import OutputFormat, Profile, output_format
+from revenge.library.model import Item, MediaFile, is_lossless_codec
+
+log = logging.getLogger("revenge.hls")
+
+# Decoded samples thrown away before the first needed one after a seek: lossy decoders need the
+# previous frames (AAC MDCT overlap, MP3 bit reservoir, Opus' 80 ms convergence) to be exact.
+_DECODER_PREROLL = {"aac": 2048, "mp3": 4608, "mp3float": 4608, "opus": 3840, "vorbis": 4096}
+_DEFAULT_LOSSY_PREROLL = 8192
+# Output samples resampled before the first needed one: swr's start transient is < 100 samples.
+_RESAMPLER_WARMUP = 512
+
+
+class SourceError(Exception):
+    """The source cannot be decoded (corrupt, truncated beyond use, unsupported)."""
+
+
+class SourceMissing(SourceError):
+    """A source file is gone (moved or deleted since the scan)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rendition:
+    """One item in one profile: the output format, its exact plan and its init segment."""
+
+    item_id: str
+    fingerprint: str
+    files: tuple[MediaFile, ...]
+    format: OutputFormat
+    file_counts: tuple[int, ...]  # each file's samples at the output rate
+    plan: SegmentPlan
+    encoder_delay: int  # samples: the encoder's first packet has pts -encoder_delay
+    priming: int  # media samples before presentation sample 0 (Opus pre-skip; 0 for AAC, FLAC)
+    codec_config: bytes
+    aac_coder: str
+
+    @property
+    def profile(self) -> Profile:
+        return self.format.profile
+
+    def init_segment(self) -> bytes:
+        return fmp4.init_segment(self.track_info())
+
+    def track_info(self) -> fmp4.TrackInfo:
+        codec = {"aac": "aac", "libopus": "opus", "flac": "flac"}[self.profile.encoder]
+        return fmp4.TrackInfo(
+            codec=codec, sample_rate=self.format.sample_rate, channels=self.format.channels,
+            bits_per_sample=self.format.bits_per_sample, frame_size=self.format.frame_size,
+            priming=self.priming, total=self.plan.total, bit_rate=self.format.bit_rate,
+            codec_config=self.codec_config,
+        )
+
+
+# --------------------------------------------------------------------------- encoder
+
+def _encoder_sample_format(fmt: OutputFormat) -> str:
+    if fmt.profile.encoder == "aac":
+        return "fltp"
+    if fmt.profile.encoder == "libopus":
+        return "flt"
+    return "s32" if fmt.bits_per_sample > 16 else "s16"
+
+
+def work_format(fmt: OutputFormat) -> str:
+    """Planar format the decoded audio is held in: float for the lossy codecs, integers for FLAC
+    so lossless stays bit-exact."""
+    if fmt.profile.lossless:
+        return "s32p" if fmt.bits_per_sample > 16 else "s16p"
+    return "fltp"
+
+
+def open_encoder(fmt: OutputFormat, aac_coder: str) -> av.AudioCodecContext:
+    ctx = av.CodecContext.create(fmt.profile.encoder, "w")
+    assert isinstance(ctx, av.AudioCodecContext)
+    ctx.sample_rate = fmt.sample_rate
+    ctx.layout = fmt.layout
+    ctx.format = _encoder_sample_format(fmt)
+    ctx.time_base = Fraction(1, fmt.sample_rate)
+    options: dict[str, str] = {}
+    if fmt.bit_rate:
+        ctx.bit_rate = fmt.bit_rate
+    if fmt.profile.encoder == "aac":
+        options["aac_coder"] = aac_coder
+    elif fmt.profile.encoder == "flac":
+        options["frame_size"] = str(fmt.frame_size)
+        if fmt.bits_per_sample > 16:
+            options["bits_per_raw_sample"] = "24"
+    elif fmt.profile.encoder == "libopus":
+        options["frame_duration"] = str(1000 * fmt.frame_size // 48000)
+    ctx.options = options
+    ctx.open()
+    if ctx.frame_size != fmt.frame_size:
+        raise RuntimeError(f"{fmt.profile.encoder} frame size {ctx.frame_size}, expected {fmt.frame_size}")
+    return ctx
+
+
+def encoder_setup(fmt: OutputFormat, aac_coder: str) -> tuple[int, bytes]:
+    """(delay, codec config) of the encoder: the delay measured as minus the first packet's pts."""
+    ctx = open_encoder(fmt, aac_coder)
+    config = bytes(ctx.extradata or b"")
+    frame = _make_frame(np.zeros((fmt.channels, fmt.frame_size), dtype=_numpy_dtype(fmt)), fmt, 0)
+    packets = [*ctx.encode(frame), *ctx.encode(None)]
+    if not packets or packets[0].pts is None:
+        raise RuntimeError(f"{fmt.profile.encoder} produced no timed packet")
+    delay = -int(packets[0].pts)
+    if delay < 0:
+        raise RuntimeError(f"{fmt.profile.encoder} first packet pts {packets[0].pts} > 0")
+    return delay, config
+
+
+def timeline_priming(fmt: OutputFormat, encoder_delay: int) -> int:
+    """Media samples presented before source sample 0 (see the module docstring)."""
+    return encoder_delay if fmt.profile.encoder == "libopus" else 0
+
+
+def _numpy_dtype(fmt: OutputFormat) -> type[np.generic]:
+    work = work_format(fmt)
+    return {"fltp": np.float32, "s16p": np.int16, "s32p": np.int32}[work]
+
+
+def _make_frame(block: np.ndarray, fmt: OutputFormat, pts: int) -> av.AudioFrame:
+    """An encoder input frame from planar ``block`` (channels, n)."""
+    encoder_format = _encoder_sample_format(fmt)
+    if encoder_format == "fltp":
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(block), format="fltp", layout=fmt.layout)
+    else:  # packed formats: interleave
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(block.T).reshape(1, -1),
+                                           format=encoder_format, layout=fmt.layout)
+    frame.sample_rate = fmt.sample_rate
+    frame.pts = pts
+    frame.time_base = Fraction(1, fmt.sample_rate)
+    return frame
+
+
+# --------------------------------------------------------------------------- rendition
+
+def source_bits(media: MediaFile) -> int:
+    """16 or 24: the sample size a lossless source's decoder gives (for the FLAC profile)."""
+    try:
+        with av.open(media.path) as container:
+            ctx = container.streams.audio[0].codec_context
+            bits = ctx.bits_per_raw_sample if hasattr(ctx, "bits_per_raw_sample") else 0
+            return 24 if (bits or 8 * ctx.format.bytes) > 16 else 16
+    except FileNotFoundError as exc:
+        raise SourceMissing(f"source file missing: {exc.filename}") from exc
+    except (av.error.FFmpegError, IndexError, OSError) as exc:
+        raise SourceError(f"cannot open source: {exc}") from exc
+
+
+def prepare_rendition(item: Item, profile: Profile, segment_seconds: float, aac_coder: str) -> Rendition:
+    """Output format, exact plan and encoder configuration of ``item`` in ``profile`` (cheap: opens
+    one encoder, and for FLAC one source file to read its sample size)."""
+    first = item.files[0]
+    bits = source_bits(first) if profile.lossless else 16
+    fmt = output_format(profile, first.sample_rate, first.channels, bits)
+    counts = tuple(converted_count(f.sample_count, f.sample_rate, fmt.sample_rate) for f in item.files)
+    if sum(counts) <= 0:
+        raise SourceError("the item has no audio samples")
+    delay, config = encoder_setup(fmt, aac_coder)
+    priming = timeline_priming(fmt, delay)
+    if (delay - priming) % fmt.frame_size:
+        raise RuntimeError(f"{profile.encoder}: delay {delay} does not keep packets on the frame grid")
+    plan = plan_segments(sum(counts), fmt.sample_rate, fmt.frame_size, priming, segment_seconds)
+    return Rendition(item.id, item.fingerprint, item.files, fmt, counts, plan, delay, priming, config,
+                     aac_coder)
+
+
+# --------------------------------------------------------------------------- decoding
+
+def _decoder_preroll(codec_name: str, lossless: bool) -> int:
+    if lossless:
+        return 0
+    return _DECODER_PREROLL.get(codec_name, _DEFAULT_LOSSY_PREROLL)
+
+
+def _frames_from(container: av.container.InputContainer, stream: av.AudioStream) -> Iterator[av.AudioFrame]:
+    for packet in container.demux(stream):
+        yield from packet.decode()
+
+
+def _decode_into(media: MediaFile, start: int, stop: int, work: str, layout: str, *,
+                 seek: bool) -> np.ndarray | None:
+    """Samples ``[start, stop)`` of ``media`` at its own rate, planar ``work`` format in ``layout``.
+
+    Returns None when ``seek`` was asked but the demuxer landed after ``start`` (the caller then
+    retries from the beginning of the file).
+    """
+    channels = len(av.AudioLayout(layout).channels)
+    dtype = {"fltp": np.float32, "s16p": np.int16, "s32p": np.int32}[work]
+    out = np.zeros((channels, stop - start), dtype=dtype)
+    with av.open(media.path) as container:
+        stream = container.streams.audio[0]
+        rate = stream.codec_context.sample_rate
+        if rate != media.sample_rate:
+            raise SourceError(f"{media.path}: rate {rate} Hz, catalog says {media.sample_rate} Hz")
+        time_base = stream.time_base
+        assert time_base is not None
+        # The exact timeline starts at the first sample the decoder outputs: for MP3 with a LAME
+        # header FFmpeg gives that sample the pts of start_time (encoder + decoder delay).
+        origin = round((stream.start_time or 0) * time_base * rate)
+        lossless = is_lossless_codec(stream.codec_context.name)
+        target = start - _decoder_preroll(stream.codec_context.name, lossless)
+        seeking = seek and target > 0
+        if seeking:
+            container.seek(int((origin + target) / (time_base * rate)), stream=stream, backward=True)
+        converter = av.AudioResampler(format=work, layout=layout, rate=rate)
+        position: int | None = None
+        for frame in _frames_from(container, stream):
+            if frame.pts is not None and frame.time_base is not None:
+                position = round(frame.pts * frame.time_base * rate) - origin
+            elif position is None:
+                raise SourceError(f"{media.path}: decoded frame without timestamp")
+            if seeking and position > start:
+                return None  # landed past what we need: inexact seek for this file
+            seeking = False
+            n = frame.samples
+            frame.pts = None  # the converter only changes format/layout; we place samples ourselves
+            for converted in converter.resample(frame):
+                _place(out, converted.to_ndarray(), position, start, min(stop, media.sample_count))
+            position += n
+            if position >= stop:
+                break
+    return out
+
+
+def _place(out: np.ndarray, data: np.ndarray, position: int, start: int, limit: int) -> None:
+    """Copy ``data`` (which starts at ``position``) into ``out`` (which starts at ``start``),
+    clipped to ``[start, limit)``."""
+    lo = max(position, start)
+    hi = min(position + data.shape[1], limit, start + out.shape[1])
+    if hi > lo:
+        out[:, lo - start : hi - start] = data[:, lo - position : hi - position]
+
+
+def decode_file(media: MediaFile, start: int, stop: int, work: str, layout: str) -> np.ndarray:
+    """Samples ``[start, stop)`` of one file at its own rate; exact whatever the format."""
+    try:
+        data = _decode_into(media, start, stop, work, layout, seek=True)
+        if data is None:
+            log.warning("inexact seek in %s; decoding from the start", media.path)
+            data = _decode_into(media, start, stop, work, layout, seek=False)
+        assert data is not None
+        return data
+    except FileNotFoundError as exc:
+        raise SourceMissing(f"source file missing: {exc.filename}") from exc
+    except (av.error.FFmpegError, IndexError, OSError, ValueError) as exc:
+        raise SourceError(f"cannot decode {media.path}: {exc}") from exc
+
+
+def _resample(data: np.ndarray, work: str, layout: str, rate_in: int, rate_out: int) -> np.ndarray:
+    resampler = av.AudioResampler(format=work, layout=layout, rate=rate_out)
+    chunks: list[np.ndarray] = []
+    block = 8192
+    for offset in range(0, data.shape[1], block):
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(data[:, offset : offset + block]),
+                                           format=work, layout=layout)
+        frame.sample_rate = rate_in
+        chunks.extend(f.to_ndarray() for f in resampler.resample(frame))
+    chunks.extend(f.to_ndarray() for f in resampler.resample(None))
+    if not chunks:
+        return np.zeros((data.shape[0], 0), dtype=data.dtype)
+    return np.concatenate(chunks, axis=1)
+
+
+def read_file_at(media: MediaFile, start: int, stop: int, fmt: OutputFormat, count: int) -> np.ndarray:
+    """Samples ``[start, stop)`` of one file on the output timeline (output rate, layout, work
+    format); the file has exactly ``count`` samples there."""
+    work, layout = work_format(fmt), fmt.layout
+    rate_in, rate_out = media.sample_rate, fmt.sample_rate
+    if rate_in == rate_out:
+        return decode_file(media, start, stop, work, layout)
+    # Resample from a point where input and output samples coincide (a multiple of
+    # rate_in/g input samples): the output is then sample-identical to resampling the whole file.
+    g = gcd(rate_in, rate_out)
+    step_out = rate_out // g
+    warm_start = max(0, (start - _RESAMPLER_WARMUP) // step_out * step_out)
+    in_start = warm_start * rate_in // rate_out
+    margin = 1024 * max(1, -(-rate_in // rate_out))
+    in_stop = min(media.sample_count, -(-stop * rate_in // rate_out) + margin)
+    data = decode_file(media, in_start, in_stop, work, layout)
+    resampled = _resample(data, work, layout, rate_in, rate_out)
+    out = np.zeros((resampled.shape[0], stop - start), dtype=resampled.dtype)
+    # Past the file's exact converted count there is nothing (the resampler's flush may overshoot).
+    _place(out, resampled, warm_start, start, min(stop, count))
+    return out
+
+
+def read_timeline(rendition: Rendition, start: int, stop: int) -> np.ndarray:
+    """Presentation samples ``[start, stop)`` of the item (all files, one timeline) in the output
+    format: planar (channels, stop - start)."""
+    fmt = rendition.format
+    out = np.zeros((fmt.channels, stop - start), dtype=_numpy_dtype(fmt))
+    offset = 0
+    for media, count in zip(rendition.files, rendition.file_counts, strict=True):
+        lo, hi = max(start, offset), min(stop, offset + count)
+        if hi > lo:
+            out[:, lo - start : hi - start] = read_file_at(media, lo - offset, hi - offset, fmt, count)
+        offset += count
+        if offset >= stop:
+            break
+    return out
+
+
+# --------------------------------------------------------------------------- one segment
+
+def encode_packets(rendition: Rendition, segment: Segment) -> list[bytes]:
+    """The encoded packets of ``segment``, one per codec frame, in media order."""
+    fmt, plan = rendition.format, rendition.plan
+    frame_size = fmt.frame_size
+    profile = fmt.profile
+    delay, priming = rendition.encoder_delay, rendition.priming
+    # Packet j of an encoder fed from presentation sample s0 sits at media s0 + j·frame - delay +
+    # priming: on the grid, since delay - priming is a whole number of frames. We keep packets from
+    # index preroll + ceil(delay / frame) on, so each kept one has ``preroll`` real frames before it.
+    lead = (profile.preroll_frames + -(-delay // frame_size)) * frame_size
+    enc_start = max(0, segment.media_start - priming + delay - lead)
+    # ... and feed the encoder past the last kept packet's input (plus its lookahead, the delay).
+    enc_stop = min(plan.total, segment.media_end - priming + delay + profile.postroll_frames * frame_size)
+    pcm = read_timeline(rendition, enc_start, enc_stop)
+    ctx = open_encoder(fmt, rendition.aac_coder)
+    kept: list[tuple[int, bytes]] = []
+
+    def collect(packets: Sequence[av.Packet]) -> None:
+        for packet in packets:
+            if packet.size == 0:
+                continue  # FLAC's flush packet: only a STREAMINFO update as side data
+            if packet.pts is None:
+                raise RuntimeError("encoder produced a packet without pts")
+            media = int(packet.pts) + rendition.priming
+            if segment.media_start <= media < segment.media_end:
+                kept.append((media, bytes(packet)))
+
+    for offset in range(0, pcm.shape[1], frame_size):
+        collect(ctx.encode(_make_frame(pcm[:, offset : offset + frame_size], fmt, enc_start + offset)))
+    collect(ctx.encode(None))
+    expected = plan.frames_in(segment)
+    positions = [media for media, _ in kept]
+    wanted = list(range(segment.media_start, segment.media_end, frame_size))
+    if positions != wanted:
+        raise RuntimeError(f"segment {segment.index}: encoder gave {len(kept)} packets at "
+                           f"{positions[:3]}…, expected {expected} from {segment.media_start}")
+    if profile.encoder == "flac":
+        return [flac_frames.renumber(data, media // frame_size) for media, data in kept]
+    return [data for _, data in kept]
+
+
+def encode_segment(rendition: Rendition, index: int) -> bytes:
+    """``moof`` + ``mdat`` of segment ``index``: byte-identical whenever and in whatever order it
+    is asked for."""
+    segment = rendition.plan.segment(index)
+    packets = encode_packets(rendition, segment)
+    return fmp4.media_segment(index + 1, segment.media_start, rendition.format.frame_size, packets)
