@@ -11,13 +11,14 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
 from revenge.config import Settings
+from revenge.hls.engine import HlsEngine
 from revenge.library.catalog import Catalog
 from revenge.library.scan import ScanStatus, scan_library
 from revenge.progress.service import ProgressService
 from revenge.security.keys import UserStore
 from revenge.state import AppState
 from revenge.web import metrics as routes_metrics
-from revenge.web import routes_direct, routes_health, routes_items, routes_progress
+from revenge.web import routes_direct, routes_health, routes_hls, routes_items, routes_progress
 from revenge.web.errors import EXCEPTION_HANDLERS
 from revenge.web.metrics import Metrics, TimingMiddleware
 
@@ -36,8 +37,10 @@ def create_app(settings: Settings) -> Starlette:
             metrics = Metrics()
             progress = await ProgressService.open(settings, metrics=metrics)
             stack.push_async_callback(progress.close)
+            hls = HlsEngine(settings, metrics=metrics)
+            stack.push_async_callback(hls.aclose)  # drops queued encodes, joins the encode threads
             state = AppState(settings=settings, users=users, catalog=catalog, scan=ScanStatus(),
-                             progress=progress, metrics=metrics)
+                             progress=progress, metrics=metrics, hls=hls)
 
             scan_task: asyncio.Task[object] | None = None
             if settings.scan_on_start and settings.library + settings.podcasts + settings.audiobooks:
@@ -60,6 +63,7 @@ def create_app(settings: Settings) -> Starlette:
         *routes_metrics.routes,
         *routes_items.routes,
         *routes_direct.routes,
+        *routes_hls.routes,
         *routes_progress.routes,
     ]
     return Starlette(

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from revenge.config import Settings
+    from revenge.hls.engine import HlsEngine
     from revenge.library.catalog import Catalog
     from revenge.library.scan import ScanStatus
     from revenge.progress.service import ProgressService
@@ -25,3 +26,4 @@ class AppState:
     scan: ScanStatus
     progress: ProgressService
     metrics: Metrics
+    hls: HlsEngine

@@ -18,10 +18,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from revenge.config import Settings
 from revenge.hls.cache import SegmentCache, SegmentKey
@@ -29,6 +31,9 @@ from revenge.hls.playlist import Variant, declared_bandwidth
 from revenge.hls.profiles import Profile
 from revenge.hls.transcode import Rendition, encode_segment, prepare_rendition
 from revenge.library.model import Item
+
+if TYPE_CHECKING:
+    from revenge.web.metrics import Metrics
 
 log = logging.getLogger("revenge.hls")
 
@@ -73,9 +78,10 @@ class EngineStats:
 
 
 class HlsEngine:
-    def __init__(self, settings: Settings, *, encode: EncodeFn = encode_segment,
-                 prepare: PrepareFn = prepare_rendition) -> None:
+    def __init__(self, settings: Settings, *, metrics: Metrics | None = None,
+                 encode: EncodeFn = encode_segment, prepare: PrepareFn = prepare_rendition) -> None:
         self.settings = settings
+        self.metrics = metrics
         self.cache = SegmentCache(settings.cache_mb * 1024 * 1024)
         self.stats = EngineStats()
         self._encode = encode
@@ -145,7 +151,10 @@ class HlsEngine:
         key = self.key(rendition, index)
         data = self.cache.get(key)
         if data is None:
+            self._count_request("inflight" if key in self._inflight else "miss")
             data = await self._await_job(self._demand_job(key, rendition))
+        else:
+            self._count_request("hit")
         if prefetch:
             self._schedule_prefetch(rendition, index)
         return data
@@ -170,6 +179,25 @@ class HlsEngine:
             self._drop(self._prefetch.pop())
         self._dispatch()
         return job
+
+    def _count_request(self, result: str) -> None:
+        if self.metrics is not None:
+            self.metrics.segment_requests.labels(result).inc()
+
+    def _timed_encode(self, rendition: Rendition, index: int) -> bytes:
+        """Runs in an encode thread."""
+        started = time.perf_counter()
+        data = self._encode(rendition, index)
+        if self.metrics is not None:
+            self.metrics.encode_seconds.labels(rendition.profile.name).observe(time.perf_counter() - started)
+        return data
+
+    def _report_queue(self) -> None:
+        if self.metrics is not None:
+            gauge = self.metrics.encode_queue_depth
+            gauge.labels("demand").set(len(self._demand))
+            gauge.labels("prefetch").set(len(self._prefetch))
+            gauge.labels("running").set(len(self._running))
 
     def _new_job(self, key: SegmentKey, rendition: Rendition, *, demand: bool) -> _Job:
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
@@ -222,9 +250,10 @@ class HlsEngine:
                 self.stats.prefetch_encodes += 1
             name = job.key.profile
             self.stats.by_profile[name] = self.stats.by_profile.get(name, 0) + 1
-            running = loop.run_in_executor(self._pool, self._encode, job.rendition, job.key.index)
+            running = loop.run_in_executor(self._pool, self._timed_encode, job.rendition, job.key.index)
             self._running.add(running)
             running.add_done_callback(lambda done, job=job: self._finished(job, done))
+        self._report_queue()
 
     def _finished(self, job: _Job, done: asyncio.Future[bytes]) -> None:
         self._running.discard(done)
@@ -243,6 +272,7 @@ class HlsEngine:
                 job.future.set_result(data)
         if not self._closed:
             self._dispatch()
+        self._report_queue()
 
     @property
     def queued(self) -> tuple[int, int]:

@@ -1,0 +1,212 @@
+"""HLS routes: multivariant playlist, media playlist, init segment and media segments.
+
+Thin: parse and check the request, ask the engine, answer. Players send no headers on segment
+requests, so the credential query the playlist was fetched with (``?api_key=`` until signed tokens
+replace it) is written into every URI of the playlists. CORS is answered here (not by a global
+middleware) so hls.js on another origin can play; playlists are gzipped here for the same reason
+(a global gzip middleware would break Range on direct play).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gzip
+import re
+from collections.abc import Awaitable, Callable
+from functools import wraps
+from typing import TypeVar
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import Receive
+
+from revenge.hls.engine import EngineBusy, HlsEngine
+from revenge.hls.playlist import MEDIA_TYPE as PLAYLIST_TYPE
+from revenge.hls.playlist import media_playlist, multivariant_playlist
+from revenge.hls.profiles import PROFILES, Profile, is_offered
+from revenge.hls.transcode import SourceError, SourceMissing
+from revenge.library.model import Item
+from revenge.web.auth import app_state, require_stream_user
+from revenge.web.errors import ApiError, bad_request, not_found, unavailable
+from revenge.web.routes_items import get_item_or_404
+
+SEGMENT_TYPE = "audio/mp4"
+SEGMENT_CACHE = "private, max-age=86400, immutable"
+PLAYLIST_CACHE = "private, no-cache"
+FALLBACK_PROFILE = "aac-128"  # when none of the configured ladder suits the source
+_INDEX_RE = re.compile(r"^(0|[1-9][0-9]{0,8})$")
+
+CORS_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Expose-Headers": "Content-Length, Retry-After",
+}
+PREFLIGHT_HEADERS = {
+    **CORS_HEADERS,
+    "Access-Control-Allow-Methods": "GET, HEAD, OPTIONS",
+    "Access-Control-Allow-Headers": "Authorization, Range",
+    "Access-Control-Max-Age": "86400",
+}
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+T = TypeVar("T")
+
+
+def cors(endpoint: Endpoint) -> Endpoint:
+    """Answer preflights, and put the CORS headers on every answer, errors included (a browser
+    hides an error status from the player without them)."""
+
+    @wraps(endpoint)
+    async def wrapped(request: Request) -> Response:
+        if request.method == "OPTIONS":
+            return Response(status_code=204, headers=PREFLIGHT_HEADERS)
+        try:
+            response = await endpoint(request)
+        except ApiError as exc:
+            exc.headers = {**exc.headers, **CORS_HEADERS}
+            raise
+        response.headers.update(CORS_HEADERS)
+        return response
+
+    return wrapped
+
+
+def engine_of(request: Request) -> HlsEngine:
+    return app_state(request).hls
+
+
+def credential_query(request: Request) -> str:
+    """What every URI in a playlist carries: the caller's ``api_key`` when it came in the query
+    (a bearer-header client sends its header again). The one line to change for signed tokens."""
+    key = request.query_params.get("api_key")
+    return urlencode({"api_key": key}) if key else ""
+
+
+def accepts_gzip(accept_encoding: str | None) -> bool:
+    for part in (accept_encoding or "").split(","):
+        coding, _, params = part.strip().partition(";")
+        if coding.strip().lower() in ("gzip", "*"):
+            q = params.strip().lower()
+            return not (q.startswith("q=") and q[2:].strip() in ("0", "0.0", "0.00", "0.000"))
+    return False
+
+
+def playlist_response(request: Request, text: str) -> Response:
+    body = text.encode("utf-8")
+    headers = {"Cache-Control": PLAYLIST_CACHE, "Vary": "Accept-Encoding"}
+    if accepts_gzip(request.headers.get("accept-encoding")):
+        body = gzip.compress(body, compresslevel=6, mtime=0)
+        headers["Content-Encoding"] = "gzip"
+    return Response(body, media_type=PLAYLIST_TYPE, headers=headers)
+
+
+def profile_for(request: Request, item: Item) -> Profile:
+    name = str(request.path_params["profile"])
+    profile = PROFILES.get(name)
+    if profile is None:
+        raise not_found(f"profile {name[:40]!r}", "profile")
+    if not is_offered(profile, item.lossless):
+        raise ApiError(404, "not_found", f"profile {name!r} is offered for lossless sources only", "profile")
+    return profile
+
+
+def segment_index(request: Request) -> int:
+    raw = str(request.path_params["index"])
+    if not _INDEX_RE.match(raw):
+        raise bad_request("segment", "the segment number must be an integer without leading zeros")
+    return int(raw)
+
+
+async def engine_call(awaitable: Awaitable[T]) -> T:
+    """The engine's errors as HTTP answers: a broken file fails that item only."""
+    try:
+        return await awaitable
+    except EngineBusy:
+        raise unavailable("the encoder is busy; retry in a second") from None
+    except SourceMissing:
+        raise ApiError(404, "file_missing", "a file of this item is gone; the next library scan will drop it",
+                       "item_id") from None
+    except SourceError as exc:
+        raise ApiError(422, "unprocessable_media", f"the item's audio cannot be decoded: {exc}",
+                       "item_id") from None
+
+
+async def _disconnected(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def until_disconnect(request: Request, awaitable: Awaitable[T]) -> tuple[bool, T | None]:
+    """Await ``awaitable`` unless the client goes away first; then cancel it (a queued encode
+    nobody else waits for is abandoned) and answer (False, None)."""
+    work = asyncio.ensure_future(awaitable)
+    watcher = asyncio.ensure_future(_disconnected(request.receive))
+    try:
+        await asyncio.wait({work, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        if not work.done():
+            work.cancel()
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+    if work.cancelled():
+        with contextlib.suppress(asyncio.CancelledError):
+            await work
+        return False, None
+    return True, work.result()
+
+
+@cors
+async def multivariant(request: Request) -> Response:
+    require_stream_user(request)
+    item = get_item_or_404(request)
+    settings = app_state(request).settings
+    names = [n for n in settings.hls_ladder if is_offered(PROFILES[n], item.lossless)] or [FALLBACK_PROFILE]
+    engine = engine_of(request)
+    variants = await engine_call(asyncio.gather(*(engine.variant(item, PROFILES[n]) for n in names)))
+    return playlist_response(request, multivariant_playlist(variants, credential_query(request)))
+
+
+@cors
+async def media(request: Request) -> Response:
+    require_stream_user(request)
+    item = get_item_or_404(request)
+    rendition = await engine_call(engine_of(request).rendition(item, profile_for(request, item)))
+    return playlist_response(request, media_playlist(rendition.plan, credential_query(request)))
+
+
+@cors
+async def init(request: Request) -> Response:
+    require_stream_user(request)
+    item = get_item_or_404(request)
+    data = await engine_call(engine_of(request).init_segment(item, profile_for(request, item)))
+    return Response(data, media_type=SEGMENT_TYPE, headers={"Cache-Control": SEGMENT_CACHE})
+
+
+@cors
+async def segment(request: Request) -> Response:
+    require_stream_user(request)
+    item = get_item_or_404(request)
+    profile = profile_for(request, item)
+    index = segment_index(request)
+    engine = engine_of(request)
+    rendition = await engine_call(engine.rendition(item, profile))
+    if index >= rendition.plan.count:
+        raise ApiError(404, "not_found", f"segment {index} out of range 0..{rendition.plan.count - 1}",
+                       "segment")
+    answered, data = await until_disconnect(request, engine_call(engine.segment(rendition, index)))
+    if not answered or data is None:
+        return Response(status_code=499)  # the client is gone; nobody reads this
+    return Response(data, media_type=SEGMENT_TYPE, headers={"Cache-Control": SEGMENT_CACHE})
+
+
+_PREFIX = "/api/v1/stream/{item_id}"
+_METHODS = ["GET", "HEAD", "OPTIONS"]
+routes = [
+    Route(f"{_PREFIX}/playlist.m3u8", multivariant, methods=_METHODS),
+    Route(f"{_PREFIX}/{{profile}}/index.m3u8", media, methods=_METHODS),
+    Route(f"{_PREFIX}/{{profile}}/init.mp4", init, methods=_METHODS),
+    Route(f"{_PREFIX}/{{profile}}/segment{{index}}.m4s", segment, methods=_METHODS),
+]
