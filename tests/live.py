@@ -29,6 +29,9 @@ def test_settings(data_dir: Path, **overrides: Any) -> Settings:
     return load_settings(None, env={}, data_dir=data_dir, **overrides)
 
 
+test_settings.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test, when imported
+
+
 def add_user(data_dir: Path, name: str) -> str:
     """Create a user in ``data_dir`` and return its API key."""
     data_dir.mkdir(parents=True, exist_ok=True)
