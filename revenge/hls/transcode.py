@@ -132,6 +132,7 @@ def open_encoder(fmt: OutputFormat, aac_coder: str) -> av.AudioCodecContext:
             options["bits_per_raw_sample"] = "24"
     elif fmt.profile.encoder == "libopus":
         options["frame_duration"] = str(1000 * fmt.frame_size // 48000)
+        options["vbr"] = "constrained"  # stays near the nominal rate: BANDWIDTH and ABR stay meaningful
     ctx.options = options
     ctx.open()
     if ctx.frame_size != fmt.frame_size:
