@@ -3,7 +3,7 @@
 
 local existed = redis.call('DEL', K_STATE)
 redis.call('DEL', K_DEVICES)
-for _, key in pairs(ZSETS) do
-  redis.call('ZREM', key, ARGV[1])
+for item_type in pairs(ZSETS) do
+  redis.call('ZREM', ZSETS[item_type], ARGV[1])
 end
 return existed
