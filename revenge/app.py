@@ -18,7 +18,7 @@ from revenge.progress.service import ProgressService
 from revenge.security.keys import UserStore
 from revenge.state import AppState
 from revenge.web import metrics as routes_metrics
-from revenge.web import routes_direct, routes_health, routes_hls, routes_items, routes_progress
+from revenge.web import routes_direct, routes_health, routes_hls, routes_items, routes_progress, routes_static
 from revenge.web.errors import EXCEPTION_HANDLERS
 from revenge.web.metrics import Metrics, TimingMiddleware
 
@@ -65,6 +65,7 @@ def create_app(settings: Settings) -> Starlette:
         *routes_direct.routes,
         *routes_hls.routes,
         *routes_progress.routes,
+        *routes_static.routes,  # the web player: "/" and "/static/…"
     ]
     return Starlette(
         routes=routes,
