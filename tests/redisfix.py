@@ -32,6 +32,27 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _port_is_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def _free_cluster_port() -> int:
+    """A free port whose cluster bus port (port + 10000, so at most 55535) is free too."""
+    for _ in range(200):
+        port = _free_port()
+        if port <= 55535 and _port_is_free(port + 10000):
+            return port
+    for port in range(20000, 55535, 7):
+        if _port_is_free(port) and _port_is_free(port + 10000):
+            return port
+    raise RuntimeError("no free port pair for a cluster-mode redis-server")
+
+
 def _ping(port: int, timeout: float = 0.5) -> bool:
     """One raw RESP PING, so the fixture depends on nothing but a socket."""
     try:
@@ -43,15 +64,21 @@ def _ping(port: int, timeout: float = 0.5) -> bool:
 
 
 class RedisServer:
-    """One redis-server process; stop/start/restart keep its port and data dir."""
+    """One redis-server process; stop/start/restart keep its port and data dir.
 
-    def __init__(self, data_dir: Path, port: int | None = None, extra_args: tuple[str, ...] = ()) -> None:
+    With ``cluster``, the server runs in cluster mode as a one-node cluster owning every slot: it then
+    refuses, like any cluster, commands and scripts whose keys span several hash slots.
+    """
+
+    def __init__(self, data_dir: Path, port: int | None = None, extra_args: tuple[str, ...] = (),
+                 cluster: bool = False) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is not installed (Debian: apt-get install redis-server)")
         self.binary = binary
         self.data_dir = data_dir
-        self.port = port if port is not None else _free_port()
+        self.cluster = cluster
+        self.port = port if port is not None else (_free_cluster_port() if cluster else _free_port())
         self.extra_args = extra_args
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir / "redis.log"
@@ -77,6 +104,8 @@ class RedisServer:
             "--protected-mode", "no",
             "--logfile", str(self.log_path),
             "--loglevel", "warning",
+            *(("--cluster-enabled", "yes", "--cluster-config-file", str(self.data_dir / "nodes.conf"))
+              if self.cluster else ()),
             *self.extra_args,
         ]
 
@@ -93,6 +122,21 @@ class RedisServer:
                 self.stop()
                 raise RuntimeError(f"redis-server did not start on port {self.port}:\n{log[-2000:]}")
             time.sleep(0.01)
+        if self.cluster:
+            self._own_all_slots(deadline)
+
+    def _own_all_slots(self, deadline: float) -> None:
+        import redis
+
+        with redis.Redis(host="127.0.0.1", port=self.port) as client:
+            info = client.execute_command("CLUSTER", "INFO")
+            if b"cluster_slots_assigned:16384" not in info:  # not yet (a restart keeps nodes.conf)
+                client.execute_command("CLUSTER", "ADDSLOTSRANGE", "0", "16383")
+            while b"cluster_state:ok" not in client.execute_command("CLUSTER", "INFO"):
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError("one-node redis cluster did not reach cluster_state:ok")
+                time.sleep(0.02)
 
     def stop(self, hard: bool = False) -> None:
         """Stop the server: SIGTERM (clean shutdown) or, with ``hard``, SIGKILL (a crash)."""
@@ -115,12 +159,13 @@ class RedisServer:
 
 
 @contextlib.contextmanager
-def running_redis(data_dir: Path | None = None, extra_args: tuple[str, ...] = ()) -> Iterator[RedisServer]:
+def running_redis(data_dir: Path | None = None, extra_args: tuple[str, ...] = (),
+                  cluster: bool = False) -> Iterator[RedisServer]:
     """A started RedisServer for the block; for benchmarks and scripts that are not pytest."""
     with contextlib.ExitStack() as stack:
         if data_dir is None:
             data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="revenge-redis-")))
-        server = RedisServer(data_dir, extra_args=extra_args)
+        server = RedisServer(data_dir, extra_args=extra_args, cluster=cluster)
         server.start()
         try:
             yield server

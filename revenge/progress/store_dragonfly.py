@@ -58,7 +58,7 @@ PIPELINE_MAX = 512
 
 # Wraps redis.call/pcall so that a script touching a key it did not declare fails, as on Dragonfly.
 # Off in production (it costs a Lua function call per command); the tests turn it on.
-_KEY_GUARD = """\
+KEY_GUARD_LUA = """\
 local redis = (function(real)
   local declared = {}
   for _, k in ipairs(KEYS) do declared[k] = true end
@@ -112,7 +112,7 @@ class _Script:
 
     @classmethod
     def build(cls, name: str, key_guard: bool) -> _Script:
-        source = (_KEY_GUARD if key_guard else "") + lua_source("common") + "\n" + lua_source(name)
+        source = (KEY_GUARD_LUA if key_guard else "") + lua_source("common") + "\n" + lua_source(name)
         return cls(name, source, hashlib.sha1(source.encode()).hexdigest())
 
 
