@@ -1,0 +1,292 @@
+"""The RecordStore contract (revenge/playback/records.py), run against every backend.
+
+"sqlite" is the embedded store on a temp file; "redis" is the Redis store against a real redis-server
+started on a free port by tests/redisfix.py, with the key guard on (a script touching a key it did not
+declare in KEYS fails, as on Dragonfly). The central checks: dedup and merge follow
+``scrobbles.add_to``, and the stats equal ``scrobbles.day_totals`` over what was recorded.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import random
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from revenge.config import load_settings
+from revenge.library.model import ITEM_TYPES, ItemType
+from revenge.playback import records_redis, scrobbles
+from revenge.playback.bookmarks import Bookmark, new_bookmark_id, ordered
+from revenge.playback.records import RecordStore, open_record_store
+from revenge.playback.records_redis import RedisRecordStore
+from revenge.playback.records_sqlite import SqliteRecordStore
+from revenge.playback.scrobbles import DAY_MS, Scrobble
+from revenge.progress.store import StoreUnavailable
+from tests.redisfix import (
+    RedisServer,
+    redis_server,  # noqa: F401  (fixture used by the "redis" param)
+)
+
+T0 = 1_700_000_000_000 - 1_700_000_000_000 % DAY_MS  # a UTC midnight
+DAY0 = T0 // DAY_MS
+ITEMS = [c * 16 for c in "abcdefgh"]
+
+
+@dataclasses.dataclass
+class Backend:
+    name: str
+    store: RecordStore
+    server: RedisServer | None
+    path: Path | None
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
+    if request.param == "redis":
+        server: RedisServer = request.getfixturevalue("redis_server")
+        store: RecordStore = RedisRecordStore(server.url, 2.0, key_guard=True)
+        chosen = Backend("redis", store, server, None)
+    else:
+        store = SqliteRecordStore(tmp_path / "records.db", busy_timeout_ms=200)
+        chosen = Backend("sqlite", store, None, tmp_path / "records.db")
+    await store.open()
+    try:
+        yield chosen
+    finally:
+        await store.close()
+
+
+def listen(started_at: int, listened_ms: int = 60_000, *, user: str = "1", item: str = ITEMS[0],
+           item_type: ItemType = "track", device: str = "phone") -> Scrobble:
+    return Scrobble(user_id=user, item_id=item, item_type=item_type, started_at=started_at,
+                    listened_ms=listened_ms, device_id=device, source="client", recorded_at=started_at + 500)
+
+
+def test_the_factory_follows_settings_store(tmp_path: Path) -> None:
+    assert isinstance(open_record_store(load_settings(None, env={}, data_dir=tmp_path)), SqliteRecordStore)
+    remote = load_settings(None, env={}, data_dir=tmp_path, store="redis://127.0.0.1:1/0")
+    assert isinstance(open_record_store(remote), RedisRecordStore)
+
+
+async def test_ping_and_empty_calls(backend: Backend) -> None:
+    store = backend.store
+    await store.ping()
+    assert await store.add_scrobbles([]) == []
+    assert await store.unsent("1", 10) == []
+    assert await store.mark_sent("1", [], T0) == 0
+    assert await store.listening_totals("1", DAY0, DAY0 + 365) == []
+    assert await store.bookmarks("1", ITEMS[0]) == []
+    assert await store.get_scrobble("1", f"{ITEMS[0]}-{T0}") is None
+
+
+async def test_a_listen_is_recorded_once_and_the_longest_report_wins(backend: Backend) -> None:
+    store = backend.store
+    first = listen(T0, 30_000, device="phone")
+    (created,) = await store.add_scrobbles([first])
+    assert created.created and created.scrobble == first
+    (shorter,) = await store.add_scrobbles([listen(T0, 10_000, device="laptop")])
+    assert not shorter.created and shorter.scrobble == first
+    (longer,) = await store.add_scrobbles([dataclasses.replace(listen(T0, 90_000, device="car"),
+                                                               source="progress")])
+    assert not longer.created and longer.scrobble == dataclasses.replace(first, listened_ms=90_000)
+    assert await store.get_scrobble("1", first.id) == longer.scrobble
+    totals = await store.listening_totals("1", DAY0, DAY0)
+    assert [(t.item_type, t.listened_ms, t.listens) for t in totals] == [("track", 90_000, 1)]
+
+
+async def test_repeats_within_one_call_and_other_users_and_items(backend: Backend) -> None:
+    store = backend.store
+    results = await store.add_scrobbles([
+        listen(T0, 1000), listen(T0, 5000), listen(T0, 2000),
+        listen(T0, 1000, user="2"),  # another user's listen with the same key is theirs
+        listen(T0, 1000, item=ITEMS[1]),  # another item at the same time is another listen
+        listen(T0 + 1, 1000),  # another start time is another listen
+    ])
+    assert [r.created for r in results] == [True, False, False, True, True, True]
+    assert [r.scrobble.listened_ms for r in results] == [1000, 5000, 5000, 1000, 1000, 1000]
+    assert (await store.get_scrobble("2", listen(T0).id)) == listen(T0, 1000, user="2")
+    assert await store.get_scrobble("3", listen(T0).id) is None
+    for bad in ("nope", f"{ITEMS[0]}-", f"{ITEMS[0]}-x", "../x"):
+        assert await store.get_scrobble("1", bad) is None
+
+
+async def test_outbox_order_limit_and_mark_sent(backend: Backend) -> None:
+    store = backend.store
+    records = [listen(T0 + 3000, item=ITEMS[2]), listen(T0 + 1000, item=ITEMS[1]),
+               listen(T0 + 1000, item=ITEMS[0]), listen(T0 + 2000, item=ITEMS[3]),
+               listen(T0 + 500, user="2")]
+    await store.add_scrobbles(records)
+    unsent = await store.unsent("1", 10)
+    assert [s.id for s in unsent] == [f"{ITEMS[0]}-{T0 + 1000}", f"{ITEMS[1]}-{T0 + 1000}",
+                                      f"{ITEMS[3]}-{T0 + 2000}", f"{ITEMS[2]}-{T0 + 3000}"]
+    assert all(s.sent_at is None for s in unsent)
+    assert [s.id for s in await store.unsent("1", 2)] == [s.id for s in unsent[:2]]
+    # Unknown, malformed, another user's and repeated ids are skipped.
+    marked = await store.mark_sent("1", [unsent[0].id, unsent[0].id, unsent[2].id, f"{ITEMS[7]}-1", "junk",
+                                         listen(T0 + 500).id], T0 + 9000)
+    assert marked == 2
+    assert [s.id for s in await store.unsent("1", 10)] == [unsent[1].id, unsent[3].id]
+    assert await store.mark_sent("1", [unsent[0].id], T0 + 9999) == 0  # already sent: unchanged
+    sent = await store.get_scrobble("1", unsent[0].id)
+    assert sent is not None and sent.sent_at == T0 + 9000
+    # A longer repeat of a sent listen updates it but does not put it back in the outbox.
+    (repeat,) = await store.add_scrobbles([dataclasses.replace(unsent[0], listened_ms=120_000)])
+    assert not repeat.created
+    assert repeat.scrobble.sent_at == T0 + 9000 and repeat.scrobble.listened_ms == 120_000
+    assert [s.id for s in await store.unsent("1", 10)] == [unsent[1].id, unsent[3].id]
+    assert [s.id for s in await store.unsent("2", 10)] == [listen(T0 + 500, user="2").id]
+
+
+async def test_stats_equal_the_pure_aggregation(backend: Backend) -> None:
+    """Random listens (users, items, types, days, repeats with shorter and longer reports) recorded in
+    batches: every day range gives what ``day_totals`` gives over the stored records."""
+    store = backend.store
+    rng = random.Random(7)
+    pool = [listen(T0 + rng.randrange(-3 * DAY_MS, 12 * DAY_MS), rng.randrange(0, 3_600_000),
+                   user=rng.choice("12"), item=rng.choice(ITEMS), item_type=rng.choice(ITEM_TYPES))
+            for _ in range(120)]
+    stream = pool + [dataclasses.replace(rng.choice(pool), listened_ms=rng.randrange(0, 4_000_000))
+                     for _ in range(60)]
+    rng.shuffle(stream)
+    expected: dict[tuple[str, str, int], Scrobble] = {}
+    for start in range(0, len(stream), 37):
+        part = stream[start:start + 37]
+        results = await store.add_scrobbles(part)
+        for incoming, result in zip(part, results, strict=True):
+            key = (incoming.user_id, incoming.item_id, incoming.started_at)
+            want = scrobbles.add_to(expected.get(key), incoming)
+            assert result == want
+            expected[key] = want.scrobble
+    for user in "12":
+        mine = [s for (u, _, _), s in expected.items() if u == user]
+        ranges = ((DAY0 - 3, DAY0 + 12), (DAY0, DAY0), (DAY0 + 2, DAY0 + 5), (DAY0 + 20, DAY0 + 30))
+        for first, last in ranges:
+            assert await store.listening_totals(user, first, last) == scrobbles.day_totals(mine, first, last)
+        assert len(await store.unsent(user, 1000)) == len(mine)
+
+
+async def test_day_boundaries_are_utc_midnight(backend: Backend) -> None:
+    store = backend.store
+    await store.add_scrobbles([listen(T0 - 1, 1000), listen(T0, 2000), listen(T0 + DAY_MS - 1, 4000),
+                               listen(T0 + DAY_MS, 8000)])
+    totals = await store.listening_totals("1", DAY0 - 1, DAY0 + 1)
+    got = [(t.day - DAY0, t.listened_ms, t.listens) for t in totals]
+    assert got == [(-1, 1000, 1), (0, 6000, 2), (1, 8000, 1)]
+    assert [t.day for t in await store.listening_totals("1", DAY0, DAY0)] == [DAY0]
+
+
+def mark(item: str, position_ms: int, created: int, user: str = "1", note: str = "") -> Bookmark:
+    return Bookmark(user, item, new_bookmark_id(), position_ms, note, created)
+
+
+async def test_bookmarks_per_user_and_item_in_order(backend: Backend) -> None:
+    store = backend.store
+    marks = [mark(ITEMS[0], 50_000, T0 + 1, note="chapter 3 — the twist 🎧\nsecond line"),
+             mark(ITEMS[0], 10_000, T0 + 2, note="x" * 1000), mark(ITEMS[0], 10_000, T0 + 1),
+             mark(ITEMS[1], 0, T0), mark(ITEMS[0], 5, T0, user="2")]
+    for m in marks:
+        assert await store.add_bookmark(m, 500)
+    assert await store.bookmarks("1", ITEMS[0]) == ordered(marks[:3])
+    assert await store.bookmarks("1", ITEMS[1]) == [marks[3]]
+    assert await store.bookmarks("2", ITEMS[0]) == [marks[4]]
+    assert await store.bookmarks("2", ITEMS[1]) == []
+    # Deleting needs the owner and the item.
+    assert not await store.delete_bookmark("2", ITEMS[0], marks[0].id)
+    assert not await store.delete_bookmark("1", ITEMS[1], marks[0].id)
+    assert await store.delete_bookmark("1", ITEMS[0], marks[0].id)
+    assert not await store.delete_bookmark("1", ITEMS[0], marks[0].id)
+    assert await store.bookmarks("1", ITEMS[0]) == ordered(marks[1:3])
+
+
+async def test_bookmark_cap_per_item(backend: Backend) -> None:
+    store = backend.store
+    for i in range(3):
+        assert await store.add_bookmark(mark(ITEMS[0], i, T0), 3)
+    assert not await store.add_bookmark(mark(ITEMS[0], 9, T0), 3)
+    assert await store.add_bookmark(mark(ITEMS[1], 9, T0), 3)  # per item
+    assert await store.add_bookmark(mark(ITEMS[0], 9, T0, user="2"), 3)  # per user
+    assert len(await store.bookmarks("1", ITEMS[0])) == 3
+    first = (await store.bookmarks("1", ITEMS[0]))[0]
+    assert await store.delete_bookmark("1", ITEMS[0], first.id)
+    assert await store.add_bookmark(mark(ITEMS[0], 9, T0), 3)
+
+
+async def test_outage_raises_store_unavailable_and_nothing_is_acknowledged(backend: Backend) -> None:
+    store = backend.store
+    await store.add_scrobbles([listen(T0)])
+    if backend.server is not None:
+        backend.server.stop(hard=True)
+    else:
+        assert backend.path is not None
+        other = sqlite3.connect(backend.path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # holds the write lock past the store's busy timeout
+    try:
+        with pytest.raises(StoreUnavailable):
+            await store.add_scrobbles([listen(T0 + 1)])
+        with pytest.raises(StoreUnavailable):
+            await store.add_bookmark(mark(ITEMS[0], 1, T0), 500)
+        with pytest.raises(StoreUnavailable):
+            await store.mark_sent("1", [listen(T0).id], T0)
+        if backend.server is not None:
+            with pytest.raises(StoreUnavailable):
+                await store.ping()
+    finally:
+        if backend.server is not None:
+            backend.server.start()  # same port, the AOF replayed
+        else:
+            other.execute("ROLLBACK")
+            other.close()
+    # The store recovers by itself; what failed was not stored.
+    assert [s.started_at for s in await store.unsent("1", 10)] == [T0]
+    assert (await store.add_scrobbles([listen(T0 + 1)]))[0].created
+    assert await store.bookmarks("1", ITEMS[0]) == []
+
+
+@pytest.fixture
+async def redis_store(redis_server: RedisServer) -> AsyncIterator[RedisRecordStore]:  # noqa: F811
+    store = RedisRecordStore(redis_server.url, 2.0, key_guard=True)
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+async def test_redis_keys_carry_the_user_hash_tag_and_survive_a_script_flush(
+        redis_store: RedisRecordStore, redis_server: RedisServer) -> None:  # noqa: F811
+    store = redis_store
+    await store.add_scrobbles([listen(T0, user="u1"), listen(T0, user="u2", item_type="episode")])
+    await store.add_bookmark(mark(ITEMS[0], 1, T0, user="u1"), 500)
+    await store.mark_sent("u2", [listen(T0, user="u2").id], T0)
+    raw = redis.Redis.from_url(redis_server.url)
+    try:
+        keys = sorted(k.decode() for k in raw.keys("*"))
+        assert keys and all(k.startswith(("rv:{u1}:", "rv:{u2}:")) for k in keys), keys
+        raw.script_flush()  # as after a restart: the next call meets NOSCRIPT and reloads
+    finally:
+        raw.close()
+    (again,) = await store.add_scrobbles([listen(T0 + 5, user="u1")])
+    assert again.created
+    assert await store.add_bookmark(mark(ITEMS[0], 2, T0, user="u1"), 500)
+    assert await store.mark_sent("u1", [listen(T0, user="u1").id], T0) == 1
+
+
+async def test_redis_key_guard_refuses_undeclared_keys(redis_store: RedisRecordStore) -> None:
+    """The guard the contract runs under does bite: a script writing a key it did not declare fails (and
+    is reported as an outage, never acknowledged), the same script writing its declared key works."""
+
+    def probe(key: str) -> None:
+        source = records_redis._KEY_GUARD + f"return redis.call('HSET', {key}, 'a', ARGV[1])"
+        sha = hashlib.sha1(source.encode()).hexdigest()
+        redis_store._scripts["probe"] = records_redis._Script("probe", source, sha)
+
+    probe("KEYS[1]")
+    assert await redis_store._eval([("probe", ("rv:{1}:declared",), ("1",))]) == [1]
+    probe("'rv:{1}:undeclared'")
+    with pytest.raises(StoreUnavailable, match="undeclared key"):
+        await redis_store._eval([("probe", ("rv:{1}:declared",), ("1",))])
