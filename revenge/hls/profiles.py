@@ -46,7 +46,9 @@ PROFILES: dict[str, Profile] = {
         _aac(192),
         _aac(256),
         _aac(320),
-        Profile("opus-128", "libopus", "Opus", 128_000, OPUS_FRAME, 4, 1, False),
+        # 25 frames (0.5 s): libopus' rate control and prediction state then match a continuous
+        # encode's almost bit for bit at the boundary (-75 dB), for 8 % more encoding per segment.
+        Profile("opus-128", "libopus", "Opus", 128_000, OPUS_FRAME, 25, 1, False),
         Profile("flac", "flac", "fLaC", 0, FLAC_BLOCK, 0, 0, True),
     )
 }

@@ -49,8 +49,8 @@ from revenge.library.model import Item, MediaFile, is_lossless_codec
 log = logging.getLogger("revenge.hls")
 
 # Decoded samples thrown away before the first needed one after a seek: lossy decoders need the
-# previous frames (AAC MDCT overlap, MP3 bit reservoir, Opus' 80 ms convergence) to be exact.
-_DECODER_PREROLL = {"aac": 2048, "mp3": 4608, "mp3float": 4608, "opus": 3840, "vorbis": 4096}
+# previous frames (AAC MDCT overlap, MP3 bit reservoir; Opus converges bit-exactly after ~200 ms).
+_DECODER_PREROLL = {"aac": 2048, "mp3": 4608, "mp3float": 4608, "opus": 11520, "vorbis": 4096}
 _DEFAULT_LOSSY_PREROLL = 8192
 # Output samples resampled before the first needed one: swr's start transient is < 100 samples.
 _RESAMPLER_WARMUP = 512
@@ -185,6 +185,8 @@ def source_bits(media: MediaFile) -> int:
     try:
         with av.open(media.path) as container:
             ctx = container.streams.audio[0].codec_context
+            if ctx.format is None:
+                raise SourceError(f"{media.path}: no decodable audio")
             bits = ctx.bits_per_raw_sample if hasattr(ctx, "bits_per_raw_sample") else 0
             return 24 if (bits or 8 * ctx.format.bytes) > 16 else 16
     except FileNotFoundError as exc:
