@@ -14,13 +14,16 @@ from revenge.config import Settings
 from revenge.hls.engine import HlsEngine
 from revenge.library.catalog import Catalog
 from revenge.library.scan import ScanStatus, scan_library
+from revenge.playback.service import SessionService
 from revenge.progress.service import ProgressService
 from revenge.security.keys import UserStore
+from revenge.security.secrets import load_or_create as load_stream_secrets
 from revenge.state import AppState
 from revenge.web import metrics as routes_metrics
 from revenge.web import routes_direct, routes_health, routes_hls, routes_items, routes_progress, routes_static
 from revenge.web.errors import EXCEPTION_HANDLERS
 from revenge.web.metrics import Metrics, TimingMiddleware
+from revenge.web.routes_playback import routes as playback_routes
 
 log = logging.getLogger("revenge")
 
@@ -39,8 +42,12 @@ def create_app(settings: Settings) -> Starlette:
             stack.push_async_callback(progress.close)
             hls = HlsEngine(settings, metrics=metrics)
             stack.push_async_callback(hls.aclose)  # drops queued encodes, joins the encode threads
+            sessions = await SessionService.open(settings, progress, catalog.get_item)
+            stack.push_async_callback(sessions.close)
+            metrics.sessions_active.set_function(sessions.watched_count)
             state = AppState(settings=settings, users=users, catalog=catalog, scan=ScanStatus(),
-                             progress=progress, metrics=metrics, hls=hls)
+                             progress=progress, metrics=metrics, hls=hls, sessions=sessions,
+                             stream_secrets=load_stream_secrets(settings.data_dir))
 
             scan_task: asyncio.Task[object] | None = None
             if settings.scan_on_start and settings.library + settings.podcasts + settings.audiobooks:
@@ -66,6 +73,7 @@ def create_app(settings: Settings) -> Starlette:
         *routes_hls.routes,
         *routes_progress.routes,
         *routes_static.routes,  # the web player: "/" and "/static/…"
+        *playback_routes,
     ]
     return Starlette(
         routes=routes,

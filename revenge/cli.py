@@ -1,4 +1,4 @@
-"""``revenge serve|scan|user``: argparse in front of config, app and library."""
+"""``revenge serve|scan|user|secret``: argparse in front of config, app and library."""
 
 from __future__ import annotations
 
@@ -102,6 +102,20 @@ def cmd_user(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_secret(args: argparse.Namespace) -> int:
+    from revenge.security import secrets as stream_secrets
+
+    settings = _settings(args)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if args.secret_cmd == "rotate":
+        stream_secrets.rotate(settings.data_dir)
+        print(f"Rotated the stream-signing secret in {settings.data_dir / stream_secrets.FILE_NAME}.")
+        print("Restart the server(s) to sign with it. URLs signed before keep working until they expire;")
+        print("rotating again drops the previous secret, and with it those URLs.")
+        print("Several instances must share this file: copy it to each one's data dir.")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="revenge", description="Self-hosted audio streaming server")
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -128,6 +142,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("name")
     user_sub.add_parser("list", help="list users")
     user.set_defaults(func=cmd_user)
+
+    secret = sub.add_parser("secret", help="manage the secret that signs stream URLs")
+    secret_sub = secret.add_subparsers(dest="secret_cmd", required=True)
+    rotate = secret_sub.add_parser("rotate", help="sign with a new secret; the previous one still verifies")
+    _common(rotate)
+    secret.set_defaults(func=cmd_secret)
     return parser
 
 

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from revenge.hls.engine import HlsEngine
     from revenge.library.catalog import Catalog
     from revenge.library.scan import ScanStatus
+    from revenge.playback.service import SessionService
     from revenge.progress.service import ProgressService
     from revenge.security.keys import UserStore
     from revenge.web.metrics import Metrics
@@ -27,3 +28,5 @@ class AppState:
     progress: ProgressService
     metrics: Metrics
     hls: HlsEngine
+    sessions: SessionService
+    stream_secrets: list[bytes]  # the first signs stream tokens, all verify (rotation)

@@ -138,3 +138,20 @@ class UserStore:
             self._cache.clear()
         self._cache[digest] = (now, user)
         return user
+
+    def by_id(self, user_id: str) -> User | None:
+        """The user with this id (signed stream tokens name users by id), cached like ``authenticate``."""
+        if not user_id.isdigit() or len(user_id) > 19:
+            return None
+        cache_key = "id:" + user_id  # cannot collide with a key digest (64 hex digits)
+        now = time.monotonic()
+        hit = self._cache.get(cache_key)
+        if hit is not None and now - hit[0] < self.CACHE_SECONDS:
+            return hit[1]
+        with self._lock:
+            row = self._db.execute("SELECT id, name FROM users WHERE id = ?", (int(user_id),)).fetchone()
+        user = User(str(row[0]), row[1]) if row else None
+        if len(self._cache) > 10_000:
+            self._cache.clear()
+        self._cache[cache_key] = (now, user)
+        return user

@@ -1,10 +1,13 @@
-"""Who is calling: the API key in ``Authorization: Bearer``."""
+"""Who is calling: the API key in ``Authorization: Bearer``, or on media routes a signed stream token."""
 
 from __future__ import annotations
+
+import time
 
 from starlette.requests import Request
 
 from revenge.security.keys import User
+from revenge.security.signing import TokenError, sign_stream_token, verify_stream_token
 from revenge.state import AppState
 from revenge.web.errors import ApiError
 
@@ -38,16 +41,44 @@ def require_user(request: Request) -> User:
     return user
 
 
-def require_stream_user(request: Request) -> User:
-    """Media routes: the bearer header, or ``?api_key=`` because players cannot send headers on
-    segment requests. (Stopgap until signed stream tokens replace the query key.)"""
+def require_stream_user(request: Request, item_id: str | None = None) -> User:
+    """Media routes (``/api/v1/stream/{item_id}/…``): a signed stream token for that item in ``?t=``
+    (players send no headers on segment requests; the API hands tokens out in playback sessions), or
+    the bearer header. ``item_id`` defaults to the path's. Missing credentials → 401; a token that is
+    tampered, expired, for another item or for a user who no longer exists → 403."""
     if bearer_key(request) is not None:
         return require_user(request)
-    key = request.query_params.get("api_key")
-    if not key:
-        raise ApiError(401, "unauthorized", "missing credentials: Authorization header or api_key",
-                       "api_key", _UNAUTHORIZED_HEADERS)
-    user = app_state(request).users.authenticate(key)
+    token = request.query_params.get("t")
+    if not token:
+        raise ApiError(401, "unauthorized",
+                       "missing credentials: a signed stream URL (?t=, from POST /api/v1/playback/sessions) "
+                       "or Authorization: Bearer <key>", "t", _UNAUTHORIZED_HEADERS)
+    state = app_state(request)
+    path_item = item_id if item_id is not None else str(request.path_params.get("item_id", ""))
+    try:
+        grant = verify_stream_token(state.stream_secrets, token, path_item, int(time.time()))
+    except TokenError as exc:
+        code = "token_expired" if exc.reason == "expired" else "invalid_token"
+        raise ApiError(403, code, str(exc), "t") from None
+    user = state.users.by_id(grant.user_id)
     if user is None:
-        raise ApiError(401, "unauthorized", "invalid API key", "api_key", _UNAUTHORIZED_HEADERS)
+        raise ApiError(403, "invalid_token", "the user of this stream token no longer exists", "t")
     return user
+
+
+def issue_stream_token(state: AppState, user_id: str, item_id: str,
+                       expires_at: int | None = None) -> tuple[str, int]:
+    """A token for ``user_id`` to stream ``item_id`` and its expiry (unix seconds; default: now + the
+    configured TTL), signed with the current secret. Same inputs, same secret: same token."""
+    if expires_at is None:
+        expires_at = int(time.time()) + state.settings.token_ttl_seconds
+    return sign_stream_token(state.stream_secrets[0], user_id, item_id, expires_at), expires_at
+
+
+def stream_token_for(request: Request, user: User, item_id: str) -> str:
+    """The token a playlist served to this request writes into its URIs: the request's own ``?t=``
+    (already verified by ``require_stream_user``), or a fresh one when it came with the bearer header."""
+    token = request.query_params.get("t")
+    if token and bearer_key(request) is None:
+        return token
+    return issue_stream_token(app_state(request), user.id, item_id)[0]

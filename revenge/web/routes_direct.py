@@ -80,7 +80,8 @@ def _open(path: str) -> tuple[int, os.stat_result]:
 
 
 async def direct(request: Request) -> Response:
-    require_stream_user(request)
+    # The token names the item of the path: a URL signed for one item never opens another.
+    require_stream_user(request, str(request.path_params["item_id"]))
     item = get_item_or_404(request)
     if len(item.files) != 1:
         raise ApiError(409, "multi_file_item",

@@ -1,0 +1,283 @@
+"""Playback session endpoints: start (direct or HLS, a signed URL, where to resume), read, heartbeat, stop.
+
+Thin: parse and validate, call ``decide`` and ``SessionService``, answer. A session of another user is
+404, exactly like an unknown one, so session ids leak nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from revenge.library.model import Item, is_valid_item_id
+from revenge.playback.decide import ClientCapabilities, NoCompatibleStream, decide, is_apple_user_agent
+from revenge.playback.service import ItemGone, SessionService
+from revenge.playback.sessions import DEVICE_ID_RE, PLAYER_STATES, Session, SessionCapReached, is_session_id
+from revenge.progress import rules as progress_rules
+from revenge.progress.batcher import BatcherOverloaded
+from revenge.progress.model import PROGRESS_EVENTS
+from revenge.progress.store import StoreUnavailable
+from revenge.security.keys import User
+from revenge.web.auth import app_state, issue_stream_token, require_user
+from revenge.web.errors import ApiError, bad_request, error_body, not_found, unavailable
+from revenge.web.progress_json import progress_json
+from revenge.web.responses import JSONResponse
+
+PREFIX = "/api/v1/playback/sessions"
+MAX_BODY_BYTES = 64 * 1024
+MAX_CAPABILITY_ENTRIES = 32
+MAX_CAPABILITY_CHARS = 64
+MAX_BITRATE = 100_000_000  # bits per second; far above any audio
+MAX_PLAYBACK_RATE = 16.0
+
+
+def _sessions(request: Request) -> SessionService:
+    return app_state(request).sessions
+
+
+async def _read_object(request: Request) -> dict[str, Any]:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise ApiError(413, "too_large", f"request body over {MAX_BODY_BYTES} bytes", "body")
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise ApiError(413, "too_large", f"request body over {MAX_BODY_BYTES} bytes", "body")
+        chunks.append(chunk)
+    try:
+        body = orjson.loads(b"".join(chunks))
+    except orjson.JSONDecodeError:
+        raise bad_request("body", "request body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise bad_request("body", "expected a JSON object")
+    return body
+
+
+def _number(body: Mapping[str, Any], name: str, required: bool) -> float | None:
+    value = body.get(name)
+    if value is None:
+        if required:
+            raise bad_request(name, f"{name} is required")
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise bad_request(name, f"{name} must be a finite number")
+    if value < 0:
+        raise bad_request(name, f"{name} must not be negative")
+    return float(value)
+
+
+def _item(request: Request, value: Any) -> Item:
+    if value is None:
+        raise bad_request("item_id", "item_id is required")
+    if not isinstance(value, str) or not is_valid_item_id(value):
+        raise bad_request("item_id", "item_id must be 16 characters a-z, 2-7")
+    item = app_state(request).catalog.get_item(value)
+    if item is None:
+        raise not_found("item")
+    return item
+
+
+def _device_id(value: Any) -> str:
+    if value is None:
+        raise bad_request("device_id", "device_id is required (sessions are kept per device)")
+    if not isinstance(value, str) or not DEVICE_ID_RE.match(value):
+        raise bad_request("device_id", "device_id must be 1-64 characters of letters, digits, . _ : @ -")
+    return value
+
+
+def _names(caps: Mapping[str, Any], name: str, required: bool) -> list[str]:
+    field = f"capabilities.{name}"
+    value = caps.get(name)
+    if value is None:
+        if required:
+            raise bad_request(field, f"{field} is required: a list of names such as \"aac\"")
+        return []
+    if not isinstance(value, list) or len(value) > MAX_CAPABILITY_ENTRIES:
+        raise bad_request(field, f"{field} must be a list of at most {MAX_CAPABILITY_ENTRIES} names")
+    for entry in value:
+        if not isinstance(entry, str) or not 0 < len(entry) <= MAX_CAPABILITY_CHARS:
+            raise bad_request(field, f"{field} entries must be names of 1-{MAX_CAPABILITY_CHARS} characters")
+    return value
+
+
+def capabilities_from_body(value: Any, user_agent: str) -> ClientCapabilities:
+    """``capabilities: {codecs, containers?, max_bitrate?, hls?}``; ``hls`` defaults to true (the
+    server's own players and every HLS library); Apple players are recognised by their User-Agent."""
+    if not isinstance(value, dict):
+        raise bad_request("capabilities", "capabilities is required: {codecs, containers, max_bitrate, hls}")
+    codecs = _names(value, "codecs", required=True)
+    containers = _names(value, "containers", required=False)
+    max_bitrate = value.get("max_bitrate")
+    if max_bitrate is not None and (isinstance(max_bitrate, bool) or not isinstance(max_bitrate, int)
+                                    or not 0 < max_bitrate <= MAX_BITRATE):
+        raise bad_request("capabilities.max_bitrate",
+                          f"capabilities.max_bitrate must be bits per second, 1..{MAX_BITRATE}, or null")
+    hls = value.get("hls", True)
+    if not isinstance(hls, bool):
+        raise bad_request("capabilities.hls", "capabilities.hls must be true or false")
+    return ClientCapabilities.from_lists(codecs, containers, max_bitrate, hls,
+                                         apple=is_apple_user_agent(user_agent))
+
+
+def stream_url(request: Request, session: Session) -> str:
+    """The session's signed URL (path and query, relative to the server). Signing is deterministic, so
+    reading a session again gives the same URL (until the secret is rotated)."""
+    token, _ = issue_stream_token(app_state(request), session.user_id, session.item_id,
+                                  session.token_expires_at)
+    base = f"/api/v1/stream/{session.item_id}"
+    if session.mode == "direct":
+        return f"{base}/direct?t={token}"
+    return f"{base}/playlist.m3u8?t={token}&profiles={','.join(session.profiles)}"
+
+
+def session_json(request: Request, session: Session) -> dict[str, Any]:
+    """Times (``*_at``) in ms since the Unix epoch, positions in seconds, as in the progress API."""
+    idle_ms = _sessions(request).idle_ms
+    return {
+        "session_id": session.id,
+        "item_id": session.item_id,
+        "device_id": session.device_id,
+        "decision": session.mode,
+        "reasons": list(session.reasons),
+        "profiles": list(session.profiles),
+        "url": stream_url(request, session),
+        "resume_seconds": session.resume_ms / 1000.0,
+        "expires_at": session.token_expires_at * 1000,
+        "created_at": session.created_ms,
+        "last_active_at": session.last_active_ms,
+        "idle_timeout_at": session.deadline_ms(idle_ms),
+        "position_seconds": session.position_ms / 1000.0,
+        "state": session.state,
+    }
+
+
+def _store_error(exc: Exception) -> ApiError:
+    if isinstance(exc, BatcherOverloaded):
+        return unavailable("too many progress updates waiting; retry shortly", 1, "overloaded")
+    return unavailable("store unavailable; retry shortly", 1)
+
+
+async def _resume_ms(request: Request, user: User, item: Item, start_seconds: float | None) -> int:
+    if start_seconds is not None:
+        return progress_rules.clamp_position(round(min(start_seconds, 1e12) * 1000), item.duration_ms)
+    progress = app_state(request).progress
+    try:
+        state = await progress.get(user.id, item.id)
+    except StoreUnavailable as exc:
+        raise _store_error(exc) from None
+    return progress.resume_position_ms(state, item.type)
+
+
+async def start_session(request: Request) -> Response:
+    user = require_user(request)
+    body = await _read_object(request)
+    item = _item(request, body.get("item_id"))
+    device_id = _device_id(body.get("device_id"))
+    caps = capabilities_from_body(body.get("capabilities"), request.headers.get("user-agent", ""))
+    start_seconds = _number(body, "start_seconds", required=False)
+    state = app_state(request)
+    try:
+        decision = decide(item, caps, state.settings.hls_ladder)
+    except NoCompatibleStream as exc:
+        error = error_body("no_compatible_stream", str(exc), "capabilities")
+        error["error"]["reasons"] = list(exc.reasons)  # type: ignore[assignment]
+        return JSONResponse(error, status_code=422)
+    resume_ms = await _resume_ms(request, user, item, start_seconds)
+    _, expires_at = issue_stream_token(state, user.id, item.id)
+    try:
+        session = await state.sessions.start(user.id, device_id, item.id, decision, resume_ms, expires_at)
+    except SessionCapReached as exc:
+        retry = str(max(1, math.ceil(state.settings.session_idle_seconds)))
+        raise ApiError(429, "too_many_sessions", str(exc), None, {"Retry-After": retry}) from None
+    except StoreUnavailable as exc:
+        raise _store_error(exc) from None
+    state.metrics.sessions_started.labels(decision.mode, decision.profiles[0] if decision.profiles
+                                          else "original").inc()
+    return JSONResponse(session_json(request, session), status_code=201)
+
+
+def _session_id(request: Request) -> str:
+    session_id = str(request.path_params["session_id"])
+    if not is_session_id(session_id):
+        raise bad_request("session_id", "session_id must be the 22-character id a session start answered")
+    return session_id
+
+
+def _no_session() -> ApiError:
+    # The same answer for unknown, ended and other users' sessions.
+    return not_found("playback session", "session_id")
+
+
+async def get_session(request: Request) -> Response:
+    user = require_user(request)
+    session_id = _session_id(request)
+    try:
+        session = await _sessions(request).get(user.id, session_id)
+    except StoreUnavailable as exc:
+        raise _store_error(exc) from None
+    if session is None:
+        raise _no_session()
+    return JSONResponse(session_json(request, session))
+
+
+async def heartbeat(request: Request) -> Response:
+    """``{position_seconds, state: playing|paused|buffering|stopped, playback_rate?, event?}``: refreshes
+    the session and records the position as a progress update of the session's device (``event``, when
+    given, names it: ``start`` for the first report, ``seek`` after a jump; else it follows ``state``)."""
+    user = require_user(request)
+    session_id = _session_id(request)
+    body = await _read_object(request)
+    position = _number(body, "position_seconds", required=True)
+    assert position is not None
+    player_state = body.get("state")
+    if player_state not in PLAYER_STATES:
+        raise bad_request("state", f"state must be one of {', '.join(PLAYER_STATES)}")
+    rate = body.get("playback_rate", 1.0)
+    if (isinstance(rate, bool) or not isinstance(rate, int | float) or not math.isfinite(rate)
+            or not 0 < rate <= MAX_PLAYBACK_RATE):
+        raise bad_request("playback_rate", f"playback_rate must be in (0, {MAX_PLAYBACK_RATE:g}]")
+    event = body.get("event")
+    if event is not None and event not in PROGRESS_EVENTS:
+        raise bad_request("event", f"event must be one of {', '.join(PROGRESS_EVENTS)}")
+    service = _sessions(request)
+    try:
+        result = await service.heartbeat(user.id, session_id, round(min(position, 1e12) * 1000),
+                                         player_state, float(rate), event)
+    except ItemGone:
+        raise ApiError(404, "not_found", "the session's item is no longer in the library",
+                       "item_id") from None
+    except (StoreUnavailable, BatcherOverloaded) as exc:
+        raise _store_error(exc) from None
+    if result is None:
+        raise _no_session()
+    policy = app_state(request).progress.policy(result.item.type)
+    return JSONResponse({**session_json(request, result.session),
+                         "progress": progress_json(result.progress, result.item, user.id, policy)})
+
+
+async def stop_session(request: Request) -> Response:
+    user = require_user(request)
+    session_id = _session_id(request)
+    try:
+        session = await _sessions(request).stop(user.id, session_id)
+    except StoreUnavailable as exc:
+        raise _store_error(exc) from None
+    if session is None:
+        raise _no_session()
+    return Response(status_code=204)
+
+
+routes = [
+    Route(PREFIX, start_session, methods=["POST"]),
+    Route(PREFIX + "/{session_id}", get_session, methods=["GET"]),
+    Route(PREFIX + "/{session_id}", stop_session, methods=["DELETE"]),
+    Route(PREFIX + "/{session_id}/heartbeat", heartbeat, methods=["POST"]),
+]
