@@ -1,4 +1,4 @@
-"""``revenge serve|scan|user|secret``: argparse in front of config, app and library."""
+"""``revenge serve|scan|user|secret|bench``: argparse in front of config, app and library."""
 
 from __future__ import annotations
 
@@ -116,6 +116,12 @@ def cmd_secret(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from revenge.loadtest.command import cmd_bench as run_bench
+
+    return run_bench(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="revenge", description="Self-hosted audio streaming server")
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -148,6 +154,12 @@ def build_parser() -> argparse.ArgumentParser:
     rotate = secret_sub.add_parser("rotate", help="sign with a new secret; the previous one still verifies")
     _common(rotate)
     secret.set_defaults(func=cmd_secret)
+
+    from revenge.loadtest.command import add_arguments as bench_arguments
+
+    bench = sub.add_parser("bench", help="simulate N listeners against a running server (load test)")
+    bench_arguments(bench)
+    bench.set_defaults(func=cmd_bench)
     return parser
 
 
