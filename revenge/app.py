@@ -14,13 +14,24 @@ from revenge.config import Settings
 from revenge.hls.engine import HlsEngine
 from revenge.library.catalog import Catalog
 from revenge.library.scan import ScanStatus, scan_library
+from revenge.playback.progress_scrobbles import ProgressScrobbler
+from revenge.playback.records import open_record_store
 from revenge.playback.service import SessionService
 from revenge.progress.service import ProgressService
 from revenge.security.keys import UserStore
 from revenge.security.secrets import load_or_create as load_stream_secrets
 from revenge.state import AppState
 from revenge.web import metrics as routes_metrics
-from revenge.web import routes_direct, routes_health, routes_hls, routes_items, routes_progress, routes_static
+from revenge.web import (
+    routes_bookmarks,
+    routes_direct,
+    routes_health,
+    routes_hls,
+    routes_items,
+    routes_progress,
+    routes_scrobbles,
+    routes_static,
+)
 from revenge.web.errors import EXCEPTION_HANDLERS
 from revenge.web.metrics import Metrics, TimingMiddleware
 from revenge.web.routes_playback import routes as playback_routes
@@ -38,7 +49,10 @@ def create_app(settings: Settings) -> Starlette:
             catalog = Catalog(settings.data_dir / "catalog.db")
             stack.callback(catalog.close)
             metrics = Metrics()
-            progress = await ProgressService.open(settings, metrics=metrics)
+            records = open_record_store(settings)
+            await records.open()
+            stack.push_async_callback(records.close)  # after progress.close: its drain may record plays
+            progress = await ProgressService.open(settings, metrics=metrics, plays=ProgressScrobbler(records))
             stack.push_async_callback(progress.close)
             hls = HlsEngine(settings, metrics=metrics)
             stack.push_async_callback(hls.aclose)  # drops queued encodes, joins the encode threads
@@ -47,7 +61,7 @@ def create_app(settings: Settings) -> Starlette:
             metrics.sessions_active.set_function(sessions.watched_count)
             state = AppState(settings=settings, users=users, catalog=catalog, scan=ScanStatus(),
                              progress=progress, metrics=metrics, hls=hls, sessions=sessions,
-                             stream_secrets=load_stream_secrets(settings.data_dir))
+                             stream_secrets=load_stream_secrets(settings.data_dir), records=records)
 
             scan_task: asyncio.Task[object] | None = None
             if settings.scan_on_start and settings.library + settings.podcasts + settings.audiobooks:
@@ -74,6 +88,8 @@ def create_app(settings: Settings) -> Starlette:
         *routes_progress.routes,
         *routes_static.routes,  # the web player: "/" and "/static/…"
         *playback_routes,
+        *routes_scrobbles.routes,
+        *routes_bookmarks.routes,
     ]
     return Starlette(
         routes=routes,

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from revenge.hls.engine import HlsEngine
     from revenge.library.catalog import Catalog
     from revenge.library.scan import ScanStatus
+    from revenge.playback.records import RecordStore
     from revenge.playback.service import SessionService
     from revenge.progress.service import ProgressService
     from revenge.security.keys import UserStore
@@ -30,3 +31,4 @@ class AppState:
     hls: HlsEngine
     sessions: SessionService
     stream_secrets: list[bytes]  # the first signs stream tokens, all verify (rotation)
+    records: RecordStore  # scrobbles (with their outbox), listening stats, bookmarks

@@ -2,6 +2,14 @@
 
 Created and closed by ``create_app``'s lifespan; held in ``AppState.progress``. Updates go through the
 group-commit batcher; reads and the rare user actions (played, hidden, reset) go to the store directly.
+
+Plays: when an applied update made a track listen count as a play, the optional ``PlayRecorder`` (the
+scrobble hook, ``revenge.playback.progress_scrobbles``) records it before the update is answered. If
+that fails, the update is answered ``StoreUnavailable`` although its progress was applied, so that the
+client retries: a retry with the same ``client_ts`` changes nothing in the progress rules and is seen
+again as the update that counted the play (same event time), so the play is recorded then, once
+(scrobbles are deduplicated per listen). (A retry without ``client_ts`` gets a new event time and is not
+seen as the counting update: that play stays counted in the progress state but has no scrobble.)
 """
 
 from __future__ import annotations
@@ -10,13 +18,13 @@ import asyncio
 import functools
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from revenge.library.model import ItemType
 from revenge.progress import rules
 from revenge.progress.batcher import BatcherOverloaded, ProgressBatcher
 from revenge.progress.model import DEFAULT_POLICIES, CompletionPolicy, Policies, ProgressState, ProgressUpdate
-from revenge.progress.store import ProgressStore, open_store
+from revenge.progress.store import ProgressStore, StoreUnavailable, open_store
 
 if TYPE_CHECKING:
     from revenge.config import Settings
@@ -33,15 +41,27 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+class PlayRecorder(Protocol):
+    """Told about applied updates that counted a play, to record them (scrobbles)."""
+
+    def counted_play(self, update: ProgressUpdate, state: ProgressState) -> bool:
+        """Whether ``update``, applied, gave ``state`` a newly counted play (pure, cheap)."""
+
+    async def record_plays(self, plays: Sequence[tuple[ProgressUpdate, ProgressState]]) -> None:
+        """Record them durably, or raise ``StoreUnavailable``."""
+
+
 class ProgressService:
-    def __init__(self, store: ProgressStore, batcher: ProgressBatcher, policies: Policies) -> None:
+    def __init__(self, store: ProgressStore, batcher: ProgressBatcher, policies: Policies,
+                 plays: PlayRecorder | None = None) -> None:
         self.store = store
         self.batcher = batcher
         self.policies = policies
+        self.plays = plays
 
     @classmethod
     async def open(cls, settings: Settings, policies: Policies = DEFAULT_POLICIES,
-                   metrics: Metrics | None = None) -> ProgressService:
+                   metrics: Metrics | None = None, plays: PlayRecorder | None = None) -> ProgressService:
         """Open the store ``settings.store`` names and start the batcher on the running loop."""
         store = open_store(settings, policies)
         await store.open()
@@ -52,7 +72,7 @@ class ProgressService:
         batcher = ProgressBatcher(store, settings.progress_batch_max, settings.progress_batch_window_ms,
                                   settings.progress_queue_max, on_flush)
         batcher.start()
-        return cls(store, batcher, policies)
+        return cls(store, batcher, policies, plays)
 
     async def close(self) -> None:
         try:
@@ -68,7 +88,10 @@ class ProgressService:
 
     async def update(self, update: ProgressUpdate) -> ProgressState:
         """Apply one update (group commit); raises ``StoreUnavailable`` or ``BatcherOverloaded``."""
-        return await self.batcher.submit(update)
+        state = await self.batcher.submit(update)
+        if self.plays is not None and self.plays.counted_play(update, state):
+            await self.plays.record_plays([(update, state)])
+        return state
 
     async def update_many(self, updates: Sequence[ProgressUpdate]) -> list[ProgressState | BaseException]:
         """Apply updates back to back, in order; one state or exception each (an outage may fail only
@@ -88,7 +111,23 @@ class ProgressService:
                 results.extend(BatcherOverloaded(str(exc)) for _ in part)
                 continue
             results.extend(await asyncio.gather(*futures, return_exceptions=True))
+        if self.plays is not None:
+            await self._record_plays(updates, results)
         return results
+
+    async def _record_plays(self, updates: Sequence[ProgressUpdate],
+                            results: list[ProgressState | BaseException]) -> None:
+        """Record the plays ``updates`` counted; if that fails, those updates (only) answer the error."""
+        assert self.plays is not None
+        counted = [(i, u, r) for i, (u, r) in enumerate(zip(updates, results, strict=True))
+                   if isinstance(r, ProgressState) and self.plays.counted_play(u, r)]
+        if not counted:
+            return
+        try:
+            await self.plays.record_plays([(u, r) for _, u, r in counted])
+        except StoreUnavailable as exc:
+            for i, _, _ in counted:
+                results[i] = StoreUnavailable(str(exc))
 
     async def get(self, user_id: str, item_id: str) -> ProgressState | None:
         return await self.store.get(user_id, item_id)
