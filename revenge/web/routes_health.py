@@ -23,7 +23,10 @@ async def healthz(request: Request) -> Response:
     label = store_label(state.settings)
     started = time.perf_counter()
     try:
-        await asyncio.wait_for(state.progress.ping(), PING_TIMEOUT_SECONDS)
+        # Progress, and records (scrobbles, bookmarks): with Redis both live on the same server, with
+        # SQLite in two files; either one down makes the server unable to do its job.
+        await asyncio.wait_for(asyncio.gather(state.progress.ping(), state.records.ping()),
+                               PING_TIMEOUT_SECONDS)
     except (StoreUnavailable, TimeoutError) as exc:
         state.metrics.store_errors.labels(label).inc()
         store = {"backend": label, "status": "down", "error": str(exc) or "timed out"}
