@@ -296,10 +296,12 @@ class HlsEngine:
         entry = await self.entry(item, profile)
         if entry.variant is None:
             rendition = entry.rendition
-            indices = self.probe_indices(rendition)
-            sizes = await asyncio.gather(*(self.segment(rendition, i, prefetch=False) for i in indices))
-            spans = [(len(data), rendition.plan.duration(rendition.plan.segment(i)))
-                     for i, data in zip(indices, sizes, strict=True)]
+            spans = []
+            # One probe at a time per variant: a multivariant playlist asks for every variant at once,
+            # and a long ladder must not fill the on-demand queue by itself.
+            for index in self.probe_indices(rendition):
+                data = await self.segment(rendition, index, prefetch=False)
+                spans.append((len(data), rendition.plan.duration(rendition.plan.segment(index))))
             peak, average = declared_bandwidth(spans)
             entry.variant = Variant(profile.name, peak, average, profile.codecs)
         return entry.variant

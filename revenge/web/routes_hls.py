@@ -1,8 +1,8 @@
 """HLS routes: multivariant playlist, media playlist, init segment and media segments.
 
 Thin: parse and check the request, ask the engine, answer. Players send no headers on segment
-requests, so the credential query the playlist was fetched with (``?api_key=`` until signed tokens
-replace it) is written into every URI of the playlists. CORS is answered here (not by a global
+requests, so every URI in a playlist carries the caller's signed stream token (``?t=``: the one the
+playlist was fetched with, or a fresh one for a bearer-header caller). CORS is answered here (not by a global
 middleware) so hls.js on another origin can play; playlists are gzipped here for the same reason
 (a global gzip middleware would break Range on direct play).
 """
@@ -29,7 +29,8 @@ from revenge.hls.playlist import media_playlist, multivariant_playlist
 from revenge.hls.profiles import PROFILES, Profile, is_offered
 from revenge.hls.transcode import SourceError, SourceMissing
 from revenge.library.model import Item
-from revenge.web.auth import app_state, require_stream_user
+from revenge.security.keys import User
+from revenge.web.auth import app_state, require_stream_user, stream_token_for
 from revenge.web.errors import ApiError, bad_request, not_found, unavailable
 from revenge.web.routes_items import get_item_or_404
 
@@ -77,11 +78,9 @@ def engine_of(request: Request) -> HlsEngine:
     return app_state(request).hls
 
 
-def credential_query(request: Request) -> str:
-    """What every URI in a playlist carries: the caller's ``api_key`` when it came in the query
-    (a bearer-header client sends its header again). The one line to change for signed tokens."""
-    key = request.query_params.get("api_key")
-    return urlencode({"api_key": key}) if key else ""
+def credential_query(request: Request, user: User, item: Item) -> str:
+    """The query every URI in a playlist carries: the signed stream token for this user and item."""
+    return urlencode({"t": stream_token_for(request, user, item.id)})
 
 
 def accepts_gzip(accept_encoding: str | None) -> bool:
@@ -158,23 +157,40 @@ async def until_disconnect(request: Request, awaitable: Awaitable[T]) -> tuple[b
     return True, work.result()
 
 
+def ladder_for(request: Request, item: Item) -> list[str]:
+    """The variants to list: ``?profiles=a,b`` (what a playback session chose, in its order) or the
+    configured ladder, keeping only what suits the source."""
+    raw = request.query_params.get("profiles")
+    if raw is not None:
+        names = list(dict.fromkeys(n.strip() for n in raw.split(",") if n.strip()))
+        if not names or len(names) > len(PROFILES):
+            raise bad_request("profiles", "profiles must name 1 to 7 profiles, comma-separated")
+        for name in names:
+            if name not in PROFILES:
+                raise bad_request("profiles", f"unknown profile {name[:40]!r}")
+            if not is_offered(PROFILES[name], item.lossless):
+                raise bad_request("profiles", f"profile {name!r} is offered for lossless sources only")
+        return names
+    ladder = app_state(request).settings.hls_ladder
+    return [n for n in ladder if is_offered(PROFILES[n], item.lossless)] or [FALLBACK_PROFILE]
+
+
 @cors
 async def multivariant(request: Request) -> Response:
-    require_stream_user(request)
+    user = require_stream_user(request)
     item = get_item_or_404(request)
-    settings = app_state(request).settings
-    names = [n for n in settings.hls_ladder if is_offered(PROFILES[n], item.lossless)] or [FALLBACK_PROFILE]
+    names = ladder_for(request, item)
     engine = engine_of(request)
     variants = await engine_call(asyncio.gather(*(engine.variant(item, PROFILES[n]) for n in names)))
-    return playlist_response(request, multivariant_playlist(variants, credential_query(request)))
+    return playlist_response(request, multivariant_playlist(variants, credential_query(request, user, item)))
 
 
 @cors
 async def media(request: Request) -> Response:
-    require_stream_user(request)
+    user = require_stream_user(request)
     item = get_item_or_404(request)
     rendition = await engine_call(engine_of(request).rendition(item, profile_for(request, item)))
-    return playlist_response(request, media_playlist(rendition.plan, credential_query(request)))
+    return playlist_response(request, media_playlist(rendition.plan, credential_query(request, user, item)))
 
 
 @cors
