@@ -28,6 +28,7 @@ from revenge.web import (
     routes_health,
     routes_hls,
     routes_items,
+    routes_openapi,
     routes_progress,
     routes_scrobbles,
     routes_static,
@@ -82,6 +83,7 @@ def create_app(settings: Settings) -> Starlette:
     routes = [
         *routes_health.routes,
         *routes_metrics.routes,
+        *routes_openapi.routes,  # the contract: GET /openapi.json
         *routes_items.routes,
         *routes_direct.routes,
         *routes_hls.routes,
