@@ -24,7 +24,7 @@ MAX_FAILURES_LIMIT = 1000
 def parse_limit(raw: str | None, default: int, maximum: int, field: str = "limit") -> int:
     if raw is None:
         return default
-    if not raw.isdigit() or len(raw) > 6:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 6:  # str.isdigit() is true for "²" and "५"
         raise bad_request(field, f"{field} must be an integer 1..{maximum}")
     value = int(raw)
     if not 1 <= value <= maximum:

@@ -198,7 +198,9 @@ def _limit(request: Request) -> int:
     raw = request.query_params.get("limit")
     if raw is None or raw == "":
         return CONTINUE_DEFAULT_LIMIT
-    if not raw.isdigit() or not 1 <= int(raw) <= CONTINUE_MAX_LIMIT:
+    # ASCII digits only (str.isdigit() is true for "²", which int() refuses), and few of them (int() refuses
+    # more than 4300).
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 6 or not 1 <= int(raw) <= CONTINUE_MAX_LIMIT:
         raise bad_request("limit", f"limit must be an integer 1..{CONTINUE_MAX_LIMIT}")
     return int(raw)
 
