@@ -143,6 +143,15 @@ class HlsEngine:
     def key(rendition: Rendition, index: int) -> SegmentKey:
         return SegmentKey(rendition.item_id, rendition.fingerprint, rendition.profile.name, index)
 
+    def peek(self, rendition: Rendition, index: int) -> bytes | None:
+        """The segment if it is cached (counted as a hit, next segments prefetched), else None:
+        the hot path answers without creating any task."""
+        data = self.cache.get(self.key(rendition, index))
+        if data is not None:
+            self._count_request("hit")
+            self._schedule_prefetch(rendition, index)
+        return data
+
     async def segment(self, rendition: Rendition, index: int, *, prefetch: bool = True) -> bytes:
         """Segment ``index`` (which must be in the plan): from the cache, from an encode already
         in flight, or from a new on-demand encode. Raises :class:`EngineBusy` when the queue is full."""

@@ -212,9 +212,11 @@ async def segment(request: Request) -> Response:
     if index >= rendition.plan.count:
         raise ApiError(404, "not_found", f"segment {index} out of range 0..{rendition.plan.count - 1}",
                        "segment")
-    answered, data = await until_disconnect(request, engine_call(engine.segment(rendition, index)))
-    if not answered or data is None:
-        return Response(status_code=499)  # the client is gone; nobody reads this
+    data = engine.peek(rendition, index)
+    if data is None:
+        answered, data = await until_disconnect(request, engine_call(engine.segment(rendition, index)))
+        if not answered or data is None:
+            return Response(status_code=499)  # the client is gone; nobody reads this
     return Response(data, media_type=SEGMENT_TYPE, headers={"Cache-Control": SEGMENT_CACHE})
 
 
