@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import random
-import shutil
 from pathlib import Path
 
 import av
@@ -255,6 +254,50 @@ def test_broken_and_missing_sources_raise_source_errors(tmp_path: Path) -> None:
     g.path.unlink()
     with pytest.raises(SourceMissing):
         encode_segment(r, 0)
-    moved = tmp_path / "moved"
-    moved.mkdir()
-    shutil.rmtree(moved)
+
+
+def _write_24bit_flac(path: Path, rate: int, samples: int) -> None:
+    from tests.mediagen import make_signal
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("flac", rate=rate, layout="stereo")
+        stream.codec_context.format = "s32"
+        stream.codec_context.options = {"bits_per_raw_sample": "24"}
+        stream.codec_context.open(strict=False)
+        signal = (np.round(make_signal(samples, rate, 2, "noise") * (2**23 - 1)).astype(np.int32) << 8)
+        for offset in range(0, samples, 4096):
+            block = np.ascontiguousarray(signal[:, offset : offset + 4096].T).reshape(1, -1)
+            frame = av.AudioFrame.from_ndarray(block, format="s32", layout="stereo")
+            frame.sample_rate, frame.pts = rate, offset
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+
+
+def test_24_bit_96_khz_flac_stays_bit_exact(tmp_path: Path) -> None:
+    source = tmp_path / "hires.flac"
+    _write_24bit_flac(source, 96000, 96000 * 7 + 3)
+    r = rendition(probed_item([source]), "flac")
+    assert (r.format.sample_rate, r.format.bits_per_sample) == (96000, 24)
+    out = tmp_path / "out.mp4"
+    out.write_bytes(stream_of(r)[0])
+    decoded, _ = decode_file(out)
+    original, _ = decode_file(source)
+    assert np.array_equal(decoded, original)
+
+
+def test_surround_is_downmixed_for_aac_and_kept_for_flac(tmp_path: Path) -> None:
+    g = write_audio(tmp_path / "surround.wav", seconds=8.0, rate=48000, channels=6, kind="music")
+    item = probed_item([g.path])
+    for profile, channels in (("aac-128", 2), ("flac", 6)):
+        r = rendition(item, profile)
+        out = tmp_path / f"{profile}.mp4"
+        out.write_bytes(stream_of(r)[0])
+        decoded, rate = decode_file(out)
+        assert (decoded.shape[0], rate, r.format.channels) == (channels, 48000, channels)
+        if profile == "flac":
+            assert np.array_equal(decoded, decode_file(g.path)[0])
+        else:
+            assert decoded.shape[1] - g.samples in range(1024)  # the last frame's padding at most
+            assert np.abs(decoded).max() > 0.1  # the downmix carries the signal
