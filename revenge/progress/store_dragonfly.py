@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
+import orjson
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -56,6 +57,8 @@ log = logging.getLogger("revenge.progress")
 
 PIPELINE_MAX = 512
 
+_Call = tuple[str, Sequence[str], Sequence[str | bytes]]  # (script name, KEYS, ARGV)
+
 # Wraps redis.call/pcall so that a script touching a key it did not declare fails, as on Dragonfly.
 # Off in production (it costs a Lua function call per command); the tests turn it on.
 KEY_GUARD_LUA = """\
@@ -63,7 +66,8 @@ local redis = (function(real)
   local declared = {}
   for _, k in ipairs(KEYS) do declared[k] = true end
   -- Commands the scripts use, and how many of their arguments are keys (-1: all of them).
-  local key_args = {HGETALL = 1, HGET = 1, HSET = 1, HDEL = 1, HLEN = 1, ZADD = 1, ZREM = 1, DEL = -1}
+  local key_args = {HGETALL = 1, HMGET = 1, HGET = 1, HSET = 1, HDEL = 1, HLEN = 1, ZADD = 1, ZREM = 1,
+                    DEL = -1}
   local function check(cmd, ...)
     local args = {...}
     local n = key_args[string.upper(cmd)]
@@ -121,35 +125,51 @@ def _float_text(value: float | None) -> str:
     return "" if value is None else repr(float(value))
 
 
-def _policy_args(policy: CompletionPolicy) -> tuple[str, ...]:
-    """ARGV 11..21 of apply_update.lua for one item type."""
-    return (
-        policy.mode,
-        _float_text(policy.complete_percent),
-        "" if policy.complete_remaining_ms is None else str(policy.complete_remaining_ms),
-        _float_text(policy.play_percent),
-        str(policy.play_heard_ms),
-        str(policy.play_min_duration_ms),
-        str(rules.LISTEN_RESTART_WINDOW_MS),
-        str(rules.HEARD_SLACK_MS),
-        str(MAX_DEVICES_PER_ITEM),
-        str(rules.CONTINUE_MIN_POSITION_MS),
-        ",".join(sorted(rules.REPLAY_EVENTS)),
-    )
+def _rules_json(policy: CompletionPolicy) -> bytes:
+    """ARGV[2] of apply_update.lua for one item type: its policy and the rules' constants."""
+    return orjson.dumps({
+        "mode": policy.mode,
+        "complete_percent": policy.complete_percent,
+        "complete_remaining_ms": policy.complete_remaining_ms,
+        "play_percent": policy.play_percent,
+        "play_heard_ms": policy.play_heard_ms,
+        "play_min_duration_ms": policy.play_min_duration_ms,
+        "listen_restart_window_ms": rules.LISTEN_RESTART_WINDOW_MS,
+        "heard_slack_ms": rules.HEARD_SLACK_MS,
+        "max_devices": MAX_DEVICES_PER_ITEM,
+        "continue_min_position_ms": rules.CONTINUE_MIN_POSITION_MS,
+        "replay_events": sorted(rules.REPLAY_EVENTS),
+    })
+
+
+def _update_json(u: ProgressUpdate) -> bytes:
+    """ARGV[1] of apply_update.lua."""
+    return orjson.dumps({
+        "user_id": u.user_id, "item_id": u.item_id, "item_type": u.item_type,
+        "duration_ms": u.duration_ms, "position_ms": u.position_ms, "event": u.event,
+        "device_id": u.device_id, "event_ts_ms": u.event_ts_ms, "received_ms": u.received_ms,
+        "playback_rate": _float_text(u.playback_rate),
+    })
 
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def _parse_state(reply: Sequence[Any]) -> ProgressState | None:
-    """``{state fields, device fields}`` (both flat name/value lists) → the state, or None if empty."""
-    flat, device_flat = reply
-    if not flat:
+def _pairs(flat: list[str] | dict[str, str]) -> dict[str, str]:
+    # cjson encodes an empty Lua table as {} (it cannot tell an empty array from an empty object).
+    if isinstance(flat, dict):
+        return flat
+    return dict(zip(flat[::2], flat[1::2], strict=True))
+
+
+def _parse_state(reply: bytes) -> ProgressState | None:
+    """The JSON ``[state fields, device fields]`` a script returns → the state, or None if empty."""
+    flat, device_flat = orjson.loads(reply)
+    fields = _pairs(flat)
+    if not fields:
         return None
-    fields = {_text(flat[i]): _text(flat[i + 1]) for i in range(0, len(flat), 2)}
-    devices = {_text(device_flat[i]): DevicePosition.decode(device_flat[i + 1])
-               for i in range(0, len(device_flat), 2)}
+    devices = {d: DevicePosition.decode(row) for d, row in _pairs(device_flat).items()}
     return ProgressState.from_hash(fields, devices)
 
 
@@ -162,7 +182,7 @@ class DragonflyStore:
             raise ValueError("pipeline_max must be at least 1")
         self._url = url
         self._timeout = settings.store_timeout_seconds
-        self._policy_args = {t: _policy_args(policies[t]) for t in ITEM_TYPES}
+        self._rules_json = {t: _rules_json(policies[t]) for t in ITEM_TYPES}
         self._continue_min = str(rules.CONTINUE_MIN_POSITION_MS)
         self._pipeline_max = pipeline_max
         self._scripts = {name: _Script.build(name, key_guard)
@@ -208,14 +228,14 @@ class DragonflyStore:
         except RedisError as exc:
             raise StoreUnavailable(f"progress store {self._url}: {exc}") from exc
 
-    async def _eval_many(self, calls: Sequence[tuple[str, Sequence[str], Sequence[str]]]) -> list[Any]:
+    async def _eval_many(self, calls: Sequence[_Call]) -> list[Any]:
         """Run ``(script name, keys, args)`` calls in pipelines of at most ``pipeline_max`` EVALSHAs."""
         results: list[Any] = []
         for start in range(0, len(calls), self._pipeline_max):
             results.extend(await self._eval_chunk(calls[start:start + self._pipeline_max]))
         return results
 
-    async def _eval_chunk(self, calls: Sequence[tuple[str, Sequence[str], Sequence[str]]]) -> list[Any]:
+    async def _eval_chunk(self, calls: Sequence[_Call]) -> list[Any]:
         client = self._redis()
         results: list[Any] = []
         pending = calls
@@ -244,7 +264,7 @@ class DragonflyStore:
                 raise StoreUnavailable(f"progress store {self._url}: {reply}")
         return results
 
-    async def _eval_one(self, name: str, keys: Sequence[str], args: Sequence[str]) -> Any:
+    async def _eval_one(self, name: str, keys: Sequence[str], args: Sequence[str | bytes]) -> Any:
         (reply,) = await self._eval_chunk([(name, keys, args)])
         return reply
 
@@ -258,10 +278,8 @@ class DragonflyStore:
             raise StoreUnavailable(f"progress store {self._url}: {exc}") from exc
         self.last_ping_ms = (time.perf_counter() - started) * 1000.0
 
-    def _update_call(self, u: ProgressUpdate) -> tuple[str, Sequence[str], Sequence[str]]:
-        args = (u.user_id, u.item_id, u.item_type, str(u.duration_ms), str(u.position_ms), u.event,
-                u.device_id, str(u.event_ts_ms), str(u.received_ms), _float_text(u.playback_rate),
-                *self._policy_args[u.item_type])
+    def _update_call(self, u: ProgressUpdate) -> _Call:
+        args = (_update_json(u), self._rules_json[u.item_type])
         return ("apply_update", script_keys(u.user_id, u.item_id), args)
 
     async def apply_batch(self, updates: Sequence[ProgressUpdate]) -> list[ProgressState]:

@@ -1,30 +1,30 @@
 -- rules.apply_update, atomically on one (user, item). Keep in step with revenge/progress/rules.py:
 -- tests/integration/test_progress_redis_vs_rules.py compares the two on random update streams.
 --
--- ARGV: the update, then the item type's CompletionPolicy, then the rules' constants (nothing is
--- hard-coded here):
---  1 user_id  2 item_id  3 item_type  4 duration_ms  5 position_ms  6 event  7 device_id
---  8 event_ts_ms  9 received_ms  10 playback_rate (float text)
---  11 mode (position|listen)  12 complete_percent ('' = None)  13 complete_remaining_ms ('' = None)
---  14 play_percent  15 play_heard_ms  16 play_min_duration_ms
---  17 LISTEN_RESTART_WINDOW_MS  18 HEARD_SLACK_MS  19 MAX_DEVICES_PER_ITEM  20 CONTINUE_MIN_POSITION_MS
---  21 replay events, comma-separated (REPLAY_EVENTS)
+-- ARGV[1]: the update, a JSON object with the fields of ProgressUpdate (playback_rate as the text of
+-- the client's float, so it is stored exactly as Python would store it).
+-- ARGV[2]: the rules for the item's type, a JSON object: the CompletionPolicy fields (mode,
+-- complete_percent, complete_remaining_ms (null = not used), play_percent, play_heard_ms,
+-- play_min_duration_ms) and the rules' constants (listen_restart_window_ms, heard_slack_ms,
+-- max_devices, continue_min_position_ms, replay_events). Nothing is hard-coded here.
 
-local user_id, item_id, item_type = ARGV[1], ARGV[2], ARGV[3]
-local duration_ms, position_ms = tonumber(ARGV[4]), tonumber(ARGV[5])
-local event, device_id = ARGV[6], ARGV[7]
-local ts, received_ms = tonumber(ARGV[8]), tonumber(ARGV[9])
-local rate_text = ARGV[10]
+local u = cjson.decode(ARGV[1])
+local p = cjson.decode(ARGV[2])
+local user_id, item_id, item_type = u.user_id, u.item_id, u.item_type
+local duration_ms, position_ms = u.duration_ms, u.position_ms
+local event, device_id = u.event, u.device_id
+local ts, received_ms = u.event_ts_ms, u.received_ms
+local rate_text = u.playback_rate
 local rate = tonumber(rate_text)
-local mode = ARGV[11]
-local complete_percent = tonumber(ARGV[12])  -- nil for ''
-local complete_remaining_ms = tonumber(ARGV[13])
-local play_percent, play_heard_ms = tonumber(ARGV[14]), tonumber(ARGV[15])
-local play_min_duration_ms = tonumber(ARGV[16])
-local restart_window_ms, heard_slack_ms = tonumber(ARGV[17]), tonumber(ARGV[18])
-local max_devices, continue_min_position_ms = tonumber(ARGV[19]), tonumber(ARGV[20])
+local mode = p.mode
+local complete_percent = opt(p.complete_percent)
+local complete_remaining_ms = opt(p.complete_remaining_ms)
+local play_percent, play_heard_ms = p.play_percent, p.play_heard_ms
+local play_min_duration_ms = p.play_min_duration_ms
+local restart_window_ms, heard_slack_ms = p.listen_restart_window_ms, p.heard_slack_ms
+local max_devices, continue_min_position_ms = p.max_devices, p.continue_min_position_ms
 local replay_events = {}
-for name in string.gmatch(ARGV[21], '[^,]+') do
+for _, name in ipairs(p.replay_events) do
   replay_events[name] = true
 end
 
