@@ -4,7 +4,9 @@
 //
 // Test and diagnostic switches (query string): ?force=hls declares no direct-play container, so the
 // server must answer HLS; ?codecs=aac,opus limits the declared codecs; ?player=hlsjs|native picks the
-// HLS player instead of preferring the browser's own.
+// HLS player instead of preferring the browser's own; ?rate=16 starts every item at that speed (a
+// rate set before playback starts, because changing it mid-stream makes Chromium's audio renderer
+// underflow for a moment, which hls.js reports as a stall).
 "use strict";
 
 (() => {
@@ -23,6 +25,7 @@
     forceHls: params.get("force") === "hls",
     codecs: params.get("codecs") ? new Set(params.get("codecs").split(",").map((c) => c.trim())) : null,
     player: params.get("player"), // "hlsjs" | "native" | null
+    rate: Number(params.get("rate")) || null,
   };
 
   const $ = (id) => document.getElementById(id);
@@ -41,7 +44,10 @@
   const diagnostics = {
     mode: null, // "direct" | "hls.js" | "native-hls"
     capabilities: null,
+    session: null, // the last session the server started for this page
+    startedAt: null, // media time at the first "playing" of the current item
     hlsErrors: [],
+    bufferedAtEnd: null, // what the element held when "ended" fired: holes would show here
     reports: 0,
     lastReport: null,
     ended: 0,
@@ -398,6 +404,17 @@
     for (const row of ui.items.children) row.classList.toggle("playing", row.dataset.itemId === itemId);
   }
 
+  function bufferedRanges() {
+    const ranges = [];
+    for (let i = 0; i < audio.buffered.length; i++) ranges.push([audio.buffered.start(i), audio.buffered.end(i)]);
+    return ranges;
+  }
+
+  function playbackRate() {
+    if (options.rate) return Math.min(MAX_PLAYBACK_RATE, Math.max(0.25, options.rate));
+    return Number(ui.rate.value);
+  }
+
   function teardownPlayback() {
     if (current && current.hls) {
       current.hls.destroy();
@@ -426,6 +443,8 @@
       showError(err);
       return;
     }
+    diagnostics.session = session;
+    diagnostics.startedAt = null;
     const playing = { item, session, hls: null, started: false, lastReportAt: 0, gone: false };
     current = playing;
     ui.player.hidden = false;
@@ -450,7 +469,8 @@
       }
     }
     setStatus(`${modeLabel(session)}${resume > 0 ? ` · resuming at ${formatTime(resume)}` : ""}`);
-    audio.playbackRate = Number(ui.rate.value);
+    // The default rate too: loading a new source resets the rate to it (hls.js attaches asynchronously).
+    audio.defaultPlaybackRate = audio.playbackRate = playbackRate();
     try {
       await audio.play();
     } catch (err) {
@@ -467,7 +487,9 @@
     playing.hls = hls;
     hls.on(window.Hls.Events.ERROR, (_event, data) => {
       diagnostics.hlsErrors.push({ type: data.type, details: data.details, fatal: data.fatal,
-        status: data.response ? data.response.code : null });
+        status: data.response ? data.response.code : null, at: audio.currentTime,
+        buffered: bufferedRanges(), rate: audio.playbackRate,
+        url: data.frag ? data.frag.url : (data.url || null) });
       if (!data.fatal || current !== playing) return;
       if (data.type === window.Hls.ErrorTypes.MEDIA_ERROR) {
         hls.recoverMediaError();
@@ -557,6 +579,7 @@
     if (!current) return;
     if (!current.started) {
       current.started = true;
+      diagnostics.startedAt = audio.currentTime;
       report(current, "playing", audio.currentTime, { event: "start" });
     }
     setStatus(modeLabel(current.session));
@@ -572,6 +595,7 @@
   });
   audio.addEventListener("ended", async () => {
     diagnostics.ended += 1;
+    diagnostics.bufferedAtEnd = bufferedRanges();
     const playing = current;
     if (!playing) return;
     const end = Number.isFinite(audio.duration) ? audio.duration : playing.item.duration_ms / 1000;
@@ -616,7 +640,7 @@
   const savedRate = localStorage.getItem(RATE_STORE);
   if (savedRate && [...ui.rate.options].some((o) => o.value === savedRate)) ui.rate.value = savedRate;
   ui.rate.addEventListener("change", () => {
-    audio.playbackRate = Number(ui.rate.value);
+    audio.defaultPlaybackRate = audio.playbackRate = Number(ui.rate.value);
     localStorage.setItem(RATE_STORE, ui.rate.value);
   });
 

@@ -1,0 +1,249 @@
+"""The web player in real headless Chromium against a real server over a generated library.
+
+The main test plays a FLAC episode over HLS through hls.js (the page's ``?force=hls`` declares no
+direct-play container, because Chromium could play the FLAC file directly), seeks and pauses, checks the
+position reached the server, reloads, resumes from the continue-listening shelf at the saved position,
+and plays the rest to ``ended`` at 16× with no hls.js error event about the stream, one gapless
+buffered range, and no console error (CSP violations are console errors). The others cover sign-in,
+browsing and search, direct play, mark played, how API errors are shown, and the phone layout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Page
+
+from revenge.library.ids import item_id
+from tests.browser.conftest import PageLog
+from tests.live import LiveServer, add_user, live_server
+from tests.live import test_settings as make_settings
+from tests.mediagen import write_audio
+
+EPISODE_SECONDS = 96
+EPISODE_TITLE = "Long Night Episode"
+TRACK_TITLE = "Alpha Song"
+
+
+@dataclass
+class Site:
+    live: LiveServer
+    key: str
+    episode_id: str
+    track_id: str
+
+    def api(self) -> httpx.Client:
+        return httpx.Client(base_url=self.live.url, headers={"Authorization": f"Bearer {self.key}"},
+                            timeout=30)
+
+    def progress(self, item: str) -> dict[str, Any]:
+        with self.api() as client:
+            response = client.get(f"/api/v1/playback/progress/{item}")
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    base = tmp_path_factory.mktemp("player")
+    music, podcasts = base / "music", base / "podcasts"
+    # Mono, and the fast AAC coder below: at 16x a 6 s segment is due every 375 ms, and this keeps
+    # a cold encode well inside that on a busy 2-core machine (encode speed is the benchmarks' job).
+    write_audio(podcasts / "Night Show" / "episode.flac", seconds=EPISODE_SECONDS, kind="music",
+                channels=1, tags={"title": EPISODE_TITLE, "artist": "Night Host"})
+    write_audio(music / "Artist A" / "Album X" / "01 Alpha.mp3", seconds=12, kind="music",
+                tags={"title": TRACK_TITLE, "artist": "Artist A", "album": "Album X"})
+    write_audio(music / "Artist B" / "Gamma.flac", seconds=8, kind="sine", freq=440,
+                tags={"title": "Gamma Tune", "artist": "Artist B"})
+    data = base / "data"
+    key = add_user(data, "listener")
+    settings = make_settings(data, library=(music,), podcasts=(podcasts,), aac_coder="fast")
+    with live_server(settings) as live:
+        yield Site(live, key, item_id("episode", "Night Show/episode.flac"),
+                   item_id("track", "Artist A/Album X/01 Alpha.mp3"))
+
+
+def sign_in(page: Page, site: Site, query: str = "") -> None:
+    page.goto(f"{site.live.url}/{query}")
+    page.fill("#login-key", site.key)
+    page.click("#login-submit")
+    page.wait_for_selector("#items .item")
+
+
+def diagnostics(page: Page) -> dict[str, Any]:
+    value: dict[str, Any] = page.evaluate("() => JSON.parse(JSON.stringify(window.revengeDiagnostics))")
+    return value
+
+
+def stream_errors(page: Page) -> list[dict[str, Any]]:
+    """hls.js ERROR events that say something about the stream, which is all of them but two kinds:
+
+    * "aborted": hls.js cancelling its own fragment load after a seek made it useless (its source
+      calls this detail internal, not an error);
+    * a buffer stall while at least a second was buffered ahead of the playhead: Chromium's audio
+      renderer runs dry for a moment when playback starts at 16x on a busy machine (it grows its queue
+      after an underflow) and fires "waiting", and hls.js reports any "waiting" after the playhead
+      moved as a stall, whatever the buffer holds. A stall for want of data has nothing ahead.
+    """
+    def excused(error: dict[str, Any]) -> bool:
+        if error["details"] == "aborted":
+            return True
+        if error["details"] != "bufferStalledError" or error["fatal"]:
+            return False
+        ahead = [end - error["at"] for start, end in error["buffered"] if start <= error["at"] < end]
+        return bool(ahead) and ahead[0] >= 1.0
+
+    errors: list[dict[str, Any]] = diagnostics(page)["hlsErrors"]
+    renderer_stalls = [e for e in errors if excused(e) and e["details"] != "aborted"]
+    assert len(renderer_stalls) <= 2, renderer_stalls  # a moment at the start, not a pattern
+    return [e for e in errors if not excused(e)]
+
+
+def row(page: Page, title: str) -> Any:
+    return page.locator("#items .item", has_text=title)
+
+
+def no_page_errors(log: PageLog) -> None:
+    assert log.page_errors == []
+    assert log.console_errors == []
+
+
+def test_sign_in_browse_search_and_sign_out(page: Page, site: Site) -> None:
+    page.goto(site.live.url + "/")
+    page.fill("#login-key", "not-a-key")
+    page.click("#login-submit")
+    page.wait_for_selector("#error:not([hidden])")
+    assert page.text_content("#error-text") == "401 unauthorized: invalid API key (field: Authorization)"
+    assert page.is_visible("#login")
+
+    page.fill("#login-key", site.key)
+    page.click("#login-submit")
+    page.wait_for_selector("#items .item")
+    titles = page.locator("#items .item-title").all_text_contents()
+    assert sorted(titles) == sorted([EPISODE_TITLE, TRACK_TITLE, "Gamma Tune"])
+
+    page.fill("#search-q", "gamma")
+    page.wait_for_function("() => document.querySelectorAll('#items .item').length === 1")
+    assert page.locator("#items .item-title").all_text_contents() == ["Gamma Tune"]
+    assert page.text_content("#browse-title") == "Results for “gamma”"
+
+    page.fill("#search-q", "")
+    page.select_option("#search-type", "episode")
+    page.wait_for_function("() => document.querySelectorAll('#items .item').length === 1")
+    assert page.locator("#items .item-title").all_text_contents() == [EPISODE_TITLE]
+
+    page.reload()  # the key is kept in localStorage
+    page.wait_for_selector("#items .item")
+    assert not page.is_visible("#login")
+    page.click("#logout")
+    page.wait_for_selector("#login:not([hidden])")
+    assert page.evaluate("localStorage.getItem('revenge.apiKey')") is None
+
+
+def test_hls_playback_reports_progress_resumes_after_reload_and_ends(
+    page: Page, site: Site, page_log: PageLog
+) -> None:
+    sign_in(page, site, "?force=hls&player=hlsjs")
+    row(page, EPISODE_TITLE).locator("button.play").click()
+    page.wait_for_function("() => window.revengeDiagnostics.startedAt !== null")
+    first = diagnostics(page)
+    assert first["mode"] == "hls.js"
+    assert first["session"]["decision"] == "hls"
+    assert first["session"]["url"].startswith(f"/api/v1/stream/{site.episode_id}/playlist.m3u8?t=")
+    assert first["startedAt"] < 1.0  # never played: starts at the beginning
+
+    # Seek to the middle while playing, then pause: both are reported through the session. (37 s is
+    # early in a 6 s segment, so playing on does not wait for the next segment's encode.)
+    page.evaluate("document.getElementById('audio').currentTime = 37")
+    page.wait_for_function("() => window.revengeDiagnostics.lastReport?.position >= 37")
+    page.wait_for_function("() => document.getElementById('audio').currentTime >= 37.5")
+    page.evaluate("document.getElementById('audio').pause()")
+    page.wait_for_function("() => window.revengeDiagnostics.lastReport?.state === 'paused'")
+    paused_at = page.evaluate("document.getElementById('audio').currentTime")
+    assert 37.5 <= paused_at < EPISODE_SECONDS - 30
+    progress = site.progress(site.episode_id)
+    assert progress["position_seconds"] == pytest.approx(paused_at, abs=0.01)
+    assert progress["completed"] is False
+    assert progress["devices"][0]["device_id"].startswith("web-")
+    assert stream_errors(page) == []
+
+    # A reload forgets everything but the key and the device id; the shelf offers the episode. The
+    # page plays it at 16x from the start (?rate=16: a rate set before playback, not changed during it).
+    page.goto(f"{site.live.url}/?force=hls&player=hlsjs&rate=16")
+    card = page.locator("#continue-list .card", has_text=EPISODE_TITLE)
+    card.wait_for()
+    assert "left" in (card.text_content() or "")
+    card.locator(".card-main").click()
+    page.wait_for_function("() => window.revengeDiagnostics.startedAt !== null")
+    resumed = diagnostics(page)
+    assert resumed["session"]["resume_seconds"] == pytest.approx(paused_at, abs=0.01)
+    assert resumed["session"]["session_id"] != first["session"]["session_id"]
+    assert paused_at - 0.5 <= resumed["startedAt"] <= paused_at + 3
+    assert page.evaluate("document.getElementById('audio').playbackRate") == 16
+
+    # The rest at 16x, until the element says "ended".
+    page.wait_for_function("() => window.revengeDiagnostics.ended === 1", timeout=30_000)
+    page.wait_for_function("() => window.revengeDiagnostics.lastReport.state === 'stopped'")
+    assert stream_errors(page) == []
+    # One gapless range from the resumed segment to the end: continuous timestamps, no hole.
+    buffered = diagnostics(page)["bufferedAtEnd"]
+    assert len(buffered) == 1, buffered
+    assert buffered[0][0] <= paused_at and buffered[0][1] == pytest.approx(EPISODE_SECONDS, abs=0.05)
+    done = site.progress(site.episode_id)
+    assert done["completed"] is True
+    assert done["position_seconds"] == pytest.approx(EPISODE_SECONDS, abs=0.05)
+    # A finished episode leaves the shelf.
+    page.wait_for_selector("#continue", state="hidden")
+    no_page_errors(page_log)
+
+
+def test_direct_play_seek_and_mark_played(page: Page, site: Site, page_log: PageLog) -> None:
+    sign_in(page, site)
+    row(page, TRACK_TITLE).locator("button.play").click()
+    page.wait_for_function("() => window.revengeDiagnostics.startedAt !== null")
+    state = diagnostics(page)
+    assert state["mode"] == "direct"  # Chromium plays MP3 itself: no transcoding
+    assert state["session"]["url"].startswith(f"/api/v1/stream/{site.track_id}/direct?t=")
+    page.evaluate("document.getElementById('audio').currentTime = 6")
+    page.wait_for_function("() => window.revengeDiagnostics.lastReport?.position >= 6")
+    assert site.progress(site.track_id)["position_seconds"] >= 6
+
+    page.click("#now-stop")
+    page.wait_for_selector("#player", state="hidden")
+    played = row(page, TRACK_TITLE).locator(".played-toggle")
+    played.click()
+    page.wait_for_function("() => document.querySelector('#items .item .played-toggle.on') !== null")
+    assert played.text_content() == "Played ✓"
+    assert site.progress(site.track_id)["completed"] is True
+    played.click()
+    page.wait_for_function("() => document.querySelector('#items .item .played-toggle.on') === null")
+    no_page_errors(page_log)
+
+
+def test_api_errors_are_shown_with_code_and_field(page: Page, site: Site) -> None:
+    # Declaring no codec at all: the server cannot offer anything and says why.
+    sign_in(page, site, "?force=hls&codecs=none")
+    row(page, "Gamma Tune").locator("button.play").click()
+    page.wait_for_selector("#error:not([hidden])")
+    text = page.text_content("#error-text") or ""
+    assert text.startswith("422 no_compatible_stream: ")
+    assert text.endswith("(field: capabilities)")
+    assert page.is_hidden("#player")
+
+
+def test_phone_layout_has_no_horizontal_scroll(page: Page, site: Site) -> None:
+    sign_in(page, site, "?force=hls&player=hlsjs")
+    row(page, "Gamma Tune").locator("button.play").click()
+    page.wait_for_selector("#player:not([hidden])")
+    page.wait_for_function("() => window.revengeDiagnostics.startedAt !== null")
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= page.viewport_size["width"]  # type: ignore[index]
+    # Everything the phone user needs is on screen and not under the fixed player bar.
+    for selector in ("#search-q", "#search-type", "#logout", "#now-stop", "#audio"):
+        box = page.locator(selector).bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390, selector
