@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections import OrderedDict, deque
@@ -29,6 +30,7 @@ from revenge.config import Settings
 from revenge.hls.cache import SegmentCache, SegmentKey
 from revenge.hls.playlist import Variant, declared_bandwidth
 from revenge.hls.profiles import Profile
+from revenge.hls.seek_index import SeekIndexes
 from revenge.hls.transcode import Rendition, encode_segment, prepare_rendition
 from revenge.library.model import Item
 
@@ -83,6 +85,7 @@ class HlsEngine:
         self.settings = settings
         self.metrics = metrics
         self.cache = SegmentCache(settings.cache_mb * 1024 * 1024)
+        self.seek_indexes = SeekIndexes()
         self.stats = EngineStats()
         self._encode = encode
         self._prepare = prepare
@@ -117,6 +120,7 @@ class HlsEngine:
                     self._meta_pool, self._prepare, item, profile, self.settings.segment_seconds,
                     self.settings.aac_coder,
                 )
+                rendition = dataclasses.replace(rendition, seek_indexes=self.seek_indexes)
                 entry = _Entry(rendition, rendition.init_segment())
             except BaseException as exc:
                 pending.set_exception(exc)

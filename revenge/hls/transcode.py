@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from math import gcd
 
@@ -44,6 +44,7 @@ import numpy as np
 from revenge.hls import flac_frames, fmp4
 from revenge.hls.plan import Segment, SegmentPlan, converted_count, plan_segments
 from revenge.hls.profiles import OutputFormat, Profile, output_format
+from revenge.hls.seek_index import FileWindow, SeekIndexes, SeekPoint
 from revenge.library.model import Item, MediaFile, is_lossless_codec
 
 log = logging.getLogger("revenge.hls")
@@ -78,6 +79,8 @@ class Rendition:
     priming: int  # media samples before presentation sample 0 (Opus pre-skip; 0 for AAC, FLAC)
     codec_config: bytes
     aac_coder: str
+    # Exact seek points for long MP3 files, shared by the engine's renditions (None: FFmpeg seeks).
+    seek_indexes: SeekIndexes | None = field(default=None, compare=False, repr=False)
 
     @property
     def profile(self) -> Profile:
@@ -227,16 +230,18 @@ def _frames_from(container: av.container.InputContainer, stream: av.AudioStream)
 
 
 def _decode_into(media: MediaFile, start: int, stop: int, work: str, layout: str, *,
-                 seek: bool) -> np.ndarray | None:
+                 seek: bool, point: SeekPoint | None = None) -> np.ndarray | None:
     """Samples ``[start, stop)`` of ``media`` at its own rate, planar ``work`` format in ``layout``.
 
-    Returns None when ``seek`` was asked but the demuxer landed after ``start`` (the caller then
-    retries from the beginning of the file).
+    With ``point``, demuxing starts at that MP3 frame (through a window on the file) and positions
+    count from its sample. Returns None when ``seek`` was asked but the demuxer landed after
+    ``start`` (the caller then retries from the beginning of the file).
     """
     channels = len(av.AudioLayout(layout).channels)
     dtype = {"fltp": np.float32, "s16p": np.int16, "s32p": np.int32}[work]
     out = np.zeros((channels, stop - start), dtype=dtype)
-    with av.open(media.path) as container:
+    source = FileWindow(media.path, point.offset) if point is not None else media.path
+    with av.open(source, format="mp3" if point is not None else None) as container:
         stream = container.streams.audio[0]
         rate = stream.codec_context.sample_rate
         if rate != media.sample_rate:
@@ -244,11 +249,12 @@ def _decode_into(media: MediaFile, start: int, stop: int, work: str, layout: str
         time_base = stream.time_base
         assert time_base is not None
         # The exact timeline starts at the first sample the decoder outputs: for MP3 with a LAME
-        # header FFmpeg gives that sample the pts of start_time (encoder + decoder delay).
-        origin = round((stream.start_time or 0) * time_base * rate)
+        # header FFmpeg gives that sample the pts of start_time (encoder + decoder delay). In a
+        # window, the first frame is the seek point's.
+        origin = -point.sample if point is not None else round((stream.start_time or 0) * time_base * rate)
         lossless = is_lossless_codec(stream.codec_context.name)
         target = start - _decoder_preroll(stream.codec_context.name, lossless)
-        seeking = seek and target > 0
+        seeking = seek and target > 0 and point is None
         if seeking:
             container.seek(int((origin + target) / (time_base * rate)), stream=stream, backward=True)
         converter = av.AudioResampler(format=work, layout=layout, rate=rate)
@@ -280,10 +286,14 @@ def _place(out: np.ndarray, data: np.ndarray, position: int, start: int, limit: 
         out[:, lo - start : hi - start] = data[:, lo - position : hi - position]
 
 
-def decode_file(media: MediaFile, start: int, stop: int, work: str, layout: str) -> np.ndarray:
+def decode_file(media: MediaFile, start: int, stop: int, work: str, layout: str,
+                indexes: SeekIndexes | None = None) -> np.ndarray:
     """Samples ``[start, stop)`` of one file at its own rate; exact whatever the format."""
     try:
-        data = _decode_into(media, start, stop, work, layout, seek=True)
+        point = None
+        if indexes is not None:
+            point = indexes.point_for(media, start - _decoder_preroll(media.codec, False))
+        data = _decode_into(media, start, stop, work, layout, seek=True, point=point)
         if data is None:
             log.warning("inexact seek in %s; decoding from the start", media.path)
             data = _decode_into(media, start, stop, work, layout, seek=False)
@@ -310,13 +320,14 @@ def _resample(data: np.ndarray, work: str, layout: str, rate_in: int, rate_out: 
     return np.concatenate(chunks, axis=1)
 
 
-def read_file_at(media: MediaFile, start: int, stop: int, fmt: OutputFormat, count: int) -> np.ndarray:
+def read_file_at(media: MediaFile, start: int, stop: int, fmt: OutputFormat, count: int,
+                 indexes: SeekIndexes | None = None) -> np.ndarray:
     """Samples ``[start, stop)`` of one file on the output timeline (output rate, layout, work
     format); the file has exactly ``count`` samples there."""
     work, layout = work_format(fmt), fmt.layout
     rate_in, rate_out = media.sample_rate, fmt.sample_rate
     if rate_in == rate_out:
-        return decode_file(media, start, stop, work, layout)
+        return decode_file(media, start, stop, work, layout, indexes)
     # Resample from a point where input and output samples coincide (a multiple of
     # rate_in/g input samples): the output is then sample-identical to resampling the whole file.
     g = gcd(rate_in, rate_out)
@@ -325,7 +336,7 @@ def read_file_at(media: MediaFile, start: int, stop: int, fmt: OutputFormat, cou
     in_start = warm_start * rate_in // rate_out
     margin = 1024 * max(1, -(-rate_in // rate_out))
     in_stop = min(media.sample_count, -(-stop * rate_in // rate_out) + margin)
-    data = decode_file(media, in_start, in_stop, work, layout)
+    data = decode_file(media, in_start, in_stop, work, layout, indexes)
     resampled = _resample(data, work, layout, rate_in, rate_out)
     out = np.zeros((resampled.shape[0], stop - start), dtype=resampled.dtype)
     # Past the file's exact converted count there is nothing (the resampler's flush may overshoot).
@@ -342,7 +353,8 @@ def read_timeline(rendition: Rendition, start: int, stop: int) -> np.ndarray:
     for media, count in zip(rendition.files, rendition.file_counts, strict=True):
         lo, hi = max(start, offset), min(stop, offset + count)
         if hi > lo:
-            out[:, lo - start : hi - start] = read_file_at(media, lo - offset, hi - offset, fmt, count)
+            out[:, lo - start : hi - start] = read_file_at(media, lo - offset, hi - offset, fmt, count,
+                                                           rendition.seek_indexes)
         offset += count
         if offset >= stop:
             break

@@ -13,6 +13,7 @@ import pytest
 
 from revenge.hls.plan import converted_count
 from revenge.hls.profiles import PROFILES, Profile
+from revenge.hls.seek_index import SeekIndexes
 from revenge.hls.transcode import (
     Rendition,
     SourceError,
@@ -301,3 +302,23 @@ def test_surround_is_downmixed_for_aac_and_kept_for_flac(tmp_path: Path) -> None
         else:
             assert decoded.shape[1] - g.samples in range(1024)  # the last frame's padding at most
             assert np.abs(decoded).max() > 0.1  # the downmix carries the signal
+
+
+@pytest.mark.parametrize(("rate", "channels"), [(44100, 2), (22050, 1), (48000, 2)])
+def test_mp3_seek_points_give_the_same_samples_as_a_full_decode(tmp_path: Path, rate: int,
+                                                                channels: int) -> None:
+    """MP3 seeks from recorded frame positions (constant cost deep into long files) are exact."""
+    g = write_audio(tmp_path / "long.mp3", seconds=40.0, rate=rate, channels=channels, kind="music")
+    item = probed_item([g.path])
+    plain = rendition(item, "aac-128")
+    indexes = SeekIndexes(min_seconds=0)
+    indexed = dataclasses.replace(plain, seek_indexes=indexes)
+    full = reference(g.path, plain.format.layout, plain.format.sample_rate, plain.plan.total)
+    total = plain.plan.total
+    for start in [5000, 77_777, total // 2, total - 30_000, total - 5]:
+        stop = min(total, start + 30_000)
+        got = read_timeline(indexed, start, stop)
+        np.testing.assert_array_equal(got, full[:, start:stop], err_msg=f"at {start}")
+        assert np.array_equal(got, read_timeline(plain, start, stop))
+    assert indexes.builds == 1  # one header scan for the file, reused by every later seek
+    assert encode_segment(indexed, 3) == encode_segment(plain, 3)
