@@ -145,14 +145,14 @@ async def until_disconnect(request: Request, awaitable: Awaitable[T]) -> tuple[b
     try:
         await asyncio.wait({work, watcher}, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        if not work.done():
-            work.cancel()
         watcher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await watcher
+        if not work.done():
+            work.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await work
     if work.cancelled():
-        with contextlib.suppress(asyncio.CancelledError):
-            await work
         return False, None
     return True, work.result()
 

@@ -24,7 +24,9 @@ from __future__ import annotations
 import asyncio
 import gzip
 import re
+import socket
 import struct
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -393,3 +395,42 @@ async def test_back_pressure_answers_503_with_retry_after_then_recovers(load_env
         for u in refused:
             assert (await c.get(u)).status_code == 200
         assert (await c.get(load_env.url("/healthz"))).status_code == 200
+
+
+def metric(env: Env, name: str, labels: str) -> float:
+    text = httpx.get(env.url("/metrics")).text
+    m = re.search(rf"^{re.escape(name)}\{{{re.escape(labels)}\}} (\S+)$", text, re.M)
+    return float(m.group(1)) if m else 0.0
+
+
+def test_a_client_that_goes_away_leaves_no_encode_behind(load_env: Env) -> None:
+    base = f"{track('heavy.flac')}/aac-256"
+    port = int(load_env.live.url.rsplit(":", 1)[1])
+
+    auth = {"Authorization": f"Bearer {load_env.key}"}
+
+    def send(path: str) -> socket.socket:
+        sock = socket.create_connection(("127.0.0.1", port))
+        head = f"GET {path} HTTP/1.1\r\nHost: t\r\nAuthorization: {auth['Authorization']}\r\n\r\n"
+        sock.sendall(head.encode())
+        return sock
+
+    httpx.get(load_env.url(f"{base}/index.m3u8"), headers=auth)
+    encodes = metric(load_env, "revenge_encode_seconds_count", 'profile="aac-256"')
+    running = send(f"{base}/segment2.m4s")  # takes the only worker
+    time.sleep(0.1)
+    gone = send(f"{base}/segment3.m4s")  # queued behind it…
+    time.sleep(0.1)
+    gone.close()  # …and its client leaves
+    running.settimeout(120)
+    assert running.recv(12).startswith(b"HTTP/1.1 200")
+    running.close()
+    time.sleep(0.2)
+    # Nothing runs or waits: segment 3 was dropped from the queue, not encoded for nobody.
+    assert metric(load_env, "revenge_encode_queue_depth", 'kind="running"') == 0
+    assert metric(load_env, "revenge_encode_queue_depth", 'kind="demand"') == 0
+    assert metric(load_env, "revenge_encode_seconds_count", 'profile="aac-256"') == encodes + 1
+    misses = metric(load_env, "revenge_segment_requests_total", 'cache="miss"')
+    again = httpx.get(load_env.url(f"{base}/segment3.m4s"), headers=auth, timeout=120)
+    assert again.status_code == 200
+    assert metric(load_env, "revenge_segment_requests_total", 'cache="miss"') == misses + 1
