@@ -12,15 +12,16 @@ session handed out instead of the bearer header. Bounded: ``FUZZ_EXAMPLES`` per 
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
 import re
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -40,14 +41,35 @@ FUZZ_EXAMPLES = 50
 SEED = int(os.environ.get("REVENGE_FUZZ_SEED", "20240601"))
 
 SPEC: dict[str, Any] = json.loads(resources.files("revenge").joinpath("openapi.json").read_bytes())
-SCHEMA = schemathesis.openapi.from_dict(SPEC, config=schemathesis.Config.from_dict({
-    "seed": SEED,
-    # Unknown query parameters are ignored by design (forward compatibility), not refused.
-    # Credentials are the test's (a real key, real tokens), never generated ones.
-    "generation": {"mode": "all", "max-examples": FUZZ_EXAMPLES, "allow-extra-parameters": False,
-                   "with-security-parameters": False},
-    "phases": {"stateful": {"enabled": False}},
-}))
+
+
+def schema_for(phases: dict[str, Any]) -> Any:
+    return schemathesis.openapi.from_dict(SPEC, config=schemathesis.Config.from_dict({
+        "seed": SEED,
+        # Unknown query parameters are ignored by design (forward compatibility), not refused; credentials
+        # are the test's (a real key, real tokens), never generated ones.
+        "generation": {"mode": "all", "max-examples": FUZZ_EXAMPLES, "allow-extra-parameters": False,
+                       "with-security-parameters": False},
+        # A valid Range past the end of the file is a 416 (RFC 9110), not a refusal of valid input.
+        "checks": {"positive_data_acceptance": {
+            "expected-statuses": ["2xx", "3xx", "401", "403", "404", "409", "416", "429", "5xx"]}},
+        "phases": {"stateful": {"enabled": False}, **phases},
+    }))
+
+
+# Generated cases (coverage and fuzzing phases), and the examples the contract documents: schemathesis
+# cannot run the examples phase in a test that draws its own data.
+SCHEMA = schema_for({"examples": {"enabled": False}})
+
+
+def has_examples(operation: dict[str, Any]) -> bool:
+    text = json.dumps([operation.get("parameters", []), operation.get("requestBody", {})])
+    return '"example"' in text or '"examples"' in text
+
+
+EXAMPLES = schema_for({"coverage": {"enabled": False}, "fuzzing": {"enabled": False}}).include(
+    operation_id=[op["operationId"] for item in SPEC["paths"].values() for op in item.values()
+                  if isinstance(op, dict) and "operationId" in op and has_examples(op)])
 
 # Valid per the schema yet refused with a 400, by design; the schema cannot say why:
 POSITIVE_ACCEPTANCE_EXEMPT = {
@@ -111,6 +133,7 @@ class Target:
     session_ids: tuple[str, ...]
     bookmarks: dict[str, tuple[str, ...]]  # item id → bookmark ids
     started_ms: int  # when the fixture started the server (scrobbles must not lie in the future)
+    turns: Iterator[int] = field(default_factory=itertools.count)  # spreads the examples over the items
 
 
 @pytest.fixture(scope="module")
@@ -160,21 +183,55 @@ def _fits(pattern: re.Pattern[str], value: object) -> bool:
     return isinstance(value, str) and pattern.match(value) is not None
 
 
-class Realistic:
-    """Swaps generated values for real ones where the swap keeps the case as valid or invalid as it
-    was: a well-formed id becomes the id of something that exists (most of the time), a valid segment
-    number one that exists, a valid scrobble time one within the server's clock window. Draws through
-    Hypothesis, so failures still shrink and replay."""
+T = TypeVar("T")
 
-    def __init__(self, case: schemathesis.Case, data: st.DataObject, target: Target) -> None:
-        self.case, self.data, self.target = case, data, target
+
+class Draws:
+    """Choices made through Hypothesis, so failures still shrink and replay."""
+
+    def __init__(self, data: st.DataObject) -> None:
+        self.data = data
 
     def often(self, label: str) -> bool:
         return self.data.draw(st.integers(0, 3), label=label) > 0
 
+    def pick(self, options: Sequence[T], label: str) -> T:
+        return self.data.draw(st.sampled_from(options), label=label)
+
+    def integer(self, low: int, high: int, label: str) -> int:
+        return self.data.draw(st.integers(low, high), label=label)
+
+
+class Always:
+    """Deterministic choices for the documented examples: always the real thing, in turn."""
+
+    def __init__(self, turn: int) -> None:
+        self.turn = turn
+
+    def often(self, label: str) -> bool:
+        return True
+
+    def pick(self, options: Sequence[T], label: str) -> T:
+        return options[self.turn % len(options)]
+
+    def integer(self, low: int, high: int, label: str) -> int:
+        return low
+
+
+class Realistic:
+    """Swaps generated values for real ones where the swap keeps the case as valid or invalid as it
+    was: a well-formed id becomes the id of something that exists (most of the time), a valid segment
+    number one that exists, a valid scrobble time one within the server's clock window."""
+
+    def __init__(self, case: schemathesis.Case, choose: Draws | Always, target: Target) -> None:
+        self.case, self.choose, self.target = case, choose, target
+
+    def often(self, label: str) -> bool:
+        return self.choose.often(label)
+
     def item_id(self, value: object) -> object:
         if _fits(ITEM_ID, value) and self.often("real item?"):
-            return self.data.draw(st.sampled_from(self.target.item_ids), label="item_id")
+            return self.choose.pick(self.target.item_ids, "item_id")
         return value
 
     def path(self) -> None:
@@ -185,17 +242,16 @@ class Realistic:
             params["item_id"] = self.item_id(params["item_id"])
         marks = self.target.bookmarks.get(params.get("item_id", ""), ())
         if _fits(BOOKMARK_ID, params.get("bookmark_id")) and marks and self.often("real bookmark?"):
-            params["bookmark_id"] = self.data.draw(st.sampled_from(marks), label="bookmark_id")
+            params["bookmark_id"] = self.choose.pick(marks, "bookmark_id")
         if _fits(SESSION_ID, params.get("session_id")) and self.often("real session?"):
-            params["session_id"] = self.data.draw(st.sampled_from(self.target.session_ids),
-                                                  label="session_id")
+            params["session_id"] = self.choose.pick(self.target.session_ids, "session_id")
         index = params.get("index")
         valid_index = isinstance(index, int | str) and not isinstance(index, bool) \
             and re.fullmatch(r"0|[1-9][0-9]{0,8}", str(index)) is not None
         if valid_index and self.often("early segment?"):
-            params["index"] = self.data.draw(st.integers(0, 2), label="index")
+            params["index"] = self.choose.integer(0, 2, "index")
         if self.case.path == "/static/{name}" and self.often("real asset?"):
-            params["name"] = self.data.draw(st.sampled_from(STATIC_NAMES), label="name")
+            params["name"] = self.choose.pick(STATIC_NAMES, "name")
 
     def body(self) -> None:
         body = self.case.body
@@ -211,17 +267,17 @@ class Realistic:
             started = body.get("started_at")
             if _number(started) and started >= MIN_STARTED_AT_MS and self.often("recent listen?"):
                 # An offset from a fixed instant: Hypothesis needs the same bounds on every replay.
-                ago = self.data.draw(st.integers(0, 30 * 86_400_000), label="ms ago")
+                ago = self.choose.integer(0, 30 * 86_400_000, "ms ago")
                 body["started_at"] = self.target.started_ms - ago
             listened = body.get("listened_seconds")
             if _number(listened) and listened >= 0 and self.often("short listen?"):
-                body["listened_seconds"] = self.data.draw(st.floats(0, 3))
+                body["listened_seconds"] = self.choose.integer(0, 3, "seconds")
 
     def stream_token(self) -> str | None:
         """A stream route with a real item: sometimes its signed token instead of the bearer header."""
         item_id = (self.case.path_parameters or {}).get("item_id")
         if self.case.path.startswith("/api/v1/stream/") and self.case.method != "OPTIONS" \
-                and item_id in self.target.tokens and self.data.draw(st.booleans(), label="stream token?"):
+                and item_id in self.target.tokens and self.choose.integer(0, 1, "stream token?") == 1:
             return self.target.tokens[item_id]
         return None
 
@@ -230,10 +286,7 @@ def _number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
-@SCHEMA.given(data=st.data())
-@SCHEMA.parametrize()
-def test_api_conforms_to_the_contract(case: schemathesis.Case, data: st.DataObject, target: Target) -> None:
-    realistic = Realistic(case, data, target)
+def call_and_validate(case: schemathesis.Case, realistic: Realistic, target: Target) -> None:
     realistic.path()
     realistic.body()
     token = realistic.stream_token()
@@ -249,6 +302,17 @@ def test_api_conforms_to_the_contract(case: schemathesis.Case, data: st.DataObje
         excluded.append(negative_data_rejection)
     case.call_and_validate(base_url=target.url, excluded_checks=excluded,
                            additional_checks=[batch_results_match_the_updates], timeout=30, **credentials)
+
+
+@SCHEMA.given(data=st.data())
+@SCHEMA.parametrize()
+def test_api_conforms_to_the_contract(case: schemathesis.Case, data: st.DataObject, target: Target) -> None:
+    call_and_validate(case, Realistic(case, Draws(data), target), target)
+
+
+@EXAMPLES.parametrize()
+def test_documented_examples_work(case: schemathesis.Case, target: Target) -> None:
+    call_and_validate(case, Realistic(case, Always(next(target.turns)), target), target)
 
 
 def integer_query_parameters() -> list[tuple[str, str]]:
