@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Page
+from playwright.sync_api import Page, Route
 
 from revenge.library.ids import item_id
 from tests.browser.conftest import PageLog
@@ -27,6 +27,8 @@ from tests.mediagen import write_audio
 EPISODE_SECONDS = 96
 EPISODE_TITLE = "Long Night Episode"
 TRACK_TITLE = "Alpha Song"
+RENEW_TITLE = "Delta Drift"
+RENEW_SECONDS = 60
 
 
 @dataclass
@@ -60,6 +62,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
                 tags={"title": TRACK_TITLE, "artist": "Artist A", "album": "Album X"})
     write_audio(music / "Artist B" / "Gamma.flac", seconds=8, kind="sine", freq=440,
                 tags={"title": "Gamma Tune", "artist": "Artist B"})
+    write_audio(music / "Artist B" / "Delta.flac", seconds=RENEW_SECONDS, kind="music", channels=1,
+                tags={"title": RENEW_TITLE, "artist": "Artist B"})
     data = base / "data"
     key = add_user(data, "listener")
     settings = make_settings(data, library=(music,), podcasts=(podcasts,), aac_coder="fast")
@@ -125,7 +129,7 @@ def test_sign_in_browse_search_and_sign_out(page: Page, site: Site) -> None:
     page.click("#login-submit")
     page.wait_for_selector("#items .item")
     titles = page.locator("#items .item-title").all_text_contents()
-    assert sorted(titles) == sorted([EPISODE_TITLE, TRACK_TITLE, "Gamma Tune"])
+    assert sorted(titles) == sorted([EPISODE_TITLE, TRACK_TITLE, "Gamma Tune", RENEW_TITLE])
 
     page.fill("#search-q", "gamma")
     page.wait_for_function("() => document.querySelectorAll('#items .item').length === 1")
@@ -208,6 +212,9 @@ def test_direct_play_seek_and_mark_played(page: Page, site: Site, page_log: Page
     page.wait_for_function("() => window.revengeDiagnostics.startedAt !== null")
     state = diagnostics(page)
     assert state["mode"] == "direct"  # Chromium plays MP3 itself: no transcoding
+    # Chromium says "maybe" to HLS, but its own player cannot switch codecs between variants: the page
+    # keeps hls.js for HLS in every browser but Apple's.
+    assert state["capabilities"]["player"] == "hlsjs"
     assert state["session"]["url"].startswith(f"/api/v1/stream/{site.track_id}/direct?t=")
     page.evaluate("document.getElementById('audio').currentTime = 6")
     page.wait_for_function("() => window.revengeDiagnostics.lastReport?.position >= 6")
@@ -247,3 +254,59 @@ def test_phone_layout_has_no_horizontal_scroll(page: Page, site: Site) -> None:
     for selector in ("#search-q", "#search-type", "#logout", "#now-stop", "#audio"):
         box = page.locator(selector).bounding_box()
         assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390, selector
+
+
+def test_native_hls_of_chromium_plays_an_aac_ladder_to_the_end(
+    page: Page, site: Site, page_log: PageLog
+) -> None:
+    """A second, independent HLS client: Chromium's own player, given AAC variants only (one codec
+    set, which it needs), plays the server's playlists and segments to the end."""
+    if not page.evaluate("document.createElement('audio').canPlayType('application/vnd.apple.mpegurl')"):
+        pytest.skip("this Chromium has no HLS player of its own")
+    sign_in(page, site, "?force=hls&codecs=aac&player=native&rate=16")
+    row(page, "Gamma Tune").locator("button.play").click()
+    page.wait_for_function("() => window.revengeDiagnostics.ended === 1", timeout=30_000)
+    page.wait_for_function("() => window.revengeDiagnostics.lastReport?.state === 'stopped'")
+    state = diagnostics(page)
+    assert state["mode"] == "native-hls"
+    assert state["session"]["profiles"] == ["aac-256", "aac-128", "aac-64"]
+    assert state["lastReport"]["position"] == pytest.approx(8.0, abs=0.05)
+    assert page.is_hidden("#error")
+    no_page_errors(page_log)
+
+
+def test_refused_stream_token_renews_the_session_where_playback_was(page: Page, site: Site) -> None:
+    """A token the server refuses after playback started (as when a tab paused for a day resumes) gets
+    a new session at the position reached, once. The refusal is played by the browser's network layer:
+    once playback is under way, every further request with the first session's token gets a 403."""
+    refusing: dict[str, str] = {}
+    refused: list[str] = []
+
+    def refuse_first_token(route: Route) -> None:
+        token = refusing.get("token")
+        if token and f"t={token}" in route.request.url:
+            refused.append(route.request.url)
+            route.fulfill(status=403, content_type="application/json",
+                          body='{"error": {"code": "token_expired", "message": "expired", "field": "t"}}')
+        else:
+            route.continue_()
+
+    page.route("**/api/v1/stream/**", refuse_first_token)
+    sign_in(page, site, "?force=hls&player=hlsjs")
+    row(page, RENEW_TITLE).locator("button.play").click()
+    page.wait_for_function("() => window.revengeDiagnostics.startedAt !== null")
+    first = diagnostics(page)["session"]
+    refusing["token"] = first["url"].split("t=")[1].split("&")[0]
+    # Past what hls.js has buffered (30 s ahead of the start), so a new segment must be fetched.
+    page.evaluate(f"document.getElementById('audio').currentTime = {RENEW_SECONDS - 10}")
+    page.wait_for_function(
+        f"() => window.revengeDiagnostics.session.session_id !== '{first['session_id']}' "
+        "&& window.revengeDiagnostics.startedAt !== null", timeout=30_000)
+    renewed = diagnostics(page)
+    assert refused  # the first session's token was refused...
+    # ...and the new session starts where the player was: at the seek target.
+    assert renewed["session"]["resume_seconds"] == pytest.approx(RENEW_SECONDS - 10, abs=0.5)
+    assert renewed["startedAt"] == pytest.approx(RENEW_SECONDS - 10, abs=1.0)
+    assert page.is_hidden("#error")
+    with site.api() as client:  # the old session was ended, not left to time out
+        assert client.get(f"/api/v1/playback/sessions/{first['session_id']}").status_code == 404

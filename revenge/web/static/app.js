@@ -177,7 +177,14 @@
     const mse = (type) => Boolean(MS && MS.isTypeSupported && MS.isTypeSupported(type));
     const nativeHls = can("application/vnd.apple.mpegurl");
     const hlsJs = Boolean(window.Hls && window.Hls.isSupported());
-    const useNative = options.player === "native" || (options.player !== "hlsjs" && nativeHls);
+    // The browser's own HLS where it is Apple's (Safari, every iOS browser: AVFoundation picks among
+    // the variants' codecs properly); hls.js elsewhere. Chromium now answers "maybe" for HLS too, but
+    // its player cannot switch codecs between variants (a FLAC/Opus/AAC ladder fails with "Audio codec
+    // changes not allowed"), which hls.js handles by keeping to one codec set. Native HLS is the last
+    // resort where hls.js cannot run.
+    const apple = /^Apple/.test(navigator.vendor || "");
+    const preferNative = nativeHls && (apple || !hlsJs);
+    const useNative = options.player === "native" || (options.player !== "hlsjs" && preferNative);
     const hls = useNative ? nativeHls : hlsJs;
     // HLS variants are fMP4: a codec the server may pick for HLS must play in fMP4 through the HLS
     // path this page will use, or the server could choose a variant the browser cannot decode.
@@ -425,9 +432,11 @@
     audio.load();
   }
 
-  async function play(item) {
+  // Start ``item`` in a new session. ``startSeconds`` overrides the server's resume position (used to
+  // renew a session whose stream token was refused, at the position the player had reached).
+  async function play(item, { startSeconds = null, renewed = false } = {}) {
     clearError();
-    await stopPlayback("stopped");
+    await stopPlayback(renewed ? "renewing" : "stopped");
     const caps = capabilities();
     diagnostics.capabilities = caps;
     const body = {
@@ -436,6 +445,7 @@
       capabilities: { codecs: caps.codecs, containers: caps.containers, max_bitrate: caps.max_bitrate,
         hls: caps.hls },
     };
+    if (startSeconds !== null) body.start_seconds = Math.max(0, startSeconds);
     let session;
     try {
       session = await api("POST", "/playback/sessions", body);
@@ -445,7 +455,7 @@
     }
     diagnostics.session = session;
     diagnostics.startedAt = null;
-    const playing = { item, session, hls: null, started: false, lastReportAt: 0, gone: false };
+    const playing = { item, session, hls: null, started: false, lastReportAt: 0, gone: false, renewed };
     current = playing;
     ui.player.hidden = false;
     document.body.classList.add("has-player");
@@ -474,7 +484,8 @@
     try {
       await audio.play();
     } catch (err) {
-      if (current === playing) setStatus(`${modeLabel(session)} · press play (${err.name})`);
+      // NotAllowedError: autoplay refused (no recent click). AbortError: replaced by a newer load.
+      if (current === playing && err.name === "NotAllowedError") setStatus(`${modeLabel(session)} · press play`);
     }
   }
 
@@ -490,16 +501,38 @@
         status: data.response ? data.response.code : null, at: audio.currentTime,
         buffered: bufferedRanges(), rate: audio.playbackRate,
         url: data.frag ? data.frag.url : (data.url || null) });
-      if (!data.fatal || current !== playing) return;
+      if (current !== playing) return;
+      const status = data.response ? data.response.code : 0;
+      // A refused token does not get better with hls.js's retries (up to half a minute): renew now.
+      if ((status === 401 || status === 403) && renewable(playing)) {
+        renew(playing);
+        return;
+      }
+      if (!data.fatal) return;
       if (data.type === window.Hls.ErrorTypes.MEDIA_ERROR) {
         hls.recoverMediaError();
       } else {
-        showError(new Error(`playback failed: ${data.details}`));
+        showError(new Error(`playback failed: ${data.details}${status ? ` (HTTP ${status})` : ""}`));
         teardownPlayback();
       }
     });
     hls.loadSource(url);
     hls.attachMedia(audio);
+  }
+
+  // Renew at most once per session start, and only once it has played: a token refused at once is
+  // not an expired one, and retrying it would loop.
+  function renewable(playing) {
+    return playing.started && !playing.renewed;
+  }
+
+  function renew(playing) {
+    const position = audio.currentTime;
+    const wasPlaying = !audio.paused;
+    setStatus("Renewing the stream…");
+    play(playing.item, { startSeconds: position, renewed: true }).then(() => {
+      if (!wasPlaying && current) audio.pause();
+    });
   }
 
   // Stop the current item: a final report, then end the session.
@@ -612,9 +645,14 @@
     loadContinue();
   });
   audio.addEventListener("error", () => {
-    if (current && !current.hls && audio.error) {
-      showError(new Error(`the browser could not play this item (media error ${audio.error.code})`));
+    if (!current || current.hls || !audio.error) return;
+    // A network error after playback started is most likely the stream token running out (a tab
+    // paused for a day): a new session renews it. Anything else is the file or the browser.
+    if (audio.error.code === MediaError.MEDIA_ERR_NETWORK && renewable(current)) {
+      renew(current);
+      return;
     }
+    showError(new Error(`the browser could not play this item (media error ${audio.error.code})`));
   });
 
   // Every 10 s of wall time while playing (whatever the playback rate).
