@@ -148,11 +148,11 @@ class Listener:
             turn = 0
             while self.now() < end_at:
                 item_id = self.items[turn % len(self.items)]
-                turn += 1
                 try:
                     if await self.play(item_id, end_at):
                         self.tally.items_finished += 1
-                except _Failed:
+                        turn += 1
+                except _Failed:  # the listener presses play again on the same item a second later
                     await asyncio.sleep(min(1.0, max(0.0, end_at - self.now())))
         finally:
             self.tally.active -= 1
