@@ -112,28 +112,26 @@ class HlsEngine:
             return entry
         pending = self._preparing.get(key)
         if pending is None:
-            loop = asyncio.get_running_loop()
-            pending = loop.create_future()
+            # A task of its own: a requester that goes away does not cancel it for the others.
+            pending = asyncio.ensure_future(self._prepare_entry(key, item, profile))
+            pending.add_done_callback(lambda t: t.cancelled() or t.exception())
             self._preparing[key] = pending
-            try:
-                rendition = await loop.run_in_executor(
-                    self._meta_pool, self._prepare, item, profile, self.settings.segment_seconds,
-                    self.settings.aac_coder,
-                )
-                rendition = dataclasses.replace(rendition, seek_indexes=self.seek_indexes)
-                entry = _Entry(rendition, rendition.init_segment())
-            except BaseException as exc:
-                pending.set_exception(exc)
-                pending.exception()  # retrieved: concurrent waiters re-raise it themselves
-                raise
-            finally:
-                del self._preparing[key]
-            pending.set_result(entry)
+        return await asyncio.shield(pending)
+
+    async def _prepare_entry(self, key: tuple[str, str, str], item: Item, profile: Profile) -> _Entry:
+        try:
+            rendition = await asyncio.get_running_loop().run_in_executor(
+                self._meta_pool, self._prepare, item, profile, self.settings.segment_seconds,
+                self.settings.aac_coder,
+            )
+            rendition = dataclasses.replace(rendition, seek_indexes=self.seek_indexes)
+            entry = _Entry(rendition, rendition.init_segment())
             self._entries[key] = entry
             while len(self._entries) > _RENDITIONS_KEPT:
                 self._entries.popitem(last=False)
             return entry
-        return await asyncio.shield(pending)
+        finally:
+            del self._preparing[key]
 
     async def rendition(self, item: Item, profile: Profile) -> Rendition:
         return (await self.entry(item, profile)).rendition
@@ -330,5 +328,8 @@ class HlsEngine:
         self._prefetch.clear()
         if self._running:
             await asyncio.wait(set(self._running), timeout=30)
+        for preparing in list(self._preparing.values()):
+            preparing.cancel()
+        await asyncio.gather(*self._preparing.values(), return_exceptions=True)
         self._pool.shutdown(wait=True, cancel_futures=True)
         self._meta_pool.shutdown(wait=True, cancel_futures=True)
