@@ -152,7 +152,7 @@
     const who = item.artist || item.album_artist;
     const parts = [];
     if (who) parts.push(who);
-    if (item.album && item.album !== item.title) parts.push(item.album);
+    if (item.album && item.album !== item.title && item.album !== who) parts.push(item.album);
     if (!parts.length) parts.push(TYPE_LABELS[item.type] || item.type);
     return parts.join(" — ");
   }
