@@ -10,6 +10,7 @@ browsing and search, direct play, mark played, how API errors are shown, and the
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -58,7 +59,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     # a cold encode well inside that on a busy 2-core machine (encode speed is the benchmarks' job).
     write_audio(podcasts / "Night Show" / "episode.flac", seconds=EPISODE_SECONDS, kind="music",
                 channels=1, tags={"title": EPISODE_TITLE, "artist": "Night Host"})
-    write_audio(music / "Artist A" / "Album X" / "01 Alpha.mp3", seconds=12, kind="music",
+    write_audio(music / "Artist A" / "Album X" / "01 Alpha.mp3", seconds=20, kind="music",
                 tags={"title": TRACK_TITLE, "artist": "Artist A", "album": "Album X"})
     write_audio(music / "Artist B" / "Gamma.flac", seconds=8, kind="sine", freq=440,
                 tags={"title": "Gamma Tune", "artist": "Artist B"})
@@ -230,6 +231,29 @@ def test_direct_play_seek_and_mark_played(page: Page, site: Site, page_log: Page
     played.click()
     page.wait_for_function("() => document.querySelector('#items .item .played-toggle.on') === null")
     no_page_errors(page_log)
+
+
+def test_progress_every_10_seconds_while_playing_and_when_the_page_goes(page: Page, site: Site) -> None:
+    sign_in(page, site)
+    row(page, TRACK_TITLE).locator("button.play").click()
+    page.wait_for_function("() => window.revengeDiagnostics.lastReport?.event === 'start'")
+    start = diagnostics(page)["lastReport"]
+    page.wait_for_function("() => window.revengeDiagnostics.lastReport?.event === 'progress'", timeout=15_000)
+    tick = diagnostics(page)["lastReport"]
+    assert tick["state"] == "playing"
+    assert tick["at"] - start["at"] >= 9_900  # wall time (ms): the interval, not a performance figure
+    assert site.progress(site.track_id)["position_seconds"] == pytest.approx(tick["position"], abs=0.01)
+
+    # Leaving the page sends one last report that outlives it (fetch keepalive on pagehide).
+    page.wait_for_function(f"() => document.getElementById('audio').currentTime >= {tick['position'] + 1}")
+    session_id = diagnostics(page)["session"]["session_id"]
+    page.goto("about:blank")
+    deadline = time.monotonic() + 10
+    while site.progress(site.track_id)["position_seconds"] < tick["position"] + 1:
+        assert time.monotonic() < deadline, "the report sent on pagehide never arrived"
+        time.sleep(0.05)
+    with site.api() as client:
+        assert client.get(f"/api/v1/playback/sessions/{session_id}").json()["state"] == "paused"
 
 
 def test_api_errors_are_shown_with_code_and_field(page: Page, site: Site) -> None:

@@ -539,7 +539,7 @@
   async function stopPlayback(reason) {
     const playing = current;
     if (!playing) return;
-    if (playing.started && !audio.ended) report(playing, "stopped", audio.currentTime);
+    if (playing.started && !audio.ended) report(playing, "stopped", audio.currentTime, { event: "stop" });
     teardownPlayback();
     current = null;
     await reportChain;
@@ -562,7 +562,9 @@
   // progress API directly, with the event it stands for.
   const EVENT_FOR_STATE = { playing: "progress", paused: "pause", stopped: "stop", buffering: "progress" };
 
-  function report(playing, state, position, { keepalive = false, event = null } = {}) {
+  // ``event`` is what happened (start, progress, pause, seek, stop): the heartbeat carries the
+  // player state, the progress API (when the session is gone) the event.
+  function report(playing, state, position, { keepalive = false, event = EVENT_FOR_STATE[state] } = {}) {
     const rate = Math.min(MAX_PLAYBACK_RATE, Math.max(0.0625, audio.playbackRate || 1));
     const positionSeconds = Math.max(0, Number.isFinite(position) ? position : 0);
     playing.lastReportAt = Date.now();
@@ -571,7 +573,8 @@
         try {
           const progress = await sendReport(playing, state, positionSeconds, rate, keepalive, event);
           diagnostics.reports += 1;
-          diagnostics.lastReport = { state, position: positionSeconds, item: playing.item.id };
+          diagnostics.lastReport = { state, event, position: positionSeconds, item: playing.item.id,
+            at: Date.now() };
           if (progress && current === playing) setPlayedLabel(ui.nowPlayed, progress.completed);
           return;
         } catch (err) {
@@ -583,6 +586,10 @@
         }
       }
     };
+    if (keepalive) {
+      // The page is going away: send now, not after the reports still in flight.
+      return send();
+    }
     reportChain = reportChain.then(send);
     return reportChain;
   }
@@ -601,7 +608,7 @@
     return api("PUT", `/playback/progress/${playing.item.id}`, {
       position_seconds: position,
       duration_seconds: playing.item.duration_ms / 1000,
-      event: event || EVENT_FOR_STATE[state],
+      event,
       device_id: deviceId(),
       client_ts: Date.now(),
       playback_rate: rate,
@@ -619,7 +626,9 @@
   });
   audio.addEventListener("pause", () => {
     // At the end the element pauses just before "ended": that one is reported as the end.
-    if (current && current.started && !audio.ended) report(current, "paused", audio.currentTime);
+    if (current && current.started && !audio.ended) {
+      report(current, "paused", audio.currentTime, { event: "pause" });
+    }
   });
   audio.addEventListener("seeked", () => {
     if (current && current.started) {
@@ -632,7 +641,7 @@
     const playing = current;
     if (!playing) return;
     const end = Number.isFinite(audio.duration) ? audio.duration : playing.item.duration_ms / 1000;
-    report(playing, "stopped", Math.max(end, playing.item.duration_ms / 1000));
+    report(playing, "stopped", Math.max(end, playing.item.duration_ms / 1000), { event: "stop" });
     setStatus("Finished");
     await reportChain;
     if (current === playing) {
@@ -659,14 +668,14 @@
   setInterval(() => {
     if (current && current.started && !audio.paused && !audio.ended
         && Date.now() - current.lastReportAt >= REPORT_INTERVAL_MS) {
-      report(current, "playing", audio.currentTime);
+      report(current, "playing", audio.currentTime, { event: "progress" });
     }
   }, 1000);
 
   // Leaving the page: one last report that outlives the page (keepalive).
   window.addEventListener("pagehide", () => {
     if (current && current.started && !audio.ended) {
-      report(current, "paused", audio.currentTime, { keepalive: true });
+      report(current, "paused", audio.currentTime, { keepalive: true, event: "pause" });
     }
   });
 
