@@ -143,7 +143,8 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     data = tmp_path_factory.mktemp("data")
     key = add_user(data, "fuzzer")
     started_ms = int(time.time() * 1000)
-    with live_server(lib.settings(data, sessions_per_user=64)) as live, \
+    # Room for the sessions the fuzzer starts, and the fixture's sessions outlive a slow run.
+    with live_server(lib.settings(data, sessions_per_user=64, session_idle_seconds=3600)) as live, \
             httpx.Client(base_url=live.url, headers={"Authorization": f"Bearer {key}"}, timeout=30) as client:
         listed = client.get("/api/v1/items", params={"limit": 500})
         assert listed.status_code == 200, listed.text
