@@ -188,11 +188,12 @@ def stats_range(raw_from: str | None, raw_to: str | None, today: dt.date) -> tup
     span = dt.timedelta(days=STATS_DEFAULT_DAYS - 1)
     if to_date is None and from_date is None:
         to_date = today
+    # A lone end near the calendar's edge: the other end stops at the edge (date.min / date.max).
     if from_date is None:
         assert to_date is not None
-        from_date = to_date - span
+        from_date = to_date - span if to_date - dt.date.min >= span else dt.date.min
     if to_date is None:
-        to_date = from_date + span
+        to_date = from_date + span if dt.date.max - from_date >= span else dt.date.max
     if to_date < from_date:
         raise ScrobbleRejected("to", "to must not be before from")
     if (to_date - from_date).days + 1 > STATS_MAX_DAYS:

@@ -7,6 +7,7 @@ import logging
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Match
 
 from revenge.web.responses import JSONResponse
 
@@ -80,11 +81,27 @@ async def handle_api_error(request: Request, exc: Exception) -> Response:
     return error_response(exc.status, exc.code, exc.message, exc.field, exc.headers)
 
 
+def allowed_methods(request: Request) -> str | None:
+    """Every method some route serves for this path. Starlette's own 405 names only the first route
+    that matched the path, but one path may be served by several routes (GET and PUT apart)."""
+    methods: set[str] = set()
+    for route in getattr(request.app, "routes", ()):
+        match, _ = route.matches({**request.scope, "method": "\x00"})  # no method matches: PARTIAL
+        if match is Match.PARTIAL and getattr(route, "methods", None):
+            methods |= route.methods
+    return ", ".join(sorted(methods)) if methods else None
+
+
 async def handle_http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = _HTTP_CODES.get(exc.status_code, "error")
     message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
-    return error_response(exc.status_code, code, message, None, dict(exc.headers or {}))
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        allow = allowed_methods(request)
+        if allow:
+            headers["Allow"] = allow
+    return error_response(exc.status_code, code, message, None, headers)
 
 
 async def handle_unexpected(request: Request, exc: Exception) -> Response:

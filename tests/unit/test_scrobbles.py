@@ -225,6 +225,11 @@ def test_stats_range_defaults_and_limits() -> None:
         assert info.value.field == field, (raw_from, raw_to)
 
 
+def test_stats_range_at_the_ends_of_the_calendar_stops_at_the_edge() -> None:
+    assert stats_range("9999-12-20", None, TODAY) == (day("9999-12-20"), day("9999-12-31"))
+    assert stats_range(None, "0001-01-05", TODAY) == (day("0001-01-01"), day("0001-01-05"))
+
+
 def test_day_totals_group_by_start_day_and_type() -> None:
     base = day("2024-03-01") * DAY_MS
     records = [
