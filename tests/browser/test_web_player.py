@@ -256,6 +256,25 @@ def test_progress_every_10_seconds_while_playing_and_when_the_page_goes(page: Pa
         assert client.get(f"/api/v1/playback/sessions/{session_id}").json()["state"] == "paused"
 
 
+def test_reports_go_to_the_progress_api_when_the_session_is_gone(page: Page, site: Site) -> None:
+    """A session can end under the page (idle timeout, the same device starting elsewhere): the next
+    report finds it gone and goes to PUT /progress instead, with its event."""
+    sign_in(page, site, "?force=hls&player=hlsjs")
+    row(page, RENEW_TITLE).locator("button.play").click()
+    page.wait_for_function("() => window.revengeDiagnostics.lastReport?.event === 'start'")
+    session_id = diagnostics(page)["session"]["session_id"]
+    with site.api() as client:
+        assert client.delete(f"/api/v1/playback/sessions/{session_id}").status_code == 204
+    page.wait_for_function("() => document.getElementById('audio').currentTime >= 1")
+    page.evaluate("document.getElementById('audio').pause()")
+    page.wait_for_function("() => window.revengeDiagnostics.lastReport?.event === 'pause'")
+    paused = diagnostics(page)["lastReport"]
+    progress = site.progress(diagnostics(page)["session"]["item_id"])
+    assert progress["position_seconds"] == pytest.approx(paused["position"], abs=0.01)
+    assert progress["devices"][0]["device_id"] == page.evaluate("localStorage.getItem('revenge.deviceId')")
+    assert page.is_hidden("#error")
+
+
 def test_api_errors_are_shown_with_code_and_field(page: Page, site: Site) -> None:
     # Declaring no codec at all: the server cannot offer anything and says why.
     sign_in(page, site, "?force=hls&codecs=none")
