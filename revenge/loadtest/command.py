@@ -35,6 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=1, help="seed of the seeks and start order")
     parser.add_argument("--ramp", type=float, help="seconds over which players start (default min(10, D/4))")
     parser.add_argument("--buffer", type=int, default=3, help="segments kept ahead of the playhead")
+    parser.add_argument("--start-buffer", type=float, default=2.5,
+                        help="media seconds buffered before playback starts or resumes after a seek")
     parser.add_argument("--heartbeat", type=float, default=10.0, help="seconds between heartbeats")
     parser.add_argument("--seeks-per-minute", type=float, default=0.5,
                         help="random seeks per player per minute (0: none)")
@@ -73,7 +75,8 @@ def config_from_args(args: argparse.Namespace) -> LoadConfig:
     if args.buffer < 1:
         raise BenchError("--buffer must be ≥ 1")
     player = PlayerProfile(
-        speed=args.speed, buffer=args.buffer, heartbeat_seconds=args.heartbeat,
+        speed=args.speed, buffer=args.buffer, start_buffer=max(0.0, args.start_buffer),
+        heartbeat_seconds=args.heartbeat,
         seeks_per_minute=max(0.0, args.seeks_per_minute), profile=args.profile or None,
         codecs=tuple(c.strip() for c in args.codecs.split(",") if c.strip()),
         max_bitrate=args.max_bitrate, timeout=args.timeout,

@@ -34,6 +34,7 @@ class PlayerProfile:
 
     speed: float = 1.0  # media seconds per wall second
     buffer: int = 3  # segments kept ahead of the one playing
+    start_buffer: float = 2.5  # media seconds buffered before playback starts (ExoPlayer's default)
     heartbeat_seconds: float = 10.0
     seeks_per_minute: float = 0.5  # per player, wall minutes; 0 = never
     profile: str | None = "aac-128"  # the variant to play (else the server's first)
@@ -302,11 +303,15 @@ class Listener:
                 await reporter
             self.playing = None
 
+    def _new_run(self, media: MediaPlaylist, position: float) -> _Playing:
+        clock = PlayClock(self.player.speed, position, self.player.start_buffer, media.duration)
+        return _Playing(clock, position)
+
     async def _play_from(self, media: MediaPlaylist, position: float, since: float, end_at: float) -> bool:
         segments = media.segments
-        speed, buffer = self.player.speed, self.player.buffer
+        buffer = self.player.buffer
         first = index = media.index_at(position)
-        playing = self.playing = _Playing(PlayClock(speed, position), position)
+        playing = self.playing = self._new_run(media, position)
         waits = self.tally.startup  # where the wait for the first segment of this run is counted
         seek_at = self.next_seek(self.now())
         while True:
@@ -325,7 +330,7 @@ class Listener:
             if now >= seek_at:
                 position = self.rng.uniform(0.0, media.duration * 0.95)
                 first = index = media.index_at(position)
-                playing = self.playing = _Playing(PlayClock(speed, position), position)
+                playing = self.playing = self._new_run(media, position)
                 since, waits = now, self.tally.seek
                 seek_at = self.next_seek(now)
                 self.tally.seeks += 1
@@ -339,7 +344,7 @@ class Listener:
             was_playing = playing.clock.playing
             stalled = playing.clock.arrived(segment, arrived)
             playing.buffered_end = segment.end
-            if not was_playing:
+            if not was_playing and playing.clock.playing:
                 waits.append(arrived - since)
             elif stalled > 0.0:
                 self.tally.stalls.append(stalled)

@@ -124,7 +124,8 @@ def format_table(report: dict[str, Any]) -> str:
         f"against {c['url']}",
         f"  items: {c['items']} ({c['items_in_play']} in play"
         + (f", warmed {c['warm_segments']} segments" if c["warm"] else "")
-        + f"), variant {c['profile'] or 'server first'}, buffer {c['buffer_segments']} segments,"
+        + f"), variant {c['profile'] or 'server first'}, buffer {c['buffer_segments']} segments "
+        f"(plays from {c['start_buffer_s']:g} s),"
         f" heartbeat {c['heartbeat_s']:g} s, {c['seeks_per_minute']:g} seeks/min, seed {c['seed']}",
         "",
         f"  {'latency (ms)':<34}{'count':>8}{'p50':>9}{'p95':>9}{'p99':>9}{'max':>9}",

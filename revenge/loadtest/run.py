@@ -299,7 +299,8 @@ def config_json(config: LoadConfig, ramp: float, distinct_items: int, items: int
     p = config.player
     return {
         "url": config.url, "listeners": config.listeners, "duration_s": config.duration, "speed": p.speed,
-        "seed": config.seed, "ramp_s": ramp, "buffer_segments": p.buffer, "heartbeat_s": p.heartbeat_seconds,
+        "seed": config.seed, "ramp_s": ramp, "buffer_segments": p.buffer, "start_buffer_s": p.start_buffer,
+        "heartbeat_s": p.heartbeat_seconds,
         "seeks_per_minute": p.seeks_per_minute, "profile": p.profile, "codecs": list(p.codecs),
         "max_bitrate": p.max_bitrate, "item_type": config.item_type, "source_codec": config.source_codec,
         "items": "shared" if config.shared is not None or config.item_ids else "distinct",

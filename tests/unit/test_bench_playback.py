@@ -29,6 +29,18 @@ def test_the_first_segment_starts_playback_and_is_never_a_stall() -> None:
     assert clock.due(6.0) == 106.0
 
 
+def test_playback_waits_for_the_start_buffer() -> None:
+    # A seek to 11.9 s: segment 1 (6..12) holds 0.1 s, not the 2.5 s a player wants to start on.
+    clock = PlayClock(speed=1.0, origin=11.9, start_buffer=2.5)
+    assert clock.arrived(SIX[1], 50.0) == 0.0 and not clock.playing
+    assert clock.fetch_at(SIX, 2, first=1, buffer=3) is None  # keeps fetching while starting
+    assert clock.arrived(SIX[2], 50.4) == 0.0 and clock.playing and clock.started_at == 50.4
+    assert clock.due(SIX[3].start) == pytest.approx(50.4 + 6.1)
+    # Near the end of an item the buffer can only reach the end: playback starts there.
+    short = PlayClock(speed=1.0, origin=35.0, start_buffer=2.5, end=36.0)
+    assert short.arrived(SIX[5], 7.0) == 0.0 and short.playing
+
+
 def test_in_time_segments_do_not_stall() -> None:
     clock = PlayClock(speed=1.0, origin=0.0)
     clock.arrived(SIX[0], 10.0)

@@ -120,7 +120,8 @@ def test_resource_use_summary() -> None:
 
 def _report(tally: Tally, lags: list[float]) -> dict[str, object]:
     config = {"url": "http://127.0.0.1:7700/", "listeners": 2, "duration_s": 5.0, "speed": 1.0, "seed": 1,
-              "ramp_s": 1.0, "buffer_segments": 3, "heartbeat_s": 10.0, "seeks_per_minute": 0.5,
+              "ramp_s": 1.0, "buffer_segments": 3, "start_buffer_s": 2.5, "heartbeat_s": 10.0,
+              "seeks_per_minute": 0.5,
               "profile": "aac-128", "codecs": ["aac"], "max_bitrate": None, "item_type": "track",
               "source_codec": None, "items": "distinct", "items_in_play": 2, "distinct_first_items": 2,
               "warm": False, "warm_segments": 0, "keys": 1}
