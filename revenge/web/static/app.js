@@ -395,6 +395,7 @@
   // current: { item, session, hls, started, lastReportAt, gone } for the item in the player.
   let current = null;
   let reportChain = Promise.resolve(); // reports go out one at a time, in order
+  let playGeneration = 0; // which play() call is the latest
   const audio = ui.audio;
 
   function setStatus(text) {
@@ -435,6 +436,7 @@
   // Start ``item`` in a new session. ``startSeconds`` overrides the server's resume position (used to
   // renew a session whose stream token was refused, at the position the player had reached).
   async function play(item, { startSeconds = null, renewed = false } = {}) {
+    const generation = ++playGeneration;
     clearError();
     await stopPlayback(renewed ? "renewing" : "stopped");
     const caps = capabilities();
@@ -450,7 +452,12 @@
     try {
       session = await api("POST", "/playback/sessions", body);
     } catch (err) {
-      showError(err);
+      if (generation === playGeneration) showError(err);
+      return;
+    }
+    if (generation !== playGeneration) {
+      // Another item was picked while this one was starting: the later click wins.
+      api("DELETE", `/playback/sessions/${session.session_id}`).catch(() => {});
       return;
     }
     diagnostics.session = session;
@@ -645,8 +652,10 @@
     setStatus("Finished");
     await reportChain;
     if (current === playing) {
+      // The session is over: without a source, the element cannot start an unreported replay.
+      teardownPlayback();
       current = null;
-      if (playing.hls) playing.hls.destroy();
+      markPlaying(null);
       if (!playing.gone) {
         api("DELETE", `/playback/sessions/${playing.session.session_id}`).catch(() => {});
       }
