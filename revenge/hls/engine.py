@@ -242,14 +242,17 @@ class HlsEngine:
         if self._closed or self._demand:
             return  # the pool is saturated with requests people wait for
         last = min(rendition.plan.count, index + 1 + self.settings.prefetch_segments)
+        added = False
         for ahead in range(index + 1, last):
             if len(self._prefetch) >= self._queue_max:
                 break
-            key = self.key(rendition, ahead)
+            key = SegmentKey(rendition.item_id, rendition.fingerprint, rendition.profile.name, ahead)
             if key in self.cache or key in self._inflight:
                 continue
             self._prefetch.append(self._new_job(key, rendition, demand=False))
-        self._dispatch()
+            added = True
+        if added:
+            self._dispatch()
 
     def _dispatch(self) -> None:
         loop = asyncio.get_running_loop()
