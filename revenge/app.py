@@ -59,6 +59,8 @@ def create_app(settings: Settings) -> Starlette:
             stack.push_async_callback(hls.aclose)  # drops queued encodes, joins the encode threads
             sessions = await SessionService.open(settings, progress, catalog.get_item)
             stack.push_async_callback(sessions.close)
+            # A session that ends (stopped, replaced, idle) takes its queued prefetches with it.
+            sessions.on_end(lambda session, reason: hls.cancel_prefetch(session.item_id))
             metrics.sessions_active.set_function(sessions.watched_count)
             state = AppState(settings=settings, users=users, catalog=catalog, scan=ScanStatus(),
                              progress=progress, metrics=metrics, hls=hls, sessions=sessions,

@@ -225,6 +225,8 @@ class HlsEngine:
             self.stats.abandoned += 1
         else:
             self.stats.prefetch_dropped += 1
+        if self.metrics is not None:
+            self.metrics.encodes_dropped.labels("demand" if job.demand else "prefetch").inc()
 
     async def _await_job(self, job: _Job) -> bytes:
         job.waiters += 1
@@ -287,6 +289,17 @@ class HlsEngine:
         if not self._closed:
             self._dispatch()
         self._report_queue()
+
+    def cancel_prefetch(self, item_id: str) -> int:
+        """Drop the queued (not yet running) prefetches of ``item_id``: its listener is gone (the
+        playback session ended). Running encodes finish and are cached. Returns how many were dropped."""
+        doomed = [job for job in self._prefetch if job.key.item_id == item_id]
+        for job in doomed:
+            self._prefetch.remove(job)
+            self._drop(job)
+        if doomed:
+            self._report_queue()
+        return len(doomed)
 
     @property
     def queued(self) -> tuple[int, int]:

@@ -41,6 +41,9 @@ class Metrics:
             registry=r)
         self.encode_queue_depth = Gauge(
             "revenge_encode_queue_depth", "Encodes waiting for or running on the pool", ["kind"], registry=r)
+        self.encodes_dropped = Counter(
+            "revenge_encodes_dropped", "Queued encodes dropped before they ran (nobody waits, or the "
+            "listener's session ended)", ["kind"], registry=r)
         self.ttfb_seconds = Histogram(
             "revenge_http_ttfb_seconds", "Time to the first byte of the response, per route", ["route"],
             buckets=_FAST, registry=r)

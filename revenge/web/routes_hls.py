@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gzip
+import logging
 import re
 from collections.abc import Awaitable, Callable
 from functools import wraps
@@ -29,10 +30,13 @@ from revenge.hls.playlist import media_playlist, multivariant_playlist
 from revenge.hls.profiles import PROFILES, Profile, is_offered
 from revenge.hls.transcode import SourceError, SourceMissing
 from revenge.library.model import Item
+from revenge.progress.store import StoreUnavailable
 from revenge.security.keys import User
 from revenge.web.auth import app_state, require_stream_user, stream_token_for
 from revenge.web.errors import ApiError, bad_request, not_found, unavailable
 from revenge.web.routes_items import get_item_or_404
+
+log = logging.getLogger("revenge.hls")
 
 SEGMENT_TYPE = "audio/mp4"
 SEGMENT_CACHE = "private, max-age=86400, immutable"
@@ -193,18 +197,29 @@ async def media(request: Request) -> Response:
     return playlist_response(request, media_playlist(rendition.plan, credential_query(request, user, item)))
 
 
+async def keep_sessions_alive(request: Request, user: User, item: Item) -> None:
+    """A media request is playback activity: it refreshes the idle timer of the caller's sessions on
+    this item. A store outage must not stop the music, so it is logged, not raised."""
+    try:
+        await app_state(request).sessions.touch(user.id, item.id)
+    except StoreUnavailable as exc:
+        log.warning("session touch failed (store unavailable): %s", exc)
+
+
 @cors
 async def init(request: Request) -> Response:
-    require_stream_user(request)
+    user = require_stream_user(request)
     item = get_item_or_404(request)
+    await keep_sessions_alive(request, user, item)
     data = await engine_call(engine_of(request).init_segment(item, profile_for(request, item)))
     return Response(data, media_type=SEGMENT_TYPE, headers={"Cache-Control": SEGMENT_CACHE})
 
 
 @cors
 async def segment(request: Request) -> Response:
-    require_stream_user(request)
+    user = require_stream_user(request)
     item = get_item_or_404(request)
+    await keep_sessions_alive(request, user, item)
     profile = profile_for(request, item)
     index = segment_index(request)
     engine = engine_of(request)

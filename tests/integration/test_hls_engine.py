@@ -250,3 +250,31 @@ async def test_close_drops_queued_work_and_refuses_new_work(tmp_path: Path, item
     with pytest.raises(EngineBusy):
         await engine.segment(rendition, 2)
     assert gate.started == [0]
+
+
+async def test_cancel_prefetch_drops_the_items_queued_prefetches_only(
+        tmp_path: Path, item: Item, closing: list[HlsEngine]) -> None:
+    other_path = tmp_path / "other.flac"
+    write_audio(other_path, seconds=10.0, rate=44100, channels=1, kind="music")
+    other = probed_item([other_path])
+    gate = Gate()
+    engine = make_engine(tmp_path, gate, prefetch_segments=3, encode_queue_max=8)
+    closing.append(engine)
+    rendition = await engine.rendition(item, AAC)
+    other_rendition = await engine.rendition(other, AAC)
+    first = asyncio.ensure_future(engine.segment(rendition, 0))
+    await until(lambda: gate.started == [0], "segment 0 running")
+    gate.release()
+    await first
+    await until(lambda: gate.started == [0, 1] and engine.queued == (0, 2), "prefetch 1 running, 2-3 queued")
+    engine._schedule_prefetch(other_rendition, 0)  # another listener's prefetch, on another item
+    await until(lambda: engine.queued == (0, 5), "the other item's prefetches queued too")
+    assert engine.cancel_prefetch(item.id) == 2
+    assert engine.queued == (0, 3) and engine.stats.prefetch_dropped == 2
+    assert engine.cancel_prefetch(item.id) == 0
+    gate.open()
+    await until(lambda: len(gate.finished) == 5, "the running one and the other item's three")
+    assert gate.started == [0, 1, 1, 2, 3]  # the item's 0 and 1, then the other item's 1..3
+    assert engine.stats.prefetch_encodes == 4
+    assert engine.key(rendition, 2) not in engine.cache and engine.key(rendition, 3) not in engine.cache
+    assert engine.key(other_rendition, 3) in engine.cache
