@@ -13,9 +13,12 @@ touches is passed in KEYS (Dragonfly refuses undeclared keys); the policy thresh
 constants go in ARGV, so Python stays the single source of those numbers.
 
 A batch is ONE ``pipeline(transaction=False)`` of ``EVALSHA`` calls (no MULTI: a pipeline is one round
-trip, and each script is already atomic for its key), split into chunks of at most ``pipeline_max``
-commands. ``NOSCRIPT`` (a fresh or restarted server, a ``SCRIPT FLUSH``) loads the scripts and re-runs
-the pipeline from the first refused call on. A connection that died with the server is replaced and the
+trip, and each script is already atomic for its keys), split into chunks of at most ``pipeline_max``
+commands. Each call applies a run of up to ``run_max`` updates of one user (the batch grouped by user,
+order kept), so the per-call costs on both sides are paid per run rather than per update, and an item
+updated several times in a run is read and written once; all keys of a call are that user's.
+``NOSCRIPT`` (a fresh or restarted server, a ``SCRIPT FLUSH``) loads the scripts and re-runs the
+pipeline from the first refused call on. A connection that died with the server is replaced and the
 command retried once, so the store recovers by itself; anything else that fails to reach or write the
 server — refused connections, timeouts, ``LOADING``, ``OOM``, ``READONLY`` — is ``StoreUnavailable``.
 """
@@ -55,7 +58,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("revenge.progress")
 
-PIPELINE_MAX = 512
+PIPELINE_MAX = 512  # EVALSHAs per pipeline (one round trip)
+# Updates per apply_updates.lua call: big enough to pay the per-call costs once for many updates, small
+# enough that one call never holds the (single-threaded) server for long.
+RUN_MAX = 64
 
 _Call = tuple[str, Sequence[str], Sequence[str | bytes]]  # (script name, KEYS, ARGV)
 
@@ -97,10 +103,13 @@ def continue_key(user_id: str, item_type: str) -> str:
     return f"rv:{{{user_id}}}:c:{item_type}"
 
 
-def script_keys(user_id: str, item_id: str) -> tuple[str, ...]:
-    """KEYS of every script call for (user, item): state, devices, one continue set per item type."""
-    return (state_key(user_id, item_id), devices_key(user_id, item_id),
-            *(continue_key(user_id, t) for t in ITEM_TYPES))
+def script_keys(user_id: str, *item_ids: str) -> tuple[str, ...]:
+    """KEYS of a script call for a user's items: one continue set per item type, then each item's state
+    and devices hashes (the layout lua/common.lua expects)."""
+    keys = [continue_key(user_id, t) for t in ITEM_TYPES]
+    for item_id in item_ids:
+        keys += (state_key(user_id, item_id), devices_key(user_id, item_id))
+    return tuple(keys)
 
 
 def lua_source(name: str) -> str:
@@ -125,9 +134,13 @@ def _float_text(value: float | None) -> str:
     return "" if value is None else repr(float(value))
 
 
-def _rules_json(policy: CompletionPolicy) -> bytes:
-    """ARGV[2] of apply_update.lua for one item type: its policy and the rules' constants."""
-    return orjson.dumps({
+def _rules_json(policies: Policies) -> bytes:
+    """ARGV[2] of apply_updates.lua: item type → its policy and the rules' constants."""
+    return orjson.dumps({t: _type_rules(policies[t]) for t in ITEM_TYPES})
+
+
+def _type_rules(policy: CompletionPolicy) -> dict[str, Any]:
+    return {
         "mode": policy.mode,
         "complete_percent": policy.complete_percent,
         "complete_remaining_ms": policy.complete_remaining_ms,
@@ -139,17 +152,27 @@ def _rules_json(policy: CompletionPolicy) -> bytes:
         "max_devices": MAX_DEVICES_PER_ITEM,
         "continue_min_position_ms": rules.CONTINUE_MIN_POSITION_MS,
         "replay_events": sorted(rules.REPLAY_EVENTS),
-    })
+    }
 
 
-def _update_json(u: ProgressUpdate) -> bytes:
-    """ARGV[1] of apply_update.lua."""
-    return orjson.dumps({
-        "user_id": u.user_id, "item_id": u.item_id, "item_type": u.item_type,
-        "duration_ms": u.duration_ms, "position_ms": u.position_ms, "event": u.event,
-        "device_id": u.device_id, "event_ts_ms": u.event_ts_ms, "received_ms": u.received_ms,
-        "playback_rate": _float_text(u.playback_rate),
-    })
+class _UserRun:
+    """Consecutive-in-order updates of one user that go to apply_updates.lua in one call."""
+
+    def __init__(self, user_id: str) -> None:
+        self.user_id = user_id
+        self.items: dict[str, int] = {}  # item id → index of its key pair
+        self.updates: list[dict[str, Any]] = []
+        self.positions: list[int] = []  # where each update is in the batch
+
+    def add(self, position: int, u: ProgressUpdate) -> None:
+        self.updates.append({
+            "item": self.items.setdefault(u.item_id, len(self.items)),
+            "user_id": u.user_id, "item_id": u.item_id, "item_type": u.item_type,
+            "duration_ms": u.duration_ms, "position_ms": u.position_ms, "event": u.event,
+            "device_id": u.device_id, "event_ts_ms": u.event_ts_ms, "received_ms": u.received_ms,
+            "playback_rate": _float_text(u.playback_rate),
+        })
+        self.positions.append(position)
 
 
 def _text(value: bytes | str) -> str:
@@ -165,7 +188,11 @@ def _pairs(flat: list[str] | dict[str, str]) -> dict[str, str]:
 
 def _parse_state(reply: bytes) -> ProgressState | None:
     """The JSON ``[state fields, device fields]`` a script returns → the state, or None if empty."""
-    flat, device_flat = orjson.loads(reply)
+    return _state_of(orjson.loads(reply))
+
+
+def _state_of(pair: list[Any]) -> ProgressState | None:
+    flat, device_flat = pair
     fields = _pairs(flat)
     if not fields:
         return None
@@ -177,16 +204,17 @@ class DragonflyStore:
     """``ProgressStore`` on Dragonfly or any Redis-protocol server; see the module docstring."""
 
     def __init__(self, url: str, settings: Settings, policies: Policies = DEFAULT_POLICIES, *,
-                 pipeline_max: int = PIPELINE_MAX, key_guard: bool = False) -> None:
-        if pipeline_max < 1:
-            raise ValueError("pipeline_max must be at least 1")
+                 pipeline_max: int = PIPELINE_MAX, run_max: int = RUN_MAX, key_guard: bool = False) -> None:
+        if pipeline_max < 1 or run_max < 1:
+            raise ValueError("pipeline_max and run_max must be at least 1")
         self._url = url
         self._timeout = settings.store_timeout_seconds
-        self._rules_json = {t: _rules_json(policies[t]) for t in ITEM_TYPES}
+        self._rules_json = _rules_json(policies)
         self._continue_min = str(rules.CONTINUE_MIN_POSITION_MS)
         self._pipeline_max = pipeline_max
+        self._run_max = run_max
         self._scripts = {name: _Script.build(name, key_guard)
-                         for name in ("apply_update", "modify", "read", "reset")}
+                         for name in ("apply_updates", "modify", "read", "reset")}
         self._client: aioredis.Redis | None = None
         self.last_ping_ms: float | None = None
 
@@ -278,21 +306,41 @@ class DragonflyStore:
             raise StoreUnavailable(f"progress store {self._url}: {exc}") from exc
         self.last_ping_ms = (time.perf_counter() - started) * 1000.0
 
-    def _update_call(self, u: ProgressUpdate) -> _Call:
-        args = (_update_json(u), self._rules_json[u.item_type])
-        return ("apply_update", script_keys(u.user_id, u.item_id), args)
+    def _runs(self, updates: Sequence[ProgressUpdate]) -> list[_UserRun]:
+        """The batch split by user, in order, at most ``run_max`` updates per run: a user's runs are in
+        batch order, so every key still sees its updates in order; different users' keys are apart."""
+        runs: list[_UserRun] = []
+        open_runs: dict[str, _UserRun] = {}
+        for position, u in enumerate(updates):
+            run = open_runs.get(u.user_id)
+            if run is None or len(run.positions) >= self._run_max:
+                run = open_runs[u.user_id] = _UserRun(u.user_id)
+                runs.append(run)
+            run.add(position, u)
+        return runs
 
     async def apply_batch(self, updates: Sequence[ProgressUpdate]) -> list[ProgressState]:
         if not updates:
             return []
-        replies = await self._eval_many([self._update_call(u) for u in updates])
-        states = [_parse_state(r) for r in replies]
+        runs = self._runs(updates)
+        replies = await self._eval_many([
+            ("apply_updates", script_keys(run.user_id, *run.items),
+             (orjson.dumps(run.updates), self._rules_json))
+            for run in runs
+        ])
+        states: list[ProgressState | None] = [None] * len(updates)
+        for run, reply in zip(runs, replies, strict=True):
+            pairs = orjson.loads(reply)
+            if len(pairs) != len(run.positions):
+                raise RuntimeError(f"apply_updates.lua returned {len(pairs)} states for {len(run.positions)}")
+            for position, pair in zip(run.positions, pairs, strict=True):
+                states[position] = _state_of(pair)
         if any(s is None for s in states):
-            raise RuntimeError("apply_update.lua returned no state")
+            raise RuntimeError("apply_updates.lua returned no state")
         return states  # type: ignore[return-value]
 
     async def get(self, user_id: str, item_id: str) -> ProgressState | None:
-        reply = await self._eval_one("read", (state_key(user_id, item_id), devices_key(user_id, item_id)), ())
+        reply = await self._eval_one("read", script_keys(user_id, item_id), ())
         return _parse_state(reply)
 
     async def continue_listening(

@@ -68,17 +68,18 @@ _DECLARED_KEY_RE = re.compile(r"^(K_STATE|K_DEVICES|ZSETS\[[\w.]+\]|KEYS\[\d+\])
 def test_lua_sources_only_use_declared_keys() -> None:
     """By inspection: the key argument of every redis.call is KEYS[n] or a name bound only to KEYS."""
     sources = {p.name: p.read_text() for p in sorted(LUA_DIR.glob("*.lua"))}
-    assert {"common.lua", "apply_update.lua", "modify.lua", "read.lua", "reset.lua"} <= set(sources)
+    assert {"common.lua", "apply_updates.lua", "modify.lua", "read.lua", "reset.lua"} <= set(sources)
     calls = [(name, cmd, key.strip())
              for name, text in sources.items() for cmd, key in _CALL_RE.findall(text)]
     assert len(calls) >= 12
     for name, cmd, key in calls:
         assert _DECLARED_KEY_RE.match(key), f"{name}: redis.call('{cmd}', {key}, …) uses an undeclared key"
     text = "\n".join(sources.values())
-    # The names the calls use are bound once, in common.lua, and only to KEYS entries.
-    assert re.findall(r"\bK_STATE\s*=\s*([^\n]+)", text) == ["KEYS[1]"]
-    assert re.findall(r"\bK_DEVICES\s*=\s*([^\n]+)", text) == ["KEYS[2]"]
-    assert re.findall(r"\bZSETS\[[^\]]*\]\s*=\s*([^\n]+)", text) == ["KEYS[i]"]
+    # The names the calls use are bound in common.lua, and only to KEYS entries.
+    assert re.findall(r"\bK_STATE, K_DEVICES\s*=\s*([^\n]+)", text) == [
+        "KEYS[FIRST_ITEM_KEY + 2 * n], KEYS[FIRST_ITEM_KEY + 2 * n + 1]"]
+    assert len(re.findall(r"\bK_(?:STATE|DEVICES)\s*=", text)) == 1
+    assert re.findall(r"\bZSETS\[[^\]]*\]\s*=\s*([^\n]+)", text) == ["KEYS[FIRST_ITEM_KEY]"]
     # No command is built from a string the script makes up (e.g. redis.call(cmd, 'rv:' .. x)).
     assert text.count("redis.call(") + text.count("redis.pcall(") == len(calls)
 

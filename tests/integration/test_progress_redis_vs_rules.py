@@ -216,3 +216,18 @@ def test_device_eviction_order_matches_python(redis_server: RedisServer, tmp_pat
     asyncio.run(_check_stream(redis_server.url, tmp_path, ops, []))
     want = rules.apply_updates(None, updates, DEFAULT_POLICIES[item_type])
     assert want is not None and "Zed" not in want.devices and len(want.devices) == MAX_DEVICES_PER_ITEM
+
+
+def test_device_evicted_in_a_later_call_is_gone_from_the_server(redis_server: RedisServer,  # noqa: F811
+                                                                tmp_path: Path) -> None:
+    """The oldest device is dropped by a later call than the one that wrote it: the stored rows (read
+    back with ``get``) lose it too, not only the reply."""
+    item_id, item_type, duration = ITEMS[6]
+    updates = [ProgressUpdate(user_id="1", item_id=item_id, item_type=item_type, duration_ms=duration,
+                              position_ms=1000 * i, event="progress", device_id=f"dev{i:02}",
+                              event_ts_ms=T0 + i, received_ms=T0 + i)
+               for i in range(MAX_DEVICES_PER_ITEM + 2)]
+    ops = [Op("update", "1", 6, T0 + i, u) for i, u in enumerate(updates)]
+    asyncio.run(_check_stream(redis_server.url, tmp_path, ops, list(range(len(ops)))))
+    want = rules.apply_updates(None, updates, DEFAULT_POLICIES[item_type])
+    assert want is not None and "dev00" not in want.devices and "dev01" not in want.devices

@@ -1,23 +1,34 @@
 -- Shared by every progress script: prepended to each one when the store loads them.
 --
--- KEYS, in every script: KEYS[1] the state hash rv:{user}:p:<item>, KEYS[2] the devices hash
--- rv:{user}:d:<item>, KEYS[3..] one continue-listening sorted set rv:{user}:c:<type> per item type.
--- Every key a script touches is one of these (Dragonfly refuses undeclared keys); they all carry the
--- same {user} hash tag, so they share one cluster slot.
+-- KEYS, in every script: first one continue-listening sorted set rv:{user}:c:<type> per item type,
+-- then, per item the call is about, its state hash rv:{user}:p:<item> and its devices hash
+-- rv:{user}:d:<item>. Every key a script touches is one of these (Dragonfly refuses undeclared keys);
+-- they all carry the same {user} hash tag, so they share one cluster slot.
 --
 -- A state is a Lua table with the fields of revenge.progress.model.ProgressState: integers as numbers,
 -- booleans as booleans, None as nil, and playback_rate as the text the client's float was sent as (so it
 -- round-trips exactly). Redis' Lua numbers are doubles: exact for every integer below 2^53, and the float
 -- comparisons below are the same IEEE operations Python performs in rules.py.
 
-local K_STATE = KEYS[1]
-local K_DEVICES = KEYS[2]
 local ZSETS = {}
-for i = 3, #KEYS do
+local FIRST_ITEM_KEY = 1
+while KEYS[FIRST_ITEM_KEY] do
   -- The item type is the key's suffix after ":c:".
-  local item_type = string.match(KEYS[i], ':c:([^:]+)$')
-  ZSETS[item_type] = KEYS[i]
+  local item_type = string.match(KEYS[FIRST_ITEM_KEY], ':c:([^:]+)$')
+  if item_type == nil then
+    break
+  end
+  ZSETS[item_type] = KEYS[FIRST_ITEM_KEY]
+  FIRST_ITEM_KEY = FIRST_ITEM_KEY + 1
 end
+
+-- The item the functions below work on: its state and devices hashes (the first item of KEYS, until a
+-- script selects another one).
+local K_STATE, K_DEVICES
+local function select_item(n)  -- n: 0-based index of the item's key pair
+  K_STATE, K_DEVICES = KEYS[FIRST_ITEM_KEY + 2 * n], KEYS[FIRST_ITEM_KEY + 2 * n + 1]
+end
+select_item(0)
 
 -- The fields in ProgressState order, and their kinds (one letter each): s = string, i = integer,
 -- o = optional integer, b = boolean, f = float kept as text. (Flat, because this runs on every call:
@@ -105,11 +116,24 @@ local function is_continue_candidate(s, min_position_ms)
     and s.last_played_at ~= nil
 end
 
--- Write the state, drop optional fields that became None, and keep the continue-listening sets in step.
+-- Write the fields that changed (all of them for a new state), drop optional fields that became None,
+-- and keep the continue-listening sets in step. Returns the whole state as a flat list (for the reply).
 local function save_state(old, s, min_position_ms)
   local flat = encode_state(s)
-  redis.call('HSET', K_STATE, unpack(flat))
-  if old ~= nil then
+  if old == nil then
+    redis.call('HSET', K_STATE, unpack(flat))
+  else
+    local changed, gone = {}, nil
+    for i = 1, #flat, 2 do
+      local name = flat[i]
+      if old[name] ~= s[name] then
+        changed[#changed + 1] = name
+        changed[#changed + 1] = flat[i + 1]
+      end
+    end
+    if #changed > 0 then
+      redis.call('HSET', K_STATE, unpack(changed))
+    end
     for i = 1, #FIELD_NAMES do
       local name = FIELD_NAMES[i]
       if old[name] ~= nil and s[name] == nil then
@@ -118,10 +142,11 @@ local function save_state(old, s, min_position_ms)
     end
   end
   local was = old ~= nil and is_continue_candidate(old, min_position_ms)
-  if was and (old.item_type ~= s.item_type or not is_continue_candidate(s, min_position_ms)) then
+  local is = is_continue_candidate(s, min_position_ms)
+  if was and (old.item_type ~= s.item_type or not is) then
     redis.call('ZREM', ZSETS[old.item_type], s.item_id)
   end
-  if is_continue_candidate(s, min_position_ms) then
+  if is and not (was and old.item_type == s.item_type and old.last_played_at == s.last_played_at) then
     redis.call('ZADD', ZSETS[s.item_type], int_text(s.last_played_at), s.item_id)
   end
   return flat
@@ -130,8 +155,8 @@ end
 -- What the state scripts return: one JSON text [state fields, device fields], both flat name/value
 -- lists of strings ({} when empty). One bulk string instead of ~40 reply elements per call keeps the
 -- client's parsing cost per update small; every value is already text, so nothing loses precision.
-local function reply(flat)
-  return cjson.encode({flat, redis.call('HGETALL', K_DEVICES)})
+local function reply(flat, device_flat)
+  return cjson.encode({flat, device_flat or redis.call('HGETALL', K_DEVICES)})
 end
 
 -- JSON null (cjson.null) as nil.

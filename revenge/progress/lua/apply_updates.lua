@@ -1,0 +1,204 @@
+-- rules.apply_update for a run of updates of ONE user, in order, atomically. Keep in step with
+-- revenge/progress/rules.py: tests/integration/test_progress_redis_vs_rules.py compares the two on
+-- random update streams.
+--
+-- One call takes several updates (the store groups a batch by user) so that the per-call costs — on the
+-- server and in the client — are paid once per group, and an item updated several times in the group is
+-- read and written once. Every item's keys are in KEYS (see common.lua); all share the user's slot.
+--
+-- ARGV[1]: JSON array of the updates: objects with the fields of ProgressUpdate (playback_rate as the
+--   text of the client's float, so it is stored exactly as Python would) and `item`, the 0-based index
+--   of the item's key pair in KEYS.
+-- ARGV[2]: JSON object, item type -> its rules: the CompletionPolicy fields (mode, complete_percent,
+--   complete_remaining_ms (null = not used), play_percent, play_heard_ms, play_min_duration_ms) and the
+--   rules' constants (listen_restart_window_ms, heard_slack_ms, max_devices, continue_min_position_ms,
+--   replay_events). Nothing is hard-coded here.
+-- Returns the JSON array, one entry per update, of reply() pairs: [state fields, device fields] after it.
+
+local updates = cjson.decode(ARGV[1])
+local rules_by_type = cjson.decode(ARGV[2])
+for _, p in pairs(rules_by_type) do
+  p.complete_percent = opt(p.complete_percent)
+  p.complete_remaining_ms = opt(p.complete_remaining_ms)
+  local replay = {}
+  for _, name in ipairs(p.replay_events) do
+    replay[name] = true
+  end
+  p.replay = replay
+end
+
+-- Python's str < str on device ids compares code points = UTF-8 bytes; Lua's '<' uses the server's
+-- locale (strcoll), so compare bytes explicitly.
+local function bytes_less(a, b)
+  local n = math.min(#a, #b)
+  for i = 1, n do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then
+      return x < y
+    end
+  end
+  return #a < #b
+end
+
+local function device_ts(row)
+  return tonumber(string.match(row, '^[^:]*:([^:]*):'))
+end
+
+-- rules._with_device on the flat {id, row, ...} list of an item's device rows: the device's row moves
+-- only to a newer (or equal) event time; past max_devices rows the one with the oldest event (then
+-- smallest id) is dropped. `dirty` collects the ids of the rows that changed or went.
+local function update_device(devices, dirty, u, p)
+  local row = int_text(u.position_ms) .. ':' .. int_text(u.event_ts_ms) .. ':' .. int_text(u.received_ms)
+  for i = 1, #devices, 2 do
+    if devices[i] == u.device_id then
+      if u.event_ts_ms >= device_ts(devices[i + 1]) then
+        devices[i + 1] = row
+        dirty[u.device_id] = true
+      end
+      return
+    end
+  end
+  devices[#devices + 1] = u.device_id
+  devices[#devices + 1] = row
+  dirty[u.device_id] = true
+  if #devices / 2 > p.max_devices then
+    local oldest, oldest_ts = nil, nil
+    for i = 1, #devices, 2 do
+      local d_ts = device_ts(devices[i + 1])
+      if oldest == nil or d_ts < oldest_ts
+          or (d_ts == oldest_ts and bytes_less(devices[i], devices[oldest])) then
+        oldest, oldest_ts = i, d_ts
+      end
+    end
+    dirty[devices[oldest]] = true
+    table.remove(devices, oldest)
+    table.remove(devices, oldest)
+  end
+end
+
+local function in_completion_zone(position, duration, p)
+  if p.mode ~= 'position' or duration <= 0 or position <= 0 then
+    return false
+  end
+  if p.complete_remaining_ms ~= nil and duration - position <= p.complete_remaining_ms then
+    return true
+  end
+  return p.complete_percent ~= nil and position * 100 >= p.complete_percent * duration
+end
+
+local function counts_as_play(listened, duration, p)
+  if duration < p.play_min_duration_ms then
+    return false
+  end
+  return listened * 100 >= p.play_percent * duration or listened >= p.play_heard_ms
+end
+
+local function heard_between(prev_position, prev_ts, position, event_ts, playback_rate, p)
+  local advance = position - prev_position
+  if advance <= 0 then
+    return 0
+  end
+  local elapsed = math.max(0, event_ts - prev_ts)
+  return math.min(advance, math.floor(elapsed * playback_rate) + p.heard_slack_ms)
+end
+
+local function jumped_to_start(prev_position, position, p)
+  return position <= p.listen_restart_window_ms and prev_position - position >= p.listen_restart_window_ms
+end
+
+-- rules.apply_update: `s` is the state before (nil for none); returns the state after (s itself, changed).
+local function apply_update(s, u, p)
+  local ts = u.event_ts_ms
+  local fresh = s == nil
+  if fresh then
+    s = new_state(u.user_id, u.item_id, u.item_type, u.duration_ms)
+  end
+  local prev_position, prev_ts = s.position_ms, s.event_ts_ms
+  s.item_type = u.item_type
+  s.duration_ms = u.duration_ms
+  s.version = s.version + 1
+  s.updated_ms = u.received_ms
+  s.first_played_at = (s.first_played_at == nil) and ts or math.min(s.first_played_at, ts)
+  s.last_played_at = (s.last_played_at == nil) and ts or math.max(s.last_played_at, ts)
+  if not fresh and ts < prev_ts then
+    return s
+  end
+  local position, event = u.position_ms, u.event
+  if p.mode == 'position' then
+    local zone = in_completion_zone(position, u.duration_ms, p)
+    if zone and not s.completed then
+      s.completed, s.completed_at = true, ts
+      s.completed_count = s.completed_count + 1
+      s.play_count = s.play_count + 1
+    elseif not zone and s.completed and p.replay[event] then
+      s.completed = false
+    end
+  else
+    if s.listen_started_at == nil or event == 'start' or jumped_to_start(prev_position, position, p) then
+      s.listen_started_at, s.listened_ms, s.listen_counted, s.completed = ts, 0, false, false
+    elseif event ~= 'seek' then
+      s.listened_ms = s.listened_ms
+        + heard_between(prev_position, prev_ts, position, ts, tonumber(u.playback_rate), p)
+    end
+    if not s.listen_counted and counts_as_play(s.listened_ms, u.duration_ms, p) then
+      s.listen_counted, s.completed, s.completed_at = true, true, ts
+      s.play_count = s.play_count + 1
+      s.completed_count = s.completed_count + 1
+    end
+  end
+  s.position_ms = position
+  s.device_id = u.device_id
+  s.event_ts_ms = ts
+  s.playback_rate = u.playback_rate
+  if event == 'start' then
+    s.hidden = false
+  end
+  return s
+end
+
+-- Apply in order, keeping each item's state and device rows in memory; write each item once at the end.
+local items = {}  -- key pair index -> {old = stored state, s = current state, devices = flat rows}
+local order = {}
+local out = {}
+for n, u in ipairs(updates) do
+  local item = items[u.item]
+  if item == nil then
+    select_item(u.item)
+    local old = load_state()
+    item = {old = old, s = old and copy_state(old), devices = redis.call('HGETALL', K_DEVICES), dirty = {}}
+    items[u.item] = item
+    order[#order + 1] = u.item
+  end
+  local p = rules_by_type[u.item_type]
+  update_device(item.devices, item.dirty, u, p)
+  item.s = apply_update(item.s, u, p)
+  local rows = {}
+  for i = 1, #item.devices do
+    rows[i] = item.devices[i]
+  end
+  out[n] = {encode_state(item.s), rows}
+end
+
+for _, index in ipairs(order) do
+  local item = items[index]
+  select_item(index)
+  save_state(item.old, item.s, rules_by_type[item.s.item_type].continue_min_position_ms)
+  local rows = {}
+  for i = 1, #item.devices, 2 do
+    rows[item.devices[i]] = item.devices[i + 1]
+  end
+  local set = {}
+  for device_id in pairs(item.dirty) do
+    if rows[device_id] then
+      set[#set + 1] = device_id
+      set[#set + 1] = rows[device_id]
+    else
+      redis.call('HDEL', K_DEVICES, device_id)
+    end
+  end
+  if #set > 0 then
+    redis.call('HSET', K_DEVICES, unpack(set))
+  end
+end
+
+return cjson.encode(out)
