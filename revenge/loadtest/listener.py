@@ -316,11 +316,11 @@ class Listener:
         seek_at = self.next_seek(self.now())
         while True:
             now = self.now()
-            if index >= len(segments):  # all fetched: play out the rest, then the item is over
-                done_at = playing.clock.due(media.duration)
-                await asyncio.sleep(max(0.0, min(done_at, end_at) - now))
-                return done_at <= end_at
-            fetch_at = playing.clock.fetch_at(segments, index, first, buffer)
+            fetched_all = index >= len(segments)
+            if fetched_all:  # play out the rest (unless a seek comes first), then the item is over
+                fetch_at: float | None = playing.clock.due(media.duration)
+            else:
+                fetch_at = playing.clock.fetch_at(segments, index, first, buffer)
             wake = min(fetch_at if fetch_at is not None else now, seek_at, end_at)
             if wake > now:
                 await asyncio.sleep(wake - now)
@@ -338,6 +338,8 @@ class Listener:
                 continue
             if fetch_at is not None and now < fetch_at:
                 continue
+            if fetched_all:
+                return True
             segment = segments[index]
             await self.segment(segment)
             arrived = self.now()

@@ -17,7 +17,7 @@ MIB = 1024 * 1024
 CLIENT_LAG_LIMIT_S = 0.1
 COLD_RULE = ("cold = the first request of an (item, profile, segment) in this run, cached = requested "
              "before in this run (warm-up included); the server may already hold a 'cold' one from an "
-             "earlier run or its prefetch; server_cache gives the server's own counts")
+             "earlier run or its prefetch; server_counters gives the server's own counts")
 
 
 @dataclass
@@ -50,7 +50,7 @@ class ResourceUse:
 
 def build_report(*, config: dict[str, Any], tally: Tally, elapsed: float, started_at: float,
                  lags: list[float], server: ResourceUse | None, server_pid: int | None,
-                 same_process: bool, client: ResourceUse, server_cache: dict[str, float] | None
+                 same_process: bool, client: ResourceUse, server_counters: dict[str, float] | None
                  ) -> dict[str, Any]:
     stalls = len(tally.stalls)
     errors = tally.error_count
@@ -99,7 +99,7 @@ def build_report(*, config: dict[str, Any], tally: Tally, elapsed: float, starte
         "errors": {"count": errors, "by_kind": dict(tally.errors), "samples": list(tally.error_samples)},
         "server": None if server_use is None else {"pid": server_pid, "same_process": same_process,
                                                    **server_use},
-        "server_cache": server_cache,
+        "server_counters": server_counters,
         "client": {
             "pid_cpu_percent_mean": client_use.get("cpu_percent_mean"),
             "rss_mib_peak": client_use.get("rss_mib_peak"),
@@ -156,9 +156,14 @@ def format_table(report: dict[str, Any]) -> str:
                      f"peak {server['rss_mib_peak']:g}")
     else:
         lines.append("  server CPU/RSS: not measured (not local; pass --server-pid for a local server)")
-    if report["server_cache"]:
-        counts = ", ".join(f"{k} {v:g}" for k, v in sorted(report["server_cache"].items()))
-        lines.append(f"  server segment cache (from /metrics): {counts}")
+    counters = report["server_counters"]
+    if counters:
+        requests = ", ".join(f"{k.removeprefix('segments_')} {v:g}" for k, v in counters.items()
+                             if k.startswith("segments_"))
+        encodes = counters.get("encodes", 0.0)
+        mean = f", {1000 * counters.get('encode_seconds', 0.0) / encodes:.0f} ms each" if encodes else ""
+        lines.append(f"  server (from /metrics): segment requests {requests or 'none'}; "
+                     f"encodes {encodes:g}{mean}; 503 answers {counters.get('http_503', 0.0):g}")
     client = report["client"]
     lines.append(f"  client: CPU {client['pid_cpu_percent_mean']} %, event-loop lag p99 "
                  f"{client['loop_lag_ms_p99']:g} ms (max {client['loop_lag_ms_max']:g})")

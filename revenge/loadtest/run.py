@@ -103,25 +103,43 @@ async def list_items(client: HttpClient, config: LoadConfig, wanted: int) -> lis
     return ids[:wanted]
 
 
-async def server_cache_counts(client: HttpClient, base_url: str) -> dict[str, float] | None:
-    """The server's own segment-request counters by cache result (``/metrics``), if it exposes them."""
+async def server_counters(client: HttpClient, base_url: str) -> dict[str, float] | None:
+    """The server's own counters (``/metrics``), if it exposes them: see :func:`parse_counters`."""
     try:
         response = await client.request("GET", urljoin(base_url, "metrics"))
     except HttpError:
         return None
     if response.status != 200:
         return None
-    return parse_cache_counts(response.body.decode("utf-8", "replace"))
+    return parse_counters(response.body.decode("utf-8", "replace"))
 
 
-def parse_cache_counts(text: str) -> dict[str, float]:
+# Prometheus series summed into one counter each: name prefix → our key ("{label}" takes the label).
+_COUNTERS = (
+    ("revenge_segment_requests_total{", "segments_{cache}"),  # hit, miss, inflight
+    ("revenge_encode_seconds_count{", "encodes"),
+    ("revenge_encode_seconds_sum{", "encode_seconds"),
+    ("revenge_http_503_total{", "http_503"),
+)
+
+
+def parse_counters(text: str) -> dict[str, float]:
     counts: dict[str, float] = {}
     for line in text.splitlines():
-        if line.startswith("revenge_segment_requests_total{"):
-            labels, _, value = line.partition("} ")
-            name = labels.split('cache="', 1)[1].split('"', 1)[0] if 'cache="' in labels else "?"
-            counts[name] = float(value)
+        for prefix, key in _COUNTERS:
+            if line.startswith(prefix):
+                labels, _, value = line.partition("} ")
+                if "{cache}" in key:
+                    label = labels.split('cache="', 1)[1].split('"', 1)[0] if 'cache="' in labels else "?"
+                    key = key.replace("{cache}", label)
+                counts[key] = counts.get(key, 0.0) + float(value)
     return counts
+
+
+def counter_delta(before: dict[str, float] | None, after: dict[str, float] | None) -> dict[str, float] | None:
+    if before is None or after is None:
+        return None
+    return {k: round(after[k] - before.get(k, 0.0), 6) for k in sorted(after)}
 
 
 async def warm_up(config: LoadConfig, orders: list[list[str]], tally: Tally) -> int:
@@ -240,7 +258,7 @@ async def run_load(config: LoadConfig, log: Callable[[str], None] = lambda _: No
         if config.warm:
             log(f"warming the cache: every segment of {len({i for o in orders for i in o})} item(s)…")
             warmed = await warm_up(config, orders, tally)
-        cache_before = await server_cache_counts(client, config.url)
+        counters_before = await server_counters(client, config.url)
     finally:
         await client.aclose()
 
@@ -280,17 +298,15 @@ async def run_load(config: LoadConfig, log: Callable[[str], None] = lambda _: No
     sampler.sample(time.perf_counter())
     client = HttpClient(timeout=config.player.timeout)
     try:
-        cache_after = await server_cache_counts(client, config.url)
+        counters_after = await server_counters(client, config.url)
     finally:
         await client.aclose()
-    cache_delta = None
-    if cache_before is not None and cache_after is not None:
-        cache_delta = {k: cache_after.get(k, 0.0) - cache_before.get(k, 0.0) for k in cache_after}
     return build_report(
         config=config_json(config, ramp, distinct_items, len(ids), warmed),
         tally=tally, elapsed=elapsed, started_at=wall_started, lags=sampler.lags,
         server=sampler.server if server_pid is not None else None, server_pid=server_pid,
-        same_process=server_pid == os.getpid(), client=sampler.client, server_cache=cache_delta,
+        same_process=server_pid == os.getpid(), client=sampler.client,
+        server_counters=counter_delta(counters_before, counters_after),
     )
 
 

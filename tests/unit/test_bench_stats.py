@@ -15,7 +15,7 @@ from revenge.loadtest import procstat
 from revenge.loadtest.listener import Tally
 from revenge.loadtest.procstat import ProcSample
 from revenge.loadtest.report import ResourceUse, build_report, format_table
-from revenge.loadtest.run import BenchError, assign_items, parse_cache_counts, progress_line
+from revenge.loadtest.run import BenchError, assign_items, counter_delta, parse_counters, progress_line
 from revenge.loadtest.stats import Summary, percentile
 
 
@@ -62,7 +62,7 @@ def test_shared_assignment_uses_the_first_k_items() -> None:
         assign_items([], 1, None)
 
 
-def test_cache_counts_from_prometheus_text() -> None:
+def test_server_counters_from_prometheus_text() -> None:
     text = "\n".join([
         "# HELP revenge_segment_requests_total HLS media segment requests by cache result",
         "# TYPE revenge_segment_requests_total counter",
@@ -70,8 +70,19 @@ def test_cache_counts_from_prometheus_text() -> None:
         'revenge_segment_requests_total{cache="miss"} 7.0',
         'revenge_segment_requests_created{cache="hit"} 1.7e+09',
         'revenge_encode_seconds_count{profile="aac-128"} 7.0',
+        'revenge_encode_seconds_count{profile="aac-64"} 2.0',
+        'revenge_encode_seconds_sum{profile="aac-128"} 0.7',
+        'revenge_encode_seconds_sum{profile="aac-64"} 0.2',
+        'revenge_http_503_total{route="/api/v1/stream/{item_id}/playlist.m3u8"} 3.0',
     ])
-    assert parse_cache_counts(text) == {"hit": 120.0, "miss": 7.0}
+    before = parse_counters(text)
+    assert before == {"segments_hit": 120.0, "segments_miss": 7.0, "encodes": 9.0,
+                      "encode_seconds": pytest.approx(0.9), "http_503": 3.0}
+    after = dict(before, segments_hit=130.0, segments_inflight=2.0)
+    assert counter_delta(before, after) == {"encode_seconds": 0.0, "encodes": 0.0, "http_503": 0.0,
+                                            "segments_hit": 10.0, "segments_inflight": 2.0,
+                                            "segments_miss": 0.0}
+    assert counter_delta(None, after) is None
 
 
 def test_stat_cpu_ticks_with_a_hostile_command_name() -> None:
@@ -126,7 +137,8 @@ def _report(tally: Tally, lags: list[float]) -> dict[str, object]:
               "source_codec": None, "items": "distinct", "items_in_play": 2, "distinct_first_items": 2,
               "warm": False, "warm_segments": 0, "keys": 1}
     return build_report(config=config, tally=tally, elapsed=5.0, started_at=1.7e9, lags=lags, server=None,
-                        server_pid=None, same_process=False, client=ResourceUse(), server_cache={"hit": 3.0})
+                        server_pid=None, same_process=False, client=ResourceUse(),
+                        server_counters={"segments_hit": 3.0, "encodes": 2.0, "encode_seconds": 0.3})
 
 
 def test_report_and_table_of_a_clean_run() -> None:
@@ -138,6 +150,7 @@ def test_report_and_table_of_a_clean_run() -> None:
     assert report["segments"]["cold_ms"]["count"] == 2  # type: ignore[index]
     table = format_table(report)
     assert "verdict: OK" in table and "segment, cold" in table and "hit 3" in table
+    assert "encodes 2, 150 ms each" in table
 
 
 def test_report_of_a_run_with_stalls_errors_and_a_late_client() -> None:
