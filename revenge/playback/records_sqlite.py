@@ -1,26 +1,22 @@
 """The embedded records store: ``records.db`` (SQLite, WAL) in the data dir, next to ``progress.db``.
 
-Like the progress store, all SQLite work runs on one dedicated thread that owns the connection (the
-event loop never blocks on disk), every write is one ``BEGIN IMMEDIATE`` … ``COMMIT`` applying the pure
-rules of ``scrobbles``/``bookmarks`` to rows read in the same transaction, and ``synchronous=FULL``
-makes an acknowledged write survive a power cut, not only a crash of the process.
+Like the progress store, all SQLite work runs on one dedicated thread that owns the connection
+(``revenge.sqlite_thread.SqliteThread``: the event loop never blocks on disk), every write is one
+``BEGIN IMMEDIATE`` … ``COMMIT`` applying the pure rules of ``scrobbles``/``bookmarks`` to rows read in
+the same transaction, and ``synchronous=FULL`` makes an acknowledged write survive a power cut, not only
+a crash of the process.
 """
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TypeVar
 
 from revenge.playback import scrobbles as rules
 from revenge.playback.bookmarks import Bookmark
 from revenge.playback.scrobbles import DAY_MS, AddResult, DayTotal, Scrobble
-from revenge.progress.store import StoreUnavailable
-
-T = TypeVar("T")
+from revenge.sqlite_thread import SqliteThread
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS scrobble (
@@ -70,77 +66,16 @@ class SqliteRecordStore:
     """``RecordStore`` on one SQLite file; see the module docstring for threading and durability."""
 
     def __init__(self, path: Path, busy_timeout_ms: int = 5000) -> None:
-        self._path = path
-        self._busy_timeout_ms = busy_timeout_ms
-        self._executor: ThreadPoolExecutor | None = None
-        self._db: sqlite3.Connection | None = None
-
-    # --- plumbing: everything below runs on the store's own thread ---------------------------------
-
-    async def _run(self, fn: Callable[[sqlite3.Connection], T], write: bool = False) -> T:
-        if self._executor is None:
-            raise StoreUnavailable("records store is not open")
-
-        def call() -> T:
-            db = self._db
-            if db is None:
-                raise StoreUnavailable("records store is not open")
-            try:
-                if not write:
-                    return fn(db)
-                db.execute("BEGIN IMMEDIATE")
-                try:
-                    result = fn(db)
-                except BaseException:
-                    db.rollback()
-                    raise
-                db.commit()
-                return result
-            except sqlite3.Error as exc:
-                if db.in_transaction:
-                    db.rollback()
-                raise StoreUnavailable(f"records database error: {exc}") from exc
-
-        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+        self._sqlite = SqliteThread(path, "records", busy_timeout_ms)
 
     async def open(self) -> None:
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="records-sqlite")
-
-        def connect() -> None:
-            try:
-                self._path.parent.mkdir(parents=True, exist_ok=True)
-                db = sqlite3.connect(self._path, isolation_level=None)
-                db.execute("PRAGMA journal_mode=WAL")
-                db.execute("PRAGMA synchronous=FULL")
-                # Another process holding the write lock longer than this is an outage (503), not a hang.
-                db.execute(f"PRAGMA busy_timeout={int(self._busy_timeout_ms)}")
-                db.executescript(_SCHEMA)
-            except (sqlite3.Error, OSError) as exc:
-                raise StoreUnavailable(f"cannot open {self._path}: {exc}") from exc
-            self._db = db
-
-        try:
-            await asyncio.get_running_loop().run_in_executor(self._executor, connect)
-        except BaseException:
-            self._executor.shutdown(wait=True)
-            self._executor = None
-            raise
+        await self._sqlite.open(_SCHEMA)
 
     async def close(self) -> None:
-        executor, self._executor = self._executor, None
-        if executor is None:
-            return
-
-        def disconnect() -> None:
-            db, self._db = self._db, None
-            if db is not None:
-                db.close()
-
-        await asyncio.get_running_loop().run_in_executor(executor, disconnect)
-        executor.shutdown(wait=True)
+        await self._sqlite.close()
 
     async def ping(self) -> None:
-        await self._run(lambda db: db.execute("SELECT 1").fetchone())
+        await self._sqlite.ping()
 
     # --- scrobbles -----------------------------------------------------------------------------------
 
@@ -173,13 +108,13 @@ class SqliteRecordStore:
                 results.append(result)
             return results
 
-        return await self._run(work, write=True)
+        return await self._sqlite.transaction(work)
 
     async def get_scrobble(self, user_id: str, scrobble_id: str) -> Scrobble | None:
         key = _split_id(scrobble_id)
         if key is None:
             return None
-        return await self._run(lambda db: self._load(db, user_id, *key))
+        return await self._sqlite.run(lambda db: self._load(db, user_id, *key))
 
     async def unsent(self, user_id: str, limit: int) -> list[Scrobble]:
         def work(db: sqlite3.Connection) -> list[Scrobble]:
@@ -188,7 +123,7 @@ class SqliteRecordStore:
                               "ORDER BY started_at, item_id LIMIT ?", (user_id, limit))
             return [_scrobble(row) for row in rows]
 
-        return await self._run(work)
+        return await self._sqlite.run(work)
 
     async def mark_sent(self, user_id: str, scrobble_ids: Sequence[str], now_ms: int) -> int:
         keys = [key for key in map(_split_id, scrobble_ids) if key is not None]
@@ -204,7 +139,7 @@ class SqliteRecordStore:
                 marked += cur.rowcount
             return marked
 
-        return await self._run(work, write=True)
+        return await self._sqlite.transaction(work)
 
     async def listening_totals(self, user_id: str, first_day: int, last_day: int) -> list[DayTotal]:
         def work(db: sqlite3.Connection) -> list[DayTotal]:
@@ -215,7 +150,7 @@ class SqliteRecordStore:
                 (DAY_MS, user_id, first_day * DAY_MS, (last_day + 1) * DAY_MS))
             return [DayTotal(int(day), item_type, int(ms), int(n)) for day, item_type, ms, n in rows]
 
-        return await self._run(work)
+        return await self._sqlite.run(work)
 
     # --- bookmarks -----------------------------------------------------------------------------------
 
@@ -232,7 +167,7 @@ class SqliteRecordStore:
                                                      b.created_at))
             return True
 
-        return await self._run(work, write=True)
+        return await self._sqlite.transaction(work)
 
     async def bookmarks(self, user_id: str, item_id: str) -> list[Bookmark]:
         def work(db: sqlite3.Connection) -> list[Bookmark]:
@@ -241,7 +176,7 @@ class SqliteRecordStore:
                               (user_id, item_id))
             return [Bookmark(user_id, item_id, bid, pos, note, created) for bid, pos, note, created in rows]
 
-        return await self._run(work)
+        return await self._sqlite.run(work)
 
     async def delete_bookmark(self, user_id: str, item_id: str, bookmark_id: str) -> bool:
         def work(db: sqlite3.Connection) -> bool:
@@ -249,4 +184,4 @@ class SqliteRecordStore:
                              (user_id, item_id, bookmark_id))
             return cur.rowcount > 0
 
-        return await self._run(work, write=True)
+        return await self._sqlite.transaction(work)

@@ -1,9 +1,9 @@
 """The embedded progress store: ``progress.db`` (SQLite, WAL) in the data dir, the default.
 
-All SQLite work happens on one dedicated thread (a single-thread executor owns the connection), so the
-event loop never blocks on disk and batches are naturally serialised. A batch is one ``BEGIN IMMEDIATE``
-… ``COMMIT``: the rules (``rules.apply_update``) run in Python inside it, on states read in the same
-transaction.
+All SQLite work happens on one dedicated thread (``revenge.sqlite_thread.SqliteThread`` owns the
+connection), so the event loop never blocks on disk and batches are naturally serialised. A batch is one
+``BEGIN IMMEDIATE`` … ``COMMIT``: the rules (``rules.apply_update``) run in Python inside it, on states
+read in the same transaction.
 
 Durability: ``journal_mode=WAL`` with ``synchronous=FULL``. With WAL, ``NORMAL`` already survives a
 kill -9 of the process (a committed transaction is in the WAL file in the OS cache), but not an OS crash
@@ -13,12 +13,9 @@ WAL on every commit; group commit makes that one fsync per batch, not per update
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TypeVar
 
 from revenge.library.model import ItemType
 from revenge.progress import rules
@@ -30,9 +27,7 @@ from revenge.progress.model import (
     ProgressState,
     ProgressUpdate,
 )
-from revenge.progress.store import StoreUnavailable
-
-T = TypeVar("T")
+from revenge.sqlite_thread import SqliteThread
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS progress (
@@ -94,79 +89,19 @@ class SqliteStore:
 
     def __init__(self, path: Path, policies: Policies = DEFAULT_POLICIES,
                  busy_timeout_ms: int = 5000) -> None:
-        self._path = path
-        self._busy_timeout_ms = busy_timeout_ms
         self._policies = policies
-        self._executor: ThreadPoolExecutor | None = None
-        self._db: sqlite3.Connection | None = None
-
-    # --- plumbing: everything below runs on the store's own thread ---------------------------------
-
-    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        if self._executor is None:
-            raise StoreUnavailable("progress store is not open")
-
-        def call() -> T:
-            if self._db is None:
-                raise StoreUnavailable("progress store is not open")
-            try:
-                return fn(self._db)
-            except sqlite3.Error as exc:
-                if self._db.in_transaction:
-                    self._db.rollback()
-                raise StoreUnavailable(f"progress database error: {exc}") from exc
-
-        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
-
-    def _transaction(self, db: sqlite3.Connection, body: Callable[[], T]) -> T:
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            result = body()
-        except BaseException:
-            db.rollback()
-            raise
-        db.commit()
-        return result
+        self._sqlite = SqliteThread(path, "progress", busy_timeout_ms)
 
     async def open(self) -> None:
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="progress-sqlite")
-
-        def connect() -> None:
-            try:
-                self._path.parent.mkdir(parents=True, exist_ok=True)
-                db = sqlite3.connect(self._path, isolation_level=None)
-                db.execute("PRAGMA journal_mode=WAL")
-                db.execute("PRAGMA synchronous=FULL")
-                # Another process (a backup, sqlite3 CLI) holding the write lock longer than this makes
-                # the batch fail with StoreUnavailable (503) rather than hang the requests.
-                db.execute(f"PRAGMA busy_timeout={int(self._busy_timeout_ms)}")
-                db.executescript(_SCHEMA)
-            except (sqlite3.Error, OSError) as exc:
-                raise StoreUnavailable(f"cannot open {self._path}: {exc}") from exc
-            self._db = db
-
-        try:
-            await asyncio.get_running_loop().run_in_executor(self._executor, connect)
-        except BaseException:
-            self._executor.shutdown(wait=True)
-            self._executor = None
-            raise
+        await self._sqlite.open(_SCHEMA)
 
     async def close(self) -> None:
-        executor, self._executor = self._executor, None
-        if executor is None:
-            return
-
-        def disconnect() -> None:
-            db, self._db = self._db, None
-            if db is not None:
-                db.close()
-
-        await asyncio.get_running_loop().run_in_executor(executor, disconnect)
-        executor.shutdown(wait=True)
+        await self._sqlite.close()
 
     async def ping(self) -> None:
-        await self._run(lambda db: db.execute("SELECT 1").fetchone())
+        await self._sqlite.ping()
+
+    # --- rows: these run on the store's own thread, inside the calls below --------------------------
 
     @staticmethod
     def _load(db: sqlite3.Connection, user_id: str, item_id: str) -> ProgressState | None:
@@ -205,28 +140,25 @@ class SqliteStore:
         batch = list(updates)
 
         def work(db: sqlite3.Connection) -> list[ProgressState]:
-            def body() -> list[ProgressState]:
-                loaded: dict[Key, ProgressState | None] = {}
-                current: dict[Key, ProgressState | None] = {}
-                results: list[ProgressState] = []
-                for update in batch:
-                    key = (update.user_id, update.item_id)
-                    if key not in current:
-                        loaded[key] = current[key] = self._load(db, *key)
-                    state = rules.apply_update(current[key], update, self._policies[update.item_type])
-                    current[key] = state
-                    results.append(state)
-                for key, state in current.items():
-                    if state is not None:
-                        self._save(db, loaded[key], state)
-                return results
+            loaded: dict[Key, ProgressState | None] = {}
+            current: dict[Key, ProgressState | None] = {}
+            results: list[ProgressState] = []
+            for update in batch:
+                key = (update.user_id, update.item_id)
+                if key not in current:
+                    loaded[key] = current[key] = self._load(db, *key)
+                state = rules.apply_update(current[key], update, self._policies[update.item_type])
+                current[key] = state
+                results.append(state)
+            for key, state in current.items():
+                if state is not None:
+                    self._save(db, loaded[key], state)
+            return results
 
-            return self._transaction(db, body)
-
-        return await self._run(work)
+        return await self._sqlite.transaction(work)
 
     async def get(self, user_id: str, item_id: str) -> ProgressState | None:
-        return await self._run(lambda db: self._load(db, user_id, item_id))
+        return await self._sqlite.run(lambda db: self._load(db, user_id, item_id))
 
     async def continue_listening(
         self, user_id: str, item_type: ItemType | None, limit: int, now_ms: int
@@ -245,20 +177,17 @@ class SqliteStore:
         def work(db: sqlite3.Connection) -> list[ProgressState]:
             return [_row_to_state(row, {}) for row in db.execute(sql, args)]
 
-        return rules.select_continue(await self._run(work), item_type, limit, now_ms)
+        return rules.select_continue(await self._sqlite.run(work), item_type, limit, now_ms)
 
     async def _modify(self, user_id: str, item_id: str,
                       change: Callable[[ProgressState | None], ProgressState]) -> ProgressState:
         def work(db: sqlite3.Connection) -> ProgressState:
-            def body() -> ProgressState:
-                before = self._load(db, user_id, item_id)
-                after = change(before)
-                self._save(db, before, after)
-                return after
+            before = self._load(db, user_id, item_id)
+            after = change(before)
+            self._save(db, before, after)
+            return after
 
-            return self._transaction(db, body)
-
-        return await self._run(work)
+        return await self._sqlite.transaction(work)
 
     async def mark_played(
         self, user_id: str, item_id: str, item_type: ItemType, duration_ms: int, now_ms: int
@@ -280,12 +209,9 @@ class SqliteStore:
 
     async def reset(self, user_id: str, item_id: str) -> bool:
         def work(db: sqlite3.Connection) -> bool:
-            def body() -> bool:
-                key = (user_id, item_id)
-                cur = db.execute("DELETE FROM progress WHERE user_id = ? AND item_id = ?", key)
-                db.execute("DELETE FROM progress_device WHERE user_id = ? AND item_id = ?", key)
-                return cur.rowcount > 0
+            key = (user_id, item_id)
+            cur = db.execute("DELETE FROM progress WHERE user_id = ? AND item_id = ?", key)
+            db.execute("DELETE FROM progress_device WHERE user_id = ? AND item_id = ?", key)
+            return cur.rowcount > 0
 
-            return self._transaction(db, body)
-
-        return await self._run(work)
+        return await self._sqlite.transaction(work)
