@@ -33,23 +33,26 @@ async def read_json(request: Request, max_bytes: int = DEFAULT_MAX_BODY_BYTES) -
         raise bad_request("body", "request body is not valid JSON") from None
 
 
-def json_object(body: Any) -> Mapping[str, Any]:
+def json_object(body: Any, field: str = "body") -> Mapping[str, Any]:
+    """``body`` if it is a JSON object; 400 naming ``field`` (an entry of a list: ``updates[3]``) if not."""
     if not isinstance(body, dict):
-        raise bad_request("body", "expected a JSON object")
+        raise bad_request(field, "expected a JSON object")
     return body
 
 
-def number_field(body: Mapping[str, Any], name: str, required: bool) -> float | None:
-    """A finite JSON number (not a boolean, not a string); ``None`` when absent and not required."""
+def number_field(body: Mapping[str, Any], name: str, required: bool, prefix: str = "") -> float | None:
+    """A finite JSON number (not a boolean, not a string); ``None`` when absent and not required.
+    Errors name the field ``prefix + name`` (``updates[3].position_seconds`` in a batch)."""
+    field = prefix + name
     value = body.get(name)
     if value is None:
         if required:
-            raise bad_request(name, f"{name} is required")
+            raise bad_request(field, f"{name} is required")
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise bad_request(name, f"{name} must be a number")
+        raise bad_request(field, f"{name} must be a number")
     if not math.isfinite(value):
-        raise bad_request(name, f"{name} must be finite")
+        raise bad_request(field, f"{name} must be finite")
     return float(value)
 
 

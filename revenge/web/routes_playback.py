@@ -10,7 +10,6 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -27,6 +26,7 @@ from revenge.security.keys import User
 from revenge.web.auth import app_state, issue_stream_token, require_user
 from revenge.web.errors import ApiError, bad_request, error_body, not_found, unavailable
 from revenge.web.progress_json import progress_json
+from revenge.web.request_json import json_object, number_field, read_json
 from revenge.web.responses import JSONResponse
 
 PREFIX = "/api/v1/playback/sessions"
@@ -41,37 +41,15 @@ def _sessions(request: Request) -> SessionService:
     return app_state(request).sessions
 
 
-async def _read_object(request: Request) -> dict[str, Any]:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise ApiError(413, "too_large", f"request body over {MAX_BODY_BYTES} bytes", "body")
-    chunks = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise ApiError(413, "too_large", f"request body over {MAX_BODY_BYTES} bytes", "body")
-        chunks.append(chunk)
-    try:
-        body = orjson.loads(b"".join(chunks))
-    except orjson.JSONDecodeError:
-        raise bad_request("body", "request body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise bad_request("body", "expected a JSON object")
-    return body
+async def _read_object(request: Request) -> Mapping[str, Any]:
+    return json_object(await read_json(request, MAX_BODY_BYTES))
 
 
-def _number(body: Mapping[str, Any], name: str, required: bool) -> float | None:
-    value = body.get(name)
-    if value is None:
-        if required:
-            raise bad_request(name, f"{name} is required")
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise bad_request(name, f"{name} must be a finite number")
-    if value < 0:
+def _non_negative(body: Mapping[str, Any], name: str, required: bool) -> float | None:
+    value = number_field(body, name, required)
+    if value is not None and value < 0:
         raise bad_request(name, f"{name} must not be negative")
-    return float(value)
+    return value
 
 
 def _item(request: Request, value: Any) -> Item:
@@ -182,7 +160,7 @@ async def start_session(request: Request) -> Response:
     item = _item(request, body.get("item_id"))
     device_id = _device_id(body.get("device_id"))
     caps = capabilities_from_body(body.get("capabilities"), request.headers.get("user-agent", ""))
-    start_seconds = _number(body, "start_seconds", required=False)
+    start_seconds = _non_negative(body, "start_seconds", required=False)
     state = app_state(request)
     try:
         decision = decide(item, caps, state.settings.hls_ladder)
@@ -235,7 +213,7 @@ async def heartbeat(request: Request) -> Response:
     user = require_user(request)
     session_id = _session_id(request)
     body = await _read_object(request)
-    position = _number(body, "position_seconds", required=True)
+    position = _non_negative(body, "position_seconds", required=True)
     assert position is not None
     player_state = body.get("state")
     if player_state not in PLAYER_STATES:

@@ -3,12 +3,9 @@
 
 from __future__ import annotations
 
-import math
 import re
-from collections.abc import Mapping
 from typing import Any
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -23,6 +20,7 @@ from revenge.security.keys import User
 from revenge.web.auth import app_state, require_user
 from revenge.web.errors import ApiError, bad_request, error_body, not_found, unavailable
 from revenge.web.progress_json import progress_json
+from revenge.web.request_json import json_object, number_field, read_json
 from revenge.web.responses import JSONResponse
 
 BATCH_MAX_UPDATES = 1000
@@ -45,47 +43,16 @@ def _item(request: Request, item_id: str, field: str = "item_id") -> Item:
     return item
 
 
-async def _read_json(request: Request) -> Any:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise ApiError(413, "too_large", f"request body over {MAX_BODY_BYTES} bytes", "body")
-    chunks = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise ApiError(413, "too_large", f"request body over {MAX_BODY_BYTES} bytes", "body")
-        chunks.append(chunk)
-    try:
-        return orjson.loads(b"".join(chunks))
-    except orjson.JSONDecodeError:
-        raise bad_request("body", "request body is not valid JSON") from None
-
-
-def _number(body: Mapping[str, Any], name: str, prefix: str, required: bool) -> float | None:
-    value = body.get(name)
-    if value is None:
-        if required:
-            raise bad_request(prefix + name, f"{name} is required")
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise bad_request(prefix + name, f"{name} must be a number")
-    if not math.isfinite(value):
-        raise bad_request(prefix + name, f"{name} must be finite")
-    return float(value)
-
-
 def update_from_body(body: Any, item: Item, user: User, received_ms: int, prefix: str = "") -> ProgressUpdate:
     """Validate one update body (the seed's ``position_seconds``/``duration_seconds`` plus ``event``,
     ``device_id``, ``client_ts``, ``playback_rate``) against ``item``. Errors name the field, prefixed
     with ``prefix`` (``updates[3].`` in a batch). Other fields are ignored (forward compatibility)."""
-    if not isinstance(body, dict):
-        raise bad_request(prefix.rstrip(".") or "body", "expected a JSON object")
-    position = _number(body, "position_seconds", prefix, required=True)
+    body = json_object(body, prefix.rstrip(".") or "body")
+    position = number_field(body, "position_seconds", required=True, prefix=prefix)
     assert position is not None
     if position < 0:
         raise bad_request(prefix + "position_seconds", "position_seconds must not be negative")
-    duration = _number(body, "duration_seconds", prefix, required=False)
+    duration = number_field(body, "duration_seconds", required=False, prefix=prefix)
     if duration is not None and duration < 0:
         # Validated but not used: the catalog's duration is authoritative.
         raise bad_request(prefix + "duration_seconds", "duration_seconds must not be negative")
@@ -96,10 +63,10 @@ def update_from_body(body: Any, item: Item, user: User, received_ms: int, prefix
     if not isinstance(device_id, str) or not DEVICE_ID_RE.match(device_id):
         raise bad_request(prefix + "device_id",
                           "device_id must be 1-64 characters of letters, digits, . _ : @ -")
-    client_ts = _number(body, "client_ts", prefix, required=False)
+    client_ts = number_field(body, "client_ts", required=False, prefix=prefix)
     if client_ts is not None and client_ts < 0:
         raise bad_request(prefix + "client_ts", "client_ts must be ms since the Unix epoch, not negative")
-    rate = _number(body, "playback_rate", prefix, required=False)
+    rate = number_field(body, "playback_rate", required=False, prefix=prefix)
     if rate is not None and not 0 < rate <= MAX_PLAYBACK_RATE:
         raise bad_request(prefix + "playback_rate", f"playback_rate must be in (0, {MAX_PLAYBACK_RATE:g}]")
     return rules.make_update(
@@ -139,7 +106,7 @@ async def put_progress(request: Request) -> Response:
     user = require_user(request)
     received = now_ms()
     item = _item(request, request.path_params["item_id"])
-    update = update_from_body(await _read_json(request), item, user, received)
+    update = update_from_body(await read_json(request, MAX_BODY_BYTES), item, user, received)
     service = _service(request)
     try:
         state = await service.update(update)
@@ -153,7 +120,7 @@ async def post_progress_batch(request: Request) -> Response:
     its own 4xx result and does not fail the others; a store outage fails the updates it hit (503)."""
     user = require_user(request)
     received = now_ms()
-    body = await _read_json(request)
+    body = await read_json(request, MAX_BODY_BYTES)
     raw = body.get("updates") if isinstance(body, dict) else None
     if not isinstance(raw, list):
         raise bad_request("updates", "expected {\"updates\": [ ... ]}")
@@ -165,8 +132,7 @@ async def post_progress_batch(request: Request) -> Response:
         prefix = f"updates[{index}]."
         item_id = entry.get("item_id") if isinstance(entry, dict) else None
         try:
-            if not isinstance(entry, dict):
-                raise bad_request(f"updates[{index}]", "expected a JSON object")
+            json_object(entry, f"updates[{index}]")
             if not isinstance(item_id, str):
                 raise bad_request(prefix + "item_id", "item_id is required")
             item = _item(request, item_id, prefix + "item_id")
