@@ -17,23 +17,17 @@ or write the server is ``StoreUnavailable``.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, RedisError, ResponseError
+from redis.exceptions import RedisError
 
 from revenge.library.model import ITEM_TYPES
 from revenge.playback.bookmarks import Bookmark, ordered
 from revenge.playback.scrobbles import SCROBBLE_ID_RE, AddResult, DayTotal, Scrobble
-from revenge.progress.store import StoreUnavailable
+from revenge.redis_scripts import LuaScript, ScriptCall, ScriptedRedis
 
 log = logging.getLogger("revenge.playback")
 
@@ -78,17 +72,9 @@ def bookmarks_key(user_id: str, item_id: str) -> str:
     return f"rv:{{{user_id}}}:bookmarks:{item_id}"
 
 
-@dataclass(frozen=True, slots=True)
-class _Script:
-    name: str
-    source: str
-    sha: str
-
-    @classmethod
-    def build(cls, name: str, key_guard: bool) -> _Script:
-        text = resources.files("revenge.playback").joinpath("lua", f"{name}.lua").read_text()
-        source = (_KEY_GUARD if key_guard else "") + text
-        return cls(name, source, hashlib.sha1(source.encode()).hexdigest())
+def _script(name: str, key_guard: bool) -> LuaScript:
+    text = resources.files("revenge.playback").joinpath("lua", f"{name}.lua").read_text()
+    return LuaScript.of(name, (_KEY_GUARD if key_guard else "") + text)
 
 
 def _text(value: bytes | str) -> str:
@@ -115,118 +101,49 @@ def _scrobble(fields: Mapping[str, str]) -> Scrobble:
     )
 
 
-Call = tuple[str, Sequence[str], Sequence[str | bytes]]
-
-
 class RedisRecordStore:
     """``RecordStore`` on Dragonfly or any Redis-protocol server; see the module docstring."""
 
     def __init__(self, url: str, timeout_seconds: float, *, key_guard: bool = False) -> None:
-        self._url = url
-        self._timeout = timeout_seconds
-        self._scripts = {name: _Script.build(name, key_guard) for name in SCRIPT_NAMES}
-        self._client: aioredis.Redis | None = None
+        self._redis = ScriptedRedis(url, timeout_seconds, "records",
+                                    [_script(name, key_guard) for name in SCRIPT_NAMES], log)
 
-    # --- plumbing ----------------------------------------------------------------------------------
-
-    def _redis(self) -> aioredis.Redis:
-        if self._client is None:
-            raise StoreUnavailable("records store is not open")
-        return self._client
-
-    def _unavailable(self, exc: Exception) -> StoreUnavailable:
-        return StoreUnavailable(f"records store {self._url}: {exc}")
+    # --- plumbing (revenge.redis_scripts) ----------------------------------------------------------
 
     async def open(self) -> None:
-        # One immediate retry on a broken connection, so the store recovers by itself after a server
-        # restart; a refused connection fails again at once and answers 503 quickly.
-        self._client = aioredis.Redis.from_url(
-            self._url,
-            socket_timeout=self._timeout,
-            socket_connect_timeout=self._timeout,
-            retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
-        )
-        try:
-            await self._load_scripts()
-        except StoreUnavailable:
-            await self.close()
-            raise
+        await self._redis.open()
 
     async def close(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            await client.aclose()
-
-    async def _load_scripts(self) -> None:
-        client = self._redis()
-        try:
-            for script in self._scripts.values():
-                sha = await client.script_load(script.source)
-                if _text(sha) != script.sha:
-                    raise StoreUnavailable(f"server computed sha {sha!r} for script {script.name}")
-        except RedisError as exc:
-            raise self._unavailable(exc) from exc
-
-    async def _eval(self, calls: Sequence[Call]) -> list[Any]:
-        """Run ``(script, keys, args)`` calls in one pipeline; reload the scripts once on NOSCRIPT."""
-        client = self._redis()
-        results: list[Any] = []
-        pending = calls
-        for attempt in range(2):
-            try:
-                pipe = client.pipeline(transaction=False)
-                for name, keys, args in pending:
-                    pipe.execute_command("EVALSHA", self._scripts[name].sha, len(keys), *keys, *args)
-                replies = await pipe.execute(raise_on_error=False)
-            except RedisError as exc:
-                raise self._unavailable(exc) from exc
-            missing = next((i for i, r in enumerate(replies) if isinstance(r, NoScriptError)), None)
-            if missing is None or attempt == 1:
-                results.extend(replies)
-                break
-            # What ran before the first refusal stays applied; the rest runs again after loading.
-            results.extend(replies[:missing])
-            pending = pending[missing:]
-            await self._load_scripts()
-        for reply in results:
-            if isinstance(reply, ResponseError):
-                # OOM, READONLY, LOADING…: refused, never acknowledged. (A script error would be a bug;
-                # it is reported the same way, loudly.)
-                log.error("records store refused a script call: %s", reply)
-                raise self._unavailable(reply)
-        return results
+        await self._redis.close()
 
     async def ping(self) -> None:
-        try:
-            await self._redis().ping()
-        except RedisError as exc:
-            raise self._unavailable(exc) from exc
+        await self._redis.ping()
 
     # --- scrobbles -----------------------------------------------------------------------------------
 
     async def add_scrobbles(self, scrobbles: Sequence[Scrobble]) -> list[AddResult]:
         if not scrobbles:
             return []
-        calls: list[Call] = []
+        calls: list[ScriptCall] = []
         for s in scrobbles:
             keys = (scrobble_key(s.user_id, s.id), outbox_key(s.user_id), listening_key(s.user_id))
             args = (s.user_id, s.item_id, s.item_type, str(s.started_at), str(s.listened_ms), s.device_id,
                     s.source, str(s.recorded_at), s.id, str(s.day))
             calls.append(("records_add_scrobble", keys, args))
-        replies = await self._eval(calls)
+        replies = await self._redis.eval_pipeline(calls)
         return [AddResult(_scrobble(_fields(flat)), bool(int(created))) for created, flat in replies]
 
     async def get_scrobble(self, user_id: str, scrobble_id: str) -> Scrobble | None:
         if not SCROBBLE_ID_RE.match(scrobble_id):
             return None
         try:
-            fields = await self._redis().hgetall(scrobble_key(user_id, scrobble_id))
+            fields = await self._redis.client().hgetall(scrobble_key(user_id, scrobble_id))
         except RedisError as exc:
-            raise self._unavailable(exc) from exc
+            raise self._redis.unavailable(exc) from exc
         return _scrobble(_fields(fields)) if fields else None
 
     async def unsent(self, user_id: str, limit: int) -> list[Scrobble]:
-        client = self._redis()
+        client = self._redis.client()
         try:
             # Ties on the score come in member order, and members start with the item id.
             ids = await client.zrange(outbox_key(user_id), 0, limit - 1)
@@ -237,25 +154,25 @@ class RedisRecordStore:
                 pipe.hgetall(scrobble_key(user_id, _text(scrobble_id)))
             hashes = await pipe.execute()
         except RedisError as exc:
-            raise self._unavailable(exc) from exc
+            raise self._redis.unavailable(exc) from exc
         return [_scrobble(_fields(h)) for h in hashes if h]
 
     async def mark_sent(self, user_id: str, scrobble_ids: Sequence[str], now_ms: int) -> int:
-        calls: list[Call] = [
+        calls: list[ScriptCall] = [
             ("records_mark_sent", (outbox_key(user_id), scrobble_key(user_id, sid)), (sid, str(now_ms)))
             for sid in scrobble_ids if SCROBBLE_ID_RE.match(sid)
         ]
         if not calls:
             return 0
-        return sum(int(r) for r in await self._eval(calls))
+        return sum(int(r) for r in await self._redis.eval_pipeline(calls))
 
     async def listening_totals(self, user_id: str, first_day: int, last_day: int) -> list[DayTotal]:
         keys = [(day, t) for day in range(first_day, last_day + 1) for t in sorted(ITEM_TYPES)]
         fields = [f"{day}:{t}:{suffix}" for day, t in keys for suffix in ("ms", "n")]
         try:
-            values = await self._redis().hmget(listening_key(user_id), fields)
+            values = await self._redis.client().hmget(listening_key(user_id), fields)
         except RedisError as exc:
-            raise self._unavailable(exc) from exc
+            raise self._redis.unavailable(exc) from exc
         totals = []
         for index, (day, item_type) in enumerate(keys):
             ms, n = values[2 * index], values[2 * index + 1]
@@ -267,19 +184,19 @@ class RedisRecordStore:
 
     async def add_bookmark(self, bookmark: Bookmark, max_per_item: int) -> bool:
         key = bookmarks_key(bookmark.user_id, bookmark.item_id)
-        (stored,) = await self._eval([("records_add_bookmark", (key,),
-                                       (bookmark.id, bookmark.encode(), str(max_per_item)))])
+        (stored,) = await self._redis.eval_pipeline([("records_add_bookmark", (key,),
+                                                      (bookmark.id, bookmark.encode(), str(max_per_item)))])
         return bool(int(stored))
 
     async def bookmarks(self, user_id: str, item_id: str) -> list[Bookmark]:
         try:
-            entries = await self._redis().hgetall(bookmarks_key(user_id, item_id))
+            entries = await self._redis.client().hgetall(bookmarks_key(user_id, item_id))
         except RedisError as exc:
-            raise self._unavailable(exc) from exc
+            raise self._redis.unavailable(exc) from exc
         return ordered(Bookmark.decode(user_id, item_id, _text(k), v) for k, v in entries.items())
 
     async def delete_bookmark(self, user_id: str, item_id: str, bookmark_id: str) -> bool:
         try:
-            return bool(await self._redis().hdel(bookmarks_key(user_id, item_id), bookmark_id))
+            return bool(await self._redis.client().hdel(bookmarks_key(user_id, item_id), bookmark_id))
         except RedisError as exc:
-            raise self._unavailable(exc) from exc
+            raise self._redis.unavailable(exc) from exc

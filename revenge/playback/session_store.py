@@ -7,27 +7,21 @@ a session id of another user is simply not found.
 
 Redis keys (``rv:{<user>}:s:fixed``, ``rv:{<user>}:s:live``) carry the user as a hash tag, are the only
 keys the script touches (all passed in KEYS), and expire ``idle`` after the user's last activity. One
-EVALSHA per operation, no MULTI. Failures to reach the server are ``StoreUnavailable`` (503).
+EVALSHA per operation, no MULTI (``revenge.redis_scripts``). Failures to reach the server are
+``StoreUnavailable`` (503).
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import TYPE_CHECKING, Any, Protocol
 
-import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, RedisError
-
 from revenge.playback import sessions as rules
 from revenge.playback.sessions import PlayerState, Session
-from revenge.progress.store import StoreUnavailable
+from revenge.redis_scripts import LuaScript, ScriptedRedis
 
 if TYPE_CHECKING:
     from revenge.config import Settings
@@ -163,9 +157,9 @@ end)(redis)
 """
 
 
-def _script_source(key_guard: bool) -> str:
+def _script(key_guard: bool) -> LuaScript:
     body = resources.files("revenge.playback").joinpath("lua", "sessions.lua").read_text()
-    return (_KEY_GUARD if key_guard else "") + body
+    return LuaScript.of("sessions", (_KEY_GUARD if key_guard else "") + body)
 
 
 def _decode_entry(entry: Sequence[Any]) -> Session | None:
@@ -188,11 +182,7 @@ class RedisSessionStore:
 
     def __init__(self, url: str, idle_ms: int, timeout_seconds: float, *, key_guard: bool = False) -> None:
         self.idle_ms = idle_ms
-        self._url = url
-        self._timeout = timeout_seconds
-        self._source = _script_source(key_guard)
-        self._sha = hashlib.sha1(self._source.encode()).hexdigest()
-        self._client: aioredis.Redis | None = None
+        self._redis = ScriptedRedis(url, timeout_seconds, "session", [_script(key_guard)], log)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, key_guard: bool = False) -> RedisSessionStore:
@@ -200,50 +190,14 @@ class RedisSessionStore:
         return cls(settings.store, idle_ms, settings.store_timeout_seconds, key_guard=key_guard)
 
     async def open(self) -> None:
-        # As the progress store: one immediate retry on a broken connection (a restarted server), and
-        # a refused connection fails at once so an outage answers 503 quickly.
-        self._client = aioredis.Redis.from_url(
-            self._url, socket_timeout=self._timeout, socket_connect_timeout=self._timeout,
-            retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
-        )
-        try:
-            await self._load()
-        except StoreUnavailable:
-            await self.close()
-            raise
+        await self._redis.open()
 
     async def close(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            await client.aclose()
-
-    def _redis(self) -> aioredis.Redis:
-        if self._client is None:
-            raise StoreUnavailable("session store is not open")
-        return self._client
-
-    async def _load(self) -> None:
-        try:
-            sha = await self._redis().script_load(self._source)
-        except RedisError as exc:
-            raise StoreUnavailable(f"session store {self._url}: {exc}") from exc
-        text = sha.decode() if isinstance(sha, bytes) else sha
-        if text != self._sha:
-            raise StoreUnavailable(f"server computed sha {text!r} for sessions.lua")
+        await self._redis.close()
 
     async def _call(self, user_id: str, op: str, now_ms: int, *args: str) -> Any:
         keys = (fixed_key(user_id), live_key(user_id))
-        argv = (op, str(now_ms), str(self.idle_ms), *args)
-        for attempt in range(2):
-            try:
-                return await self._redis().evalsha(self._sha, len(keys), *keys, *argv)
-            except NoScriptError:
-                if attempt == 1:
-                    raise StoreUnavailable("session store keeps losing its script") from None
-                await self._load()  # a restarted or flushed server: load and run again
-            except RedisError as exc:
-                raise StoreUnavailable(f"session store {self._url}: {exc}") from exc
-        raise AssertionError("unreachable")
+        return await self._redis.evalsha("sessions", keys, (op, str(now_ms), str(self.idle_ms), *args))
 
     async def start(self, session: Session, cap: int, now_ms: int) -> StartOutcome:
         accepted, expired, replaced = await self._call(

@@ -25,20 +25,14 @@ server — refused connections, timeouts, ``LOADING``, ``OOM``, ``READONLY`` —
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 import orjson
-import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, RedisError, ResponseError
+from redis.exceptions import RedisError
 
 from revenge.library.model import ITEM_TYPES, ItemType
 from revenge.progress import rules
@@ -51,7 +45,7 @@ from revenge.progress.model import (
     ProgressState,
     ProgressUpdate,
 )
-from revenge.progress.store import StoreUnavailable
+from revenge.redis_scripts import LuaScript, ScriptCall, ScriptedRedis
 
 if TYPE_CHECKING:
     from revenge.config import Settings
@@ -62,8 +56,6 @@ PIPELINE_MAX = 512  # EVALSHAs per pipeline (one round trip)
 # Updates per apply_updates.lua call: big enough to pay the per-call costs once for many updates, small
 # enough that one call never holds the (single-threaded) server for long.
 RUN_MAX = 64
-
-_Call = tuple[str, Sequence[str], Sequence[str | bytes]]  # (script name, KEYS, ARGV)
 
 # Wraps redis.call/pcall so that a script touching a key it did not declare fails, as on Dragonfly.
 # Off in production (it costs a Lua function call per command); the tests turn it on.
@@ -117,16 +109,10 @@ def lua_source(name: str) -> str:
     return resources.files("revenge.progress").joinpath("lua", f"{name}.lua").read_text()
 
 
-@dataclass(frozen=True, slots=True)
-class _Script:
-    name: str
-    source: str
-    sha: str
-
-    @classmethod
-    def build(cls, name: str, key_guard: bool) -> _Script:
-        source = (KEY_GUARD_LUA if key_guard else "") + lua_source("common") + "\n" + lua_source(name)
-        return cls(name, source, hashlib.sha1(source.encode()).hexdigest())
+def _script(name: str, key_guard: bool) -> LuaScript:
+    """``lua/<name>.lua`` after ``lua/common.lua`` (and the key guard when asked)."""
+    return LuaScript.of(name, (KEY_GUARD_LUA if key_guard else "") + lua_source("common") + "\n"
+                        + lua_source(name))
 
 
 def _float_text(value: float | None) -> str:
@@ -207,103 +193,39 @@ class DragonflyStore:
                  pipeline_max: int = PIPELINE_MAX, run_max: int = RUN_MAX, key_guard: bool = False) -> None:
         if pipeline_max < 1 or run_max < 1:
             raise ValueError("pipeline_max and run_max must be at least 1")
-        self._url = url
-        self._timeout = settings.store_timeout_seconds
         self._rules_json = _rules_json(policies)
         self._continue_min = str(rules.CONTINUE_MIN_POSITION_MS)
         self._pipeline_max = pipeline_max
         self._run_max = run_max
-        self._scripts = {name: _Script.build(name, key_guard)
-                         for name in ("apply_updates", "modify", "read", "reset")}
-        self._client: aioredis.Redis | None = None
+        self._redis = ScriptedRedis(
+            url, settings.store_timeout_seconds, "progress",
+            [_script(name, key_guard) for name in ("apply_updates", "modify", "read", "reset")], log)
         self.last_ping_ms: float | None = None
 
-    # --- plumbing ----------------------------------------------------------------------------------
-
-    def _redis(self) -> aioredis.Redis:
-        if self._client is None:
-            raise StoreUnavailable("progress store is not open")
-        return self._client
+    # --- plumbing (revenge.redis_scripts) ----------------------------------------------------------
 
     async def open(self) -> None:
-        # One immediate retry on a broken connection: after a server restart every pooled connection
-        # is dead, and the retry on a fresh one is what makes the store recover without the app
-        # restarting. A refused connection fails again at once, so an outage answers 503 quickly.
-        self._client = aioredis.Redis.from_url(
-            self._url,
-            socket_timeout=self._timeout,
-            socket_connect_timeout=self._timeout,
-            retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
-        )
-        try:
-            await self._load_scripts()
-        except StoreUnavailable:
-            await self.close()
-            raise
+        await self._redis.open()
 
     async def close(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            await client.aclose()
+        await self._redis.close()
 
-    async def _load_scripts(self) -> None:
-        client = self._redis()
-        try:
-            for script in self._scripts.values():
-                sha = await client.script_load(script.source)
-                if _text(sha) != script.sha:
-                    raise StoreUnavailable(f"server computed sha {sha!r} for script {script.name}")
-        except RedisError as exc:
-            raise StoreUnavailable(f"progress store {self._url}: {exc}") from exc
-
-    async def _eval_many(self, calls: Sequence[_Call]) -> list[Any]:
+    async def _eval_many(self, calls: Sequence[ScriptCall]) -> list[Any]:
         """Run ``(script name, keys, args)`` calls in pipelines of at most ``pipeline_max`` EVALSHAs."""
         results: list[Any] = []
         for start in range(0, len(calls), self._pipeline_max):
-            results.extend(await self._eval_chunk(calls[start:start + self._pipeline_max]))
-        return results
-
-    async def _eval_chunk(self, calls: Sequence[_Call]) -> list[Any]:
-        client = self._redis()
-        results: list[Any] = []
-        pending = calls
-        for attempt in range(2):
-            try:
-                pipe = client.pipeline(transaction=False)
-                for name, keys, args in pending:
-                    pipe.execute_command("EVALSHA", self._scripts[name].sha, len(keys), *keys, *args)
-                replies = await pipe.execute(raise_on_error=False)
-            except RedisError as exc:
-                raise StoreUnavailable(f"progress store {self._url}: {exc}") from exc
-            missing = next((i for i, r in enumerate(replies) if isinstance(r, NoScriptError)), None)
-            if missing is None or attempt == 1:
-                results.extend(replies)
-                break
-            # Scripts are gone (restarted or flushed server): what ran before the first refusal stays
-            # applied; load the scripts and re-run the rest, in order.
-            results.extend(replies[:missing])
-            pending = pending[missing:]
-            await self._load_scripts()
-        for reply in results:
-            if isinstance(reply, ResponseError):
-                # OOM, READONLY, BUSY, LOADING…: the server refused the write. (A script error would be
-                # a bug; it is reported the same way, loudly, rather than acknowledged.)
-                log.error("progress store refused a script call: %s", reply)
-                raise StoreUnavailable(f"progress store {self._url}: {reply}")
+            results.extend(await self._redis.eval_pipeline(calls[start:start + self._pipeline_max]))
         return results
 
     async def _eval_one(self, name: str, keys: Sequence[str], args: Sequence[str | bytes]) -> Any:
-        (reply,) = await self._eval_chunk([(name, keys, args)])
+        (reply,) = await self._redis.eval_pipeline([(name, keys, args)])
         return reply
 
     # --- the contract ------------------------------------------------------------------------------
 
     async def ping(self) -> None:
         started = time.perf_counter()
-        try:
-            await self._redis().ping()
-        except RedisError as exc:
-            raise StoreUnavailable(f"progress store {self._url}: {exc}") from exc
+        await self._redis.ping()
         self.last_ping_ms = (time.perf_counter() - started) * 1000.0
 
     def _runs(self, updates: Sequence[ProgressUpdate]) -> list[_UserRun]:
@@ -348,7 +270,7 @@ class DragonflyStore:
     ) -> list[ProgressState]:
         types = ITEM_TYPES if item_type is None else (item_type,)
         min_score = now_ms - rules.CONTINUE_MAX_AGE_MS
-        client = self._redis()
+        client = self._redis.client()
         try:
             # Newest first per type; the sets hold exactly the candidates but for the age test, which
             # the score range applies.
@@ -376,7 +298,7 @@ class DragonflyStore:
                 pipe.hgetall(state_key(user_id, item_id))
             hashes: list[dict[bytes, bytes]] = await pipe.execute() if chosen else []
         except RedisError as exc:
-            raise StoreUnavailable(f"progress store {self._url}: {exc}") from exc
+            raise self._redis.unavailable(exc) from exc
         states = [ProgressState.from_hash(h) for h in hashes if h]
         # The rules have the last word (a state may have changed between the two reads).
         return rules.select_continue(states, item_type, limit, now_ms)

@@ -9,7 +9,6 @@ declare in KEYS fails, as on Dragonfly). The central checks: dedup and merge fol
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import random
 import sqlite3
 from collections.abc import AsyncIterator
@@ -27,6 +26,7 @@ from revenge.playback.records_redis import RedisRecordStore
 from revenge.playback.records_sqlite import SqliteRecordStore
 from revenge.playback.scrobbles import DAY_MS, Scrobble
 from revenge.progress.store import StoreUnavailable
+from revenge.redis_scripts import LuaScript
 from tests.redisfix import (
     RedisServer,
     redis_server,  # noqa: F401  (fixture used by the "redis" param)
@@ -282,11 +282,10 @@ async def test_redis_key_guard_refuses_undeclared_keys(redis_store: RedisRecordS
 
     def probe(key: str) -> None:
         source = records_redis._KEY_GUARD + f"return redis.call('HSET', {key}, 'a', ARGV[1])"
-        sha = hashlib.sha1(source.encode()).hexdigest()
-        redis_store._scripts["probe"] = records_redis._Script("probe", source, sha)
+        redis_store._redis.scripts["probe"] = LuaScript.of("probe", source)
 
     probe("KEYS[1]")
-    assert await redis_store._eval([("probe", ("rv:{1}:declared",), ("1",))]) == [1]
+    assert await redis_store._redis.eval_pipeline([("probe", ("rv:{1}:declared",), ("1",))]) == [1]
     probe("'rv:{1}:undeclared'")
     with pytest.raises(StoreUnavailable, match="undeclared key"):
-        await redis_store._eval([("probe", ("rv:{1}:declared",), ("1",))])
+        await redis_store._redis.eval_pipeline([("probe", ("rv:{1}:declared",), ("1",))])

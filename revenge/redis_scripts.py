@@ -1,0 +1,144 @@
+"""Lua scripts on Dragonfly/Redis: the plumbing the Redis-backed stores (progress, records, sessions) share.
+
+* The client: socket timeouts on connect and on every command, and one immediate retry on a broken
+  connection. After a server restart every pooled connection is dead, and the retry on a fresh one is
+  what makes a store recover without the app restarting; a refused connection fails again at once, so
+  an outage answers 503 quickly.
+* Scripts are loaded when the store opens (the server must compute the same SHA1), then called by
+  EVALSHA with every key they touch in KEYS. ``NOSCRIPT`` (a fresh, restarted or flushed server) loads
+  them again and re-runs what was refused, once.
+* Several calls go in ONE ``pipeline(transaction=False)`` (one round trip, no MULTI: each script is
+  already atomic for its keys).
+* Anything that fails to reach or write the server — refused connections, timeouts, ``LOADING``,
+  ``OOM``, ``READONLY``, a script error — is ``StoreUnavailable``, never an acknowledgement.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError, RedisError, ResponseError
+
+from revenge.progress.store import StoreUnavailable
+
+ScriptCall = tuple[str, Sequence[str], Sequence[str | bytes]]  # (script name, KEYS, ARGV)
+
+
+@dataclass(frozen=True, slots=True)
+class LuaScript:
+    name: str
+    source: str
+    sha: str
+
+    @classmethod
+    def of(cls, name: str, source: str) -> LuaScript:
+        return cls(name, source, hashlib.sha1(source.encode()).hexdigest())
+
+
+class ScriptedRedis:
+    """The connection of one store to ``url`` and the scripts it runs. ``name`` ("progress", "records",
+    "session") starts every error message: "records store redis://…: <error>", "session store is not
+    open"; ``scripts`` (by name) may be added to before the store opens."""
+
+    def __init__(self, url: str, timeout_seconds: float, name: str, scripts: Sequence[LuaScript],
+                 log: logging.Logger) -> None:
+        self.url = url
+        self.name = name
+        self.scripts = {script.name: script for script in scripts}
+        self._timeout = timeout_seconds
+        self._log = log
+        self._client: aioredis.Redis | None = None
+
+    def client(self) -> aioredis.Redis:
+        if self._client is None:
+            raise StoreUnavailable(f"{self.name} store is not open")
+        return self._client
+
+    def unavailable(self, exc: Exception) -> StoreUnavailable:
+        return StoreUnavailable(f"{self.name} store {self.url}: {exc}")
+
+    async def open(self) -> None:
+        self._client = aioredis.Redis.from_url(
+            self.url,
+            socket_timeout=self._timeout,
+            socket_connect_timeout=self._timeout,
+            retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+        )
+        try:
+            await self.load()
+        except StoreUnavailable:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
+
+    async def load(self) -> None:
+        client = self.client()
+        try:
+            for script in self.scripts.values():
+                sha = await client.script_load(script.source)
+                if (sha.decode() if isinstance(sha, bytes) else sha) != script.sha:
+                    raise StoreUnavailable(f"server computed sha {sha!r} for script {script.name}")
+        except RedisError as exc:
+            raise self.unavailable(exc) from exc
+
+    async def ping(self) -> None:
+        try:
+            await self.client().ping()
+        except RedisError as exc:
+            raise self.unavailable(exc) from exc
+
+    async def eval_pipeline(self, calls: Sequence[ScriptCall]) -> list[Any]:
+        """Run ``(script name, keys, args)`` calls in one pipeline, in order; the replies, in order."""
+        client = self.client()
+        results: list[Any] = []
+        pending = calls
+        for attempt in range(2):
+            try:
+                pipe = client.pipeline(transaction=False)
+                for name, keys, args in pending:
+                    pipe.execute_command("EVALSHA", self.scripts[name].sha, len(keys), *keys, *args)
+                replies = await pipe.execute(raise_on_error=False)
+            except RedisError as exc:
+                raise self.unavailable(exc) from exc
+            missing = next((i for i, r in enumerate(replies) if isinstance(r, NoScriptError)), None)
+            if missing is None or attempt == 1:
+                results.extend(replies)
+                break
+            # Scripts are gone (restarted or flushed server): what ran before the first refusal stays
+            # applied; load the scripts and re-run the rest, in order.
+            results.extend(replies[:missing])
+            pending = pending[missing:]
+            await self.load()
+        for reply in results:
+            if isinstance(reply, ResponseError):
+                # OOM, READONLY, BUSY, LOADING…: the server refused the write. (A script error would be
+                # a bug; it is reported the same way, loudly, rather than acknowledged.)
+                self._log.error("%s store refused a script call: %s", self.name, reply)
+                raise self.unavailable(reply)
+        return results
+
+    async def evalsha(self, name: str, keys: Sequence[str], args: Sequence[str]) -> Any:
+        """One script call on its own (no pipeline); NOSCRIPT loads the scripts and runs it again."""
+        sha = self.scripts[name].sha
+        for attempt in range(2):
+            try:
+                return await self.client().evalsha(sha, len(keys), *keys, *args)
+            except NoScriptError:
+                if attempt == 1:
+                    raise StoreUnavailable(f"{self.name} store keeps losing its script") from None
+                await self.load()  # a restarted or flushed server: load and run again
+            except RedisError as exc:
+                raise self.unavailable(exc) from exc
+        raise AssertionError("unreachable")
