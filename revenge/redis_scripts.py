@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +30,37 @@ from redis.exceptions import NoScriptError, RedisError, ResponseError
 from revenge.progress.store import StoreUnavailable
 
 ScriptCall = tuple[str, Sequence[str], Sequence[str | bytes]]  # (script name, KEYS, ARGV)
+
+_KEY_GUARD_TEMPLATE = """\
+local redis = (function(real)
+  local declared = {}
+  for _, k in ipairs(KEYS) do declared[k] = true end
+  -- Commands the scripts use, and how many of their arguments are keys (-1: all of them).
+  local key_args = {<KEY_ARGS>}
+  local function check(cmd, ...)
+    local args = {...}
+    local n = key_args[string.upper(cmd)]
+    if n == nil then error('key guard: unknown command ' .. cmd) end
+    if n < 0 then n = #args end
+    for i = 1, n do
+      if not declared[args[i]] then error('key guard: undeclared key ' .. tostring(args[i])) end
+    end
+  end
+  return setmetatable({
+    call = function(cmd, ...) check(cmd, ...) return real.call(cmd, ...) end,
+    pcall = function(cmd, ...) check(cmd, ...) return real.pcall(cmd, ...) end,
+  }, {__index = real})
+end)(redis)
+"""
+
+
+def key_guard_lua(key_args: Mapping[str, int]) -> str:
+    """Lua to put before a script so that ``redis.call``/``pcall`` on a key it did not declare in KEYS
+    fails, as on Dragonfly, and so does a command missing from ``key_args`` (command → how many of its
+    first arguments are keys; -1: all of them). Off in production (it costs a Lua function call per
+    command); the tests turn it on."""
+    return _KEY_GUARD_TEMPLATE.replace("<KEY_ARGS>", ", ".join(f"{cmd.upper()} = {n}"
+                                                               for cmd, n in key_args.items()))
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,33 +27,15 @@ from redis.exceptions import RedisError
 from revenge.library.model import ITEM_TYPES
 from revenge.playback.bookmarks import Bookmark, ordered
 from revenge.playback.scrobbles import SCROBBLE_ID_RE, AddResult, DayTotal, Scrobble
-from revenge.redis_scripts import LuaScript, ScriptCall, ScriptedRedis
+from revenge.redis_scripts import LuaScript, ScriptCall, ScriptedRedis, key_guard_lua
 
 log = logging.getLogger("revenge.playback")
 
 SCRIPT_NAMES = ("records_add_scrobble", "records_mark_sent", "records_add_bookmark")
 
-# Wraps redis.call/pcall so that a script touching a key it did not declare fails, as on Dragonfly.
-# Off in production (a Lua function call per command); the contract tests turn it on.
-_KEY_GUARD = """\
-local redis = (function(real)
-  local declared = {}
-  for _, k in ipairs(KEYS) do declared[k] = true end
-  local key_args = {EXISTS = 1, HGET = 1, HSET = 1, HGETALL = 1, HINCRBY = 1, HLEN = 1, ZADD = 1, ZREM = 1}
-  local function check(cmd, ...)
-    local args = {...}
-    local n = key_args[string.upper(cmd)]
-    if n == nil then error('key guard: unknown command ' .. cmd) end
-    for i = 1, n do
-      if not declared[args[i]] then error('key guard: undeclared key ' .. tostring(args[i])) end
-    end
-  end
-  return setmetatable({
-    call = function(cmd, ...) check(cmd, ...) return real.call(cmd, ...) end,
-    pcall = function(cmd, ...) check(cmd, ...) return real.pcall(cmd, ...) end,
-  }, {__index = real})
-end)(redis)
-"""
+# Makes a script touching a key it did not declare fail, as on Dragonfly (the contract tests turn it on).
+_KEY_GUARD = key_guard_lua({"EXISTS": 1, "HGET": 1, "HSET": 1, "HGETALL": 1, "HINCRBY": 1, "HLEN": 1,
+                            "ZADD": 1, "ZREM": 1})
 
 
 def scrobble_key(user_id: str, scrobble_id: str) -> str:

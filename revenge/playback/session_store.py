@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from revenge.playback import sessions as rules
 from revenge.playback.sessions import PlayerState, Session
-from revenge.redis_scripts import LuaScript, ScriptedRedis
+from revenge.redis_scripts import LuaScript, ScriptedRedis, key_guard_lua
 
 if TYPE_CHECKING:
     from revenge.config import Settings
@@ -139,22 +139,8 @@ def live_key(user_id: str) -> str:
     return f"rv:{{{user_id}}}:s:live"
 
 
-# Wraps redis.call so that touching a key the script did not declare fails, as on Dragonfly.
-# Off in production; the tests turn it on.
-_KEY_GUARD = """\
-local redis = (function(real)
-  local declared = {}
-  for _, k in ipairs(KEYS) do declared[k] = true end
-  local known = {HGETALL = true, HGET = true, HSET = true, HDEL = true, PTTL = true, PEXPIRE = true}
-  return setmetatable({
-    call = function(cmd, key, ...)
-      if not known[string.upper(cmd)] then error('key guard: unknown command ' .. cmd) end
-      if not declared[key] then error('key guard: undeclared key ' .. tostring(key)) end
-      return real.call(cmd, key, ...)
-    end,
-  }, {__index = real})
-end)(redis)
-"""
+# Makes the script touching a key it did not declare fail, as on Dragonfly (the tests turn it on).
+_KEY_GUARD = key_guard_lua({"HGETALL": 1, "HGET": 1, "HSET": 1, "HDEL": 1, "PTTL": 1, "PEXPIRE": 1})
 
 
 def _script(key_guard: bool) -> LuaScript:

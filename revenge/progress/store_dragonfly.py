@@ -45,7 +45,7 @@ from revenge.progress.model import (
     ProgressState,
     ProgressUpdate,
 )
-from revenge.redis_scripts import LuaScript, ScriptCall, ScriptedRedis
+from revenge.redis_scripts import LuaScript, ScriptCall, ScriptedRedis, key_guard_lua
 
 if TYPE_CHECKING:
     from revenge.config import Settings
@@ -57,30 +57,9 @@ PIPELINE_MAX = 512  # EVALSHAs per pipeline (one round trip)
 # enough that one call never holds the (single-threaded) server for long.
 RUN_MAX = 64
 
-# Wraps redis.call/pcall so that a script touching a key it did not declare fails, as on Dragonfly.
-# Off in production (it costs a Lua function call per command); the tests turn it on.
-KEY_GUARD_LUA = """\
-local redis = (function(real)
-  local declared = {}
-  for _, k in ipairs(KEYS) do declared[k] = true end
-  -- Commands the scripts use, and how many of their arguments are keys (-1: all of them).
-  local key_args = {HGETALL = 1, HMGET = 1, HGET = 1, HSET = 1, HDEL = 1, HLEN = 1, ZADD = 1, ZREM = 1,
-                    DEL = -1}
-  local function check(cmd, ...)
-    local args = {...}
-    local n = key_args[string.upper(cmd)]
-    if n == nil then error('key guard: unknown command ' .. cmd) end
-    if n < 0 then n = #args end
-    for i = 1, n do
-      if not declared[args[i]] then error('key guard: undeclared key ' .. tostring(args[i])) end
-    end
-  end
-  return setmetatable({
-    call = function(cmd, ...) check(cmd, ...) return real.call(cmd, ...) end,
-    pcall = function(cmd, ...) check(cmd, ...) return real.pcall(cmd, ...) end,
-  }, {__index = real})
-end)(redis)
-"""
+# Makes a script touching a key it did not declare fail, as on Dragonfly (the tests turn it on).
+KEY_GUARD_LUA = key_guard_lua({"HGETALL": 1, "HMGET": 1, "HGET": 1, "HSET": 1, "HDEL": 1, "HLEN": 1,
+                               "ZADD": 1, "ZREM": 1, "DEL": -1})
 
 
 def state_key(user_id: str, item_id: str) -> str:

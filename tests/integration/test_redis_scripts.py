@@ -1,6 +1,6 @@
 """The Redis script plumbing the progress, records and session stores share, against a real redis-server:
 calls run once each and in order across a script flush, refusals and outages are StoreUnavailable naming
-the store, and a restarted server is used again without reopening."""
+the store, a restarted server is used again without reopening, and the tests' key guard bites."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from revenge.progress.store import StoreUnavailable
-from revenge.redis_scripts import LuaScript, ScriptedRedis
+from revenge.redis_scripts import LuaScript, ScriptedRedis, key_guard_lua
 from tests.redisfix import RedisServer, redis_server  # noqa: F401  (fixture)
 
 # Appends ARGV[1] to the list KEYS[1] and answers the new length: what ran, how often, in which order.
@@ -91,3 +91,19 @@ async def test_closed_and_unreachable_stores_refuse(redis_server: RedisServer) -
         await store.open()
     with pytest.raises(StoreUnavailable, match="not open"):  # a failed open leaves nothing half-open
         await store.ping()
+
+
+def test_the_key_guard_refuses_undeclared_keys_and_unknown_commands(raw: redis.Redis) -> None:
+    guard = key_guard_lua({"rpush": 1, "DEL": -1})
+    assert raw.eval(guard + "return redis.call('RPUSH', KEYS[1], 'x')", 1, KEY) == 1
+    assert raw.eval(guard + "return redis.pcall('DEL', KEYS[1], KEYS[2])", 2, KEY, "rv:{1}:b") == 1
+    refused = {
+        "return redis.call('RPUSH', 'rv:{1}:other', 'x')": "undeclared key rv:{1}:other",
+        "return redis.call('DEL', KEYS[1], 'rv:{1}:other')": "undeclared key rv:{1}:other",
+        "return redis.pcall('DEL', 'rv:{1}:other')": "undeclared key rv:{1}:other",
+        "return redis.call('GET', KEYS[1])": "unknown command GET",
+    }
+    for body, message in refused.items():
+        with pytest.raises(redis.ResponseError, match=re.escape(message)):
+            raw.eval(guard + body, 1, KEY)
+    assert raw.exists("rv:{1}:other") == 0
