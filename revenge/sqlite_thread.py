@@ -47,6 +47,7 @@ class SqliteThread:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{self.name}-sqlite")
 
         def connect() -> None:
+            db: sqlite3.Connection | None = None
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 db = sqlite3.connect(self.path, isolation_level=None)
@@ -57,6 +58,8 @@ class SqliteThread:
                 db.execute(f"PRAGMA busy_timeout={int(self._busy_timeout_ms)}")
                 db.executescript(schema)
             except (sqlite3.Error, OSError) as exc:
+                if db is not None:
+                    db.close()  # a half-opened connection must not outlive the failed open
                 raise StoreUnavailable(f"cannot open {self.path}: {exc}") from exc
             self._db = db
 
