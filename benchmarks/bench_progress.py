@@ -56,7 +56,7 @@ from tests.mediagen import write_audio  # noqa: E402
 from tests.redisfix import RedisServer, running_redis  # noqa: E402
 
 PUT_PATH = "/api/v1/playback/progress/{}"
-EPISODE_SECONDS = 3600
+EPISODE_SECONDS = 1200
 START_TIMEOUT_S = 120.0
 
 
@@ -150,7 +150,7 @@ def server(name: str, work: Path, podcasts: Path | None, env_extra: dict[str, st
 def make_library(base: Path, episodes: int) -> Path:
     podcasts = base / "podcasts"
     for n in range(episodes):
-        # Silence at 8 kHz mono FLAC: an hour in a few KB, probed exactly.
+        # Silence at 8 kHz mono FLAC: 20 minutes in a few KB, probed exactly.
         write_audio(podcasts / "show" / f"ep{n:03d}.flac", seconds=EPISODE_SECONDS, rate=8000, channels=1,
                     kind="silence", tags={"title": f"Episode {n}"})
     return podcasts
@@ -423,10 +423,10 @@ def main(argv: list[str] | None = None) -> int:
     bare = sub.add_parser("serve-bare", help="(internal) run the bare endpoint")
     bare.add_argument("--port", type=int, required=True)
     parser.add_argument("--quick", action="store_true", help="short runs, small grid (CI guard)")
-    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--connections", type=int, default=256)
     parser.add_argument("--seconds", type=float, default=None, help="measured seconds per HTTP run")
     parser.add_argument("--rounds", type=int, default=None)
-    parser.add_argument("--episodes", type=int, default=64, help="items in the generated library")
+    parser.add_argument("--episodes", type=int, default=32, help="items in the generated library")
     parser.add_argument("--batch", type=int, default=512, help="store-level batch size")
     parser.add_argument("--min-redis-ratio", type=float, default=None,
                         help="exit 1 if the Redis store's HTTP throughput is below this fraction of bare")
