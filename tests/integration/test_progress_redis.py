@@ -33,6 +33,7 @@ S = 1000
 T0 = 1_700_000_000_000
 EPISODE = "e" * 16
 LUA_DIR = Path(__file__).resolve().parents[2] / "revenge" / "progress" / "lua"
+RECOVERY_TIMEOUT_S = 120.0  # generous: a hang must fail, a slow shared machine must not
 
 
 def upd(position_ms: int, ts: int, *, user: str = "1", item: str = EPISODE, device: str = "phone",
@@ -279,10 +280,13 @@ async def _stream_through_restart(url: str, headers: dict[str, str], items: list
     acks_after_restart = 0
     total = 0
 
+    deadline = time.monotonic() + RECOVERY_TIMEOUT_S
+
     async def writer(client: httpx.AsyncClient, item: str) -> None:
         nonlocal acks_after_restart, total
         second = 0
         while True:
+            assert time.monotonic() < deadline, "the app did not recover from the Redis restart"
             second += 1
             body = {"position_seconds": second, "duration_seconds": 600, "event": "progress",
                     "device_id": "phone", "client_ts": T0 + second * S}
