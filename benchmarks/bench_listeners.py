@@ -51,7 +51,6 @@ from revenge.loadtest.run import LoadConfig, run  # noqa: E402
 from revenge.loadtest.search import search_limit  # noqa: E402
 from revenge.security.keys import UserStore  # noqa: E402
 
-SESSIONS_PER_USER = 1000  # the server's maximum: players are spread over ceil(N / 1000) users
 CACHED_TRACKS = 4
 
 
@@ -110,7 +109,7 @@ def serve(library: Path, data_dir: Path, env_extra: dict[str, str], timeout: flo
     """`revenge serve` in a child process; yields (url, pid) once its library scan is done."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("REVENGE_")}
-    env.update(REVENGE_LOG_LEVEL="warning", REVENGE_SESSIONS_PER_USER=str(SESSIONS_PER_USER), **env_extra)
+    env.update(REVENGE_LOG_LEVEL="warning", **env_extra)
     proc = subprocess.Popen([sys.executable, "-m", "revenge", "serve", "--data-dir", str(data_dir),
                              "--port", str(port), str(library)],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT)
@@ -174,7 +173,7 @@ def trial(scenario: Scenario, n: int, args: argparse.Namespace, library: Path,
                            max_bitrate=args.max_bitrate)
     with serve(library, data_dir, server_env(args)) as (url, pid):
         config = LoadConfig(
-            url=url, keys=tuple(keys[: math.ceil(n / SESSIONS_PER_USER)]), listeners=n,
+            url=url, keys=tuple(keys[:n]), listeners=n,
             duration=ramp + args.steady, player=player, seed=args.seed, ramp=ramp,
             source_codec="flac", shared=None if scenario.distinct else CACHED_TRACKS, warm=scenario.warm,
             server_pid=pid, show_progress=not args.quiet,
@@ -224,7 +223,9 @@ def main() -> int:
     tracks = 2 * largest if scenario.distinct else CACHED_TRACKS
     library = ensure_tracks(args.media, tracks, seconds)
     shutil.rmtree(args.work, ignore_errors=True)
-    keys = make_keys(args.work / "data", math.ceil(largest / SESSIONS_PER_USER))
+    # One user per player, as N listeners are N people: per-user work on the server (session caps,
+    # a segment request refreshing the user's sessions on that item) stays what it is in real life.
+    keys = make_keys(args.work / "data", largest)
 
     reports: list[dict[str, Any]] = []
 

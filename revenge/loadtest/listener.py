@@ -312,7 +312,7 @@ class Listener:
         buffer = self.player.buffer
         first = index = media.index_at(position)
         playing = self.playing = self._new_run(media, position)
-        waits = self.tally.startup  # where the wait for the first segment of this run is counted
+        waits = self.tally.startup  # where the wait until this run of playback starts is counted
         seek_at = self.next_seek(self.now())
         while True:
             now = self.now()
