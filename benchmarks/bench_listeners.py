@@ -14,8 +14,8 @@ are measured apart from this client), runs the same simulator as ``revenge bench
 ``--search`` grows N geometrically until a trial fails and bisects to 10 %.
 
     .venv/bin/python benchmarks/bench_listeners.py cold -n 100               # one trial
-    .venv/bin/python benchmarks/bench_listeners.py cold --search --start 25 --max 400
-    .venv/bin/python benchmarks/bench_listeners.py cached --search --start 250 --max 4000
+    .venv/bin/python benchmarks/bench_listeners.py cold --search --start 10 --max 400
+    .venv/bin/python benchmarks/bench_listeners.py cached --search --start 1000 --max 8000
 
 Results (every trial's full report) go to ``bench-results/listeners-<scenario>.json``. Both the
 server and this client share the machine's cores: the client's own CPU and event-loop lag are in
@@ -47,7 +47,7 @@ sys.path.insert(0, str(ROOT))
 from revenge.loadtest.http import HttpClient  # noqa: E402
 from revenge.loadtest.listener import PlayerProfile  # noqa: E402
 from revenge.loadtest.report import format_table  # noqa: E402
-from revenge.loadtest.run import LoadConfig, run  # noqa: E402
+from revenge.loadtest.run import LoadConfig, raise_fd_limit, run  # noqa: E402
 from revenge.loadtest.search import search_limit  # noqa: E402
 from revenge.security.keys import UserStore  # noqa: E402
 
@@ -222,6 +222,7 @@ def main() -> int:
     seconds = args.track_seconds or max(60.0, math.ceil(longest_run * 1.2 / 6) * 6) + 3.0
     tracks = 2 * largest if scenario.distinct else CACHED_TRACKS
     library = ensure_tracks(args.media, tracks, seconds)
+    raise_fd_limit(largest)  # before the servers start: they inherit it
     shutil.rmtree(args.work, ignore_errors=True)
     # One user per player, as N listeners are N people: per-user work on the server (session caps,
     # a segment request refreshing the user's sessions on that item) stays what it is in real life.

@@ -325,8 +325,27 @@ def config_json(config: LoadConfig, ramp: float, distinct_items: int, items: int
     }
 
 
+def raise_fd_limit(listeners: int) -> int:
+    """Raise this process's open-file limit toward what ``listeners`` players need (two connections
+    each: API and media), as far as the hard limit allows; returns the soft limit now in force.
+    Child processes started afterwards (a local server) inherit it."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 2 * listeners + 256
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        new = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+        soft = new
+    return int(soft)
+
+
 def run(config: LoadConfig, log: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
     """:func:`run_load` on a fresh event loop (uvloop when installed: cheaper per request)."""
+    limit = raise_fd_limit(config.listeners)
+    if limit < 2 * config.listeners + 64:
+        log(f"warning: {config.listeners} players need about {2 * config.listeners} open files; the limit "
+            f"is {limit} (raise it with ulimit -n): expect connect errors")
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvicorn[standard] brings it

@@ -15,7 +15,14 @@ from revenge.loadtest import procstat
 from revenge.loadtest.listener import Tally
 from revenge.loadtest.procstat import ProcSample
 from revenge.loadtest.report import ResourceUse, build_report, format_table
-from revenge.loadtest.run import BenchError, assign_items, counter_delta, parse_counters, progress_line
+from revenge.loadtest.run import (
+    BenchError,
+    assign_items,
+    counter_delta,
+    parse_counters,
+    progress_line,
+    raise_fd_limit,
+)
 from revenge.loadtest.stats import Summary, percentile
 
 
@@ -178,3 +185,13 @@ def test_progress_line() -> None:
     line = progress_line(tally, 30.0, 60.0, 4, width=10)
     assert line.startswith("[#####.....]") and "players 3/4" in line and "segments 5" in line
 
+
+
+def test_the_open_file_limit_is_raised_for_the_players() -> None:
+    import resource
+
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    got = raise_fd_limit(300)  # two connections per player, plus room
+    wanted = 2 * 300 + 256
+    assert got == resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    assert got >= (wanted if hard == resource.RLIM_INFINITY else min(wanted, hard))
