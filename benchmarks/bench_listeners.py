@@ -14,7 +14,7 @@ are measured apart from this client), runs the same simulator as ``revenge bench
 ``--search`` grows N geometrically until a trial fails and bisects to 10 %.
 
     .venv/bin/python benchmarks/bench_listeners.py cold -n 100               # one trial
-    .venv/bin/python benchmarks/bench_listeners.py cold --search --start 10 --max 400
+    .venv/bin/python benchmarks/bench_listeners.py cold --search --start 10 --max 200
     .venv/bin/python benchmarks/bench_listeners.py cached --search --start 1000 --max 8000
 
 Results (every trial's full report) go to ``bench-results/listeners-<scenario>.json``. Both the
@@ -190,7 +190,7 @@ def main() -> int:
     parser.add_argument("-n", "--listeners", type=int, default=100, help="players for a single trial")
     parser.add_argument("--search", action="store_true", help="find the largest N with zero stalls")
     parser.add_argument("--start", type=int, default=25, help="first N of the search")
-    parser.add_argument("--max", type=int, default=400, help="largest N the search tries")
+    parser.add_argument("--max", type=int, default=200, help="largest N the search tries")
     parser.add_argument("--resolution", type=float, default=0.1, help="search precision (fraction of N)")
     parser.add_argument("--steady", type=float, default=60.0, help="seconds of load after the ramp")
     parser.add_argument("--ramp", type=float,
@@ -219,7 +219,10 @@ def main() -> int:
     # + 3 s: the last segment stays ~3 s long. FFmpeg cannot seek to some points in the last few
     # thousand samples of a FLAC without a SEEKTABLE (what FFmpeg itself writes), and the server's
     # transcoder does not yet fall back when that seek fails (422 for the item).
-    seconds = args.track_seconds or max(60.0, math.ceil(longest_run * 1.2 / 6) * 6) + 3.0
+    # Cold: two tracks of its own per player (it moves on to the second at the end of the first), each
+    # 60 % of the longest run, so disk and generation time stay half of one long track per player.
+    share = 0.6 if scenario.distinct else 1.2
+    seconds = args.track_seconds or max(60.0, math.ceil(longest_run * share / 6) * 6) + 3.0
     tracks = 2 * largest if scenario.distinct else CACHED_TRACKS
     library = ensure_tracks(args.media, tracks, seconds)
     raise_fd_limit(largest)  # before the servers start: they inherit it
