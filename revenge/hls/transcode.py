@@ -256,7 +256,12 @@ def _decode_into(media: MediaFile, start: int, stop: int, work: str, layout: str
         target = start - _decoder_preroll(stream.codec_context.name, lossless)
         seeking = seek and target > 0 and point is None
         if seeking:
-            container.seek(int((origin + target) / (time_base * rate)), stream=stream, backward=True)
+            try:
+                container.seek(int((origin + target) / (time_base * rate)), stream=stream, backward=True)
+            except av.FFmpegError:
+                # FFmpeg's FLAC seek without a SEEKTABLE can refuse ("Operation not permitted") near
+                # the end of a file: like an inexact seek, the caller decodes from the start.
+                return None
         converter = av.AudioResampler(format=work, layout=layout, rate=rate)
         position: int | None = None
         for frame in _frames_from(container, stream):

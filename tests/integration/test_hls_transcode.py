@@ -82,6 +82,19 @@ def test_reads_after_seeks_match_a_full_decode(tmp_path: Path, name: str, rate: 
     assert read_timeline(r, g.samples - 10, g.samples).shape == (r.format.channels, 10)
 
 
+def test_a_refused_flac_seek_near_the_end_falls_back_to_decoding_from_the_start(tmp_path: Path) -> None:
+    # FFmpeg writes FLAC without a SEEKTABLE; seeking in this file near its end fails outright
+    # ("Operation not permitted"). The segment must still be exact, not a 422 for the whole item.
+    g = write_audio(tmp_path / "long.flac", seconds=60.0, kind="music", freq=110.0)
+    item = probed_item([g.path])
+    r = rendition(item, "aac-128")
+    last = r.plan.count - 1
+    assert encode_segment(r, last)  # raised SourceError before the fallback
+    full = reference(g.path, r.format.layout, r.format.sample_rate, g.samples)
+    start = g.samples - 20_000
+    np.testing.assert_array_equal(read_timeline(r, start, g.samples), full[:, start:])
+
+
 @pytest.mark.parametrize(("name", "rate", "out_rate"), [
     ("low.flac", 22050, 44100), ("high.wav", 96000, 48000), ("odd.flac", 32000, 48000)])
 def test_resampled_reads_equal_the_whole_file_resampled(tmp_path: Path, name: str, rate: int,
