@@ -39,6 +39,8 @@ HEARD_SLACK_MS = 1_000
 # listened to again (pause/stop at 0 after the end, which some players send, do not un-complete it).
 REPLAY_EVENTS = frozenset({"start", "seek", "progress"})
 CONTINUE_MIN_POSITION_MS = 30_000
+MAX_PLAYBACK_RATE = 16.0  # accepted playback rates: (0, 16], the browsers' ceiling
+PLAYBACK_RATE_MESSAGE = f"playback_rate must be in (0, {MAX_PLAYBACK_RATE:g}]"
 CONTINUE_MAX_AGE_MS = 90 * 86_400_000
 
 
@@ -288,3 +290,7 @@ def chapter_at(chapters: Sequence[Chapter], position_ms: int) -> ChapterPosition
             break
     offset = max(0, min(position_ms, current.end_ms) - current.start_ms)
     return ChapterPosition(current.index, current.title, current.start_ms, current.end_ms, offset)
+
+
+def is_valid_playback_rate(rate: float) -> bool:
+    return 0 < rate <= MAX_PLAYBACK_RATE

@@ -21,9 +21,9 @@ from revenge.progress.service import now_ms
 from revenge.progress.store import StoreUnavailable
 from revenge.web.auth import require_user
 from revenge.web.errors import ApiError, bad_request, not_found
+from revenge.web.item_lookup import get_item_or_404
 from revenge.web.request_json import json_object, number_field, read_json, string_field
 from revenge.web.responses import JSONResponse
-from revenge.web.routes_items import get_item_or_404
 from revenge.web.routes_scrobbles import records, store_error
 
 

@@ -21,7 +21,7 @@ from revenge.library.media_types import media_type_for
 from revenge.web.auth import require_stream_user
 from revenge.web.errors import ApiError
 from revenge.web.http_range import Plan, http_date, plan_response
-from revenge.web.routes_items import get_item_or_404
+from revenge.web.item_lookup import get_item_or_404
 
 
 class FileSliceResponse(Response):

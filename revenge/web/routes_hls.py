@@ -34,7 +34,7 @@ from revenge.progress.store import StoreUnavailable
 from revenge.security.keys import User
 from revenge.web.auth import app_state, require_stream_user, stream_token_for
 from revenge.web.errors import ApiError, bad_request, not_found, unavailable
-from revenge.web.routes_items import get_item_or_404
+from revenge.web.item_lookup import get_item_or_404
 
 log = logging.getLogger("revenge.hls")
 

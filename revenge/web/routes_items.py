@@ -7,10 +7,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from revenge.library.catalog import CursorError
-from revenge.library.model import ITEM_TYPES, Item, ItemType, is_valid_item_id
+from revenge.library.model import ITEM_TYPES, ItemType
 from revenge.web.auth import app_state, require_user
-from revenge.web.errors import bad_request, not_found
+from revenge.web.errors import bad_request
 from revenge.web.item_json import item_json
+from revenge.web.item_lookup import get_item_or_404
 from revenge.web.responses import JSONResponse
 from revenge.web.routes_progress import caller_progress
 
@@ -39,21 +40,6 @@ def parse_item_type(raw: str | None) -> ItemType | None:
         if raw == item_type:
             return item_type
     raise bad_request("type", f"type must be one of {', '.join(ITEM_TYPES)}")
-
-
-def parse_item_id(request: Request) -> str:
-    """The ``item_id`` path parameter, checked against the id format before any lookup."""
-    item_id = str(request.path_params["item_id"])
-    if not is_valid_item_id(item_id):
-        raise bad_request("item_id", "item_id must be 16 characters a-z, 2-7")
-    return item_id
-
-
-def get_item_or_404(request: Request) -> Item:
-    item = app_state(request).catalog.get_item(parse_item_id(request))
-    if item is None:
-        raise not_found("item")
-    return item
 
 
 async def list_items(request: Request) -> Response:

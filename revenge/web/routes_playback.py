@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from revenge.library.model import Item, is_valid_item_id
+from revenge.library.model import Item
 from revenge.playback.decide import ClientCapabilities, NoCompatibleStream, decide, is_apple_user_agent
 from revenge.playback.service import ItemGone, SessionService
 from revenge.playback.sessions import DEVICE_ID_RE, PLAYER_STATES, Session, SessionCapReached, is_session_id
@@ -25,6 +25,7 @@ from revenge.progress.store import StoreUnavailable
 from revenge.security.keys import User
 from revenge.web.auth import app_state, issue_stream_token, require_user
 from revenge.web.errors import ApiError, bad_request, error_body, not_found, unavailable
+from revenge.web.item_lookup import find_item
 from revenge.web.progress_json import progress_json
 from revenge.web.request_json import json_object, number_field, read_json
 from revenge.web.responses import JSONResponse
@@ -34,7 +35,6 @@ MAX_BODY_BYTES = 64 * 1024
 MAX_CAPABILITY_ENTRIES = 32
 MAX_CAPABILITY_CHARS = 64
 MAX_BITRATE = 100_000_000  # bits per second; far above any audio
-MAX_PLAYBACK_RATE = 16.0
 
 
 def _sessions(request: Request) -> SessionService:
@@ -55,12 +55,9 @@ def _non_negative(body: Mapping[str, Any], name: str, required: bool) -> float |
 def _item(request: Request, value: Any) -> Item:
     if value is None:
         raise bad_request("item_id", "item_id is required")
-    if not isinstance(value, str) or not is_valid_item_id(value):
+    if not isinstance(value, str):
         raise bad_request("item_id", "item_id must be 16 characters a-z, 2-7")
-    item = app_state(request).catalog.get_item(value)
-    if item is None:
-        raise not_found("item")
-    return item
+    return find_item(request, value)
 
 
 def _device_id(value: Any) -> str:
@@ -220,8 +217,8 @@ async def heartbeat(request: Request) -> Response:
         raise bad_request("state", f"state must be one of {', '.join(PLAYER_STATES)}")
     rate = body.get("playback_rate", 1.0)
     if (isinstance(rate, bool) or not isinstance(rate, int | float) or not math.isfinite(rate)
-            or not 0 < rate <= MAX_PLAYBACK_RATE):
-        raise bad_request("playback_rate", f"playback_rate must be in (0, {MAX_PLAYBACK_RATE:g}]")
+            or not progress_rules.is_valid_playback_rate(rate)):
+        raise bad_request("playback_rate", progress_rules.PLAYBACK_RATE_MESSAGE)
     event = body.get("event")
     if event is not None and event not in PROGRESS_EVENTS:
         raise bad_request("event", f"event must be one of {', '.join(PROGRESS_EVENTS)}")

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from revenge.library.model import ITEM_TYPES, Item, is_valid_item_id
+from revenge.library.model import ITEM_TYPES, Item
 from revenge.progress import rules
 from revenge.progress.batcher import BatcherOverloaded
 from revenge.progress.model import PROGRESS_EVENTS, ProgressUpdate
@@ -18,7 +18,8 @@ from revenge.progress.service import ProgressService, now_ms
 from revenge.progress.store import CONTINUE_DEFAULT_LIMIT, CONTINUE_MAX_LIMIT, StoreUnavailable
 from revenge.security.keys import User
 from revenge.web.auth import app_state, require_user
-from revenge.web.errors import ApiError, bad_request, error_body, not_found, unavailable
+from revenge.web.errors import ApiError, bad_request, error_body, unavailable
+from revenge.web.item_lookup import find_item, get_item_or_404
 from revenge.web.progress_json import progress_json
 from revenge.web.request_json import json_object, number_field, read_json
 from revenge.web.responses import JSONResponse
@@ -27,20 +28,10 @@ BATCH_MAX_UPDATES = 1000
 MAX_BODY_BYTES = 1 << 20  # a full batch of 1000 updates is ~200 KB
 DEVICE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,63}$")
 DEFAULT_DEVICE_ID = "unknown"  # clients of the seed's shape send no device id
-MAX_PLAYBACK_RATE = 16.0
 
 
 def _service(request: Request) -> ProgressService:
     return app_state(request).progress
-
-
-def _item(request: Request, item_id: str, field: str = "item_id") -> Item:
-    if not is_valid_item_id(item_id):
-        raise bad_request(field, "item_id must be 16 characters a-z, 2-7")
-    item = app_state(request).catalog.get_item(item_id)
-    if item is None:
-        raise not_found("item", field)
-    return item
 
 
 def update_from_body(body: Any, item: Item, user: User, received_ms: int, prefix: str = "") -> ProgressUpdate:
@@ -67,8 +58,8 @@ def update_from_body(body: Any, item: Item, user: User, received_ms: int, prefix
     if client_ts is not None and client_ts < 0:
         raise bad_request(prefix + "client_ts", "client_ts must be ms since the Unix epoch, not negative")
     rate = number_field(body, "playback_rate", required=False, prefix=prefix)
-    if rate is not None and not 0 < rate <= MAX_PLAYBACK_RATE:
-        raise bad_request(prefix + "playback_rate", f"playback_rate must be in (0, {MAX_PLAYBACK_RATE:g}]")
+    if rate is not None and not rules.is_valid_playback_rate(rate):
+        raise bad_request(prefix + "playback_rate", rules.PLAYBACK_RATE_MESSAGE)
     return rules.make_update(
         user.id, item.id, item.type, item.duration_ms,
         position_ms=round(min(position, 1e15) * 1000),
@@ -98,14 +89,14 @@ def _store_error(exc: Exception) -> ApiError:
 
 async def get_progress(request: Request) -> Response:
     user = require_user(request)
-    item = _item(request, request.path_params["item_id"])
+    item = get_item_or_404(request)
     return JSONResponse(await caller_progress(request, user, item))
 
 
 async def put_progress(request: Request) -> Response:
     user = require_user(request)
     received = now_ms()
-    item = _item(request, request.path_params["item_id"])
+    item = get_item_or_404(request)
     update = update_from_body(await read_json(request, MAX_BODY_BYTES), item, user, received)
     service = _service(request)
     try:
@@ -135,7 +126,7 @@ async def post_progress_batch(request: Request) -> Response:
             json_object(entry, f"updates[{index}]")
             if not isinstance(item_id, str):
                 raise bad_request(prefix + "item_id", "item_id is required")
-            item = _item(request, item_id, prefix + "item_id")
+            item = find_item(request, item_id, prefix + "item_id")
             accepted.append((index, update_from_body(entry, item, user, received, prefix), item))
         except ApiError as exc:
             results[index] = {"item_id": item_id if isinstance(item_id, str) else None, "status": exc.status,
@@ -201,7 +192,7 @@ async def get_continue(request: Request) -> Response:
 
 async def _user_action(request: Request, action: str, flag: bool) -> Response:
     user = require_user(request)
-    item = _item(request, request.path_params["item_id"])
+    item = get_item_or_404(request)
     service = _service(request)
     try:
         if action == "played":
@@ -231,7 +222,7 @@ async def delete_hidden(request: Request) -> Response:
 
 async def delete_progress(request: Request) -> Response:
     user = require_user(request)
-    item = _item(request, request.path_params["item_id"])
+    item = get_item_or_404(request)
     try:
         await _service(request).reset(user.id, item.id)
     except StoreUnavailable as exc:

@@ -15,14 +15,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from revenge.library.model import Item, is_valid_item_id
 from revenge.playback import scrobbles
 from revenge.playback.records import RecordStore
 from revenge.playback.scrobbles import Scrobble, ScrobbleRejected
 from revenge.progress.service import now_ms
 from revenge.progress.store import StoreUnavailable
 from revenge.web.auth import app_state, require_user
-from revenge.web.errors import ApiError, bad_request, not_found, unavailable
+from revenge.web.errors import ApiError, bad_request, unavailable
+from revenge.web.item_lookup import find_item
 from revenge.web.request_json import json_object, number_field, read_json, string_field
 from revenge.web.responses import JSONResponse
 from revenge.web.routes_progress import DEFAULT_DEVICE_ID, DEVICE_ID_RE
@@ -34,15 +34,6 @@ def records(request: Request) -> RecordStore:
 
 def store_error() -> ApiError:
     return unavailable("records store unavailable; retry shortly", 1)
-
-
-def _item(request: Request, item_id: str) -> Item:
-    if not is_valid_item_id(item_id):
-        raise bad_request("item_id", "item_id must be 16 characters a-z, 2-7")
-    item = app_state(request).catalog.get_item(item_id)
-    if item is None:
-        raise not_found("item")
-    return item
 
 
 async def post_scrobble(request: Request) -> Response:
@@ -62,7 +53,7 @@ async def post_scrobble(request: Request) -> Response:
     listened_ms = round(min(listened, 1e12) * 1000)
     try:
         scrobbles.check_started_at(started_at, received)
-        item = _item(request, item_id)
+        item = find_item(request, item_id)
         scrobbles.check_listened(listened_ms, item.duration_ms)
     except ScrobbleRejected as exc:
         raise bad_request(exc.field, str(exc)) from None

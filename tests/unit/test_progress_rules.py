@@ -351,3 +351,10 @@ def test_make_update_clamps_position_and_event_time() -> None:
     assert u.position_ms == 60 * MIN and u.event_ts_ms == T0 and u.received_ms == T0
     v = rules.make_update("1", ITEM, "episode", 60 * MIN, -5, "start", "phone", None, T0, playback_rate=2.0)
     assert v.position_ms == 0 and v.event_ts_ms == T0 and v.playback_rate == 2.0
+
+
+def test_playback_rate_bounds() -> None:
+    assert rules.is_valid_playback_rate(16.0) and rules.is_valid_playback_rate(0.0625)
+    assert not rules.is_valid_playback_rate(0.0)
+    assert not rules.is_valid_playback_rate(16.01)
+    assert not rules.is_valid_playback_rate(-1.0)
