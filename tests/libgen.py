@@ -6,12 +6,16 @@ the scan must find: per relative path, the generator's exact sample count and th
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from revenge.config import Settings
-from tests.live import test_settings
+from tests.live import LiveServer, add_user, live_server, test_settings
 from tests.mediagen import Generated, corrupt_file, write_audio
 
 
@@ -42,6 +46,20 @@ class Library:
 
     def by_title(self, title: str) -> Expected:
         return next(e for e in self.items.values() if e.title == title)
+
+
+@contextlib.contextmanager
+def serve_library(lib: Library, data_dir: Path) -> Iterator[tuple[LiveServer, str]]:
+    """A live server over ``lib`` (scan finished) and the API key of its one user."""
+    key = add_user(data_dir, "listener")
+    with live_server(lib.settings(data_dir)) as live:
+        yield live, key
+
+
+@contextlib.contextmanager
+def keyed_client(live: LiveServer, key: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=live.url, headers={"Authorization": f"Bearer {key}"}, timeout=30) as c:
+        yield c
 
 
 def build_library(base: Path) -> Library:

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from revenge.library.ids import item_id
-from tests.libgen import Library, build_library
+from tests.libgen import Library, build_library, keyed_client, serve_library
 from tests.live import LiveServer, add_user, live_server
 
 
@@ -21,16 +21,13 @@ def lib(tmp_path_factory: pytest.TempPathFactory) -> Library:
 
 @pytest.fixture(scope="module")
 def server(lib: Library, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, str]]:
-    data = tmp_path_factory.mktemp("data")
-    key = add_user(data, "listener")
-    with live_server(lib.settings(data)) as live:
-        yield live, key
+    with serve_library(lib, tmp_path_factory.mktemp("data")) as served:
+        yield served
 
 
 @pytest.fixture(scope="module")
 def client(server: tuple[LiveServer, str]) -> Iterator[httpx.Client]:
-    live, key = server
-    with httpx.Client(base_url=live.url, headers={"Authorization": f"Bearer {key}"}, timeout=30) as c:
+    with keyed_client(*server) as c:
         yield c
 
 
