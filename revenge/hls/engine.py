@@ -43,6 +43,9 @@ EncodeFn = Callable[[Rendition, int], bytes]
 PrepareFn = Callable[[Item, Profile, float, str], Rendition]
 
 _RENDITIONS_KEPT = 1024  # prepared renditions remembered (each is a few hundred bytes)
+# The one segment encoded to declare a variant's BANDWIDTH: the first, which a player fetches next
+# anyway (it stays cached). Every other segment's size is predicted from it.
+_MEASURED_SEGMENT = 0
 
 
 class EngineBusy(Exception):
@@ -312,24 +315,16 @@ class HlsEngine:
 
     # ------------------------------------------------------------------ variants
 
-    def probe_indices(self, rendition: Rendition) -> list[int]:
-        """Segments measured for BANDWIDTH: the first (what players fetch next anyway), the middle,
-        and the last (short, so its container overhead weighs most per second)."""
-        count = rendition.plan.count
-        return sorted({0, count // 2, count - 1})
-
     async def variant(self, item: Item, profile: Profile) -> Variant:
-        """The variant's declared bandwidth, measured on real segments (which stay cached)."""
+        """The variant's declared bandwidth, predicted from one real segment (which stays cached).
+
+        One encode per variant: a multivariant playlist asks for every variant at once, so the rungs
+        of a ladder are measured concurrently, each an ordinary on-demand job in the bounded pool."""
         entry = await self.entry(item, profile)
         if entry.variant is None:
             rendition = entry.rendition
-            spans = []
-            # One probe at a time per variant: a multivariant playlist asks for every variant at once,
-            # and a long ladder must not fill the on-demand queue by itself.
-            for index in self.probe_indices(rendition):
-                data = await self.segment(rendition, index, prefetch=False)
-                spans.append((len(data), rendition.plan.duration(rendition.plan.segment(index))))
-            peak, average = declared_bandwidth(spans)
+            data = await self.segment(rendition, _MEASURED_SEGMENT, prefetch=False)
+            peak, average = declared_bandwidth(rendition.plan, _MEASURED_SEGMENT, len(data))
             entry.variant = Variant(profile.name, peak, average, profile.codecs)
         return entry.variant
 

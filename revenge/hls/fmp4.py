@@ -189,6 +189,26 @@ def init_segment(track: TrackInfo) -> bytes:
     return _ftyp(track.codec) + box(b"moov", _mvhd(track.sample_rate, track.total), trak, _mvex(track))
 
 
+_MDAT_HEADER = 8
+
+
+def _moof_size(sample_count: int) -> int:
+    """The ``moof`` :func:`media_segment` writes: its size depends on the sample count only."""
+    mfhd = 8 + 4 + 4  # box header, version/flags, sequence_number
+    tfhd = 8 + 4 + 12  # box header, version/flags, track_ID, default duration and flags
+    tfdt = 8 + 4 + 8  # box header, version/flags, 64-bit base_media_decode_time
+    trun = 8 + 4 + 4 + 4 + 4 * sample_count  # box header, version/flags, count, data_offset, sizes
+    return 8 + mfhd + 8 + tfhd + tfdt + trun  # moof and traf headers
+
+
+def media_segment_overhead(sample_count: int) -> int:
+    """Bytes of a :func:`media_segment` of ``sample_count`` samples that are not sample data:
+    the ``moof`` and the ``mdat`` header (104 + 4 per sample)."""
+    if sample_count < 1:
+        raise ValueError("a media segment needs at least one sample")
+    return _moof_size(sample_count) + _MDAT_HEADER
+
+
 def media_segment(sequence: int, base_media_decode_time: int, sample_duration: int,
                   samples: Sequence[bytes]) -> bytes:
     """``moof`` + ``mdat`` carrying ``samples`` (encoded packets), each ``sample_duration`` long.
@@ -205,9 +225,8 @@ def media_segment(sequence: int, base_media_decode_time: int, sample_duration: i
     tfhd = full_box(b"tfhd", 0, 0x020000 | 0x000008 | 0x000020,
                     struct.pack(">III", TRACK_ID, sample_duration, SYNC_SAMPLE_FLAGS))
     tfdt = full_box(b"tfdt", 1, 0, struct.pack(">Q", base_media_decode_time))
-    trun_fixed = 8 + 4 + 4 + 4  # box header, version/flags, sample_count, data_offset
-    moof_size = 8 + len(mfhd) + 8 + len(tfhd) + len(tfdt) + trun_fixed + len(sizes)
-    data_offset = moof_size + 8  # from the moof's first byte to the first sample in mdat
+    moof_size = _moof_size(count)
+    data_offset = moof_size + _MDAT_HEADER  # from the moof's first byte to the first sample in mdat
     # data-offset-present | sample-size-present
     trun = full_box(b"trun", 0, 0x000001 | 0x000200, struct.pack(">Ii", count, data_offset), sizes)
     moof = box(b"moof", mfhd, box(b"traf", tfhd, tfdt, trun))

@@ -345,6 +345,46 @@ def test_declared_bandwidth_is_within_ten_percent_of_measured(bandwidth_env: Env
             assert abs(average - mean) <= Fraction(1, 10) * mean, (rel, profile, average, float(mean))
 
 
+@pytest.fixture(scope="module")
+def cold_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+    base = tmp_path_factory.mktemp("cold")
+    music = base / "music"
+    write_audio(music / "fresh.flac", seconds=20.0, rate=44100, channels=2, kind="music")  # 4 segments
+    data = base / "data"
+    key = add_user(data, "listener")
+    # The default three-rung ladder; no prefetch, so every encode is one the playlist itself asked for.
+    with live_server(make_settings(data, library=(music,), prefetch_segments=0)) as live:
+        yield Env(live, key, music)
+
+
+def test_the_first_multivariant_playlist_encodes_one_segment_per_rung(cold_env: Env) -> None:
+    ladder = ("aac-64", "aac-128", "aac-256")
+    base = track("fresh.flac")
+
+    def counts() -> tuple[dict[str, float], float, float]:
+        encodes = {p: metric(cold_env, "revenge_encode_seconds_count", f'profile="{p}"') for p in ladder}
+        return (encodes, metric(cold_env, "revenge_segment_requests_total", 'cache="miss"'),
+                metric(cold_env, "revenge_segment_requests_total", 'cache="hit"'))
+
+    encodes, misses, hits = counts()
+    assert encodes == dict.fromkeys(ladder, 0.0)  # a cold server
+    with httpx.Client(base_url=cold_env.live.url, headers={"Authorization": f"Bearer {cold_env.key}"},
+                      timeout=120) as c:
+        top = c.get(f"{base}/playlist.m3u8")
+        assert top.status_code == 200, top.text
+        assert re.findall(r"^([a-z0-9-]+)/index\.m3u8", top.text, re.M) == list(ladder)
+        after, after_misses, after_hits = counts()
+        assert after == dict.fromkeys(ladder, 1.0)  # segment 0 of each rung, nothing else
+        assert (after_misses - misses, after_hits - hits) == (3, 0)
+        # What a player fetches next is already there: segment 0 of any rung comes from the cache.
+        for profile in ladder:
+            media = c.get(f"{base}/{profile}/index.m3u8").text
+            assert len(re.findall(r"^segment\d+\.m4s", media, re.M)) == 4  # three were never encoded
+            assert c.get(f"{base}/{profile}/segment0.m4s").status_code == 200
+    final, final_misses, final_hits = counts()
+    assert final == after and (final_misses, final_hits - after_hits) == (after_misses, 3)
+
+
 # ---------------------------------------------------------------------------- load behaviour
 
 @pytest.fixture(scope="module")

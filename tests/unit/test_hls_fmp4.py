@@ -105,6 +105,16 @@ def test_media_segment_round_trips_through_an_independent_parser() -> None:
         fmp4.media_segment(1, 0, 1024, [])
 
 
+@pytest.mark.parametrize("count", [1, 2, 7, 258, 301])
+def test_media_segment_overhead_is_everything_but_the_samples(count: int) -> None:
+    samples = [bytes([i % 256]) * (1 + i % 13) for i in range(count)]
+    data = fmp4.media_segment(3, 2**33, 960, samples)
+    assert fmp4.media_segment_overhead(count) == len(data) - sum(len(s) for s in samples)
+    assert fmp4.media_segment_overhead(count) == 104 + 4 * count
+    with pytest.raises(ValueError):
+        fmp4.media_segment_overhead(0)
+
+
 def _flac_frames(count: int = 4, rate: int = 44100) -> list[bytes]:
     ctx = av.CodecContext.create("flac", "w")
     ctx.sample_rate, ctx.layout, ctx.format = rate, "stereo", "s16"
