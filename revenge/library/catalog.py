@@ -27,6 +27,7 @@ from revenge.library.probe import EmbeddedChapter, Probe, Tags
 
 SCHEMA_VERSION = "1"
 _CACHE_ITEMS = 4096
+EXTERNAL_CHANGE_CHECK_S = 1.0  # how soon another process's commit (a CLI scan) is seen
 _MAX_QUERY_WORDS = 8
 
 _SCHEMA = """
@@ -155,6 +156,11 @@ class Catalog:
         self._read.execute("PRAGMA query_only=ON")
         self._cache: OrderedDict[str, Item] = OrderedDict()
         self._cache_version = -1
+        # Our own commits mark the cache stale at once; another process's (a `revenge scan` beside the
+        # server) is noticed within EXTERNAL_CHANGE_CHECK_S: asking SQLite on every lookup costs more
+        # than the lookup itself on the hot paths (a progress PUT, a segment request).
+        self._cache_stale = True
+        self._next_version_check = 0.0
 
     def _migrate(self) -> None:
         db = self._write
@@ -183,6 +189,11 @@ class Catalog:
 
     def _fresh_cache(self) -> None:
         """Drop cached items if anything was committed since they were read. Call with the read lock."""
+        now = time.monotonic()
+        if not self._cache_stale and now < self._next_version_check:
+            return
+        self._cache_stale = False
+        self._next_version_check = now + EXTERNAL_CHANGE_CHECK_S
         version = int(self._read.execute("PRAGMA data_version").fetchone()[0])
         if version != self._cache_version:
             self._cache.clear()
@@ -301,6 +312,7 @@ class Catalog:
             if self._in_tx:
                 self._write.execute("COMMIT")
                 self._in_tx = False
+                self._cache_stale = True
 
     def begin_scan(self) -> int:
         """A new scan generation: everything the scan sees is stamped with it."""
@@ -310,6 +322,7 @@ class Catalog:
             generation = int(db.execute("SELECT value FROM meta WHERE key = 'scan_generation'").fetchone()[0])
             db.execute("COMMIT")
             self._in_tx = False
+            self._cache_stale = True
         return generation
 
     def item_state(self, item_id: str) -> tuple[str, str, int] | None:

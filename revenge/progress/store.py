@@ -50,7 +50,8 @@ class ProgressStore(Protocol):
         """Apply ``updates`` with ``rules.apply_update`` in ONE round trip (one transaction / one pipeline).
 
         Updates to the same (user, item) are applied in the order given; the result has one entry per
-        update, in order: the state right after that update was applied (with devices). Either every
+        update, in order: the state right after that update was applied, WITHOUT device rows (a
+        write's answer does not need them; ``get`` gives them). Either every
         update is durably applied when this returns, or ``StoreUnavailable`` is raised. (A Redis
         pipeline is not a transaction: on an error in the middle some updates may have been applied;
         they are applied idempotently with respect to the rules — re-sending them is harmless because

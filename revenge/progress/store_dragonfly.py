@@ -231,11 +231,11 @@ class DragonflyStore:
         ])
         states: list[ProgressState | None] = [None] * len(updates)
         for run, reply in zip(runs, replies, strict=True):
-            pairs = orjson.loads(reply)
-            if len(pairs) != len(run.positions):
-                raise RuntimeError(f"apply_updates.lua returned {len(pairs)} states for {len(run.positions)}")
-            for position, pair in zip(run.positions, pairs, strict=True):
-                states[position] = _state_of(pair)
+            flats = orjson.loads(reply)
+            if len(flats) != len(run.positions):
+                raise RuntimeError(f"apply_updates.lua returned {len(flats)} states for {len(run.positions)}")
+            for position, flat in zip(run.positions, flats, strict=True):
+                states[position] = _state_of([flat, {}])
         if any(s is None for s in states):
             raise RuntimeError("apply_updates.lua returned no state")
         return states  # type: ignore[return-value]

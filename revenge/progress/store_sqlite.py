@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from revenge.library.model import ItemType
@@ -153,7 +154,7 @@ class SqliteStore:
             for key, state in current.items():
                 if state is not None:
                     self._save(db, loaded[key], state)
-            return results
+            return [replace(state, devices={}) for state in results]  # the contract: no device rows
 
         return await self._sqlite.transaction(work)
 

@@ -235,7 +235,8 @@ async def heartbeat(request: Request) -> Response:
         raise _no_session()
     policy = app_state(request).progress.policy(result.item.type)
     return JSONResponse({**session_json(request, result.session),
-                         "progress": progress_json(result.progress, result.item, user.id, policy)})
+                         "progress": progress_json(result.progress, result.item, user.id, policy,
+                                                           with_devices=False)})
 
 
 async def stop_session(request: Request) -> Response:

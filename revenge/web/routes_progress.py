@@ -103,7 +103,8 @@ async def put_progress(request: Request) -> Response:
         state = await service.update(update)
     except (StoreUnavailable, BatcherOverloaded) as exc:
         raise _store_error(exc) from None
-    return JSONResponse(progress_json(state, item, user.id, service.policy(item.type)))
+    # Write answers leave the device rows out (GET has them): constant-size, whatever the device count.
+    return JSONResponse(progress_json(state, item, user.id, service.policy(item.type), with_devices=False))
 
 
 async def post_progress_batch(request: Request) -> Response:
@@ -147,7 +148,8 @@ async def post_progress_batch(request: Request) -> Response:
             else:
                 policy = service.policy(item.type)
                 results[index] = {"item_id": update.item_id, "status": 200,
-                                  "progress": progress_json(outcome, item, user.id, policy)}
+                                  "progress": progress_json(outcome, item, user.id, policy,
+                                                               with_devices=False)}
     return JSONResponse({"results": results})
 
 

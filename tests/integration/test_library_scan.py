@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+import revenge.library.catalog as catalog_module
 import revenge.library.scan as scan_module
 from revenge.config import Settings
 from revenge.library.catalog import Catalog
@@ -159,6 +160,27 @@ def test_rescan_probes_nothing_unchanged_and_picks_up_a_changed_file(
     after = get(catalog, lib, rel)
     assert after.id == before.id and after.fingerprint != before.fingerprint
     assert after.title == "Gamma Tune v2" and after.sample_count == 120_000
+
+
+def test_another_process_commit_is_seen_after_the_check_interval_not_on_every_lookup(
+        lib: Library, catalog: Catalog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A second Catalog on the same file stands for the server while `revenge scan` (``catalog``) runs
+    in another process: its item cache asks SQLite for changes at most every EXTERNAL_CHANGE_CHECK_S."""
+    settings = lib.settings(tmp_path / "data")
+    scan(settings, catalog)
+    rel = "Artist B/Gamma.m4a"
+    monkeypatch.setattr(catalog_module, "EXTERNAL_CHANGE_CHECK_S", 3600.0)
+    server = Catalog(tmp_path / "catalog.db")
+    try:
+        assert get(server, lib, rel).title != "Gamma Tune v2"
+        write_audio(lib.music / rel, samples=120_000, rate=48_000, tags={"title": "Gamma Tune v2"})
+        scan(settings, catalog)
+        assert get(catalog, lib, rel).title == "Gamma Tune v2"  # its own commit: at once
+        assert get(server, lib, rel).title != "Gamma Tune v2"  # not checked again yet
+        server._next_version_check = 0.0  # the interval has passed
+        assert get(server, lib, rel).title == "Gamma Tune v2"
+    finally:
+        server.close()
 
 
 def test_a_changed_book_file_is_the_only_one_probed_again(lib: Library, catalog: Catalog, tmp_path: Path,

@@ -93,6 +93,14 @@ def same(a: ProgressState | None, b: ProgressState | None) -> None:
     assert dict(a.devices) == dict(b.devices)
 
 
+def written(got: ProgressState, want: ProgressState | None) -> None:
+    """``got`` is what apply_batch answered for an update whose resulting state is ``want``: the same
+    state without device rows (write answers leave them out)."""
+    assert got.devices == {}
+    assert want is not None
+    same(got, dataclasses.replace(want, devices={}))
+
+
 async def test_ping_and_empty_batch(progress_store: ProgressStore) -> None:
     await progress_store.ping()
     assert await progress_store.apply_batch([]) == []
@@ -105,9 +113,10 @@ async def test_batch_returns_the_state_after_each_update_in_order(progress_store
     states = await progress_store.apply_batch(updates)
     assert [s.position_ms for s in states] == [1000, 2000, 3000, 4000, 5000]
     assert [s.version for s in states] == [1, 2, 3, 4, 5]
-    for got, want in zip(states, expected_fold(updates), strict=True):
-        same(got, want)
-    same(await progress_store.get("1", item), states[-1])
+    want = expected_fold(updates)
+    for got, expected in zip(states, want, strict=True):
+        written(got, expected)
+    same(await progress_store.get("1", item), want[-1])
 
 
 async def test_store_equals_the_pure_rules(progress_store: ProgressStore) -> None:
@@ -131,7 +140,7 @@ async def test_store_equals_the_pure_rules(progress_store: ProgressStore) -> Non
         got.extend(await progress_store.apply_batch(updates[start:start + 97]))
     assert len(got) == len(want)
     for g, w in zip(got, want, strict=True):
-        same(g, w)
+        written(g, w)
     final = {(w.user_id, w.item_id): w for w in want}
     for (user, item), state in final.items():
         same(await progress_store.get(user, item), state)
@@ -156,7 +165,7 @@ async def test_large_batch(progress_store: ProgressStore) -> None:
     states = await progress_store.apply_batch(updates)
     assert len(states) == 3000
     for g, w in zip(states, expected_fold(updates), strict=True):
-        same(g, w)
+        written(g, w)
 
 
 async def test_users_are_isolated(progress_store: ProgressStore) -> None:
@@ -174,11 +183,13 @@ async def test_mark_played_unplayed_hidden_reset(progress_store: ProgressStore) 
     item = ITEMS[0]
     duration = DURATIONS["episode"]
     (before,) = await progress_store.apply_batch([upd(item, 10 * MIN, T0)])
+    before = await progress_store.get("1", item)  # with its device row, as the actions return it
     played = await progress_store.mark_played("1", item, "episode", duration, NOW)
     same(played, rules.mark_played(before, "1", item, "episode", duration, NOW))
     # An offline update from before the mark does not undo it.
     (after,) = await progress_store.apply_batch([upd(item, 11 * MIN, T0 + 1000, received=NOW + 1)])
     assert after.completed and after.position_ms == duration
+    after = await progress_store.get("1", item)
     unplayed = await progress_store.mark_unplayed("1", item, "episode", duration, NOW + 2)
     same(unplayed, rules.mark_unplayed(after, "1", item, "episode", duration, NOW + 2))
     hidden = await progress_store.set_hidden("1", item, "episode", duration, True, NOW + 3)
@@ -243,14 +254,14 @@ async def test_state_survives_reopening(store_settings: Settings) -> None:
     first = open_store(store_settings)
     await first.open()
     try:
-        states = await first.apply_batch(updates)
+        await first.apply_batch(updates)
     finally:
         await first.close()
     second = open_store(store_settings)
     await second.open()
     try:
         for item in ITEMS[:3]:
-            last = [s for s in states if s.item_id == item][-1]
+            last = [s for s in expected_fold(updates) if s.item_id == item][-1]
             same(await second.get("1", item), last)
     finally:
         await second.close()

@@ -13,7 +13,8 @@
 --   complete_remaining_ms (null = not used), play_percent, play_heard_ms, play_min_duration_ms) and the
 --   rules' constants (listen_restart_window_ms, heard_slack_ms, max_devices, continue_min_position_ms,
 --   replay_events). Nothing is hard-coded here.
--- Returns the JSON array, one entry per update, of reply() pairs: [state fields, device fields] after it.
+-- Returns the JSON array, one entry per update, of the state's flat field list right after it. No device
+-- rows: a write's answer does not carry them (the read script gives them), so neither side pays per row.
 
 local updates = cjson.decode(ARGV[1])
 local rules_by_type = cjson.decode(ARGV[2])
@@ -172,11 +173,7 @@ for n, u in ipairs(updates) do
   local p = rules_by_type[u.item_type]
   update_device(item.devices, item.dirty, u, p)
   item.s = apply_update(item.s, u, p)
-  local rows = {}
-  for i = 1, #item.devices do
-    rows[i] = item.devices[i]
-  end
-  out[n] = {encode_state(item.s), rows}
+  out[n] = encode_state(item.s)
 end
 
 for _, index in ipairs(order) do
