@@ -157,6 +157,8 @@ def server_env(args: argparse.Namespace) -> dict[str, str]:
         env["REVENGE_HLS_LADDER"] = args.ladder
     if args.encode_workers:
         env["REVENGE_ENCODE_WORKERS"] = str(args.encode_workers)
+    if args.encode_queue_max:
+        env["REVENGE_ENCODE_QUEUE_MAX"] = str(args.encode_queue_max)
     return env
 
 
@@ -202,6 +204,7 @@ def main() -> int:
     parser.add_argument("--ladder", help="server REVENGE_HLS_LADDER (default: the server's)")
     parser.add_argument("--aac-coder", default="twoloop", choices=("twoloop", "fast"))
     parser.add_argument("--encode-workers", type=int, help="server REVENGE_ENCODE_WORKERS")
+    parser.add_argument("--encode-queue-max", type=int, help="server REVENGE_ENCODE_QUEUE_MAX")
     parser.add_argument("--cache-mb", type=int, default=512)
     parser.add_argument("--track-seconds", type=float,
                         help="length of each generated track (default: long enough for the run)")

@@ -51,7 +51,7 @@ class Settings:
     log_level: str = "info"
     # Progress store: "sqlite" (embedded) or a redis:// / rediss:// / unix:// URL (Dragonfly, Redis)
     store: str = "sqlite"
-    progress_batch_max: int = 512
+    progress_batch_max: int = 128  # smaller batches overlap store work with answering (bench grid)
     progress_batch_window_ms: float = 2.0
     progress_queue_max: int = 10_000
     # Dragonfly/Redis store: a command that gets no answer within this long is an outage (503)
@@ -61,7 +61,7 @@ class Settings:
     segment_seconds: float = 6.0
     hls_ladder: tuple[str, ...] = ("aac-64", "aac-128", "aac-256")
     encode_workers: int = field(default_factory=_default_workers)
-    encode_queue_max: int = 16
+    encode_queue_max: int = 64  # ≈ 6 s of twoloop encodes on 2 cores: players wait rather than fail
     prefetch_segments: int = 2
     aac_coder: str = "twoloop"
     # Playback sessions and signed stream URLs
