@@ -27,6 +27,12 @@ def _segments(r: dict[str, Any]) -> list[Row]:
          "≤ 1.15"),
         ("ffmpeg subprocess per segment / ours over HTTP (p50)",
          f"{ff['speedup']:.3f} ({ff['ffmpeg_p50']:g} / {ff['ours_http_p50']:g} ms)", "≥ 1.4"),
+        (f"encoder runs of {r['encoder_runs_ms']['run_segments']}: one fresh encoder per segment / "
+         "continued (in-process p50)",
+         f"{r['encoder_runs_ms']['one_encoder_per_segment_in_process_p50']:g} / "
+         f"{r['encoder_runs_ms']['continued_runs_in_process_p50']:g} ms; a cold request at a run's "
+         f"start / at its end over HTTP {r['encoder_runs_ms']['cold_at_run_start_http_p50']:g} / "
+         f"{r['encoder_runs_ms']['cold_at_last_of_run_http_p50']:g} ms", "report"),
         ("aac_coder twoloop / fast (in-process p50)",
          f"{coder['fast_speedup']:.3f} ({coder['twoloop_p50']:g} / {coder['fast_p50']:g} ms)", "report"),
         (f"segment at 90 % / at 0 % of a {seek['file_minutes']}-minute FLAC (p95)",

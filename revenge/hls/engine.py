@@ -9,6 +9,10 @@
   is abandoned, a running one finishes and its result is cached.
 * Encodes run in a bounded :class:`ThreadPoolExecutor` (``encode_workers``); the job queue lives
   here, on the event loop, so the executor's own queue never holds more than the running jobs.
+* Encoder runs (:mod:`revenge.hls.runs`): a segment continues the encoder its predecessor left
+  suspended when they share a run. Jobs of one run never run at once (the second waits and then
+  continues the first's encoder, or finds its segment cached: a fresh run for a segment in the
+  middle of a run encodes, and caches, the run's earlier segments too).
 
 The encode and prepare functions are injectable so tests can count, gate or fail them.
 """
@@ -30,8 +34,9 @@ from revenge.config import Settings
 from revenge.hls.cache import SegmentCache, SegmentKey
 from revenge.hls.playlist import Variant, declared_bandwidth
 from revenge.hls.profiles import Profile
+from revenge.hls.runs import EncoderRuns, RunKey, run_key
 from revenge.hls.seek_index import SeekIndexes
-from revenge.hls.transcode import Rendition, encode_segment, prepare_rendition
+from revenge.hls.transcode import Rendition, prepare_rendition
 from revenge.library.model import Item
 
 if TYPE_CHECKING:
@@ -40,9 +45,11 @@ if TYPE_CHECKING:
 log = logging.getLogger("revenge.hls")
 
 EncodeFn = Callable[[Rendition, int], bytes]
-PrepareFn = Callable[[Item, Profile, float, str], Rendition]
+PrepareFn = Callable[[Item, Profile, float, str, int], Rendition]
 
 _RENDITIONS_KEPT = 1024  # prepared renditions remembered (each is a few hundred bytes)
+# Suspended encoder runs kept (~0.7 MiB each for AAC): about one per listener on uncached audio.
+_RUNS_KEPT = 128
 # The one segment encoded to declare a variant's BANDWIDTH: the first, which a player fetches next
 # anyway (it stays cached). Every other segment's size is predicted from it.
 _MEASURED_SEGMENT = 0
@@ -84,13 +91,14 @@ class EngineStats:
 
 class HlsEngine:
     def __init__(self, settings: Settings, *, metrics: Metrics | None = None,
-                 encode: EncodeFn = encode_segment, prepare: PrepareFn = prepare_rendition) -> None:
+                 encode: EncodeFn | None = None, prepare: PrepareFn = prepare_rendition) -> None:
         self.settings = settings
         self.metrics = metrics
         self.cache = SegmentCache(settings.cache_mb * 1024 * 1024)
         self.seek_indexes = SeekIndexes()
         self.stats = EngineStats()
-        self._encode = encode
+        self.runs = EncoderRuns(_RUNS_KEPT)
+        self._encode = encode if encode is not None else self.runs.encode
         self._prepare = prepare
         self._workers = settings.encode_workers
         self._queue_max = settings.encode_queue_max
@@ -101,6 +109,7 @@ class HlsEngine:
         self._demand: deque[_Job] = deque()
         self._prefetch: deque[_Job] = deque()
         self._running: set[asyncio.Future[bytes]] = set()
+        self._busy_runs: set[RunKey] = set()  # runs a running job is advancing
         self._entries: OrderedDict[tuple[str, str, str], _Entry] = OrderedDict()
         self._preparing: dict[tuple[str, str, str], asyncio.Future[_Entry]] = {}
         self._closed = False
@@ -125,7 +134,7 @@ class HlsEngine:
         try:
             rendition = await asyncio.get_running_loop().run_in_executor(
                 self._meta_pool, self._prepare, item, profile, self.settings.segment_seconds,
-                self.settings.aac_coder,
+                self.settings.aac_coder, self.settings.encoder_run_segments,
             )
             rendition = dataclasses.replace(rendition, seek_indexes=self.seek_indexes)
             entry = _Entry(rendition, rendition.init_segment())
@@ -259,23 +268,46 @@ class HlsEngine:
         if added:
             self._dispatch()
 
+    def _next_job(self) -> _Job | None:
+        """The first queued job (on-demand before prefetch) whose encoder run is not busy."""
+        for queue in (self._demand, self._prefetch):
+            for job in queue:
+                if run_key(job.rendition, job.key.index) not in self._busy_runs:
+                    queue.remove(job)
+                    return job
+        return None
+
     def _dispatch(self) -> None:
         loop = asyncio.get_running_loop()
-        while len(self._running) < self._workers and (self._demand or self._prefetch):
-            job = self._demand.popleft() if self._demand else self._prefetch.popleft()
+        while len(self._running) < self._workers and (job := self._next_job()) is not None:
             job.started = True
+            cached = self.cache.get(job.key)
+            if cached is not None:  # encoded on the way to a later segment of its run
+                self._settle(job, cached)
+                continue
             self.stats.encodes += 1
             if not job.demand:
                 self.stats.prefetch_encodes += 1
             name = job.key.profile
             self.stats.by_profile[name] = self.stats.by_profile.get(name, 0) + 1
+            run = run_key(job.rendition, job.key.index)
+            self._busy_runs.add(run)
             running = loop.run_in_executor(self._pool, self._timed_encode, job.rendition, job.key.index)
             self._running.add(running)
-            running.add_done_callback(lambda done, job=job: self._finished(job, done))
+            running.add_done_callback(lambda done, job=job, run=run: self._finished(job, run, done))
         self._report_queue()
 
-    def _finished(self, job: _Job, done: asyncio.Future[bytes]) -> None:
+    def _settle(self, job: _Job, data: bytes) -> None:
+        if self._inflight.get(job.key) is job:
+            del self._inflight[job.key]
+        if not job.future.done():
+            job.future.set_result(data)
+
+    def _finished(self, job: _Job, run: RunKey, done: asyncio.Future[bytes]) -> None:
         self._running.discard(done)
+        self._busy_runs.discard(run)
+        for rendition, index, extra in self.runs.take_extras():
+            self.cache.put(self.key(rendition, index), extra)
         if self._inflight.get(job.key) is job:
             del self._inflight[job.key]
         if done.cancelled():

@@ -1,12 +1,15 @@
-"""Encode one segment of one (item, profile) with PyAV: a pure function of the source files.
+"""Encode the segments of one (item, profile) with PyAV: a pure function of the source files.
 
-Pipeline for segment *n* (all positions in samples at the output rate):
+Segments are encoded in *runs* of ``run_segments`` consecutive segments (the first at a multiple of
+it), one encoder per run (:class:`SegmentRun`): a segment's bytes are what its run produces, however
+and whenever it is asked for. Pipeline for a run (all positions in samples at the output rate):
 
-1. The plan gives its media range ``[media_start, media_end)``. The encoder is started a few
-   frames earlier (on the frame grid: ``preroll`` frames plus its own delay) and fed ``postroll``
-   frames past the end, so the packets we keep were produced with warm MDCT overlap and
-   psychoacoustic state, like a continuous encode's: no click at boundaries. Segment 0 starts at
-   sample 0, exactly as a continuous encode does.
+1. The plan gives each segment's media range ``[media_start, media_end)``. The encoder is started a
+   few frames before the run's first segment (on the frame grid: ``preroll`` frames plus its own
+   delay) and fed ``postroll`` frames past the run's end, so the packets we keep were produced with
+   warm MDCT overlap and psychoacoustic state, like a continuous encode's: no click at run
+   boundaries, and none inside a run, which is one continuous encode. Segment 0 starts at sample 0,
+   exactly as a continuous encode does.
 2. :func:`read_timeline` decodes that span from the item's files (one timeline for a multi-file
    book): each file is sought close to the span with a decoder pre-roll, placed by its frames'
    timestamps, trimmed to exactly ``MediaFile.sample_count`` (end padding dropped, missing samples
@@ -79,6 +82,8 @@ class Rendition:
     priming: int  # media samples before presentation sample 0 (Opus pre-skip; 0 for AAC, FLAC)
     codec_config: bytes
     aac_coder: str
+    # Segments encoded by one encoder fed continuously (see SegmentRun); 1 = each on its own.
+    run_segments: int = 1
     # Exact seek points for long MP3 files, shared by the engine's renditions (None: FFmpeg seeks).
     seek_indexes: SeekIndexes | None = field(default=None, compare=False, repr=False)
 
@@ -198,7 +203,8 @@ def source_bits(media: MediaFile) -> int:
         raise SourceError(f"cannot open source: {exc}") from exc
 
 
-def prepare_rendition(item: Item, profile: Profile, segment_seconds: float, aac_coder: str) -> Rendition:
+def prepare_rendition(item: Item, profile: Profile, segment_seconds: float, aac_coder: str,
+                      run_segments: int = 1) -> Rendition:
     """Output format, exact plan and encoder configuration of ``item`` in ``profile`` (cheap: opens
     one encoder, and for FLAC one source file to read its sample size)."""
     first = item.files[0]
@@ -212,8 +218,10 @@ def prepare_rendition(item: Item, profile: Profile, segment_seconds: float, aac_
     if (delay - priming) % fmt.frame_size:
         raise RuntimeError(f"{profile.encoder}: delay {delay} does not keep packets on the frame grid")
     plan = plan_segments(sum(counts), fmt.sample_rate, fmt.frame_size, priming, segment_seconds)
+    if run_segments < 1:
+        raise ValueError("run_segments must be at least 1")
     return Rendition(item.id, item.fingerprint, item.files, fmt, counts, plan, delay, priming, config,
-                     aac_coder)
+                     aac_coder, run_segments)
 
 
 # --------------------------------------------------------------------------- decoding
@@ -368,50 +376,116 @@ def read_timeline(rendition: Rendition, start: int, stop: int) -> np.ndarray:
 
 # --------------------------------------------------------------------------- one segment
 
-def encode_packets(rendition: Rendition, segment: Segment) -> list[bytes]:
-    """The encoded packets of ``segment``, one per codec frame, in media order."""
-    fmt, plan = rendition.format, rendition.plan
-    frame_size = fmt.frame_size
-    profile = fmt.profile
-    delay, priming = rendition.encoder_delay, rendition.priming
-    # Packet j of an encoder fed from presentation sample s0 sits at media s0 + j·frame - delay +
-    # priming: on the grid, since delay - priming is a whole number of frames. We keep packets from
-    # index preroll + ceil(delay / frame) on, so each kept one has ``preroll`` real frames before it.
-    lead = (profile.preroll_frames + -(-delay // frame_size)) * frame_size
-    enc_start = max(0, segment.media_start - priming + delay - lead)
-    # ... and feed the encoder past the last kept packet's input (plus its lookahead, the delay).
-    enc_stop = min(plan.total, segment.media_end - priming + delay + profile.postroll_frames * frame_size)
-    pcm = read_timeline(rendition, enc_start, enc_stop)
-    ctx = open_encoder(fmt, rendition.aac_coder)
-    kept: list[tuple[int, bytes]] = []
+class SegmentRun:
+    """One encoder fed continuously over a *run*: ``rendition.run_segments`` consecutive segments
+    starting at a multiple of it. Each segment's bytes are defined as what this run produces, so
+    they are the same whenever and in whatever order they are asked for: a fresh run advanced to
+    segment *n* gives what a run kept from an earlier request gives.
 
-    def collect(packets: Sequence[av.Packet]) -> None:
+    Why runs: a fresh AAC encoder is ~1.5x slower over its first few hundred frames (its rate
+    control and bit reservoir settle), which a 6-second segment never leaves. Continuing the encoder
+    of the previous segment pays that once per run instead of once per segment; a seek into the
+    middle of a run pays for the run's earlier segments instead. With ``run_segments = 1`` every
+    segment has its own encoder (constant cost, the pre-roll/post-roll scheme of the module docstring).
+
+    Not thread-safe: one thread advances a run at a time (the engine serialises a run's jobs).
+    """
+
+    def __init__(self, rendition: Rendition, index: int) -> None:
+        plan, fmt, profile = rendition.plan, rendition.format, rendition.profile
+        if not 0 <= index < plan.count:
+            raise IndexError(index)
+        self.rendition = rendition
+        self.first = index - index % rendition.run_segments
+        self.last = min(plan.count, self.first + rendition.run_segments) - 1
+        frame = fmt.frame_size
+        self._shift = rendition.encoder_delay - rendition.priming  # feed position − packet media time
+        # The encoder starts ``preroll`` real frames (plus its own delay) before the run's first
+        # kept packet, on the frame grid (delay − priming is a whole number of frames) ...
+        lead = (profile.preroll_frames + -(-rendition.encoder_delay // frame)) * frame
+        self.fed = max(0, plan.segment(self.first).media_start + self._shift - lead)
+        # ... and is fed ``postroll`` frames past the last one before it is flushed.
+        self._stop = min(plan.total, plan.segment(self.last).media_end + self._shift
+                         + profile.postroll_frames * frame)
+        self._ctx = open_encoder(fmt, rendition.aac_coder)
+        self._flushed = False
+        self._packets: list[tuple[int, bytes]] = []  # (media position, data) not yet handed out
+        self.next_index = self.first
+
+    @property
+    def done(self) -> bool:
+        return self.next_index > self.last
+
+    def advance(self, index: int) -> dict[int, bytes]:
+        """Encode on to segment ``index`` (``next_index <= index <= last``): ``moof`` + ``mdat`` of
+        every segment completed on the way, by index."""
+        if not self.next_index <= index <= self.last:
+            raise ValueError(f"segment {index} is not ahead in run {self.first}..{self.last} "
+                             f"(next {self.next_index})")
+        out: dict[int, bytes] = {}
+        while self.next_index <= index:
+            segment = self.rendition.plan.segment(self.next_index)
+            # The packet of the frame fed at position p comes out once p + frame is fed: the input
+            # needed for a segment ends at its media end + the shift (more only near the run's end).
+            self._feed_until(min(self._stop, segment.media_end + self._shift))
+            while not self._complete(segment):
+                if not self._feed_until(min(self._stop, self.fed + self.rendition.format.frame_size)):
+                    self._flush()
+                    break
+            out[segment.index] = self._take(segment)
+            self.next_index += 1
+        return out
+
+    def _complete(self, segment: Segment) -> bool:
+        last_packet = segment.media_end - self.rendition.format.frame_size
+        return bool(self._packets) and self._packets[-1][0] >= last_packet
+
+    def _feed_until(self, stop: int) -> bool:
+        """Feed the timeline up to ``stop``; False when there is nothing left to feed."""
+        if stop <= self.fed:
+            return False
+        fmt = self.rendition.format
+        pcm = read_timeline(self.rendition, self.fed, stop)
+        for offset in range(0, pcm.shape[1], fmt.frame_size):
+            block = pcm[:, offset : offset + fmt.frame_size]
+            self._collect(self._ctx.encode(_make_frame(block, fmt, self.fed + offset)))
+        self.fed = stop
+        return True
+
+    def _flush(self) -> None:
+        if not self._flushed:
+            self._flushed = True
+            self._collect(self._ctx.encode(None))
+
+    def _collect(self, packets: Sequence[av.Packet]) -> None:
+        plan = self.rendition.plan
+        start, end = plan.segment(self.first).media_start, plan.segment(self.last).media_end
         for packet in packets:
             if packet.size == 0:
                 continue  # FLAC's flush packet: only a STREAMINFO update as side data
             if packet.pts is None:
                 raise RuntimeError("encoder produced a packet without pts")
-            media = int(packet.pts) + rendition.priming
-            if segment.media_start <= media < segment.media_end:
-                kept.append((media, bytes(packet)))
+            media = int(packet.pts) + self.rendition.priming
+            if start <= media < end:
+                self._packets.append((media, bytes(packet)))
 
-    for offset in range(0, pcm.shape[1], frame_size):
-        collect(ctx.encode(_make_frame(pcm[:, offset : offset + frame_size], fmt, enc_start + offset)))
-    collect(ctx.encode(None))
-    expected = plan.frames_in(segment)
-    positions = [media for media, _ in kept]
-    wanted = list(range(segment.media_start, segment.media_end, frame_size))
-    if positions != wanted:
-        raise RuntimeError(f"segment {segment.index}: encoder gave {len(kept)} packets at "
-                           f"{positions[:3]}…, expected {expected} from {segment.media_start}")
-    if profile.encoder == "flac":
-        return [flac_frames.renumber(data, media // frame_size) for media, data in kept]
-    return [data for _, data in kept]
+    def _take(self, segment: Segment) -> bytes:
+        frame = self.rendition.format.frame_size
+        kept = [(m, d) for m, d in self._packets if m < segment.media_end]
+        self._packets = self._packets[len(kept):]
+        positions = [m for m, _ in kept]
+        if positions != list(range(segment.media_start, segment.media_end, frame)):
+            raise RuntimeError(f"segment {segment.index}: encoder gave {len(kept)} packets at "
+                               f"{positions[:3]}…, expected {self.rendition.plan.frames_in(segment)} "
+                               f"from {segment.media_start}")
+        if self.rendition.profile.encoder == "flac":
+            packets = [flac_frames.renumber(data, media // frame) for media, data in kept]
+        else:
+            packets = [data for _, data in kept]
+        return fmp4.media_segment(segment.index + 1, segment.media_start, frame, packets)
 
 
 def encode_segment(rendition: Rendition, index: int) -> bytes:
-    """``moof`` + ``mdat`` of segment ``index``: byte-identical whenever and in whatever order it
-    is asked for."""
-    segment = rendition.plan.segment(index)
-    packets = encode_packets(rendition, segment)
-    return fmp4.media_segment(index + 1, segment.media_start, rendition.format.frame_size, packets)
+    """``moof`` + ``mdat`` of segment ``index``: a fresh run advanced to it. Byte-identical whenever
+    and in whatever order it is asked for."""
+    return SegmentRun(rendition, index).advance(index)[index]

@@ -278,3 +278,39 @@ async def test_cancel_prefetch_drops_the_items_queued_prefetches_only(
     assert engine.stats.prefetch_encodes == 4
     assert engine.key(rendition, 2) not in engine.cache and engine.key(rendition, 3) not in engine.cache
     assert engine.key(other_rendition, 3) in engine.cache
+
+
+async def test_jobs_of_one_encoder_run_never_run_at_once(tmp_path: Path, item: Item,
+                                                          closing: list[HlsEngine]) -> None:
+    """Two workers, segments 0 and 1 (one run of 4) and 4 (the next run): 0 and 4 start together, 1
+    waits for 0's run to be free, though a worker is idle."""
+    gate = Gate()
+    engine = make_engine(tmp_path, gate, encode_workers=2, encoder_run_segments=4)
+    closing.append(engine)
+    rendition = await engine.rendition(item, AAC)
+    requests = [asyncio.ensure_future(engine.segment(rendition, i)) for i in (0, 1, 4)]
+    await until(lambda: len(gate.started) == 2, "two encodes started")
+    await asyncio.sleep(0.05)
+    assert sorted(gate.started) == [0, 4]
+    gate.open()
+    await asyncio.gather(*requests)
+    assert sorted(gate.started) == [0, 1, 4]
+
+
+async def test_a_listener_continues_the_run_and_a_mid_run_start_caches_the_run_before_it(
+        tmp_path: Path, item: Item, closing: list[HlsEngine]) -> None:
+    """The engine's own encode (no wrapper): segment 1 continues the run segment 0 left suspended,
+    and a cold request for segment 6 (run 4..7) encodes 4 and 5 on the way, which are then cached."""
+    engine = HlsEngine(test_settings(tmp_path, encode_workers=1, prefetch_segments=0, segment_seconds=1.0,
+                                     encoder_run_segments=4))
+    closing.append(engine)
+    rendition = await engine.rendition(item, AAC)
+    first, second = await engine.segment(rendition, 0), await engine.segment(rendition, 1)
+    assert (engine.runs.started, engine.runs.continued) == (1, 1)
+    assert (first, second) == (encode_segment(rendition, 0), encode_segment(rendition, 1))
+    assert await engine.segment(rendition, 6) == encode_segment(rendition, 6)
+    assert engine.stats.encodes == 3 and engine.runs.started == 2
+    assert engine.peek(rendition, 4) == encode_segment(rendition, 4)
+    assert engine.peek(rendition, 5) is not None and engine.stats.encodes == 3
+    assert await engine.segment(rendition, 7) == encode_segment(rendition, 7)
+    assert engine.runs.continued == 2 and len(engine.runs) == 1  # 7 ended run 4..7; 0..3 waits at 2

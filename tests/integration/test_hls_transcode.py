@@ -11,11 +11,14 @@ import av
 import numpy as np
 import pytest
 
+from revenge.config import Settings
 from revenge.hls.plan import converted_count
 from revenge.hls.profiles import PROFILES, Profile
+from revenge.hls.runs import EncoderRuns
 from revenge.hls.seek_index import SeekIndexes
 from revenge.hls.transcode import (
     Rendition,
+    SegmentRun,
     SourceError,
     SourceMissing,
     encode_segment,
@@ -27,9 +30,10 @@ from tests.hls_support import continuous_stream, decode_file, parse_fragment, pr
 from tests.mediagen import Generated, corrupt_file, write_audio
 
 
-def rendition(item: Item, profile: str | Profile, seconds: float = 6.0) -> Rendition:
+def rendition(item: Item, profile: str | Profile, seconds: float = 6.0,
+              run_segments: int = Settings.encoder_run_segments) -> Rendition:
     p = PROFILES[profile] if isinstance(profile, str) else profile
-    return prepare_rendition(item, p, seconds, "twoloop")
+    return prepare_rendition(item, p, seconds, "twoloop", run_segments)
 
 
 def stream_of(r: Rendition, order: list[int] | None = None) -> tuple[bytes, list[bytes]]:
@@ -147,18 +151,59 @@ ORDER_CASES = [("tone.mp3", "aac-128"), ("music.m4a", "aac-64"), ("tone.flac", "
                ("tone.flac", "flac")]
 
 
+@pytest.mark.parametrize("run_segments", [1, 4])
 @pytest.mark.parametrize(("name", "profile"), ORDER_CASES)
-def test_segments_are_byte_identical_in_any_order(tmp_path: Path, name: str, profile: str) -> None:
+def test_segments_are_byte_identical_in_any_order(tmp_path: Path, name: str, profile: str,
+                                                  run_segments: int) -> None:
     # m4a "music" makes FFmpeg's AAC use noise substitution, whose decoder output depends on where
     # decoding started: deterministic seeks keep the segments identical anyway.
     g = write_audio(tmp_path / name, seconds=13.0, rate=44100, channels=2, kind="music")
-    r = rendition(probed_item([g.path]), profile, seconds=2.0)
+    r = rendition(probed_item([g.path]), profile, seconds=2.0, run_segments=run_segments)
     _, in_order = stream_of(r)
     order = list(range(r.plan.count))
     random.Random(7).shuffle(order)
     _, shuffled = stream_of(r, order)
     assert in_order == shuffled
     assert encode_segment(r, r.plan.count // 2) == in_order[r.plan.count // 2]
+
+
+@pytest.mark.parametrize("profile", ["aac-128", "opus-128", "flac"])
+def test_a_run_continued_piece_by_piece_gives_the_segments_of_fresh_runs(tmp_path: Path,
+                                                                         profile: str) -> None:
+    """A suspended run advanced one request at a time (what the engine does for a listener) gives
+    exactly the bytes of a fresh run advanced to each segment, and a fresh run started for a segment
+    in the middle of a run produces the run's earlier segments on the way."""
+    g = write_audio(tmp_path / "run.flac", seconds=20.0, rate=44100, channels=2, kind="music")
+    r = rendition(probed_item([g.path]), profile, seconds=2.0, run_segments=4)
+    assert r.plan.count >= 9
+    run = SegmentRun(r, 4)
+    assert (run.first, run.last, run.next_index) == (4, 7, 4)
+    pieces = {**run.advance(4), **run.advance(5), **run.advance(7)}  # 6 comes on the way to 7
+    assert sorted(pieces) == [4, 5, 6, 7] and run.done
+    assert all(pieces[i] == encode_segment(r, i) for i in pieces)
+    assert SegmentRun(r, 6).advance(6).keys() == {4, 5, 6}
+    with pytest.raises(ValueError):
+        run.advance(8)  # another run's segment
+    last = SegmentRun(r, r.plan.count - 1)  # the item's last run may be short
+    assert last.last == r.plan.count - 1
+    assert last.advance(r.plan.count - 1)[r.plan.count - 1] == encode_segment(r, r.plan.count - 1)
+
+
+def test_encoder_runs_continue_suspended_runs_and_hand_out_the_segments_on_the_way(tmp_path: Path) -> None:
+    g = write_audio(tmp_path / "runs.flac", seconds=20.0, rate=44100, channels=2, kind="music")
+    r = rendition(probed_item([g.path]), "aac-128", seconds=2.0, run_segments=4)
+    runs = EncoderRuns(max_runs=1)
+    assert runs.encode(r, 1) == encode_segment(r, 1)  # fresh run from segment 0
+    assert [(i, data) for _, i, data in runs.take_extras()] == [(0, encode_segment(r, 0))]
+    assert (runs.started, runs.continued, len(runs)) == (1, 0, 1)
+    assert runs.encode(r, 2) == encode_segment(r, 2)  # continued
+    assert (runs.started, runs.continued) == (1, 1) and runs.take_extras() == []
+    assert runs.encode(r, 5) == encode_segment(r, 5)  # another run; the bound of 1 evicts the first
+    assert len(runs) == 1 and runs.started == 2
+    assert runs.encode(r, 3) == encode_segment(r, 3)  # evicted: a fresh run again
+    assert runs.started == 3 and [i for _, i, _ in runs.take_extras()] == [4, 0, 1, 2]
+    assert len(runs) == 1  # segment 3 ended its run (not kept); 5's is still suspended
+    assert runs.encode(r, 6) == encode_segment(r, 6) and runs.continued == 2
 
 
 def test_book_segments_are_byte_identical_in_any_order(book: tuple[Item, list[Generated]]) -> None:
