@@ -87,6 +87,21 @@ def credential_query(request: Request, user: User, item: Item) -> str:
     return urlencode({"t": stream_token_for(request, user, item.id)})
 
 
+def media_version(item: Item) -> str:
+    """``v`` on init and segment URIs: the source's fingerprint, so a file replaced in place gets
+    new URIs and a client never mixes in segments it cached (``immutable``) from the old file."""
+    return item.fingerprint[:16]
+
+
+def check_media_version(request: Request, item: Item) -> None:
+    """A ``v`` from an older playlist names audio the server no longer has: 404, reload the playlist.
+    (Without ``v``, e.g. a URI built by hand, the current file is served.)"""
+    version = request.query_params.get("v")
+    if version is not None and version != media_version(item):
+        raise ApiError(404, "stale", "the source file changed since this playlist was served; "
+                       "fetch the playlist again", "v")
+
+
 def accepts_gzip(accept_encoding: str | None) -> bool:
     for part in (accept_encoding or "").split(","):
         coding, _, params = part.strip().partition(";")
@@ -194,7 +209,8 @@ async def media(request: Request) -> Response:
     user = require_stream_user(request)
     item = get_item_or_404(request)
     rendition = await engine_call(engine_of(request).rendition(item, profile_for(request, item)))
-    return playlist_response(request, media_playlist(rendition.plan, credential_query(request, user, item)))
+    query = credential_query(request, user, item) + "&" + urlencode({"v": media_version(item)})
+    return playlist_response(request, media_playlist(rendition.plan, query))
 
 
 async def keep_sessions_alive(request: Request, user: User, item: Item) -> None:
@@ -210,6 +226,7 @@ async def keep_sessions_alive(request: Request, user: User, item: Item) -> None:
 async def init(request: Request) -> Response:
     user = require_stream_user(request)
     item = get_item_or_404(request)
+    check_media_version(request, item)
     await keep_sessions_alive(request, user, item)
     data = await engine_call(engine_of(request).init_segment(item, profile_for(request, item)))
     return Response(data, media_type=SEGMENT_TYPE, headers={"Cache-Control": SEGMENT_CACHE})
@@ -219,6 +236,7 @@ async def init(request: Request) -> Response:
 async def segment(request: Request) -> Response:
     user = require_stream_user(request)
     item = get_item_or_404(request)
+    check_media_version(request, item)
     await keep_sessions_alive(request, user, item)
     profile = profile_for(request, item)
     index = segment_index(request)

@@ -203,13 +203,21 @@ def test_playlists_follow_the_rules_and_segments_are_continuous(env: Env, client
     assert media.headers["cache-control"] == "private, no-cache"
     for tag in ("#EXT-X-VERSION:7", "#EXT-X-PLAYLIST-TYPE:VOD", "#EXT-X-MEDIA-SEQUENCE:0", "#EXT-X-ENDLIST"):
         assert tag in text.splitlines()
-    assert re.search(r'^#EXT-X-MAP:URI="init\.mp4\?t=[^"&]+"$', text, re.M)
+    version = re.search(r'^#EXT-X-MAP:URI="init\.mp4\?t=[^"&]+&v=(\w+)"$', text, re.M)
+    assert version is not None
     extinf = [Fraction(x) for x in re.findall(r"^#EXTINF:(\d+\.\d{6}),$", text, re.M)]
     target = int(re.search(r"^#EXT-X-TARGETDURATION:(\d+)$", text, re.M).group(1))  # type: ignore[union-attr]
     assert target == max(1, -(-max(extinf) // 1)) == 6
     assert abs(sum(extinf) - 13) < Fraction(1024, 44100)
-    uris = re.findall(r"^(segment\d+\.m4s\?t=[^&\s]+)$", text, re.M)
+    uris = re.findall(r"^(segment\d+\.m4s\?t=[^&\s]+&v=\w+)$", text, re.M)
     assert len(uris) == len(extinf) == 3
+    assert all(uri.endswith(f"&v={version.group(1)}") for uri in uris)
+    # A version from an older playlist (the file was replaced since) is refused, not mixed in.
+    stale = httpx.get(env.url(f"{base}/aac-128/segment0.m4s"), params={"t": token, "v": "0" * 16})
+    assert stale.status_code == 404 and stale.json()["error"]["code"] == "stale"
+    assert stale.json()["error"]["field"] == "v"
+    current = httpx.get(env.url(f"{base}/aac-128/{uris[0]}"))
+    assert current.status_code == 200 and current.headers["content-type"] == "audio/mp4"
 
     init = client.get(f"{base}/aac-128/init.mp4")
     assert init.headers["content-type"] == "audio/mp4"
