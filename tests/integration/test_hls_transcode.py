@@ -167,13 +167,18 @@ def test_segments_are_byte_identical_in_any_order(tmp_path: Path, name: str, pro
     assert encode_segment(r, r.plan.count // 2) == in_order[r.plan.count // 2]
 
 
-@pytest.mark.parametrize("profile", ["aac-128", "opus-128", "flac"])
-def test_a_run_continued_piece_by_piece_gives_the_segments_of_fresh_runs(tmp_path: Path,
-                                                                         profile: str) -> None:
+@pytest.mark.parametrize(("name", "rate", "profile"), [
+    ("run.flac", 44100, "aac-128"), ("run.flac", 44100, "opus-128"), ("run.flac", 44100, "flac"),
+    ("run.mp3", 44100, "aac-128"), ("run.m4a", 48000, "aac-64"),
+    ("run.flac", 22050, "aac-128"),  # resampled to 44.1 kHz
+])
+def test_a_run_continued_piece_by_piece_gives_the_segments_of_fresh_runs(
+        tmp_path: Path, name: str, rate: int, profile: str) -> None:
     """A suspended run advanced one request at a time (what the engine does for a listener) gives
     exactly the bytes of a fresh run advanced to each segment, and a fresh run started for a segment
-    in the middle of a run produces the run's earlier segments on the way."""
-    g = write_audio(tmp_path / "run.flac", seconds=20.0, rate=44100, channels=2, kind="music")
+    in the middle of a run produces the run's earlier segments on the way (lossy sources and a
+    resampled one too: the run reads its source a segment at a time either way)."""
+    g = write_audio(tmp_path / name, seconds=20.0, rate=rate, channels=2, kind="music")
     r = rendition(probed_item([g.path]), profile, seconds=2.0, run_segments=4)
     assert r.plan.count >= 9
     run = SegmentRun(r, 4)
