@@ -6,10 +6,12 @@ and whenever it is asked for. Pipeline for a run (all positions in samples at th
 
 1. The plan gives each segment's media range ``[media_start, media_end)``. The encoder is started a
    few frames before the run's first segment (on the frame grid: ``preroll`` frames plus its own
-   delay) and fed ``postroll`` frames past the run's end, so the packets we keep were produced with
-   warm MDCT overlap and psychoacoustic state, like a continuous encode's: no click at run
-   boundaries, and none inside a run, which is one continuous encode. Segment 0 starts at sample 0,
-   exactly as a continuous encode does.
+   delay) and fed past each segment's end as far as its last packet needs (the encoder's delay: one
+   frame of real look-ahead for AAC; frame by frame up to ``postroll`` more, then a flush, for an
+   encoder that holds packets back longer), so the packets we keep were produced with warm MDCT
+   overlap and psychoacoustic state, like a continuous encode's: no click at run boundaries, and
+   none inside a run, which is one continuous encode. Segment 0 starts at sample 0, exactly as a
+   continuous encode does.
 2. :func:`read_timeline` decodes that span from the item's files (one timeline for a multi-file
    book): each file is sought close to the span with a decoder pre-roll, placed by its frames'
    timestamps, trimmed to exactly ``MediaFile.sample_count`` (end padding dropped, missing samples
@@ -404,7 +406,8 @@ class SegmentRun:
         # kept packet, on the frame grid (delay − priming is a whole number of frames) ...
         lead = (profile.preroll_frames + -(-rendition.encoder_delay // frame)) * frame
         self.fed = max(0, plan.segment(self.first).media_start + self._shift - lead)
-        # ... and is fed ``postroll`` frames past the last one before it is flushed.
+        # ... and may be fed up to ``postroll`` frames past the last one (then flushed) when the
+        # encoder holds the run's last packets back beyond its delay.
         self._stop = min(plan.total, plan.segment(self.last).media_end + self._shift
                          + profile.postroll_frames * frame)
         self._ctx = open_encoder(fmt, rendition.aac_coder)
