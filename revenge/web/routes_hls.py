@@ -222,22 +222,26 @@ async def keep_sessions_alive(request: Request, user: User, item: Item) -> None:
         log.warning("session touch failed (store unavailable): %s", exc)
 
 
-@cors
-async def init(request: Request) -> Response:
+async def media_item(request: Request) -> Item:
+    """The item an init or segment request plays: the caller may stream it, the URI's version is the
+    current file's, and the request counts as activity of the caller's sessions on it."""
     user = require_stream_user(request)
     item = get_item_or_404(request)
     check_media_version(request, item)
     await keep_sessions_alive(request, user, item)
+    return item
+
+
+@cors
+async def init(request: Request) -> Response:
+    item = await media_item(request)
     data = await engine_call(engine_of(request).init_segment(item, profile_for(request, item)))
     return Response(data, media_type=SEGMENT_TYPE, headers={"Cache-Control": SEGMENT_CACHE})
 
 
 @cors
 async def segment(request: Request) -> Response:
-    user = require_stream_user(request)
-    item = get_item_or_404(request)
-    check_media_version(request, item)
-    await keep_sessions_alive(request, user, item)
+    item = await media_item(request)
     profile = profile_for(request, item)
     index = segment_index(request)
     engine = engine_of(request)
