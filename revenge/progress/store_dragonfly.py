@@ -144,7 +144,10 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def _pairs(flat: list[str] | dict[str, str]) -> dict[str, str]:
+Flat = list[str] | dict[str, str]  # a Redis hash as cjson gives it back
+
+
+def _pairs(flat: Flat) -> dict[str, str]:
     # cjson encodes an empty Lua table as {} (it cannot tell an empty array from an empty object).
     if isinstance(flat, dict):
         return flat
@@ -153,11 +156,11 @@ def _pairs(flat: list[str] | dict[str, str]) -> dict[str, str]:
 
 def _parse_state(reply: bytes) -> ProgressState | None:
     """The JSON ``[state fields, device fields]`` a script returns → the state, or None if empty."""
-    return _state_of(orjson.loads(reply))
+    flat, device_flat = orjson.loads(reply)
+    return _state_of(flat, device_flat)
 
 
-def _state_of(pair: list[Any]) -> ProgressState | None:
-    flat, device_flat = pair
+def _state_of(flat: Flat, device_flat: Flat) -> ProgressState | None:
     fields = _pairs(flat)
     if not fields:
         return None
@@ -235,7 +238,7 @@ class DragonflyStore:
             if len(flats) != len(run.positions):
                 raise RuntimeError(f"apply_updates.lua returned {len(flats)} states for {len(run.positions)}")
             for position, flat in zip(run.positions, flats, strict=True):
-                states[position] = _state_of([flat, {}])
+                states[position] = _state_of(flat, {})
         if any(s is None for s in states):
             raise RuntimeError("apply_updates.lua returned no state")
         return states  # type: ignore[return-value]

@@ -236,7 +236,7 @@ async def heartbeat(request: Request) -> Response:
     policy = app_state(request).progress.policy(result.item.type)
     return JSONResponse({**session_json(request, result.session),
                          "progress": progress_json(result.progress, result.item, user.id, policy,
-                                                           with_devices=False)})
+                                                   with_devices=False)})
 
 
 async def stop_session(request: Request) -> Response:

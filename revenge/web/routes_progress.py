@@ -149,7 +149,7 @@ async def post_progress_batch(request: Request) -> Response:
                 policy = service.policy(item.type)
                 results[index] = {"item_id": update.item_id, "status": 200,
                                   "progress": progress_json(outcome, item, user.id, policy,
-                                                               with_devices=False)}
+                                                            with_devices=False)}
     return JSONResponse({"results": results})
 
 
