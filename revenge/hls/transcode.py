@@ -410,6 +410,8 @@ class SegmentRun:
         # encoder holds the run's last packets back beyond its delay.
         self._stop = min(plan.total, plan.segment(self.last).media_end + self._shift
                          + profile.postroll_frames * frame)
+        # Packets kept: those of the run's segments (not the pre-roll's, not the post-roll's).
+        self._keep = (plan.segment(self.first).media_start, plan.segment(self.last).media_end)
         self._ctx = open_encoder(fmt, rendition.aac_coder)
         self._flushed = False
         self._packets: list[tuple[int, bytes]] = []  # (media position, data) not yet handed out
@@ -461,8 +463,7 @@ class SegmentRun:
             self._collect(self._ctx.encode(None))
 
     def _collect(self, packets: Sequence[av.Packet]) -> None:
-        plan = self.rendition.plan
-        start, end = plan.segment(self.first).media_start, plan.segment(self.last).media_end
+        start, end = self._keep
         for packet in packets:
             if packet.size == 0:
                 continue  # FLAC's flush packet: only a STREAMINFO update as side data
