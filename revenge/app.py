@@ -82,16 +82,18 @@ def create_app(settings: Settings) -> Starlette:
                     with contextlib.suppress(Exception, asyncio.CancelledError):
                         await scan_task
 
+    # Starlette tries the routes in this order, at about a microsecond each, so the paths players hit
+    # all the time come first: progress writes, media segments, session heartbeats.
     routes = [
+        *routes_progress.routes,
+        *routes_hls.routes,
+        *playback_routes,
         *routes_health.routes,
         *routes_metrics.routes,
         *routes_openapi.routes,  # the contract: GET /openapi.json
         *routes_items.routes,
         *routes_direct.routes,
-        *routes_hls.routes,
-        *routes_progress.routes,
         *routes_static.routes,  # the web player: "/" and "/static/…"
-        *playback_routes,
         *routes_scrobbles.routes,
         *routes_bookmarks.routes,
     ]

@@ -1,6 +1,7 @@
 """Everything a request may need, built by ``create_app``'s lifespan and torn down with it.
 
-Reached from endpoints as ``request.state.revenge`` (Starlette's lifespan state), never as a global.
+Reached from endpoints as ``scope["state"]["revenge"]`` (Starlette's lifespan state, see
+``revenge.web.auth.app_state``), never as a global.
 """
 
 from __future__ import annotations

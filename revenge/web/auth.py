@@ -15,7 +15,9 @@ _UNAUTHORIZED_HEADERS = {"WWW-Authenticate": 'Bearer realm="revenge"'}
 
 
 def app_state(request: Request) -> AppState:
-    state: AppState = request.state.revenge
+    # The lifespan state dict straight from the scope: ``request.state`` would wrap it in a new
+    # ``State`` object on every request.
+    state: AppState = request.scope["state"]["revenge"]
     return state
 
 

@@ -61,6 +61,18 @@ class Metrics:
         self.store_ping_seconds = Histogram(
             "revenge_store_ping_seconds", "Store round trip measured by /healthz", ["store"], buckets=_FAST,
             registry=r)
+        # Route label → its time-to-first-byte child: ``labels()`` validates and locks on every call, and
+        # this is paid on every response. Labels are route templates, so the dict stays small.
+        self._ttfb_children: dict[str, Any] = {}
+
+    def response_started(self, route: str, status: int, seconds: float) -> None:
+        """One response's first byte, ``seconds`` after its request came in, on route template ``route``."""
+        child = self._ttfb_children.get(route)
+        if child is None:
+            child = self._ttfb_children[route] = self.ttfb_seconds.labels(route)
+        child.observe(seconds)
+        if status == 503:
+            self.responses_unavailable.labels(route).inc()
 
     def progress_flush(self, store: str, size: int, seconds: float, ok: bool) -> None:
         self.progress_batch_size.observe(size)
@@ -95,10 +107,8 @@ class TimingMiddleware:
 
         async def timed_send(message: Message) -> None:
             if message["type"] == "http.response.start" and state is not None:
-                label = route_label(scope)
-                state.metrics.ttfb_seconds.labels(label).observe(time.perf_counter() - started)
-                if message["status"] == 503:
-                    state.metrics.responses_unavailable.labels(label).inc()
+                state.metrics.response_started(route_label(scope), message["status"],
+                                               time.perf_counter() - started)
             await send(message)
 
         await self.app(scope, receive, timed_send)

@@ -259,9 +259,9 @@ async def segment(request: Request) -> Response:
 
 _PREFIX = "/api/v1/stream/{item_id}"
 _METHODS = ["GET", "HEAD", "OPTIONS"]
-routes = [
+routes = [  # segments first: the most requested (see create_app)
+    Route(f"{_PREFIX}/{{profile}}/segment{{index}}.m4s", segment, methods=_METHODS),
     Route(f"{_PREFIX}/playlist.m3u8", multivariant, methods=_METHODS),
     Route(f"{_PREFIX}/{{profile}}/index.m3u8", media, methods=_METHODS),
     Route(f"{_PREFIX}/{{profile}}/init.mp4", init, methods=_METHODS),
-    Route(f"{_PREFIX}/{{profile}}/segment{{index}}.m4s", segment, methods=_METHODS),
 ]

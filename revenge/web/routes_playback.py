@@ -251,9 +251,9 @@ async def stop_session(request: Request) -> Response:
     return Response(status_code=204)
 
 
-routes = [
+routes = [  # heartbeats first: the most requested (see create_app)
+    Route(PREFIX + "/{session_id}/heartbeat", heartbeat, methods=["POST"]),
     Route(PREFIX, start_session, methods=["POST"]),
     Route(PREFIX + "/{session_id}", get_session, methods=["GET"]),
     Route(PREFIX + "/{session_id}", stop_session, methods=["DELETE"]),
-    Route(PREFIX + "/{session_id}/heartbeat", heartbeat, methods=["POST"]),
 ]

@@ -233,10 +233,10 @@ async def delete_progress(request: Request) -> Response:
 
 
 PREFIX = "/api/v1/playback"
-routes = [
+routes = [  # PUT first: the most requested (see create_app)
+    Route(PREFIX + "/progress/{item_id}", put_progress, methods=["PUT"]),
     Route(PREFIX + "/progress:batch", post_progress_batch, methods=["POST"]),
     Route(PREFIX + "/progress/{item_id}", get_progress, methods=["GET"]),
-    Route(PREFIX + "/progress/{item_id}", put_progress, methods=["PUT"]),
     Route(PREFIX + "/progress/{item_id}", delete_progress, methods=["DELETE"]),
     Route(PREFIX + "/progress/{item_id}/played", post_played, methods=["POST"]),
     Route(PREFIX + "/progress/{item_id}/played", delete_played, methods=["DELETE"]),
