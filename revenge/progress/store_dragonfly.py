@@ -39,6 +39,7 @@ from revenge.progress import rules
 from revenge.progress.model import (
     DEFAULT_POLICIES,
     MAX_DEVICES_PER_ITEM,
+    STATE_HASH_FIELDS,
     CompletionPolicy,
     DevicePosition,
     Policies,
@@ -168,6 +169,19 @@ def _state_of(flat: Flat, device_flat: Flat) -> ProgressState | None:
     return ProgressState.from_hash(fields, devices)
 
 
+_ROW_LENGTH = len(STATE_HASH_FIELDS)
+_RATE = STATE_HASH_FIELDS.index("playback_rate")
+
+
+def _state_of_row(row: list[Any]) -> ProgressState:
+    """A state from ``state_row_json`` (lua/common.lua): its values, typed, in ``ProgressState``'s field
+    order (which ``STATE_HASH_FIELDS`` is), so they go straight in as positional arguments."""
+    if len(row) != _ROW_LENGTH or row[2] not in ITEM_TYPES:
+        raise RuntimeError(f"apply_updates.lua returned a malformed state: {row!r}")
+    row[_RATE] = float(row[_RATE])
+    return ProgressState(*row)
+
+
 class DragonflyStore:
     """``ProgressStore`` on Dragonfly or any Redis-protocol server; see the module docstring."""
 
@@ -234,11 +248,11 @@ class DragonflyStore:
         ])
         states: list[ProgressState | None] = [None] * len(updates)
         for run, reply in zip(runs, replies, strict=True):
-            flats = orjson.loads(reply)
-            if len(flats) != len(run.positions):
-                raise RuntimeError(f"apply_updates.lua returned {len(flats)} states for {len(run.positions)}")
-            for position, flat in zip(run.positions, flats, strict=True):
-                states[position] = _state_of(flat, {})
+            rows = orjson.loads(reply)
+            if len(rows) != len(run.positions):
+                raise RuntimeError(f"apply_updates.lua returned {len(rows)} states for {len(run.positions)}")
+            for position, row in zip(run.positions, rows, strict=True):
+                states[position] = _state_of_row(row)
         if any(s is None for s in states):
             raise RuntimeError("apply_updates.lua returned no state")
         return states  # type: ignore[return-value]

@@ -119,6 +119,21 @@ async def test_batch_returns_the_state_after_each_update_in_order(progress_store
     same(await progress_store.get("1", item), want[-1])
 
 
+async def test_values_round_trip_exactly(progress_store: ProgressStore) -> None:
+    """Integers past cjson's 14 significant digits and a rate with no short binary form come back exact,
+    from the write answer and from a read (the Redis store's replies are JSON made in Lua)."""
+    duration = 123_456_789_012_345  # ms: 3 900 years, past what cjson writes exactly
+    update = ProgressUpdate(user_id="1", item_id=ITEMS[0], item_type="episode", duration_ms=duration,
+                            position_ms=duration - 1, event="progress", device_id="phone",
+                            event_ts_ms=T0 + 123, received_ms=T0 + 456, playback_rate=1.1)
+    (state,) = await progress_store.apply_batch([update])
+    want = expected_fold([update])[0]
+    written(state, want)
+    assert state.duration_ms == duration and state.position_ms == duration - 1
+    assert type(state.position_ms) is int and state.playback_rate == 1.1
+    same(await progress_store.get("1", ITEMS[0]), want)
+
+
 async def test_store_equals_the_pure_rules(progress_store: ProgressStore) -> None:
     """Random mixed batches (several users, items of every type, devices with skewed clocks, all
     events, offline replays) give exactly the states the pure rules give."""

@@ -14,6 +14,7 @@ from revenge.progress.model import (
     DEFAULT_POLICIES,
     MAX_DEVICES_PER_ITEM,
     PROGRESS_EVENTS,
+    STATE_HASH_FIELDS,
     CompletionPolicy,
     ProgressEvent,
     ProgressState,
@@ -344,6 +345,12 @@ def test_state_hash_round_trip() -> None:
         {k.encode(): v.encode() for k, v in state.to_hash().items()}, state.devices)
     assert restored == state
     assert "completed_at" not in rules.new_state("1", ITEM, "track", 10).to_hash()
+
+
+def test_state_hash_fields_are_the_dataclass_fields_in_order() -> None:
+    # The Redis store builds states positionally from rows in STATE_HASH_FIELDS order (state_row_json).
+    names = [f.name for f in dataclasses.fields(ProgressState)]
+    assert names == [*STATE_HASH_FIELDS, "devices"]
 
 
 def test_make_update_clamps_position_and_event_time() -> None:

@@ -13,8 +13,9 @@
 --   complete_remaining_ms (null = not used), play_percent, play_heard_ms, play_min_duration_ms) and the
 --   rules' constants (listen_restart_window_ms, heard_slack_ms, max_devices, continue_min_position_ms,
 --   replay_events). Nothing is hard-coded here.
--- Returns the JSON array, one entry per update, of the state's flat field list right after it. No device
--- rows: a write's answer does not carry them (the read script gives them), so neither side pays per row.
+-- Returns the JSON array, one entry per update, of the state right after it as state_row_json writes it
+-- (common.lua). No device rows: a write's answer does not carry them (the read script gives them), so
+-- neither side pays per row.
 
 local updates = cjson.decode(ARGV[1])
 local rules_by_type = cjson.decode(ARGV[2])
@@ -173,7 +174,7 @@ for n, u in ipairs(updates) do
   local p = rules_by_type[u.item_type]
   update_device(item.devices, item.dirty, u, p)
   item.s = apply_update(item.s, u, p)
-  out[n] = encode_state(item.s)
+  out[n] = state_row_json(item.s)
 end
 
 for _, index in ipairs(order) do
@@ -198,4 +199,4 @@ for _, index in ipairs(order) do
   end
 end
 
-return cjson.encode(out)
+return '[' .. table.concat(out, ',') .. ']'

@@ -109,6 +109,28 @@ local function encode_state(s)
   return out
 end
 
+-- The state as the JSON text of an array of its values in FIELD_NAMES order (ProgressState's own field
+-- order), typed: integers written with %d (cjson would round them to 14 significant digits), booleans,
+-- strings, null for nil, and playback_rate as a string (its exact text). The write path's reply: the
+-- client builds the state straight from it, with no name lookups and no text-to-number conversions.
+local function state_row_json(s)
+  local parts = {}
+  for i = 1, #FIELD_NAMES do
+    local value = s[FIELD_NAMES[i]]
+    local kind = string.byte(FIELD_KINDS, i)
+    if value == nil then
+      parts[i] = 'null'
+    elseif kind == KIND_I or kind == KIND_O then
+      parts[i] = int_text(value)
+    elseif kind == KIND_B then
+      parts[i] = value and 'true' or 'false'
+    else
+      parts[i] = cjson.encode(value)
+    end
+  end
+  return '[' .. table.concat(parts, ',') .. ']'
+end
+
 local function is_continue_candidate(s, min_position_ms)
   -- rules.is_continue_candidate without the age test: that one depends on the reader's clock, so it is
   -- applied when reading (the sorted set's score is last_played_at).
