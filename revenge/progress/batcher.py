@@ -70,6 +70,9 @@ class ProgressBatcher:
         self._full = asyncio.Event()  # set when a whole batch is waiting, or on close
         self._closing = False
         self._task: asyncio.Task[None] | None = None
+        # The loop, looked up once in start(): asyncio.get_running_loop() makes a getpid() system call
+        # (fork detection), which costs more than the rest of enqueue() where system calls are slow.
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.stats = BatchStats()
         self._on_flush = on_flush
 
@@ -82,8 +85,10 @@ class ProgressBatcher:
         return len(self._queue)
 
     def start(self) -> None:
+        """Start the flusher on the running loop (before anything is enqueued)."""
         if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="progress-batcher")
+            self._loop = asyncio.get_running_loop()
+            self._task = self._loop.create_task(self._run(), name="progress-batcher")
 
     async def close(self) -> None:
         """Stop accepting, apply what is queued, stop the flusher."""
@@ -101,7 +106,9 @@ class ProgressBatcher:
         if len(self._queue) + len(updates) > self._queue_max:
             self.stats.rejected += len(updates)
             raise BatcherOverloaded(f"progress queue is full ({self._queue_max} updates waiting)")
-        loop = asyncio.get_running_loop()
+        loop = self._loop
+        if loop is None:
+            raise RuntimeError("ProgressBatcher.enqueue before start()")
         now = loop.time()
         futures = []
         for update in updates:
@@ -120,7 +127,8 @@ class ProgressBatcher:
 
     async def _wait_for_batch(self) -> None:
         """Return when a full batch is queued or the oldest queued update has waited the window."""
-        loop = asyncio.get_running_loop()
+        loop = self._loop
+        assert loop is not None  # the flusher runs only after start()
         while len(self._queue) < self._batch_max and not self._closing:
             remaining = self._queue[0].enqueued + self._window - loop.time()
             if remaining <= 0:
