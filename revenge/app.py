@@ -33,6 +33,7 @@ from revenge.web import (
     routes_scrobbles,
     routes_static,
 )
+from revenge.web.direct_routes import DirectRoutes
 from revenge.web.errors import EXCEPTION_HANDLERS
 from revenge.web.metrics import Metrics, TimingMiddleware
 from revenge.web.routes_playback import routes as playback_routes
@@ -99,7 +100,8 @@ def create_app(settings: Settings) -> Starlette:
     ]
     return Starlette(
         routes=routes,
-        middleware=[Middleware(TimingMiddleware)],
+        middleware=[Middleware(TimingMiddleware),
+                    Middleware(DirectRoutes, routes=routes_progress.direct_routes)],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         lifespan=lifespan,
     )

@@ -22,7 +22,11 @@ def app_state(request: Request) -> AppState:
 
 
 def bearer_key(request: Request) -> str | None:
-    header = request.headers.get("authorization")
+    return bearer_of(request.headers.get("authorization"))
+
+
+def bearer_of(header: str | None) -> str | None:
+    """The key of an ``Authorization: Bearer <key>`` header value (None when absent or another scheme)."""
     if not header:
         return None
     scheme, _, value = header.partition(" ")
@@ -33,11 +37,16 @@ def bearer_key(request: Request) -> str | None:
 
 def require_user(request: Request) -> User:
     """The authenticated user, or a 401 with the error body."""
-    key = bearer_key(request)
+    return user_of(app_state(request), request.headers.get("authorization"))
+
+
+def user_of(state: AppState, authorization: str | None) -> User:
+    """The user whose API key the ``Authorization`` header value carries, or a 401 with the error body."""
+    key = bearer_of(authorization)
     if key is None:
         raise ApiError(401, "unauthorized", "missing API key: send Authorization: Bearer <key>",
                        "Authorization", _UNAUTHORIZED_HEADERS)
-    user = app_state(request).users.authenticate(key)
+    user = state.users.authenticate(key)
     if user is None:
         raise ApiError(401, "unauthorized", "invalid API key", "Authorization", _UNAUTHORIZED_HEADERS)
     return user

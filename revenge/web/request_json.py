@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from typing import Any
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
+from starlette.types import Receive, Scope
 
 from revenge.web.errors import ApiError, bad_request
 
@@ -17,20 +18,39 @@ DEFAULT_MAX_BODY_BYTES = 64 * 1024
 async def read_json(request: Request, max_bytes: int = DEFAULT_MAX_BODY_BYTES) -> Any:
     """The parsed body; 413 past ``max_bytes`` (checked while reading, not only from Content-Length),
     400 (field ``body``) when it is not JSON."""
-    declared = request.headers.get("content-length")
+    return await receive_json(request.scope, request.receive, max_bytes)
+
+
+async def receive_json(scope: Scope, receive: Receive, max_bytes: int = DEFAULT_MAX_BODY_BYTES) -> Any:
+    """``read_json`` for plain ASGI endpoints: the body straight from the ``receive`` channel."""
+    declared = header_value(scope, b"content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
         raise ApiError(413, "too_large", f"request body over {max_bytes} bytes", "body")
     chunks = []
     size = 0
-    async for chunk in request.stream():
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > max_bytes:
             raise ApiError(413, "too_large", f"request body over {max_bytes} bytes", "body")
         chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
     try:
-        return orjson.loads(b"".join(chunks))
+        return orjson.loads(chunks[0] if len(chunks) == 1 else b"".join(chunks))
     except orjson.JSONDecodeError:
         raise bad_request("body", "request body is not valid JSON") from None
+
+
+def header_value(scope: Scope, name: bytes) -> str | None:
+    """The first ``name`` (lower case) header of the request, decoded as Latin-1 like Starlette does."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
 
 
 def json_object(body: Any, field: str = "body") -> Mapping[str, Any]:

@@ -166,7 +166,17 @@ def test_unknown_and_malformed_items_and_auth(env: Env, client: httpx.Client) ->
     r = client.get("/api/v1/playback/progress/NOT-AN-ID")
     assert r.status_code == 400 and r.json()["error"]["field"] == "item_id"
     r = httpx.put(env.url(f"/api/v1/playback/progress/{env.episode['id']}"), json={"position_seconds": 1})
-    assert r.status_code == 401
+    assert r.status_code == 401 and r.json()["error"]["field"] == "Authorization"
+    assert r.headers["WWW-Authenticate"].startswith("Bearer")
+    r = httpx.put(env.url(f"/api/v1/playback/progress/{env.episode['id']}"), json={"position_seconds": 1},
+                  headers={"Authorization": "Bearer rv_not-a-key"})
+    assert r.status_code == 401 and r.json()["error"]["message"] == "invalid API key"
+    r = put(client, "NOT-AN-ID", position_seconds=1)
+    assert r.status_code == 400 and r.json()["error"]["field"] == "item_id"
+    r = client.put(f"/api/v1/playback/progress/{env.episode['id']}", content=b"{not json",
+                   headers={"Content-Type": "application/json"})
+    assert r.status_code == 400 and r.json()["error"] == {"code": "invalid", "field": "body",
+                                                          "message": "request body is not valid JSON"}
 
 
 def test_batch_replay_with_per_update_results(env: Env, client: httpx.Client) -> None:

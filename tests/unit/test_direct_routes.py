@@ -1,0 +1,62 @@
+"""DirectRoutes: its routes are answered ahead of the router, everything else passes through."""
+
+from __future__ import annotations
+
+import httpx
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from revenge.web.direct_routes import DirectRoutes
+from revenge.web.errors import EXCEPTION_HANDLERS, ApiError
+from revenge.web.responses import send_json
+
+
+class Echo:
+    """A plain ASGI endpoint: 418 for item "teapot" (an ApiError), else what it saw."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        item_id = scope["path_params"]["item_id"]
+        if item_id == "teapot":
+            raise ApiError(418, "teapot", "short and stout", "item_id", {"X-Why": "tea"})
+        await send_json(send, {"item_id": item_id, "route": scope["route"].path, "via": "direct"})
+
+
+async def router_copy(request: Request) -> Response:
+    return PlainTextResponse("router")
+
+
+def make_app() -> Starlette:
+    direct = [Route("/things/{item_id}", Echo(), methods=["PUT"])]
+    routes = [Route("/things/{item_id}", router_copy, methods=["PUT", "GET"])]
+    return Starlette(routes=routes, middleware=[Middleware(DirectRoutes, routes=direct)],
+                     exception_handlers=EXCEPTION_HANDLERS)  # type: ignore[arg-type]
+
+
+async def request(method: str, path: str) -> httpx.Response:
+    transport = httpx.ASGITransport(app=make_app())
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        return await client.request(method, path)
+
+
+async def test_its_routes_are_answered_ahead_of_the_router() -> None:
+    r = await request("PUT", "/things/abc")
+    assert r.status_code == 200
+    assert r.json() == {"item_id": "abc", "route": "/things/{item_id}", "via": "direct"}
+    assert r.headers["content-type"] == "application/json"
+    assert int(r.headers["content-length"]) == len(r.content)
+
+
+async def test_other_methods_and_paths_go_through() -> None:
+    assert (await request("GET", "/things/abc")).text == "router"
+    r = await request("PUT", "/other")
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+
+
+async def test_api_errors_get_the_error_body_and_headers() -> None:
+    r = await request("PUT", "/things/teapot")
+    assert r.status_code == 418 and r.headers["X-Why"] == "tea"
+    assert r.json() == {"error": {"code": "teapot", "message": "short and stout", "field": "item_id"}}
