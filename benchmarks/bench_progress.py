@@ -85,11 +85,10 @@ def bare_app() -> Any:
 
 
 def serve_bare(port: int) -> None:
-    import uvicorn
+    from revenge import server
 
-    # The same uvicorn settings as `revenge serve` (revenge/cli.py).
-    uvicorn.run(bare_app(), host="127.0.0.1", port=port, log_level="warning", loop="uvloop",
-                http="httptools", access_log=False, server_header=False)
+    # Run exactly as `revenge serve` runs (uvicorn's settings, the garbage collector's threshold).
+    server.run(bare_app(), "127.0.0.1", port, "warning")
 
 
 @dataclass

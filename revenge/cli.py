@@ -27,8 +27,7 @@ def _user_store(settings: Settings) -> UserStore:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
+    from revenge import server
     from revenge.app import create_app
 
     extra: dict[str, object] = {"host": args.host, "port": args.port}
@@ -49,16 +48,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             print("Use it as:  Authorization: Bearer <key>", flush=True)
     finally:
         users.close()
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        server_header=False,
-    )
+    server.run(create_app(settings), settings.host, settings.port, settings.log_level)
     return 0
 
 
