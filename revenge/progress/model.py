@@ -101,6 +101,10 @@ class ProgressState:
             return 0.0
         return round(100.0 * self.position_ms / self.duration_ms, 2)
 
+    def without_devices(self) -> ProgressState:
+        """This state with no device rows, as write answers carry it (quicker than dataclasses.replace)."""
+        return ProgressState(*[getattr(self, name) for name in STATE_HASH_FIELDS])
+
     def to_hash(self) -> dict[str, str]:
         """The scalar fields as a flat ``{name: text}`` mapping (Redis hash); ``None`` fields are left out,
         booleans are ``"1"``/``"0"``. Devices are not part of it (they live in their own hash)."""

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from pathlib import Path
 
 from revenge.library.model import ItemType
@@ -154,7 +153,7 @@ class SqliteStore:
             for key, state in current.items():
                 if state is not None:
                     self._save(db, loaded[key], state)
-            return [replace(state, devices={}) for state in results]  # the contract: no device rows
+            return [state.without_devices() for state in results]  # the contract: no device rows
 
         return await self._sqlite.transaction(work)
 
