@@ -31,4 +31,5 @@ else
   return redis.error_reply('ERR unknown progress op ' .. op)
 end
 
-return reply(save_state(old, s, continue_min_position_ms))
+save_state(old, s, continue_min_position_ms)
+return reply(encode_state(s))
