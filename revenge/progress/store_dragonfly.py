@@ -26,6 +26,8 @@ server — refused connections, timeouts, ``LOADING``, ``OOM``, ``READONLY`` —
 from __future__ import annotations
 
 import logging
+import math
+import re
 import time
 from collections.abc import Sequence
 from importlib import resources
@@ -89,9 +91,9 @@ def lua_source(name: str) -> str:
     return resources.files("revenge.progress").joinpath("lua", f"{name}.lua").read_text()
 
 
-def _script(name: str, key_guard: bool) -> LuaScript:
-    """``lua/<name>.lua`` after ``lua/common.lua`` (and the key guard when asked)."""
-    return LuaScript.of(name, (KEY_GUARD_LUA if key_guard else "") + lua_source("common") + "\n"
+def _script(name: str, key_guard: bool, prelude: str = "") -> LuaScript:
+    """``lua/<name>.lua`` after ``lua/common.lua``, after ``prelude`` (and the key guard when asked)."""
+    return LuaScript.of(name, (KEY_GUARD_LUA if key_guard else "") + prelude + lua_source("common") + "\n"
                         + lua_source(name))
 
 
@@ -100,15 +102,17 @@ def _float_text(value: float | None) -> str:
     return "" if value is None else repr(float(value))
 
 
-def _rules_json(policies: Policies) -> bytes:
-    """ARGV[2] of apply_updates.lua: item type → its policy and the rules' constants."""
-    return orjson.dumps({t: _type_rules(policies[t]) for t in ITEM_TYPES})
+def rules_lua(policies: Policies) -> str:
+    """The Lua statement apply_updates.lua starts with: ``RULES``, item type → its policy and the rules'
+    constants, as a table literal. Written into the script's text (so its SHA depends on the policies)
+    rather than passed as JSON with every call: decoding that was a fifth of a one-update call's time."""
+    return f"local RULES = {_lua_literal({t: _type_rules(policies[t]) for t in ITEM_TYPES})}\n"
 
 
-def _type_rules(policy: CompletionPolicy) -> dict[str, Any]:
+def _type_rules(policy: CompletionPolicy) -> dict[str, object]:
     return {
         "mode": policy.mode,
-        "complete_percent": policy.complete_percent,
+        "complete_percent": policy.complete_percent,  # None (not used) leaves the field nil
         "complete_remaining_ms": policy.complete_remaining_ms,
         "play_percent": policy.play_percent,
         "play_heard_ms": policy.play_heard_ms,
@@ -117,8 +121,33 @@ def _type_rules(policy: CompletionPolicy) -> dict[str, Any]:
         "heard_slack_ms": rules.HEARD_SLACK_MS,
         "max_devices": MAX_DEVICES_PER_ITEM,
         "continue_min_position_ms": rules.CONTINUE_MIN_POSITION_MS,
-        "replay_events": sorted(rules.REPLAY_EVENTS),
+        "replay": dict.fromkeys(sorted(rules.REPLAY_EVENTS), True),  # a set: event -> true
     }
+
+
+_LUA_NAME_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+def _lua_literal(value: object) -> str:
+    """A Lua literal for the plain values of ``_type_rules``: tables with identifier keys (None values left
+    out), booleans, finite numbers (repr reads back as the same double), identifier-like strings."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise ValueError(f"not a finite number: {value!r}")
+        return repr(value)
+    if isinstance(value, str) and _LUA_NAME_RE.match(value):
+        return f"'{value}'"
+    if isinstance(value, dict):
+        fields = []
+        for key, item in value.items():
+            if not (isinstance(key, str) and _LUA_NAME_RE.match(key)):
+                raise ValueError(f"not a Lua table key: {key!r}")
+            if item is not None:
+                fields.append(f"{key} = {_lua_literal(item)}")
+        return "{" + ", ".join(fields) + "}"
+    raise ValueError(f"no Lua literal for {value!r}")
 
 
 class _UserRun:
@@ -189,13 +218,13 @@ class DragonflyStore:
                  pipeline_max: int = PIPELINE_MAX, run_max: int = RUN_MAX, key_guard: bool = False) -> None:
         if pipeline_max < 1 or run_max < 1:
             raise ValueError("pipeline_max and run_max must be at least 1")
-        self._rules_json = _rules_json(policies)
         self._continue_min = str(rules.CONTINUE_MIN_POSITION_MS)
         self._pipeline_max = pipeline_max
         self._run_max = run_max
         self._redis = ScriptedRedis(
             url, settings.store_timeout_seconds, "progress",
-            [_script(name, key_guard) for name in ("apply_updates", "modify", "read", "reset")], log)
+            [_script("apply_updates", key_guard, rules_lua(policies)),
+             *(_script(name, key_guard) for name in ("modify", "read", "reset"))], log)
         self.last_ping_ms: float | None = None
 
     # --- plumbing (revenge.redis_scripts) ----------------------------------------------------------
@@ -243,7 +272,7 @@ class DragonflyStore:
         runs = self._runs(updates)
         replies = await self._eval_many([
             ("apply_updates", script_keys(run.user_id, *run.items),
-             (orjson.dumps(run.updates), self._rules_json))
+             (orjson.dumps(run.updates),))
             for run in runs
         ])
         states: list[ProgressState | None] = [None] * len(updates)

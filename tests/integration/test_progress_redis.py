@@ -24,7 +24,7 @@ from revenge.config import load_settings
 from revenge.progress import rules
 from revenge.progress.model import DEFAULT_POLICIES, ProgressState, ProgressUpdate
 from revenge.progress.store import StoreUnavailable
-from revenge.progress.store_dragonfly import KEY_GUARD_LUA, DragonflyStore, script_keys
+from revenge.progress.store_dragonfly import KEY_GUARD_LUA, DragonflyStore, rules_lua, script_keys
 from tests.live import LiveServer, add_user, live_server
 from tests.live import test_settings as settings_for
 from tests.mediagen import write_audio
@@ -214,6 +214,19 @@ async def test_a_hung_server_is_a_timeout_not_a_hang(store: DragonflyStore,
         os.kill(redis_server.process.pid, signal.SIGCONT)
     (state,) = await store.apply_batch([upd(3 * S, T0 + 2 * S)])
     assert state.position_ms == 3 * S
+
+
+def test_rules_lua_is_a_table_literal_of_the_policies() -> None:
+    text = rules_lua(DEFAULT_POLICIES)
+    assert text.startswith("local RULES = {") and "complete_percent = 95.0" in text
+    assert "replay = {progress = true, seek = true, start = true}" in text
+    audiobook = text[text.index("audiobook = "):]
+    assert "complete_percent" not in audiobook  # None: left out, so nil in Lua
+    from dataclasses import replace
+
+    with pytest.raises(ValueError, match="finite"):
+        nan = replace(DEFAULT_POLICIES["track"], play_percent=float("nan"))
+        rules_lua({**DEFAULT_POLICIES, "track": nan})
 
 
 async def test_policies_are_arguments_not_constants(redis_server: RedisServer, tmp_path: Path) -> None:  # noqa: F811

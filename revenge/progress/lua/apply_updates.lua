@@ -9,25 +9,16 @@
 -- ARGV[1]: JSON array of the updates: objects with the fields of ProgressUpdate (playback_rate as the
 --   text of the client's float, so it is stored exactly as Python would) and `item`, the 0-based index
 --   of the item's key pair in KEYS.
--- ARGV[2]: JSON object, item type -> its rules: the CompletionPolicy fields (mode, complete_percent,
---   complete_remaining_ms (null = not used), play_percent, play_heard_ms, play_min_duration_ms) and the
---   rules' constants (listen_restart_window_ms, heard_slack_ms, max_devices, continue_min_position_ms,
---   replay_events). Nothing is hard-coded here.
+-- RULES (a table the store writes ahead of this text, from the policies: store_dragonfly.rules_lua):
+--   item type -> the CompletionPolicy fields (mode, complete_percent, complete_remaining_ms (nil = not
+--   used), play_percent, play_heard_ms, play_min_duration_ms) and the rules' constants
+--   (listen_restart_window_ms, heard_slack_ms, max_devices, continue_min_position_ms, and replay: the
+--   set of replay events). Nothing is hard-coded here.
 -- Returns the JSON array, one entry per update, of the state right after it as state_row_json writes it
 -- (common.lua). No device rows: a write's answer does not carry them (the read script gives them), so
 -- neither side pays per row.
 
 local updates = cjson.decode(ARGV[1])
-local rules_by_type = cjson.decode(ARGV[2])
-for _, p in pairs(rules_by_type) do
-  p.complete_percent = opt(p.complete_percent)
-  p.complete_remaining_ms = opt(p.complete_remaining_ms)
-  local replay = {}
-  for _, name in ipairs(p.replay_events) do
-    replay[name] = true
-  end
-  p.replay = replay
-end
 
 -- Python's str < str on device ids compares code points = UTF-8 bytes; Lua's '<' uses the server's
 -- locale (strcoll), so compare bytes explicitly.
@@ -171,7 +162,7 @@ for n, u in ipairs(updates) do
     items[u.item] = item
     order[#order + 1] = u.item
   end
-  local p = rules_by_type[u.item_type]
+  local p = RULES[u.item_type]
   update_device(item.devices, item.dirty, u, p)
   item.s = apply_update(item.s, u, p)
   out[n] = state_row_json(item.s)
@@ -180,7 +171,7 @@ end
 for _, index in ipairs(order) do
   local item = items[index]
   select_item(index)
-  save_state(item.old, item.s, rules_by_type[item.s.item_type].continue_min_position_ms)
+  save_state(item.old, item.s, RULES[item.s.item_type].continue_min_position_ms)
   local rows = {}
   for i = 1, #item.devices, 2 do
     rows[item.devices[i]] = item.devices[i + 1]

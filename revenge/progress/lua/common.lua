@@ -180,11 +180,3 @@ end
 local function reply(flat, device_flat)
   return cjson.encode({flat, device_flat or redis.call('HGETALL', K_DEVICES)})
 end
-
--- JSON null (cjson.null) as nil.
-local function opt(value)
-  if value == cjson.null then
-    return nil
-  end
-  return value
-end
