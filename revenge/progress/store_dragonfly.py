@@ -1,6 +1,6 @@
 """The Dragonfly/Redis progress store (``REVENGE_STORE=redis://host:port/db``), for multi-instance setups.
 
-Keys (every one carries the user id as a hash tag, so all keys of one script call share a cluster slot):
+Keys (every one carries the user id as a hash tag, so all keys of one user share a cluster slot):
 
 * ``rv:{<user>}:p:<item>``  hash: the scalar fields of ``ProgressState`` (``ProgressState.to_hash``)
 * ``rv:{<user>}:d:<item>``  hash: device id → ``"position:event_ts:updated"`` (``DevicePosition``)
@@ -14,9 +14,11 @@ constants go in ARGV, so Python stays the single source of those numbers.
 
 A batch is ONE ``pipeline(transaction=False)`` of ``EVALSHA`` calls (no MULTI: a pipeline is one round
 trip, and each script is already atomic for its keys), split into chunks of at most ``pipeline_max``
-commands. Each call applies a run of up to ``run_max`` updates of one user (the batch grouped by user,
-order kept), so the per-call costs on both sides are paid per run rather than per update, and an item
-updated several times in a run is read and written once; all keys of a call are that user's.
+commands. Each call applies up to ``run_max`` updates in batch order, of any users on a single server and
+of the users of one slot on a cluster (which refuses calls across slots; ``INFO cluster`` tells which it
+is). So the per-call costs on both sides (a third of a one-update call's time on the server, more in the
+client) are paid per call rather than per update, and an item updated several times in a call is read
+and written once.
 ``NOSCRIPT`` (a fresh or restarted server, a ``SCRIPT FLUSH``) loads the scripts and re-runs the
 pipeline from the first refused call on. A connection that died with the server is replaced and the
 command retried once, so the store recovers by itself; anything else that fails to reach or write the
@@ -34,6 +36,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 import orjson
+from redis.crc import key_slot
 from redis.exceptions import RedisError
 
 from revenge.library.model import ITEM_TYPES, ItemType
@@ -57,7 +60,7 @@ log = logging.getLogger("revenge.progress")
 
 PIPELINE_MAX = 512  # EVALSHAs per pipeline (one round trip)
 # Updates per apply_updates.lua call: big enough to pay the per-call costs once for many updates, small
-# enough that one call never holds the (single-threaded) server for long.
+# enough that one call never holds the (single-threaded) server for long (about 1 ms).
 RUN_MAX = 64
 
 # Makes a script touching a key it did not declare fail, as on Dragonfly (the tests turn it on).
@@ -77,10 +80,15 @@ def continue_key(user_id: str, item_type: str) -> str:
     return f"rv:{{{user_id}}}:c:{item_type}"
 
 
+def continue_keys(user_id: str) -> list[str]:
+    """The user's continue sets, one per item type: the start of the user's group of KEYS."""
+    return [continue_key(user_id, t) for t in ITEM_TYPES]
+
+
 def script_keys(user_id: str, *item_ids: str) -> tuple[str, ...]:
-    """KEYS of a script call for a user's items: one continue set per item type, then each item's state
-    and devices hashes (the layout lua/common.lua expects)."""
-    keys = [continue_key(user_id, t) for t in ITEM_TYPES]
+    """KEYS of a script call for one user's items: its continue sets, then each item's state and devices
+    hashes (the layout lua/common.lua expects)."""
+    keys = continue_keys(user_id)
     for item_id in item_ids:
         keys += (state_key(user_id, item_id), devices_key(user_id, item_id))
     return tuple(keys)
@@ -150,18 +158,28 @@ def _lua_literal(value: object) -> str:
     raise ValueError(f"no Lua literal for {value!r}")
 
 
-class _UserRun:
-    """Consecutive-in-order updates of one user that go to apply_updates.lua in one call."""
+class _Call:
+    """Updates that go to apply_updates.lua in one call, in batch order: of one user, or of several users
+    whose keys share a cluster slot. KEYS as lua/common.lua lays them out: per user, its continue sets,
+    then the key pairs of its items; a user met again after another one starts a new group."""
 
-    def __init__(self, user_id: str) -> None:
-        self.user_id = user_id
-        self.items: dict[str, int] = {}  # item id → index of its key pair
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+        self.items: dict[tuple[str, str], int] = {}  # (user, item) → the item's 0-based index in KEYS
         self.updates: list[dict[str, Any]] = []
         self.positions: list[int] = []  # where each update is in the batch
+        self._group_user: str | None = None
 
     def add(self, position: int, u: ProgressUpdate) -> None:
+        index = self.items.get((u.user_id, u.item_id))
+        if index is None:
+            if u.user_id != self._group_user:
+                self.keys += continue_keys(u.user_id)
+                self._group_user = u.user_id
+            index = self.items[u.user_id, u.item_id] = len(self.items)
+            self.keys += (state_key(u.user_id, u.item_id), devices_key(u.user_id, u.item_id))
         self.updates.append({
-            "item": self.items.setdefault(u.item_id, len(self.items)),
+            "item": index,
             "user_id": u.user_id, "item_id": u.item_id, "item_type": u.item_type,
             "duration_ms": u.duration_ms, "position_ms": u.position_ms, "event": u.event,
             "device_id": u.device_id, "event_ts_ms": u.event_ts_ms, "received_ms": u.received_ms,
@@ -226,11 +244,19 @@ class DragonflyStore:
             [_script("apply_updates", key_guard, rules_lua(policies)),
              *(_script(name, key_guard) for name in ("modify", "read", "reset"))], log)
         self.last_ping_ms: float | None = None
+        self._cluster = True  # until open() asks the server
 
     # --- plumbing (revenge.redis_scripts) ----------------------------------------------------------
 
     async def open(self) -> None:
         await self._redis.open()
+        try:
+            info = await self._redis.client().info("cluster")
+        except RedisError as exc:
+            await self._redis.close()
+            raise self._redis.unavailable(exc) from exc
+        # Unless the server says it is not a cluster node, calls keep to one slot (always safe).
+        self._cluster = info.get("cluster_enabled") != 0
 
     async def close(self) -> None:
         await self._redis.close()
@@ -253,34 +279,34 @@ class DragonflyStore:
         await self._redis.ping()
         self.last_ping_ms = (time.perf_counter() - started) * 1000.0
 
-    def _runs(self, updates: Sequence[ProgressUpdate]) -> list[_UserRun]:
-        """The batch split by user, in order, at most ``run_max`` updates per run: a user's runs are in
-        batch order, so every key still sees its updates in order; different users' keys are apart."""
-        runs: list[_UserRun] = []
-        open_runs: dict[str, _UserRun] = {}
+    def _calls(self, updates: Sequence[ProgressUpdate]) -> list[_Call]:
+        """The batch in calls of at most ``run_max`` updates, in order. On a cluster a call holds the
+        users of one slot only (a cluster refuses calls across slots); elsewhere, any users. A key's
+        updates go to calls of its slot in batch order, and the calls run in order: every key sees its
+        updates in order."""
+        calls: list[_Call] = []
+        open_calls: dict[int, _Call] = {}
         for position, u in enumerate(updates):
-            run = open_runs.get(u.user_id)
-            if run is None or len(run.positions) >= self._run_max:
-                run = open_runs[u.user_id] = _UserRun(u.user_id)
-                runs.append(run)
-            run.add(position, u)
-        return runs
+            slot = key_slot(continue_key(u.user_id, u.item_type).encode()) if self._cluster else 0
+            call = open_calls.get(slot)
+            if call is None or len(call.positions) >= self._run_max:
+                call = open_calls[slot] = _Call()
+                calls.append(call)
+            call.add(position, u)
+        return calls
 
     async def apply_batch(self, updates: Sequence[ProgressUpdate]) -> list[ProgressState]:
         if not updates:
             return []
-        runs = self._runs(updates)
-        replies = await self._eval_many([
-            ("apply_updates", script_keys(run.user_id, *run.items),
-             (orjson.dumps(run.updates),))
-            for run in runs
-        ])
+        calls = self._calls(updates)
+        replies = await self._eval_many([("apply_updates", call.keys, (orjson.dumps(call.updates),))
+                                         for call in calls])
         states: list[ProgressState | None] = [None] * len(updates)
-        for run, reply in zip(runs, replies, strict=True):
+        for call, reply in zip(calls, replies, strict=True):
             rows = orjson.loads(reply)
-            if len(rows) != len(run.positions):
-                raise RuntimeError(f"apply_updates.lua returned {len(rows)} states for {len(run.positions)}")
-            for position, row in zip(run.positions, rows, strict=True):
+            if len(rows) != len(call.positions):
+                raise RuntimeError(f"apply_updates.lua returned {len(rows)} states for {len(call.positions)}")
+            for position, row in zip(call.positions, rows, strict=True):
                 states[position] = _state_of_row(row)
         if any(s is None for s in states):
             raise RuntimeError("apply_updates.lua returned no state")

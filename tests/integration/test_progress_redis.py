@@ -24,7 +24,13 @@ from revenge.config import load_settings
 from revenge.progress import rules
 from revenge.progress.model import DEFAULT_POLICIES, ProgressState, ProgressUpdate
 from revenge.progress.store import StoreUnavailable
-from revenge.progress.store_dragonfly import KEY_GUARD_LUA, DragonflyStore, rules_lua, script_keys
+from revenge.progress.store_dragonfly import (
+    KEY_GUARD_LUA,
+    DragonflyStore,
+    continue_key,
+    rules_lua,
+    script_keys,
+)
 from tests.live import LiveServer, add_user, live_server
 from tests.live import test_settings as settings_for
 from tests.mediagen import write_audio
@@ -83,11 +89,15 @@ def test_lua_sources_only_use_declared_keys() -> None:
     for name, cmd, key in calls:
         assert _DECLARED_KEY_RE.match(key), f"{name}: redis.call('{cmd}', {key}, …) uses an undeclared key"
     text = "\n".join(sources.values())
-    # The names the calls use are bound in common.lua, and only to KEYS entries.
-    assert re.findall(r"\bK_STATE, K_DEVICES\s*=\s*([^\n]+)", text) == [
-        "KEYS[FIRST_ITEM_KEY + 2 * n], KEYS[FIRST_ITEM_KEY + 2 * n + 1]"]
-    assert len(re.findall(r"\bK_(?:STATE|DEVICES)\s*=", text)) == 1
-    assert re.findall(r"\bZSETS\[[^\]]*\]\s*=\s*([^\n]+)", text) == ["KEYS[FIRST_ITEM_KEY]"]
+    # The names the calls use are bound in common.lua, and only to KEYS entries: select_item takes them
+    # from ITEMS, whose entries are two KEYS and a table of KEYS.
+    assert re.findall(r"\bK_STATE, K_DEVICES, ZSETS\s*=\s*([^\n]+)", text) == ["item[1], item[2], item[3]"]
+    assignments = r"(?m)^\s*(?:local\s+)?((?:\w+,\s*)*(?:K_STATE|K_DEVICES|ZSETS)(?:,\s*\w+)*)\s*=(?!=)"
+    assert re.findall(assignments, text) == ["K_STATE, K_DEVICES, ZSETS"]
+    assert re.findall(r"local item = (ITEMS\[[^\]]*\])", text) == ["ITEMS[n]"]
+    assert re.findall(r"\bITEMS\[[^\]]*\]\s*=\s*([^\n]+)", text) == ["{KEYS[i], KEYS[i + 1], zsets}"]
+    assert re.findall(r"\bzsets\[[^\]]*\]\s*=\s*([^\n]+)", text) == ["KEYS[i]"]
+    assert re.findall(r"\bZSETS\[[^\]]*\]\s*=", text) == []
     # No command is built from a string the script makes up (e.g. redis.call(cmd, 'rv:' .. x)).
     assert text.count("redis.call(") + text.count("redis.pcall(") == len(calls)
 
@@ -214,6 +224,32 @@ async def test_a_hung_server_is_a_timeout_not_a_hang(store: DragonflyStore,
         os.kill(redis_server.process.pid, signal.SIGCONT)
     (state,) = await store.apply_batch([upd(3 * S, T0 + 2 * S)])
     assert state.position_ms == 3 * S
+
+
+async def test_users_share_calls_on_a_single_server(store: DragonflyStore,
+                                                     redis_server: RedisServer) -> None:  # noqa: F811
+    """Off a cluster one call carries many users' updates, so the per-call costs are paid once; a user met
+    again after others gets a new group of keys; every state is still the rules' own, in order."""
+    items = ("a" * 16, "b" * 16, EPISODE)
+    updates = [upd(37 * S * i, T0 + i * S, user=str(i % 7 + 1), item=items[i % 3], device=f"d{i % 2}")
+               for i in range(60)]
+    with redis.Redis.from_url(redis_server.url) as client:
+        client.config_resetstat()
+        states = await store.apply_batch(updates)
+        assert client.info("commandstats")["cmdstat_evalsha"]["calls"] == 1
+    for n, (update, state) in enumerate(zip(updates, states, strict=True)):
+        same_key = [u for u in updates[:n + 1] if (u.user_id, u.item_id) == (update.user_id, update.item_id)]
+        assert state == without_devices(fold(same_key))
+    for user in ("1", "7"):
+        want = fold([u for u in updates if (u.user_id, u.item_id) == (user, EPISODE)])
+        assert await store.get(user, EPISODE) == want
+    # Each item went into its own user's continue set (the groups' sets), and only there.
+    for user in map(str, range(1, 8)):
+        played = {u.item_id for u in updates if u.user_id == user and u.position_ms >= 30 * S}
+        shelf = await store.continue_listening(user, "episode", 10, T0 + 120 * S)
+        assert {state.item_id for state in shelf} == played
+        with redis.Redis.from_url(redis_server.url) as client:
+            assert {m.decode() for m in client.zrange(continue_key(user, "episode"), 0, -1)} == played
 
 
 def test_rules_lua_is_a_table_literal_of_the_policies() -> None:

@@ -1,32 +1,44 @@
 -- Shared by every progress script: prepended to each one when the store loads them.
 --
--- KEYS, in every script: first one continue-listening sorted set rv:{user}:c:<type> per item type,
--- then, per item the call is about, its state hash rv:{user}:p:<item> and its devices hash
--- rv:{user}:d:<item>. Every key a script touches is one of these (Dragonfly refuses undeclared keys);
--- they all carry the same {user} hash tag, so they share one cluster slot.
+-- KEYS, in every script: groups, one per user the call is about (usually one), each made of the user's
+-- continue-listening sorted sets rv:{user}:c:<type>, one per item type, then, per item of that user the
+-- call is about, its state hash rv:{user}:p:<item> and its devices hash rv:{user}:d:<item>. Items are
+-- numbered from 0 across the groups, in order. Every key a script touches is one of these (Dragonfly
+-- refuses undeclared keys). All keys of a group carry the user's {user} hash tag; a call has several
+-- users only when they share a cluster slot (the store sees to it), so a call's keys share one slot.
 --
 -- A state is a Lua table with the fields of revenge.progress.model.ProgressState: integers as numbers,
 -- booleans as booleans, None as nil, and playback_rate as the text the client's float was sent as (so it
 -- round-trips exactly). Redis' Lua numbers are doubles: exact for every integer below 2^53, and the float
 -- comparisons below are the same IEEE operations Python performs in rules.py.
 
-local ZSETS = {}
-local FIRST_ITEM_KEY = 1
-while KEYS[FIRST_ITEM_KEY] do
-  -- The item type is the key's suffix after ":c:".
-  local item_type = string.match(KEYS[FIRST_ITEM_KEY], ':c:([^:]+)$')
-  if item_type == nil then
-    break
+local ITEMS = {}  -- 0-based item index -> {state key, devices key, its user's sets: item type -> key}
+do
+  local zsets, in_zsets, i, n_items = {}, false, 1, 0
+  while KEYS[i] do
+    -- A continue set's item type is the key's suffix after ":c:" (item ids have no colon).
+    local item_type = string.match(KEYS[i], ':c:([^:]+)$')
+    if item_type then
+      if not in_zsets then
+        zsets, in_zsets = {}, true  -- a new user's group
+      end
+      zsets[item_type] = KEYS[i]
+      i = i + 1
+    else
+      in_zsets = false
+      ITEMS[n_items] = {KEYS[i], KEYS[i + 1], zsets}
+      n_items = n_items + 1
+      i = i + 2
+    end
   end
-  ZSETS[item_type] = KEYS[FIRST_ITEM_KEY]
-  FIRST_ITEM_KEY = FIRST_ITEM_KEY + 1
 end
 
--- The item the functions below work on: its state and devices hashes (the first item of KEYS, until a
--- script selects another one).
-local K_STATE, K_DEVICES
-local function select_item(n)  -- n: 0-based index of the item's key pair
-  K_STATE, K_DEVICES = KEYS[FIRST_ITEM_KEY + 2 * n], KEYS[FIRST_ITEM_KEY + 2 * n + 1]
+-- The item the functions below work on: its state and devices hashes and its user's continue sets
+-- (the first item of KEYS, until a script selects another one).
+local K_STATE, K_DEVICES, ZSETS
+local function select_item(n)  -- n: 0-based index of the item
+  local item = ITEMS[n]
+  K_STATE, K_DEVICES, ZSETS = item[1], item[2], item[3]
 end
 select_item(0)
 
