@@ -4,11 +4,14 @@ Three measurements (issue 4), all in one run so the figures are side by side on 
 
 1. HTTP: ``PUT /api/v1/playback/progress/{id}`` through uvicorn (``revenge serve`` child processes)
    with the embedded SQLite store and with the Dragonfly/Redis store (a real ``redis-server`` with
-   ``appendonly yes``, ``appendfsync always``), against a bare endpoint under the same uvicorn settings
-   that parses the same JSON and answers ``{}``. The servers run side by side; each round measures
-   each of them in turn (rotating the order), and the table gives medians over rounds of throughput
-   and of the p50/p99 latency. The client keeps many requests in flight (``--connections``) over
-   keep-alive connections, so the group-commit batcher has company to batch.
+   ``appendonly yes``, ``appendfsync always``), against a bare endpoint run the same way (uvicorn's
+   settings, the GC threshold: ``revenge.server``) that parses the same JSON and answers ``{}``. The
+   servers run side by side; each round measures each of them in turn (rotating the order), and the
+   table gives medians over rounds of throughput and of the p50/p99 latency. The client keeps many
+   requests in flight (``--connections``) over keep-alive connections, so the group-commit batcher has
+   company to batch. Two scenarios: ``listeners`` (the headline; each connection a listener of its own,
+   ``--users`` changes how many users they are) and ``one_user`` (every connection a device of one user,
+   eight devices per item: a batch then touches few keys, which flatters the store).
 2. Store level: ``DragonflyStore.apply_batch`` of ``--batch`` updates (one pipeline of EVALSHAs) in a
    loop, vs ``redis-benchmark -P 100 -t set`` on the same Redis; the SQLite store's figure alongside.
 3. Batch window x batch size: the Redis-store HTTP figure for a small grid of
@@ -155,8 +158,9 @@ def make_library(base: Path, episodes: int) -> Path:
     return podcasts
 
 
-def prepare_data(work: Path) -> str:
-    return add_user(work / "data", "bench")
+def prepare_data(work: Path, users: int) -> list[str]:
+    """``users`` users in ``work/data``; their API keys."""
+    return [add_user(work / "data", f"bench{n}") for n in range(users)]
 
 
 def item_ids(port: int, key: str) -> list[str]:
@@ -172,23 +176,35 @@ def item_ids(port: int, key: str) -> list[str]:
 class LoadResult:
     requests: int
     errors: int
-    seconds: float
+    seconds: float  # measured (after the warm-up)
     latencies_ms: list[float] = field(repr=False)
-    client_cpu_s: float
+    client_cpu_s: float  # CPU seconds over the warm-up and the measured seconds
     server_cpu_s: float
+    wall_s: float  # the warm-up and the measured seconds
 
     @property
     def rate(self) -> float:
         return self.requests / self.seconds
+
+    @property
+    def server_cpu(self) -> float:
+        """The server's cores in use (1.0 = one core busy all along)."""
+        return self.server_cpu_s / self.wall_s
+
+    @property
+    def client_cpu(self) -> float:
+        return self.client_cpu_s / self.wall_s
 
     def percentile(self, q: float) -> float:
         ordered = sorted(self.latencies_ms)
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
-async def _worker(port: int, key: str, items: list[str], worker: int, stop_at: float, record_from: float,
-                  latencies: list[float], counters: list[int]) -> None:
+async def _worker(port: int, keys: list[str], items: list[str], worker: int, stop_at: float,
+                  record_from: float, latencies: list[float], counters: list[int]) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    # Connection w is a device of user w mod users, playing item w mod items.
+    key = keys[worker % len(keys)]
     item = items[worker % len(items)]
     head = (f"PUT {PUT_PATH.format(item)} HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {key}\r\n"
             "Content-Type: application/json\r\nContent-Length: ").encode()
@@ -218,19 +234,19 @@ async def _worker(port: int, key: str, items: list[str], worker: int, stop_at: f
         writer.close()
 
 
-async def _load(port: int, key: str, items: list[str], connections: int, warmup_s: float,
+async def _load(port: int, keys: list[str], items: list[str], connections: int, warmup_s: float,
                 seconds: float) -> tuple[int, int, list[float]]:
     start = time.perf_counter()
     record_from = start + warmup_s
     stop_at = record_from + seconds
     latencies: list[float] = []
     counters = [0, 0]
-    await asyncio.gather(*(_worker(port, key, items, w, stop_at, record_from, latencies, counters)
+    await asyncio.gather(*(_worker(port, keys, items, w, stop_at, record_from, latencies, counters)
                            for w in range(connections)))
     return counters[0], counters[1], latencies
 
 
-def run_load(srv: Server, key: str, items: list[str], connections: int, warmup_s: float,
+def run_load(srv: Server, keys: list[str], items: list[str], connections: int, warmup_s: float,
              seconds: float) -> LoadResult:
     try:
         import uvloop
@@ -240,9 +256,9 @@ def run_load(srv: Server, key: str, items: list[str], connections: int, warmup_s
         runner = asyncio.run
     cpu0 = time.process_time()
     srv_cpu0 = srv.cpu_seconds()
-    requests, errors, latencies = runner(_load(srv.port, key, items, connections, warmup_s, seconds))
+    requests, errors, latencies = runner(_load(srv.port, keys, items, connections, warmup_s, seconds))
     return LoadResult(requests, errors, seconds, latencies, time.process_time() - cpu0,
-                      srv.cpu_seconds() - srv_cpu0)
+                      srv.cpu_seconds() - srv_cpu0, warmup_s + seconds)
 
 
 # --- store level -------------------------------------------------------------------------------------
@@ -289,41 +305,53 @@ def median(values: list[float]) -> float:
 
 
 def http_comparison(work: Path, podcasts: Path, redis: RedisServer,
-                    args: argparse.Namespace) -> dict[str, Any]:
+                    args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """Each scenario (``SCENARIOS``: how the connections map to users) against the same three servers:
+    scenario → endpoint → medians."""
     configs = {
         "bare": None,
         "sqlite": {"REVENGE_STORE": "sqlite"},
         "redis": {"REVENGE_STORE": redis.url},
     }
-    results: dict[str, list[LoadResult]] = {name: [] for name in configs}
+    scenarios = {"listeners": args.users or args.connections, "one_user": 1}
+    out: dict[str, dict[str, Any]] = {}
     with contextlib.ExitStack() as stack:
         servers: dict[str, Server] = {}
-        keys: dict[str, str] = {}
+        keys: dict[str, list[str]] = {}
         for name, env in configs.items():
             sub = work / f"http-{name}"
             sub.mkdir()
-            keys[name] = prepare_data(sub) if env is not None else "none"
+            keys[name] = prepare_data(sub, max(scenarios.values())) if env is not None else ["none"]
             library = None if env is None else podcasts
             servers[name] = stack.enter_context(server(name, sub, library, env or {}))
-        items = item_ids(servers["sqlite"].port, keys["sqlite"])
+        items = item_ids(servers["sqlite"].port, keys["sqlite"][0])
         order = list(configs)
-        for r in range(args.rounds):
-            for name in order[r % len(order):] + order[:r % len(order)]:
-                res = run_load(servers[name], keys[name], items, args.connections, args.warmup, args.seconds)
-                results[name].append(res)
-                print(f"  round {r + 1} {name:>6}: {res.rate:8.0f} req/s  p50 {res.percentile(0.5):6.2f} ms  "
-                      f"p99 {res.percentile(0.99):6.2f} ms  errors {res.errors}  "
-                      f"(server cpu {res.server_cpu_s / res.seconds:.2f}, client cpu "
-                      f"{res.client_cpu_s / (res.seconds + args.warmup):.2f})", flush=True)
-    summary = {}
+        for scenario, users in scenarios.items():
+            print(f" {scenario}: {args.connections} connections over {users} user(s)", flush=True)
+            results: dict[str, list[LoadResult]] = {name: [] for name in configs}
+            for r in range(args.rounds):
+                for name in order[r % len(order):] + order[:r % len(order)]:
+                    res = run_load(servers[name], keys[name][:users], items, args.connections, args.warmup,
+                                   args.seconds)
+                    results[name].append(res)
+                    print(f"  round {r + 1} {name:>6}: {res.rate:8.0f} req/s  "
+                          f"p50 {res.percentile(0.5):6.2f} ms  p99 {res.percentile(0.99):6.2f} ms  "
+                          f"errors {res.errors}  (server cpu {res.server_cpu:.2f}, "
+                          f"client cpu {res.client_cpu:.2f})", flush=True)
+            out[scenario] = _http_summary(results, users)
+    return out
+
+
+def _http_summary(results: dict[str, list[LoadResult]], users: int) -> dict[str, Any]:
+    summary: dict[str, Any] = {"users": users}
     for name, runs in results.items():
         summary[name] = {
             "req_per_s": median([x.rate for x in runs]),
             "p50_ms": median([x.percentile(0.5) for x in runs]),
             "p99_ms": median([x.percentile(0.99) for x in runs]),
             "errors": sum(x.errors for x in runs),
-            "server_cpu_per_s": median([x.server_cpu_s / x.seconds for x in runs]),
-            "client_cpu_per_s": median([x.client_cpu_s / (x.seconds + args.warmup) for x in runs]),
+            "server_cpu_per_s": median([x.server_cpu for x in runs]),
+            "client_cpu_per_s": median([x.client_cpu for x in runs]),
             "rounds": [x.rate for x in runs],
         }
     for name in ("sqlite", "redis"):
@@ -361,12 +389,12 @@ def batch_grid(work: Path, podcasts: Path, redis: RedisServer,
             name = f"grid-w{window:g}-b{size}"
             sub = work / name
             sub.mkdir()
-            key = prepare_data(sub)
+            keys = prepare_data(sub, args.users or args.connections)
             env = {"REVENGE_STORE": redis.url, "REVENGE_PROGRESS_BATCH_WINDOW_MS": str(window),
                    "REVENGE_PROGRESS_BATCH_MAX": str(size)}
             with server(name, sub, podcasts, env) as srv:
-                items = item_ids(srv.port, key)
-                runs = [run_load(srv, key, items, args.connections, args.warmup, args.seconds)
+                items = item_ids(srv.port, keys[0])
+                runs = [run_load(srv, keys, items, args.connections, args.warmup, args.seconds)
                         for _ in range(args.grid_rounds)]
             row = {"window_ms": window, "batch_max": size, "req_per_s": median([x.rate for x in runs]),
                    "p50_ms": median([x.percentile(0.5) for x in runs]),
@@ -378,23 +406,31 @@ def batch_grid(work: Path, podcasts: Path, redis: RedisServer,
     return rows
 
 
-def report(http: dict[str, Any], store: dict[str, Any], grid: list[dict[str, Any]],
+SCENARIO_TITLES = {
+    "listeners": "one listener per connection, each its own user",
+    "one_user": "one user, every connection one of its devices",
+}
+
+
+def report(http: dict[str, dict[str, Any]], store: dict[str, Any], grid: list[dict[str, Any]],
            args: argparse.Namespace) -> str:
-    lines = [
-        f"HTTP PUT /api/v1/playback/progress/{{id}}: {args.connections} connections, {args.rounds} rounds of "
-        f"{args.seconds:g} s, medians",
-        "",
-        "| endpoint | req/s | vs bare | p50 ms | p99 ms | server CPU | client CPU | errors |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for name in ("bare", "sqlite", "redis"):
-        row = http[name]
-        ratio = f"{row['ratio_to_bare']:.2f}" if "ratio_to_bare" in row else "1.00"
-        lines.append(f"| {name} | {row['req_per_s']:.0f} | {ratio} | {row['p50_ms']:.2f} | "
-                     f"{row['p99_ms']:.2f} | {row['server_cpu_per_s']:.2f} | {row['client_cpu_per_s']:.2f} | "
-                     f"{row['errors']} |")
+    lines = []
+    for scenario, table in http.items():
+        lines += [
+            f"HTTP PUT /api/v1/playback/progress/{{id}}, {SCENARIO_TITLES[scenario]}: {args.connections} "
+            f"connections over {table['users']} user(s), {args.rounds} rounds of {args.seconds:g} s, medians",
+            "",
+            "| endpoint | req/s | vs bare | p50 ms | p99 ms | server CPU | client CPU | errors |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for name in ("bare", "sqlite", "redis"):
+            row = table[name]
+            ratio = f"{row['ratio_to_bare']:.2f}" if "ratio_to_bare" in row else "1.00"
+            lines.append(f"| {name} | {row['req_per_s']:.0f} | {ratio} | {row['p50_ms']:.2f} | "
+                         f"{row['p99_ms']:.2f} | {row['server_cpu_per_s']:.2f} | "
+                         f"{row['client_cpu_per_s']:.2f} | {row['errors']} |")
+        lines.append("")
     lines += [
-        "",
         f"Store level (batches of {store['batch']}, medians):",
         "",
         "| what | per second | ratio |",
@@ -404,7 +440,8 @@ def report(http: dict[str, Any], store: dict[str, Any], grid: list[dict[str, Any
         f"| redis-benchmark -P 100 -t set (same server) | {store['redis_benchmark_set_per_s']:.0f} | 1 |",
         f"| SqliteStore.apply_batch (WAL, synchronous=FULL) | {store['sqlite_store_updates_per_s']:.0f} | |",
         "",
-        "Batch window x batch max (Redis store, HTTP):",
+        f"Batch window x batch max (Redis store, HTTP, {args.connections} connections over "
+        f"{args.users or args.connections} user(s)):",
         "",
         "| window ms | batch max | req/s | p50 ms | p99 ms | errors |",
         "|---:|---:|---:|---:|---:|---:|",
@@ -423,6 +460,9 @@ def main(argv: list[str] | None = None) -> int:
     bare.add_argument("--port", type=int, required=True)
     parser.add_argument("--quick", action="store_true", help="short runs, small grid (CI guard)")
     parser.add_argument("--connections", type=int, default=256)
+    parser.add_argument("--users", type=int, default=None,
+                        help="users of the listeners scenario and the grid (default: one per connection; "
+                             "the one_user scenario always has one)")
     parser.add_argument("--seconds", type=float, default=None, help="measured seconds per HTTP run")
     parser.add_argument("--rounds", type=int, default=None)
     parser.add_argument("--episodes", type=int, default=32, help="items in the generated library")
@@ -463,8 +503,9 @@ def main(argv: list[str] | None = None) -> int:
                                        "quick": args.quick, "connections": args.connections,
                                        "cpus": os.cpu_count()}, option=orjson.OPT_INDENT_2))
     print(f"\nwritten to {args.out}")
-    if args.min_redis_ratio is not None and http["redis"]["ratio_to_bare"] < args.min_redis_ratio:
-        print(f"FAIL: Redis store at {http['redis']['ratio_to_bare']:.2f} of bare < {args.min_redis_ratio}")
+    ratio = http["listeners"]["redis"]["ratio_to_bare"]
+    if args.min_redis_ratio is not None and ratio < args.min_redis_ratio:
+        print(f"FAIL: Redis store at {ratio:.2f} of bare < {args.min_redis_ratio}")
         return 1
     return 0
 
