@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 ItemType = Literal["track", "episode", "audiobook"]
@@ -72,6 +72,18 @@ class Item:
     files: tuple[MediaFile, ...]  # one for tracks/episodes/.m4b; several for a folder book, in order
     chapters: tuple[Chapter, ...]
     fingerprint: str  # changes when any file's path, size or mtime changes; keys the segment cache
+    # Samples on the item's timeline, at the first file's rate (files of a book are rescaled to it when
+    # their rates differ), and the duration they make: worked out once, in __post_init__, since a
+    # progress write asks for the duration several times.
+    sample_count: int = field(init=False, repr=False, compare=False)
+    duration_ms: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        rate = self.files[0].sample_rate
+        samples = sum(f.sample_count if f.sample_rate == rate else f.sample_count * rate // f.sample_rate
+                      for f in self.files)
+        object.__setattr__(self, "sample_count", samples)
+        object.__setattr__(self, "duration_ms", samples * 1000 // rate)
 
     @property
     def first(self) -> MediaFile:
@@ -96,18 +108,6 @@ class Item:
     @property
     def lossless(self) -> bool:
         return all(is_lossless_codec(f.codec) for f in self.files)
-
-    @property
-    def sample_count(self) -> int:
-        """Samples on the item's timeline, at the first file's rate (files of a book are
-        rescaled to it when their rates differ)."""
-        rate = self.sample_rate
-        return sum(f.sample_count if f.sample_rate == rate else f.sample_count * rate // f.sample_rate
-                   for f in self.files)
-
-    @property
-    def duration_ms(self) -> int:
-        return self.sample_count * 1000 // self.sample_rate
 
     @property
     def bit_rate(self) -> int:
