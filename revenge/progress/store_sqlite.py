@@ -13,6 +13,7 @@ WAL on every commit; group commit makes that one fsync per batch, not per update
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -71,6 +72,20 @@ _UPSERT = (f"INSERT OR REPLACE INTO progress ({_COLUMNS}) "
 _BOOL_FIELDS = frozenset({"completed", "hidden", "listen_counted"})
 
 Key = tuple[str, str]
+# Keys per query of _load_many: two parameters each, well under SQLite's limit on parameters (32 766).
+_KEYS_PER_QUERY = 500
+_STATE_SELECT = ", ".join(f"t.{name}" for name in STATE_HASH_FIELDS)
+_DEVICE_SELECT = "t.user_id, t.item_id, t.device_id, t.position_ms, t.event_ts_ms, t.updated_ms"
+
+
+@functools.lru_cache(maxsize=64)
+def _keys_query(count: int, columns: str, table: str) -> str:
+    """SELECT ``columns`` of ``table``'s rows for ``count`` (user_id, item_id) keys given as parameters.
+    CROSS JOIN keeps the keys as the outer loop, so each is a primary-key search (``(a, b) IN (VALUES
+    …)`` would scan the whole table)."""
+    keys = ", ".join("(?, ?)" for _ in range(count))
+    return (f"WITH k(user_id, item_id) AS (VALUES {keys}) SELECT {columns} FROM k CROSS JOIN {table} t "
+            "ON t.user_id = k.user_id AND t.item_id = k.item_id")
 
 
 def _row_to_state(row: sqlite3.Row | tuple[object, ...], devices: dict[str, DevicePosition]) -> ProgressState:
@@ -104,33 +119,44 @@ class SqliteStore:
     # --- rows: these run on the store's own thread, inside the calls below --------------------------
 
     @staticmethod
-    def _load(db: sqlite3.Connection, user_id: str, item_id: str) -> ProgressState | None:
-        row = db.execute(f"SELECT {_COLUMNS} FROM progress WHERE user_id = ? AND item_id = ?",
-                         (user_id, item_id)).fetchone()
-        if row is None:
-            return None
-        devices = {
-            d[0]: DevicePosition(d[1], d[2], d[3])
-            for d in db.execute(
-                "SELECT device_id, position_ms, event_ts_ms, updated_ms FROM progress_device "
-                "WHERE user_id = ? AND item_id = ?", (user_id, item_id))
-        }
-        return _row_to_state(row, devices)
+    def _load_many(db: sqlite3.Connection, keys: Sequence[Key]) -> dict[Key, ProgressState | None]:
+        """The stored states of ``keys`` (None where there is none), with their device rows: two queries
+        per chunk of keys rather than two per key (each statement costs more than its row)."""
+        found: dict[Key, ProgressState | None] = dict.fromkeys(keys)
+        for start in range(0, len(keys), _KEYS_PER_QUERY):
+            chunk = keys[start:start + _KEYS_PER_QUERY]
+            args = [part for key in chunk for part in key]
+            devices: dict[Key, dict[str, DevicePosition]] = {}
+            for d in db.execute(_keys_query(len(chunk), _DEVICE_SELECT, "progress_device"), args):
+                devices.setdefault((d[0], d[1]), {})[d[2]] = DevicePosition(d[3], d[4], d[5])
+            for row in db.execute(_keys_query(len(chunk), _STATE_SELECT, "progress"), args):
+                key = (row[0], row[1])
+                found[key] = _row_to_state(row, devices.get(key, {}))
+        return found
 
     @staticmethod
-    def _save(db: sqlite3.Connection, before: ProgressState | None, after: ProgressState) -> None:
-        db.execute(_UPSERT, _state_row(after))
-        old = before.devices if before is not None else {}
-        gone = [(after.user_id, after.item_id, d) for d in old if d not in after.devices]
+    def _save_many(db: sqlite3.Connection,
+                   changes: Sequence[tuple[ProgressState | None, ProgressState]]) -> None:
+        """Write each ``(before, after)``: the state row, and the device rows that changed or went."""
+        gone: list[tuple[str, str, str]] = []
+        changed: list[tuple[str, str, str, int, int, int]] = []
+        for before, after in changes:
+            old = before.devices if before is not None else {}
+            gone += [(after.user_id, after.item_id, d) for d in old if d not in after.devices]
+            changed += [(after.user_id, after.item_id, d, p.position_ms, p.event_ts_ms, p.updated_ms)
+                        for d, p in after.devices.items() if old.get(d) != p]
+        db.executemany(_UPSERT, [_state_row(after) for _, after in changes])
         if gone:
             db.executemany("DELETE FROM progress_device WHERE user_id = ? AND item_id = ? AND device_id = ?",
                            gone)
-        changed = [(after.user_id, after.item_id, d, p.position_ms, p.event_ts_ms, p.updated_ms)
-                   for d, p in after.devices.items() if old.get(d) != p]
         if changed:
             db.executemany("INSERT OR REPLACE INTO progress_device "
                            "(user_id, item_id, device_id, position_ms, event_ts_ms, updated_ms) "
                            "VALUES (?, ?, ?, ?, ?, ?)", changed)
+
+    @classmethod
+    def _load(cls, db: sqlite3.Connection, user_id: str, item_id: str) -> ProgressState | None:
+        return cls._load_many(db, [(user_id, item_id)])[user_id, item_id]
 
     # --- the contract ------------------------------------------------------------------------------
 
@@ -140,19 +166,15 @@ class SqliteStore:
         batch = list(updates)
 
         def work(db: sqlite3.Connection) -> list[ProgressState]:
-            loaded: dict[Key, ProgressState | None] = {}
-            current: dict[Key, ProgressState | None] = {}
+            loaded = self._load_many(db, list(dict.fromkeys((u.user_id, u.item_id) for u in batch)))
+            current = dict(loaded)
             results: list[ProgressState] = []
             for update in batch:
                 key = (update.user_id, update.item_id)
-                if key not in current:
-                    loaded[key] = current[key] = self._load(db, *key)
                 state = rules.apply_update(current[key], update, self._policies[update.item_type])
                 current[key] = state
                 results.append(state)
-            for key, state in current.items():
-                if state is not None:
-                    self._save(db, loaded[key], state)
+            self._save_many(db, [(loaded[key], state) for key, state in current.items() if state is not None])
             return [state.without_devices() for state in results]  # the contract: no device rows
 
         return await self._sqlite.transaction(work)
@@ -184,7 +206,7 @@ class SqliteStore:
         def work(db: sqlite3.Connection) -> ProgressState:
             before = self._load(db, user_id, item_id)
             after = change(before)
-            self._save(db, before, after)
+            self._save_many(db, [(before, after)])
             return after
 
         return await self._sqlite.transaction(work)
