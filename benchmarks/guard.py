@@ -97,12 +97,12 @@ RULES: tuple[Rule, ...] = (
          "≤ 1.2 (p95)"),
     Rule("cached segment: requests/s ours / bytes from a dict", "segments",
          _get("cached_segment", "throughput_ratio_ours_over_dict"), "below", 0.3, "report"),
-    # The progress goal (≥ 0.7 of bare) is not met: measured 0.27-0.40 (issue 4 stays open on it).
-    # These limits guard against regressions from today's level rather than pretend.
+    # Progress PUTs, a listener per connection: measured 0.68-0.77 (Redis) and 0.36-0.52 (SQLite) of the
+    # bare endpoint on a 2-core machine; the limits leave room for a noisy one.
     Rule("progress PUT req/s: Redis store / bare endpoint", "progress",
-         _get("http", "listeners", "redis", "ratio_to_bare"), "below", 0.12, "≥ 0.7"),
+         _get("http", "listeners", "redis", "ratio_to_bare"), "below", 0.45, "≥ 0.7"),
     Rule("progress PUT req/s: SQLite store / bare endpoint", "progress",
-         _get("http", "listeners", "sqlite", "ratio_to_bare"), "below", 0.14, "report"),
+         _get("http", "listeners", "sqlite", "ratio_to_bare"), "below", 0.25, "report"),
 )
 
 
