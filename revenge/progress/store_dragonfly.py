@@ -10,7 +10,8 @@ Keys (every one carries the user id as a hash tag, so all keys of one user share
 Writes are Lua scripts (``lua/*.lua``, each prefixed with ``lua/common.lua``) that apply
 ``rules.apply_update`` / ``mark_*`` / ``set_hidden`` atomically per (user, item). Every key a script
 touches is passed in KEYS (Dragonfly refuses undeclared keys); the policy thresholds and the rules'
-constants go in ARGV, so Python stays the single source of those numbers.
+constants are written into apply_updates.lua's text from Python (``rules_lua``) or passed in ARGV, so
+Python stays the single source of those numbers.
 
 A batch is ONE ``pipeline(transaction=False)`` of ``EVALSHA`` calls (no MULTI: a pipeline is one round
 trip, and each script is already atomic for its keys), split into chunks of at most ``pipeline_max``
@@ -113,7 +114,7 @@ def _float_text(value: float | None) -> str:
 def rules_lua(policies: Policies) -> str:
     """The Lua statement apply_updates.lua starts with: ``RULES``, item type → its policy and the rules'
     constants, as a table literal. Written into the script's text (so its SHA depends on the policies)
-    rather than passed as JSON with every call: decoding that was a fifth of a one-update call's time."""
+    rather than passed as JSON with every call: decoding that was a sixth of a one-update call's time."""
     return f"local RULES = {_lua_literal({t: _type_rules(policies[t]) for t in ITEM_TYPES})}\n"
 
 
@@ -159,9 +160,10 @@ def _lua_literal(value: object) -> str:
 
 
 class _Call:
-    """Updates that go to apply_updates.lua in one call, in batch order: of one user, or of several users
-    whose keys share a cluster slot. KEYS as lua/common.lua lays them out: per user, its continue sets,
-    then the key pairs of its items; a user met again after another one starts a new group."""
+    """Updates that go to apply_updates.lua in one call, in batch order, of one user or several (any users
+    on a single server, the users of one slot on a cluster). KEYS as lua/common.lua lays them out: per
+    user, its continue sets, then the key pairs of its items; a user met again after another one starts a
+    new group."""
 
     def __init__(self) -> None:
         self.keys: list[str] = []
