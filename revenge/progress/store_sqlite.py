@@ -13,7 +13,6 @@ WAL on every commit; group commit makes that one fsync per batch, not per update
 
 from __future__ import annotations
 
-import functools
 import sqlite3
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -78,7 +77,6 @@ _STATE_SELECT = ", ".join(f"t.{name}" for name in STATE_HASH_FIELDS)
 _DEVICE_SELECT = "t.user_id, t.item_id, t.device_id, t.position_ms, t.event_ts_ms, t.updated_ms"
 
 
-@functools.lru_cache(maxsize=64)
 def _keys_query(count: int, columns: str, table: str) -> str:
     """SELECT ``columns`` of ``table``'s rows for ``count`` (user_id, item_id) keys given as parameters.
     CROSS JOIN keeps the keys as the outer loop, so each is a primary-key search (``(a, b) IN (VALUES

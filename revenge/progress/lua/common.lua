@@ -4,8 +4,8 @@
 -- continue-listening sorted sets rv:{user}:c:<type>, one per item type, then, per item of that user the
 -- call is about, its state hash rv:{user}:p:<item> and its devices hash rv:{user}:d:<item>. Items are
 -- numbered from 0 across the groups, in order. Every key a script touches is one of these (Dragonfly
--- refuses undeclared keys). All keys of a group carry the user's {user} hash tag; a call has several
--- users only when they share a cluster slot (the store sees to it), so a call's keys share one slot.
+-- refuses undeclared keys). All keys of a group carry the user's {user} hash tag. On a cluster a call has
+-- several users only when they share a slot (the store sees to it), so a call's keys share one slot.
 --
 -- A state is a Lua table with the fields of revenge.progress.model.ProgressState: integers as numbers,
 -- booleans as booleans, None as nil, and playback_rate as the text the client's float was sent as (so it
