@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from revenge.web.errors import ApiError, error_response
+from revenge.web.errors import ApiError, api_error_response
 
 
 class DirectRoutes:
@@ -37,7 +37,6 @@ class DirectRoutes:
                     try:
                         await route.app(scope, receive, send)
                     except ApiError as exc:
-                        await error_response(exc.status, exc.code, exc.message, exc.field,
-                                             exc.headers)(scope, receive, send)
+                        await api_error_response(exc)(scope, receive, send)
                     return
         await self.app(scope, receive, send)

@@ -76,9 +76,14 @@ _HTTP_CODES = {
 }
 
 
+def api_error_response(exc: ApiError) -> Response:
+    """The answer to an ``ApiError``: its status, error body and headers."""
+    return error_response(exc.status, exc.code, exc.message, exc.field, exc.headers)
+
+
 async def handle_api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
-    return error_response(exc.status, exc.code, exc.message, exc.field, exc.headers)
+    return api_error_response(exc)
 
 
 def allowed_methods(request: Request) -> str | None:
