@@ -306,14 +306,14 @@ def median(values: list[float]) -> float:
 
 def http_comparison(work: Path, podcasts: Path, redis: RedisServer,
                     args: argparse.Namespace) -> dict[str, dict[str, Any]]:
-    """Each scenario (``SCENARIOS``: how the connections map to users) against the same three servers:
-    scenario → endpoint → medians."""
+    """Each scenario (how the connections map to users, ``SCENARIO_TITLES``) against the same three
+    servers: scenario → endpoint → medians."""
     configs = {
         "bare": None,
         "sqlite": {"REVENGE_STORE": "sqlite"},
         "redis": {"REVENGE_STORE": redis.url},
     }
-    scenarios = {"listeners": args.users or args.connections, "one_user": 1}
+    scenarios = {"listeners": args.users, "one_user": 1}
     out: dict[str, dict[str, Any]] = {}
     with contextlib.ExitStack() as stack:
         servers: dict[str, Server] = {}
@@ -389,7 +389,7 @@ def batch_grid(work: Path, podcasts: Path, redis: RedisServer,
             name = f"grid-w{window:g}-b{size}"
             sub = work / name
             sub.mkdir()
-            keys = prepare_data(sub, args.users or args.connections)
+            keys = prepare_data(sub, args.users)
             env = {"REVENGE_STORE": redis.url, "REVENGE_PROGRESS_BATCH_WINDOW_MS": str(window),
                    "REVENGE_PROGRESS_BATCH_MAX": str(size)}
             with server(name, sub, podcasts, env) as srv:
@@ -441,7 +441,7 @@ def report(http: dict[str, dict[str, Any]], store: dict[str, Any], grid: list[di
         f"| SqliteStore.apply_batch (WAL, synchronous=FULL) | {store['sqlite_store_updates_per_s']:.0f} | |",
         "",
         f"Batch window x batch max (Redis store, HTTP, {args.connections} connections over "
-        f"{args.users or args.connections} user(s)):",
+        f"{args.users} user(s)):",
         "",
         "| window ms | batch max | req/s | p50 ms | p99 ms | errors |",
         "|---:|---:|---:|---:|---:|---:|",
@@ -474,6 +474,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve-bare":
         serve_bare(args.port)
         return 0
+    args.users = args.users or args.connections
     args.seconds = args.seconds or (2.0 if args.quick else 5.0)
     args.rounds = args.rounds or (2 if args.quick else 5)
     args.warmup = 0.5 if args.quick else 1.0
