@@ -14,6 +14,7 @@ from revenge.config import Settings
 from revenge.hls.engine import HlsEngine
 from revenge.library.catalog import Catalog
 from revenge.library.scan import ScanStatus, scan_library
+from revenge.metrics import Metrics
 from revenge.playback.progress_scrobbles import ProgressScrobbler
 from revenge.playback.records import open_record_store
 from revenge.playback.service import SessionService
@@ -33,9 +34,9 @@ from revenge.web import (
     routes_scrobbles,
     routes_static,
 )
-from revenge.web.direct_routes import DirectRoutes
 from revenge.web.errors import EXCEPTION_HANDLERS
-from revenge.web.metrics import Metrics, TimingMiddleware
+from revenge.web.fast_path import FastPath
+from revenge.web.metrics import TimingMiddleware
 from revenge.web.routes_playback import routes as playback_routes
 
 log = logging.getLogger("revenge")
@@ -101,7 +102,7 @@ def create_app(settings: Settings) -> Starlette:
     return Starlette(
         routes=routes,
         middleware=[Middleware(TimingMiddleware),
-                    Middleware(DirectRoutes, routes=routes_progress.direct_routes)],
+                    Middleware(FastPath, routes=routes_progress.fast_routes)],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         lifespan=lifespan,
     )

@@ -27,7 +27,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 
-from revenge.progress.store import StoreUnavailable
+from revenge.errors import StoreUnavailable
 
 ScriptCall = tuple[str, Sequence[str], Sequence[str | bytes]]  # (script name, KEYS, ARGV)
 

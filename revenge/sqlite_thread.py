@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
-from revenge.progress.store import StoreUnavailable
+from revenge.errors import StoreUnavailable
 
 T = TypeVar("T")
 

@@ -14,11 +14,11 @@ if TYPE_CHECKING:
     from revenge.hls.engine import HlsEngine
     from revenge.library.catalog import Catalog
     from revenge.library.scan import ScanStatus
+    from revenge.metrics import Metrics
     from revenge.playback.records import RecordStore
     from revenge.playback.service import SessionService
     from revenge.progress.service import ProgressService
     from revenge.security.keys import UserStore
-    from revenge.web.metrics import Metrics
 
 
 @dataclass

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from revenge.config import Settings
+from revenge.errors import Overloaded
 from revenge.hls.cache import SegmentCache, SegmentKey
 from revenge.hls.playlist import Variant, declared_bandwidth
 from revenge.hls.profiles import Profile
@@ -40,7 +41,7 @@ from revenge.hls.transcode import Rendition, prepare_rendition
 from revenge.library.model import Item
 
 if TYPE_CHECKING:
-    from revenge.web.metrics import Metrics
+    from revenge.metrics import Metrics
 
 log = logging.getLogger("revenge.hls")
 
@@ -55,8 +56,13 @@ _RUNS_KEPT = 128
 _MEASURED_SEGMENT = 0
 
 
-class EngineBusy(Exception):
+class EngineBusy(Overloaded):
     """The on-demand encode queue is full: try again in a second."""
+
+    code = "unavailable"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "the encoder is busy; retry in a second")
 
 
 @dataclass

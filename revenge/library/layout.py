@@ -24,7 +24,7 @@ from revenge.library.media_types import is_audio_name
 from revenge.library.model import ItemType
 
 BOOK_FILE_SUFFIX = ".m4b"
-DISC_FOLDER_RE = re.compile(r"^(?:cd|disc|disk)\s*[-_.]?\s*\d+$", re.IGNORECASE)
+DISC_FOLDER_RE = re.compile(r"(?:cd|disc|disk)\s*[-_.]?\s*\d+", re.IGNORECASE)
 _DISC_NUMBER_RE = re.compile(r"\d+")
 
 
@@ -120,9 +120,9 @@ class RootWalk:
                 else:
                     book.append(Path(entry.path))
             # "CD 2" after "CD1": by disc number, whatever the spacing.
-            discs = sorted((d for d in dirs if DISC_FOLDER_RE.match(d.name)),
+            discs = sorted((d for d in dirs if DISC_FOLDER_RE.fullmatch(d.name)),
                            key=lambda d: (int(_DISC_NUMBER_RE.findall(d.name)[-1]), natural_key(d.name)))
-            subfolders = [d for d in dirs if not DISC_FOLDER_RE.match(d.name)]
+            subfolders = [d for d in dirs if not DISC_FOLDER_RE.fullmatch(d.name)]
             for disc in discs:
                 disc_listing = self._list(Path(disc.path))
                 if disc_listing is None:

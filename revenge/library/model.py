@@ -11,13 +11,13 @@ ITEM_TYPES: tuple[ItemType, ...] = ("track", "episode", "audiobook")
 
 # Item ids: 16 characters of lowercase RFC 4648 base32 (80 bits of a hash of the item's path
 # relative to its library root). Validated before any lookup so junk never reaches SQL or a path.
-ITEM_ID_RE = re.compile(r"^[a-z2-7]{16}$")
+ITEM_ID_RE = re.compile(r"[a-z2-7]{16}")
 
 LOSSLESS_CODECS = frozenset({"flac", "alac", "wavpack", "ape", "tta", "mlp", "truehd"})
 
 
 def is_valid_item_id(value: str) -> bool:
-    return bool(ITEM_ID_RE.match(value))
+    return bool(ITEM_ID_RE.fullmatch(value))
 
 
 def is_lossless_codec(codec: str) -> bool:

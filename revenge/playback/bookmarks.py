@@ -18,7 +18,7 @@ import orjson
 MAX_NOTE_CHARS = 1000
 # Per (user, item): a bound on what one client can make the store hold.
 MAX_BOOKMARKS_PER_ITEM = 500
-BOOKMARK_ID_RE = re.compile(r"^[A-Za-z0-9_-]{16}$")
+BOOKMARK_ID_RE = re.compile(r"[A-Za-z0-9_-]{16}")
 
 
 def new_bookmark_id() -> str:
@@ -26,7 +26,7 @@ def new_bookmark_id() -> str:
 
 
 def is_valid_bookmark_id(value: str) -> bool:
-    return bool(BOOKMARK_ID_RE.match(value))
+    return bool(BOOKMARK_ID_RE.fullmatch(value))
 
 
 @dataclass(frozen=True, slots=True)

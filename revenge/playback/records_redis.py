@@ -116,7 +116,7 @@ class RedisRecordStore:
         return [AddResult(_scrobble(_fields(flat)), bool(int(created))) for created, flat in replies]
 
     async def get_scrobble(self, user_id: str, scrobble_id: str) -> Scrobble | None:
-        if not SCROBBLE_ID_RE.match(scrobble_id):
+        if not SCROBBLE_ID_RE.fullmatch(scrobble_id):
             return None
         try:
             fields = await self._redis.client().hgetall(scrobble_key(user_id, scrobble_id))
@@ -142,7 +142,7 @@ class RedisRecordStore:
     async def mark_sent(self, user_id: str, scrobble_ids: Sequence[str], now_ms: int) -> int:
         calls: list[ScriptCall] = [
             ("records_mark_sent", (outbox_key(user_id), scrobble_key(user_id, sid)), (sid, str(now_ms)))
-            for sid in scrobble_ids if SCROBBLE_ID_RE.match(sid)
+            for sid in scrobble_ids if SCROBBLE_ID_RE.fullmatch(sid)
         ]
         if not calls:
             return 0

@@ -56,7 +56,7 @@ def _scrobble(row: Sequence[object]) -> Scrobble:
 
 
 def _split_id(scrobble_id: str) -> tuple[str, int] | None:
-    if not rules.SCROBBLE_ID_RE.match(scrobble_id):
+    if not rules.SCROBBLE_ID_RE.fullmatch(scrobble_id):
         return None
     item_id, _, started = scrobble_id.partition("-")
     return item_id, int(started)

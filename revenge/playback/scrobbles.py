@@ -37,7 +37,7 @@ STATS_DEFAULT_DAYS = 30
 STATS_MAX_DAYS = 366
 OUTBOX_MAX_LIMIT = 1000
 
-SCROBBLE_ID_RE = re.compile(r"^[a-z2-7]{16}-[0-9]{1,15}$")
+SCROBBLE_ID_RE = re.compile(r"[a-z2-7]{16}-[0-9]{1,15}")
 
 
 def scrobble_id(item_id: str, started_at: int) -> str:
@@ -154,7 +154,7 @@ def check_listened(listened_ms: int, duration_ms: int) -> None:
 # --- listening stats ---------------------------------------------------------------------------------
 
 _EPOCH = dt.date(1970, 1, 1)
-ISO_DATE_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+ISO_DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def day_number(ms: int) -> int:
@@ -172,7 +172,7 @@ def date_day(date: dt.date) -> int:
 
 def parse_date(field: str, raw: str) -> dt.date:
     """``YYYY-MM-DD`` (a real calendar date) or ``ScrobbleRejected`` naming ``field``."""
-    if not ISO_DATE_RE.match(raw):
+    if not ISO_DATE_RE.fullmatch(raw):
         raise ScrobbleRejected(field, f"{field} must be a date YYYY-MM-DD")
     try:
         return dt.date.fromisoformat(raw)

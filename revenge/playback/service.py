@@ -21,13 +21,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from revenge.errors import StoreUnavailable
 from revenge.playback import sessions as rules
 from revenge.playback.decide import Decision
 from revenge.playback.session_store import SessionStore, open_session_store
 from revenge.playback.sessions import EndReason, PlayerState, Session, SessionCapReached
 from revenge.progress import rules as progress_rules
 from revenge.progress.model import ProgressEvent, ProgressState
-from revenge.progress.store import StoreUnavailable
 
 if TYPE_CHECKING:
     from revenge.config import Settings

@@ -12,7 +12,7 @@ Storage form (the Redis store keeps it in two hashes; the Lua scripts parse only
 
 * static: an orjson object of the fields fixed at start (``encode_static``);
 * live: ``"<last_active_ms> <position_ms> <state> <item_id> <device_id>"`` (``encode_live``); device ids
-  have no spaces (``DEVICE_ID_RE``), item ids neither.
+  have no spaces (``progress.model.DEVICE_ID_RE``), item ids neither.
 """
 
 from __future__ import annotations
@@ -35,9 +35,8 @@ Mode = Literal["direct", "hls"]
 EndReason = Literal["stopped", "replaced", "idle", "gone"]
 
 # secrets.token_urlsafe(16): 16 random bytes as 22 characters of URL-safe base64.
-SESSION_ID_RE = re.compile(r"^[A-Za-z0-9_-]{22}$")
-DEVICE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,63}$")
-_LIVE_RE = re.compile(r"^(\d+) (\d+) ([a-z]+) (\S+) (\S+)$")
+SESSION_ID_RE = re.compile(r"[A-Za-z0-9_-]{22}")
+_LIVE_RE = re.compile(r"(\d+) (\d+) ([a-z]+) (\S+) (\S+)")
 
 # What a heartbeat's player state means to the progress rules.
 _EVENT_FOR_STATE: dict[PlayerState, ProgressEvent] = {
@@ -53,7 +52,7 @@ def new_session_id() -> str:
 
 
 def is_session_id(value: str) -> bool:
-    return bool(SESSION_ID_RE.match(value))
+    return bool(SESSION_ID_RE.fullmatch(value))
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +157,7 @@ def decode(static: bytes | str, live: bytes | str) -> Session:
     """Inverse of ``encode_static`` + ``encode_live``; ``ValueError`` on anything else."""
     fixed = orjson.loads(static)
     text = live.decode() if isinstance(live, bytes) else live
-    match = _LIVE_RE.match(text)
+    match = _LIVE_RE.fullmatch(text)
     if match is None or not isinstance(fixed, dict):
         raise ValueError(f"not a stored session: {text!r}")
     last_active, position, state, item_id, device_id = match.groups()

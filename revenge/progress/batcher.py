@@ -23,14 +23,18 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from revenge.errors import Overloaded, StoreUnavailable
 from revenge.progress.model import ProgressState, ProgressUpdate
-from revenge.progress.store import ProgressStore, StoreUnavailable
+from revenge.progress.store import ProgressStore
 
 log = logging.getLogger("revenge.progress")
 
 
-class BatcherOverloaded(Exception):
+class BatcherOverloaded(Overloaded):
     """The queue is full: the update was not accepted (answer 503, the client retries)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "too many progress updates waiting; retry shortly")
 
 
 class BatcherClosed(StoreUnavailable):

@@ -8,6 +8,7 @@ milliseconds since the Unix epoch; positions and durations are milliseconds.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
@@ -16,6 +17,14 @@ from revenge.library.model import ITEM_TYPES, ItemType
 
 ProgressEvent = Literal["start", "progress", "pause", "seek", "stop"]
 PROGRESS_EVENTS: tuple[ProgressEvent, ...] = ("start", "progress", "pause", "seek", "stop")
+
+# A device id names a player (phone, browser, speaker): per-device progress rows and sessions key by it,
+# and the session and Redis encodings rely on it holding no spaces.
+DEVICE_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,63}")
+
+
+def is_device_id(value: str) -> bool:
+    return DEVICE_ID_RE.fullmatch(value) is not None
 
 # A state keeps the rows of at most this many devices; the device with the oldest event is dropped
 # first, so a client that invents a new device id per request cannot grow a state without bound.

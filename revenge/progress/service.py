@@ -20,15 +20,16 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
+from revenge.errors import StoreUnavailable
 from revenge.library.model import ItemType
 from revenge.progress import rules
 from revenge.progress.batcher import BatcherOverloaded, ProgressBatcher
 from revenge.progress.model import DEFAULT_POLICIES, CompletionPolicy, Policies, ProgressState, ProgressUpdate
-from revenge.progress.store import ProgressStore, StoreUnavailable, open_store
+from revenge.progress.store import ProgressStore, open_store
 
 if TYPE_CHECKING:
     from revenge.config import Settings
-    from revenge.web.metrics import Metrics
+    from revenge.metrics import Metrics
 
 
 def store_label(settings: Settings) -> str:

@@ -28,13 +28,6 @@ CONTINUE_DEFAULT_LIMIT = 20
 CONTINUE_MAX_LIMIT = 100
 
 
-class StoreUnavailable(Exception):
-    """The store cannot be reached or refused the write; nothing of the operation was acknowledged.
-
-    For a batch, the whole batch failed: no update of it may be reported as applied.
-    """
-
-
 class ProgressStore(Protocol):
     async def open(self) -> None:
         """Connect / create the schema. Raises ``StoreUnavailable`` when the backend is unreachable."""

@@ -134,7 +134,7 @@ def _type_rules(policy: CompletionPolicy) -> dict[str, object]:
     }
 
 
-_LUA_NAME_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
+_LUA_NAME_RE = re.compile(r"[a-z_][a-z0-9_]*")
 
 
 def _lua_literal(value: object) -> str:
@@ -146,12 +146,12 @@ def _lua_literal(value: object) -> str:
         if not math.isfinite(value):
             raise ValueError(f"not a finite number: {value!r}")
         return repr(value)
-    if isinstance(value, str) and _LUA_NAME_RE.match(value):
+    if isinstance(value, str) and _LUA_NAME_RE.fullmatch(value):
         return f"'{value}'"
     if isinstance(value, dict):
         fields = []
         for key, item in value.items():
-            if not (isinstance(key, str) and _LUA_NAME_RE.match(key)):
+            if not (isinstance(key, str) and _LUA_NAME_RE.fullmatch(key)):
                 raise ValueError(f"not a Lua table key: {key!r}")
             if item is not None:
                 fields.append(f"{key} = {_lua_literal(item)}")

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-USER_NAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+USER_NAME_RE = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
 KEY_PREFIX = "rv_"
 
 
@@ -75,7 +75,7 @@ class UserStore:
 
     def add_user(self, name: str) -> tuple[User, str]:
         """Create a user and its first API key; the key is returned once and never stored."""
-        if not USER_NAME_RE.match(name):
+        if not USER_NAME_RE.fullmatch(name):
             raise UserError("user names are 1-64 characters of letters, digits, _ . @ -")
         key = new_api_key()
         now = int(time.time())

@@ -16,7 +16,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-_TOKEN_RE = re.compile(r"^([0-9]{1,20})\.([0-9]{1,12})\.([A-Za-z0-9_-]{43})$")
+_TOKEN_RE = re.compile(r"([0-9]{1,20})\.([0-9]{1,12})\.([A-Za-z0-9_-]{43})")
 MAX_TOKEN_LENGTH = 96
 
 
@@ -56,7 +56,7 @@ def verify_stream_token(secrets: Sequence[bytes], token: str, item_id: str, now:
     """The grant the token carries for ``item_id`` at time ``now``, or :class:`TokenError`."""
     if len(token) > MAX_TOKEN_LENGTH:
         raise TokenError("malformed", "stream token is malformed")
-    match = _TOKEN_RE.match(token)
+    match = _TOKEN_RE.fullmatch(token)
     if match is None:
         raise TokenError("malformed", "stream token is malformed")
     user_id, expires_text, mac_text = match.groups()

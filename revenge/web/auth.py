@@ -9,20 +9,14 @@ from starlette.requests import Request
 from revenge.security.keys import User
 from revenge.security.signing import TokenError, sign_stream_token, verify_stream_token
 from revenge.state import AppState
+from revenge.web.conn import Conn, app_state, header_value
 from revenge.web.errors import ApiError
 
 _UNAUTHORIZED_HEADERS = {"WWW-Authenticate": 'Bearer realm="revenge"'}
 
 
-def app_state(request: Request) -> AppState:
-    # The lifespan state dict straight from the scope: ``request.state`` would wrap it in a new
-    # ``State`` object on every request.
-    state: AppState = request.scope["state"]["revenge"]
-    return state
-
-
-def bearer_key(request: Request) -> str | None:
-    return bearer_of(request.headers.get("authorization"))
+def bearer_key(conn: Conn) -> str | None:
+    return bearer_of(header_value(conn, b"authorization"))
 
 
 def bearer_of(header: str | None) -> str | None:
@@ -35,18 +29,13 @@ def bearer_of(header: str | None) -> str | None:
     return value.strip()
 
 
-def require_user(request: Request) -> User:
-    """The authenticated user, or a 401 with the error body."""
-    return user_of(app_state(request), request.headers.get("authorization"))
-
-
-def user_of(state: AppState, authorization: str | None) -> User:
-    """The user whose API key the ``Authorization`` header value carries, or a 401 with the error body."""
-    key = bearer_of(authorization)
+def require_user(conn: Conn) -> User:
+    """The user whose API key the ``Authorization: Bearer`` header carries, or a 401 with the error body."""
+    key = bearer_key(conn)
     if key is None:
         raise ApiError(401, "unauthorized", "missing API key: send Authorization: Bearer <key>",
                        "Authorization", _UNAUTHORIZED_HEADERS)
-    user = state.users.authenticate(key)
+    user = app_state(conn).users.authenticate(key)
     if user is None:
         raise ApiError(401, "unauthorized", "invalid API key", "Authorization", _UNAUTHORIZED_HEADERS)
     return user

@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match
 
+from revenge.errors import Overloaded, StoreUnavailable
 from revenge.web.responses import JSONResponse
 
 log = logging.getLogger("revenge.web")
@@ -76,13 +77,29 @@ _HTTP_CODES = {
 }
 
 
-def api_error_response(exc: ApiError) -> Response:
-    """The answer to an ``ApiError``: its status, error body and headers."""
-    return error_response(exc.status, exc.code, exc.message, exc.field, exc.headers)
+# The errors every endpoint may meet below it and answers alike (``as_api_error``), here and in the
+# fast path (``revenge.web.fast_path``): no route catches them itself.
+MAPPED_ERRORS = (ApiError, StoreUnavailable, Overloaded)
+
+
+def as_api_error(exc: ApiError | StoreUnavailable | Overloaded) -> ApiError:
+    """The HTTP answer to one of ``MAPPED_ERRORS``: a store outage or a full queue is a 503 with
+    ``Retry-After`` and a message that names no internals."""
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, Overloaded):
+        return unavailable(exc.public_message, exc.retry_after, exc.code)
+    return unavailable("store unavailable; retry shortly", exc.retry_after)
+
+
+def api_error_response(exc: ApiError | StoreUnavailable | Overloaded) -> Response:
+    """The answer to one of ``MAPPED_ERRORS``: its status, error body and headers."""
+    error = as_api_error(exc)
+    return error_response(error.status, error.code, error.message, error.field, error.headers)
 
 
 async def handle_api_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, ApiError)
+    assert isinstance(exc, MAPPED_ERRORS)
     return api_error_response(exc)
 
 
@@ -115,7 +132,7 @@ async def handle_unexpected(request: Request, exc: Exception) -> Response:
 
 
 EXCEPTION_HANDLERS = {
-    ApiError: handle_api_error,
+    **dict.fromkeys(MAPPED_ERRORS, handle_api_error),
     HTTPException: handle_http_exception,
     Exception: handle_unexpected,
 }

@@ -18,13 +18,13 @@ from revenge.playback import bookmarks as rules
 from revenge.playback.bookmarks import Bookmark, BookmarkRejected
 from revenge.progress import rules as progress_rules
 from revenge.progress.service import now_ms
-from revenge.progress.store import StoreUnavailable
 from revenge.web.auth import require_user
+from revenge.web.conn import app_state
 from revenge.web.errors import ApiError, bad_request, not_found
 from revenge.web.item_lookup import get_item_or_404
-from revenge.web.request_json import json_object, number_field, read_json, string_field
+from revenge.web.request_json import read_json
 from revenge.web.responses import JSONResponse
-from revenge.web.routes_scrobbles import records, store_error
+from revenge.web.validate import json_object, number_field, string_field
 
 
 def bookmark_json(bookmark: Bookmark, item: Item) -> dict[str, Any]:
@@ -45,10 +45,7 @@ def bookmark_json(bookmark: Bookmark, item: Item) -> dict[str, Any]:
 async def list_bookmarks(request: Request) -> Response:
     user = require_user(request)
     item = get_item_or_404(request)
-    try:
-        found = await records(request).bookmarks(user.id, item.id)
-    except StoreUnavailable:
-        raise store_error() from None
+    found = await app_state(request).records.bookmarks(user.id, item.id)
     return JSONResponse({"bookmarks": [bookmark_json(b, item) for b in found]})
 
 
@@ -64,10 +61,7 @@ async def add_bookmark(request: Request) -> Response:
     except BookmarkRejected as exc:
         raise bad_request(exc.field, str(exc)) from None
     bookmark = Bookmark(user.id, item.id, rules.new_bookmark_id(), position_ms, note, now_ms())
-    try:
-        stored = await records(request).add_bookmark(bookmark, rules.MAX_BOOKMARKS_PER_ITEM)
-    except StoreUnavailable:
-        raise store_error() from None
+    stored = await app_state(request).records.add_bookmark(bookmark, rules.MAX_BOOKMARKS_PER_ITEM)
     if not stored:
         raise ApiError(409, "too_many", f"at most {rules.MAX_BOOKMARKS_PER_ITEM} bookmarks per item")
     return JSONResponse(bookmark_json(bookmark, item), status_code=201)
@@ -79,10 +73,7 @@ async def delete_bookmark(request: Request) -> Response:
     bookmark_id = str(request.path_params["bookmark_id"])
     if not rules.is_valid_bookmark_id(bookmark_id):
         raise not_found("bookmark", "bookmark_id")
-    try:
-        deleted = await records(request).delete_bookmark(user.id, item.id, bookmark_id)
-    except StoreUnavailable:
-        raise store_error() from None
+    deleted = await app_state(request).records.delete_bookmark(user.id, item.id, bookmark_id)
     if not deleted:
         raise not_found("bookmark", "bookmark_id")
     return Response(status_code=204)

@@ -10,9 +10,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from revenge import __version__
+from revenge.errors import StoreUnavailable
 from revenge.progress.service import store_label
-from revenge.progress.store import StoreUnavailable
-from revenge.web.auth import app_state
+from revenge.web.conn import app_state
 from revenge.web.responses import JSONResponse
 
 PING_TIMEOUT_SECONDS = 2.0

@@ -24,16 +24,17 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive
 
-from revenge.hls.engine import EngineBusy, HlsEngine
+from revenge.errors import StoreUnavailable
+from revenge.hls.engine import HlsEngine
 from revenge.hls.playlist import MEDIA_TYPE as PLAYLIST_TYPE
 from revenge.hls.playlist import media_playlist, multivariant_playlist
 from revenge.hls.profiles import PROFILES, Profile, is_offered
 from revenge.hls.transcode import SourceError, SourceMissing
 from revenge.library.model import Item
-from revenge.progress.store import StoreUnavailable
 from revenge.security.keys import User
-from revenge.web.auth import app_state, require_stream_user, stream_token_for
-from revenge.web.errors import ApiError, bad_request, not_found, unavailable
+from revenge.web.auth import require_stream_user, stream_token_for
+from revenge.web.conn import app_state
+from revenge.web.errors import ApiError, bad_request, not_found
 from revenge.web.item_lookup import get_item_or_404
 
 log = logging.getLogger("revenge.hls")
@@ -42,7 +43,7 @@ SEGMENT_TYPE = "audio/mp4"
 SEGMENT_CACHE = "private, max-age=86400, immutable"
 PLAYLIST_CACHE = "private, no-cache"
 FALLBACK_PROFILE = "aac-128"  # when none of the configured ladder suits the source
-_INDEX_RE = re.compile(r"^(0|[1-9][0-9]{0,8})$")
+_INDEX_RE = re.compile(r"(0|[1-9][0-9]{0,8})")
 
 CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
@@ -132,17 +133,16 @@ def profile_for(request: Request, item: Item) -> Profile:
 
 def segment_index(request: Request) -> int:
     raw = str(request.path_params["index"])
-    if not _INDEX_RE.match(raw):
+    if not _INDEX_RE.fullmatch(raw):
         raise bad_request("segment", "the segment number must be an integer without leading zeros")
     return int(raw)
 
 
 async def engine_call(awaitable: Awaitable[T]) -> T:
-    """The engine's errors as HTTP answers: a broken file fails that item only."""
+    """The engine's errors as HTTP answers: a broken file fails that item only. (A full encode queue,
+    ``EngineBusy``, is answered 503 by the exception handlers, like every ``Overloaded``.)"""
     try:
         return await awaitable
-    except EngineBusy:
-        raise unavailable("the encoder is busy; retry in a second") from None
     except SourceMissing:
         raise ApiError(404, "file_missing", "a file of this item is gone; the next library scan will drop it",
                        "item_id") from None
@@ -219,7 +219,8 @@ async def keep_sessions_alive(request: Request, user: User, item: Item) -> None:
     try:
         await app_state(request).sessions.touch(user.id, item.id)
     except StoreUnavailable as exc:
-        log.warning("session touch failed (store unavailable): %s", exc)
+        # Debug only: the store logs the outage itself, once, not once per segment.
+        log.debug("session touch failed (store unavailable): %s", exc)
 
 
 async def media_item(request: Request) -> Item:

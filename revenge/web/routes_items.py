@@ -8,29 +8,20 @@ from starlette.routing import Route
 
 from revenge.library.catalog import CursorError
 from revenge.library.model import ITEM_TYPES, ItemType
-from revenge.web.auth import app_state, require_user
+from revenge.web.auth import require_user
+from revenge.web.conn import app_state
 from revenge.web.errors import bad_request
 from revenge.web.item_json import item_json
 from revenge.web.item_lookup import get_item_or_404
 from revenge.web.responses import JSONResponse
 from revenge.web.routes_progress import caller_progress
+from revenge.web.validate import limit_param
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 MAX_QUERY_CHARS = 200
 DEFAULT_FAILURES_LIMIT = 100
 MAX_FAILURES_LIMIT = 1000
-
-
-def parse_limit(raw: str | None, default: int, maximum: int, field: str = "limit") -> int:
-    if raw is None:
-        return default
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 6:  # str.isdigit() is true for "²" and "५"
-        raise bad_request(field, f"{field} must be an integer 1..{maximum}")
-    value = int(raw)
-    if not 1 <= value <= maximum:
-        raise bad_request(field, f"{field} must be an integer 1..{maximum}")
-    return value
 
 
 def parse_item_type(raw: str | None) -> ItemType | None:
@@ -46,7 +37,7 @@ async def list_items(request: Request) -> Response:
     require_user(request)
     params = request.query_params
     item_type = parse_item_type(params.get("type"))
-    limit = parse_limit(params.get("limit"), DEFAULT_LIMIT, MAX_LIMIT)
+    limit = limit_param(params.get("limit"), DEFAULT_LIMIT, MAX_LIMIT)
     q = params.get("q")
     if q is not None and len(q) > MAX_QUERY_CHARS:
         raise bad_request("q", f"q must be at most {MAX_QUERY_CHARS} characters")
@@ -72,7 +63,7 @@ async def list_failures(request: Request) -> Response:
     """Files and folders the library scan could not use, with the reason (paths relative to their
     configured library root), plus the total count."""
     require_user(request)
-    limit = parse_limit(request.query_params.get("limit"), DEFAULT_FAILURES_LIMIT, MAX_FAILURES_LIMIT)
+    limit = limit_param(request.query_params.get("limit"), DEFAULT_FAILURES_LIMIT, MAX_FAILURES_LIMIT)
     failures, total = app_state(request).catalog.failures(limit)
     return JSONResponse({
         "total": total,

@@ -17,18 +17,18 @@ from starlette.routing import Route
 from revenge.library.model import Item
 from revenge.playback.decide import ClientCapabilities, NoCompatibleStream, decide, is_apple_user_agent
 from revenge.playback.service import ItemGone, SessionService
-from revenge.playback.sessions import DEVICE_ID_RE, PLAYER_STATES, Session, SessionCapReached, is_session_id
+from revenge.playback.sessions import PLAYER_STATES, Session, SessionCapReached, is_session_id
 from revenge.progress import rules as progress_rules
-from revenge.progress.batcher import BatcherOverloaded
 from revenge.progress.model import PROGRESS_EVENTS
-from revenge.progress.store import StoreUnavailable
 from revenge.security.keys import User
-from revenge.web.auth import app_state, issue_stream_token, require_user
-from revenge.web.errors import ApiError, bad_request, error_body, not_found, unavailable
+from revenge.web.auth import issue_stream_token, require_user
+from revenge.web.conn import app_state
+from revenge.web.errors import ApiError, bad_request, error_body, not_found
 from revenge.web.item_lookup import find_item
 from revenge.web.progress_json import progress_json
-from revenge.web.request_json import json_object, number_field, read_json
+from revenge.web.request_json import read_json
 from revenge.web.responses import JSONResponse
+from revenge.web.validate import device_id_value, json_object, non_negative_field, playback_rate_field
 
 PREFIX = "/api/v1/playback/sessions"
 MAX_BODY_BYTES = 64 * 1024
@@ -45,27 +45,12 @@ async def _read_object(request: Request) -> Mapping[str, Any]:
     return json_object(await read_json(request, MAX_BODY_BYTES))
 
 
-def _non_negative(body: Mapping[str, Any], name: str, required: bool) -> float | None:
-    value = number_field(body, name, required)
-    if value is not None and value < 0:
-        raise bad_request(name, f"{name} must not be negative")
-    return value
-
-
 def _item(request: Request, value: Any) -> Item:
     if value is None:
         raise bad_request("item_id", "item_id is required")
     if not isinstance(value, str):
         raise bad_request("item_id", "item_id must be 16 characters a-z, 2-7")
     return find_item(request, value)
-
-
-def _device_id(value: Any) -> str:
-    if value is None:
-        raise bad_request("device_id", "device_id is required (sessions are kept per device)")
-    if not isinstance(value, str) or not DEVICE_ID_RE.match(value):
-        raise bad_request("device_id", "device_id must be 1-64 characters of letters, digits, . _ : @ -")
-    return value
 
 
 def _names(caps: Mapping[str, Any], name: str, required: bool) -> list[str]:
@@ -134,20 +119,11 @@ def session_json(request: Request, session: Session) -> dict[str, Any]:
     }
 
 
-def _store_error(exc: Exception) -> ApiError:
-    if isinstance(exc, BatcherOverloaded):
-        return unavailable("too many progress updates waiting; retry shortly", 1, "overloaded")
-    return unavailable("store unavailable; retry shortly", 1)
-
-
 async def _resume_ms(request: Request, user: User, item: Item, start_seconds: float | None) -> int:
     if start_seconds is not None:
         return progress_rules.clamp_position(round(min(start_seconds, 1e12) * 1000), item.duration_ms)
     progress = app_state(request).progress
-    try:
-        state = await progress.get(user.id, item.id)
-    except StoreUnavailable as exc:
-        raise _store_error(exc) from None
+    state = await progress.get(user.id, item.id)
     return progress.resume_position_ms(state, item.type)
 
 
@@ -155,9 +131,10 @@ async def start_session(request: Request) -> Response:
     user = require_user(request)
     body = await _read_object(request)
     item = _item(request, body.get("item_id"))
-    device_id = _device_id(body.get("device_id"))
+    device_id = device_id_value(body.get("device_id"),
+                                required_message="device_id is required (sessions are kept per device)")
     caps = capabilities_from_body(body.get("capabilities"), request.headers.get("user-agent", ""))
-    start_seconds = _non_negative(body, "start_seconds", required=False)
+    start_seconds = non_negative_field(body, "start_seconds", required=False)
     state = app_state(request)
     try:
         decision = decide(item, caps, state.settings.hls_ladder)
@@ -172,8 +149,6 @@ async def start_session(request: Request) -> Response:
     except SessionCapReached as exc:
         retry = str(max(1, math.ceil(state.settings.session_idle_seconds)))
         raise ApiError(429, "too_many_sessions", str(exc), None, {"Retry-After": retry}) from None
-    except StoreUnavailable as exc:
-        raise _store_error(exc) from None
     state.metrics.sessions_started.labels(decision.mode, decision.profiles[0] if decision.profiles
                                           else "original").inc()
     return JSONResponse(session_json(request, session), status_code=201)
@@ -194,10 +169,7 @@ def _no_session() -> ApiError:
 async def get_session(request: Request) -> Response:
     user = require_user(request)
     session_id = _session_id(request)
-    try:
-        session = await _sessions(request).get(user.id, session_id)
-    except StoreUnavailable as exc:
-        raise _store_error(exc) from None
+    session = await _sessions(request).get(user.id, session_id)
     if session is None:
         raise _no_session()
     return JSONResponse(session_json(request, session))
@@ -210,27 +182,22 @@ async def heartbeat(request: Request) -> Response:
     user = require_user(request)
     session_id = _session_id(request)
     body = await _read_object(request)
-    position = _non_negative(body, "position_seconds", required=True)
+    position = non_negative_field(body, "position_seconds", required=True)
     assert position is not None
     player_state = body.get("state")
     if player_state not in PLAYER_STATES:
         raise bad_request("state", f"state must be one of {', '.join(PLAYER_STATES)}")
-    rate = body.get("playback_rate", 1.0)
-    if (isinstance(rate, bool) or not isinstance(rate, int | float) or not math.isfinite(rate)
-            or not progress_rules.is_valid_playback_rate(rate)):
-        raise bad_request("playback_rate", progress_rules.PLAYBACK_RATE_MESSAGE)
+    rate = playback_rate_field(body)
     event = body.get("event")
     if event is not None and event not in PROGRESS_EVENTS:
         raise bad_request("event", f"event must be one of {', '.join(PROGRESS_EVENTS)}")
     service = _sessions(request)
     try:
         result = await service.heartbeat(user.id, session_id, round(min(position, 1e12) * 1000),
-                                         player_state, float(rate), event)
+                                         player_state, rate, event)
     except ItemGone:
         raise ApiError(404, "not_found", "the session's item is no longer in the library",
                        "item_id") from None
-    except (StoreUnavailable, BatcherOverloaded) as exc:
-        raise _store_error(exc) from None
     if result is None:
         raise _no_session()
     policy = app_state(request).progress.policy(result.item.type)
@@ -242,10 +209,7 @@ async def heartbeat(request: Request) -> Response:
 async def stop_session(request: Request) -> Response:
     user = require_user(request)
     session_id = _session_id(request)
-    try:
-        session = await _sessions(request).stop(user.id, session_id)
-    except StoreUnavailable as exc:
-        raise _store_error(exc) from None
+    session = await _sessions(request).stop(user.id, session_id)
     if session is None:
         raise _no_session()
     return Response(status_code=204)

@@ -16,24 +16,15 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from revenge.playback import scrobbles
-from revenge.playback.records import RecordStore
 from revenge.playback.scrobbles import Scrobble, ScrobbleRejected
 from revenge.progress.service import now_ms
-from revenge.progress.store import StoreUnavailable
-from revenge.web.auth import app_state, require_user
-from revenge.web.errors import ApiError, bad_request, unavailable
+from revenge.web.auth import require_user
+from revenge.web.conn import app_state
+from revenge.web.errors import bad_request
 from revenge.web.item_lookup import find_item
-from revenge.web.request_json import json_object, number_field, read_json, string_field
+from revenge.web.request_json import read_json
 from revenge.web.responses import JSONResponse
-from revenge.web.routes_progress import DEFAULT_DEVICE_ID, DEVICE_ID_RE
-
-
-def records(request: Request) -> RecordStore:
-    return app_state(request).records
-
-
-def store_error() -> ApiError:
-    return unavailable("records store unavailable; retry shortly", 1)
+from revenge.web.validate import device_id_value, json_object, number_field, string_field
 
 
 async def post_scrobble(request: Request) -> Response:
@@ -44,9 +35,7 @@ async def post_scrobble(request: Request) -> Response:
     started = number_field(body, "started_at", required=True)
     listened = number_field(body, "listened_seconds", required=True)
     assert started is not None and listened is not None
-    device_id = string_field(body, "device_id", DEFAULT_DEVICE_ID)
-    if not DEVICE_ID_RE.match(device_id):
-        raise bad_request("device_id", "device_id must be 1-64 characters of letters, digits, . _ : @ -")
+    device_id = device_id_value(body.get("device_id"))
     started_at = int(min(started, 1e15))
     if listened < 0:  # before the item lookup: wrong whatever the item
         raise bad_request("listened_seconds", "listened_seconds must not be negative")
@@ -59,10 +48,7 @@ async def post_scrobble(request: Request) -> Response:
         raise bad_request(exc.field, str(exc)) from None
     record = Scrobble(user_id=user.id, item_id=item.id, item_type=item.type, started_at=started_at,
                       listened_ms=listened_ms, device_id=device_id, source="client", recorded_at=received)
-    try:
-        (result,) = await records(request).add_scrobbles([record])
-    except StoreUnavailable:
-        raise store_error() from None
+    (result,) = await app_state(request).records.add_scrobbles([record])
     body = {"scrobble": scrobbles.scrobble_json(result.scrobble), "duplicate": not result.created}
     return JSONResponse(body, status_code=201 if result.created else 200)
 
@@ -75,10 +61,7 @@ async def get_listening_stats(request: Request) -> Response:
                                                     request.query_params.get("to"), today)
     except ScrobbleRejected as exc:
         raise bad_request(exc.field, str(exc)) from None
-    try:
-        totals = await records(request).listening_totals(user.id, first_day, last_day)
-    except StoreUnavailable:
-        raise store_error() from None
+    totals = await app_state(request).records.listening_totals(user.id, first_day, last_day)
     return JSONResponse(scrobbles.stats_json(totals, first_day, last_day))
 
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from revenge.errors import StoreUnavailable
 from revenge.progress.batcher import BatcherClosed, BatcherOverloaded, ProgressBatcher
 from revenge.progress.model import DEFAULT_POLICIES, ProgressState, ProgressUpdate
 from revenge.progress.service import ProgressService
-from revenge.progress.store import StoreUnavailable
 from revenge.progress.store_sqlite import SqliteStore
 
 T0 = 1_700_000_000_000

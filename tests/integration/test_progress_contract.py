@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from revenge.config import Settings, load_settings
+from revenge.errors import StoreUnavailable
 from revenge.progress import rules
 from revenge.progress.model import (
     DEFAULT_POLICIES,
@@ -24,7 +25,7 @@ from revenge.progress.model import (
     ProgressState,
     ProgressUpdate,
 )
-from revenge.progress.store import ProgressStore, StoreUnavailable, open_store
+from revenge.progress.store import ProgressStore, open_store
 from tests.redisfix import redis_server  # noqa: F401  (fixture used by the "redis" param)
 
 MIN = 60_000

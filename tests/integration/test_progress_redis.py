@@ -21,9 +21,9 @@ import redis
 from redis.exceptions import ResponseError
 
 from revenge.config import load_settings
+from revenge.errors import StoreUnavailable
 from revenge.progress import rules
 from revenge.progress.model import DEFAULT_POLICIES, ProgressState, ProgressUpdate
-from revenge.progress.store import StoreUnavailable
 from revenge.progress.store_dragonfly import (
     KEY_GUARD_LUA,
     DragonflyStore,

@@ -18,6 +18,7 @@ import pytest
 import redis
 
 from revenge.config import load_settings
+from revenge.errors import StoreUnavailable
 from revenge.library.model import ITEM_TYPES, ItemType
 from revenge.playback import records_redis, scrobbles
 from revenge.playback.bookmarks import Bookmark, new_bookmark_id, ordered
@@ -25,7 +26,6 @@ from revenge.playback.records import RecordStore, open_record_store
 from revenge.playback.records_redis import RedisRecordStore
 from revenge.playback.records_sqlite import SqliteRecordStore
 from revenge.playback.scrobbles import DAY_MS, Scrobble
-from revenge.progress.store import StoreUnavailable
 from revenge.redis_scripts import LuaScript
 from tests.redisfix import (
     RedisServer,

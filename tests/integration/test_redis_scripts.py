@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 import redis
 
-from revenge.progress.store import StoreUnavailable
+from revenge.errors import StoreUnavailable
 from revenge.redis_scripts import LuaScript, ScriptedRedis, key_guard_lua
 from tests.redisfix import RedisServer, redis_server  # noqa: F401  (fixture)
 

@@ -15,6 +15,7 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from revenge.errors import StoreUnavailable
 from revenge.playback.session_store import (
     MemorySessionStore,
     RedisSessionStore,
@@ -23,7 +24,6 @@ from revenge.playback.session_store import (
     live_key,
 )
 from revenge.playback.sessions import PLAYER_STATES, Session
-from revenge.progress.store import StoreUnavailable
 from tests.redisfix import RedisServer, redis_server  # noqa: F401  (fixture)
 
 IDLE_MS = 10_000

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from revenge.progress.store import StoreUnavailable
+from revenge.errors import StoreUnavailable
 from revenge.sqlite_thread import SqliteThread
 
 SCHEMA = "CREATE TABLE IF NOT EXISTS t (k TEXT PRIMARY KEY, v INTEGER NOT NULL);"

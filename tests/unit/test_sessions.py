@@ -18,6 +18,7 @@ from revenge.playback.decide import Decision
 from revenge.playback.service import SessionService
 from revenge.playback.session_store import MemorySessionStore
 from revenge.playback.sessions import EndReason, Session, SessionCapReached
+from revenge.progress.model import DEVICE_ID_RE
 from revenge.progress.service import ProgressService
 
 IDLE_S = 60.0
@@ -107,7 +108,7 @@ def test_session_ids_are_128_random_bits_in_url_safe_text() -> None:
 
 
 @given(position=st.integers(0, 10**12), last=st.integers(0, 10**13),
-       device=st.from_regex(rules.DEVICE_ID_RE, fullmatch=True),
+       device=st.from_regex(DEVICE_ID_RE, fullmatch=True),
        state=st.sampled_from(rules.PLAYER_STATES), mode=st.sampled_from(["direct", "hls"]),
        profiles=st.lists(st.sampled_from(["aac-64", "aac-256", "opus-128", "flac"]), max_size=4))
 def test_storage_form_round_trips(position: int, last: int, device: str, state: rules.PlayerState,

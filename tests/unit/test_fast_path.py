@@ -1,4 +1,4 @@
-"""DirectRoutes: its routes are answered ahead of the router, everything else passes through."""
+"""FastPath: its routes are answered ahead of the router, everything else passes through."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from revenge.web.direct_routes import DirectRoutes
+from revenge.errors import StoreUnavailable
+from revenge.progress.batcher import BatcherOverloaded
 from revenge.web.errors import EXCEPTION_HANDLERS, ApiError
+from revenge.web.fast_path import FastPath
 from revenge.web.responses import send_json
 
 
@@ -22,6 +24,10 @@ class Echo:
         item_id = scope["path_params"]["item_id"]
         if item_id == "teapot":
             raise ApiError(418, "teapot", "short and stout", "item_id", {"X-Why": "tea"})
+        if item_id == "outage":
+            raise StoreUnavailable("redis://secret-host:6379 refused")
+        if item_id == "full":
+            raise BatcherOverloaded("queue is full (10000 updates waiting)")
         await send_json(send, {"item_id": item_id, "route": scope["route"].path, "via": "direct"})
 
 
@@ -32,7 +38,7 @@ async def router_copy(request: Request) -> Response:
 def make_app() -> Starlette:
     direct = [Route("/things/{item_id}", Echo(), methods=["PUT"])]
     routes = [Route("/things/{item_id}", router_copy, methods=["PUT", "GET"])]
-    return Starlette(routes=routes, middleware=[Middleware(DirectRoutes, routes=direct)],
+    return Starlette(routes=routes, middleware=[Middleware(FastPath, routes=direct)],
                      exception_handlers=EXCEPTION_HANDLERS)  # type: ignore[arg-type]
 
 
@@ -60,3 +66,22 @@ async def test_api_errors_get_the_error_body_and_headers() -> None:
     r = await request("PUT", "/things/teapot")
     assert r.status_code == 418 and r.headers["X-Why"] == "tea"
     assert r.json() == {"error": {"code": "teapot", "message": "short and stout", "field": "item_id"}}
+
+
+async def test_store_outages_and_full_queues_are_503_with_retry_after_and_no_internals() -> None:
+    for path, code in (("/things/outage", "unavailable"), ("/things/full", "overloaded")):
+        r = await request("PUT", path)
+        assert r.status_code == 503 and r.headers["Retry-After"] == "1", path
+        assert r.json()["error"]["code"] == code
+        assert "secret-host" not in r.text and "10000" not in r.text
+
+
+async def test_the_router_maps_the_same_errors_the_same_way() -> None:
+    async def outage(request: Request) -> Response:
+        raise StoreUnavailable("redis://secret-host:6379 refused")
+
+    app = Starlette(routes=[Route("/outage", outage)], exception_handlers=EXCEPTION_HANDLERS)  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        r = await client.get("/outage")
+    assert r.status_code == 503 and r.headers["Retry-After"] == "1"
+    assert r.json() == {"error": {"code": "unavailable", "message": "store unavailable; retry shortly"}}

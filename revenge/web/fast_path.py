@@ -1,4 +1,4 @@
-"""``DirectRoutes``: the few routes players call many times a minute, served in front of Starlette's
+"""``FastPath``: the few routes players call many times a minute, served in front of Starlette's
 exception middleware and router."""
 
 from __future__ import annotations
@@ -8,10 +8,10 @@ from collections.abc import Sequence
 from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from revenge.web.errors import ApiError, api_error_response
+from revenge.web.errors import MAPPED_ERRORS, api_error_response
 
 
-class DirectRoutes:
+class FastPath:
     """Serves ``routes`` (plain ASGI endpoints) itself, ahead of the rest of the middleware stack.
 
     For a progress write, Starlette's exception middleware, router and per-route wrappers cost about as
@@ -36,7 +36,7 @@ class DirectRoutes:
                     scope["route"] = route  # as the router sets it: the metrics label is the template
                     try:
                         await route.app(scope, receive, send)
-                    except ApiError as exc:
+                    except MAPPED_ERRORS as exc:
                         await api_error_response(exc)(scope, receive, send)
                     return
         await self.app(scope, receive, send)
