@@ -134,6 +134,7 @@ def test_clock_ahead_is_clamped_to_receive_time(env: Env, client: httpx.Client) 
     ({"position_seconds": 1, "device_id": ""}, "device_id"),
     ({"position_seconds": 1, "device_id": "x" * 65}, "device_id"),
     ({"position_seconds": 1, "device_id": "../etc"}, "device_id"),
+    ({"position_seconds": 1, "device_id": "phone\n"}, "device_id"),  # "$" matched before a final newline
     ({"position_seconds": 1, "client_ts": -1}, "client_ts"),
     ({"position_seconds": 1, "playback_rate": 0}, "playback_rate"),
     ({"position_seconds": 1, "playback_rate": -1}, "playback_rate"),
