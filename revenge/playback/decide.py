@@ -42,8 +42,10 @@ Reason = Literal[
     "codec_not_supported",
     "container_not_supported",
     "bitrate_too_high",
-    "direct_not_allowed",
+    "hls_preferred",
 ]
+Preference = Literal["direct", "hls"]
+PREFERENCES: tuple[Preference, ...] = ("direct", "hls")
 
 
 def normalize_codec(name: str) -> str:
@@ -77,12 +79,15 @@ class ClientCapabilities:
     max_bitrate: int | None  # bits per second; None: no limit
     hls: bool
     apple: bool = False
+    # "hls": the client wants HLS even when it could play the file (an HLS-only player, a client that
+    # wants the bitrate ladder); it still gets the file when no HLS variant suits it.
+    prefer: Preference = "direct"
 
     @classmethod
     def from_lists(cls, codecs: Iterable[str], containers: Iterable[str], max_bitrate: int | None,
-                   hls: bool, apple: bool = False) -> ClientCapabilities:
+                   hls: bool, apple: bool = False, prefer: Preference = "direct") -> ClientCapabilities:
         return cls(frozenset(normalize_codec(c) for c in codecs),
-                   frozenset(normalize_container(c) for c in containers), max_bitrate, hls, apple)
+                   frozenset(normalize_container(c) for c in containers), max_bitrate, hls, apple, prefer)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,18 +141,15 @@ def choose_hls_profiles(item: Item, caps: ClientCapabilities, ladder: Sequence[s
     return chosen
 
 
-def decide(
-    item: Item, caps: ClientCapabilities, ladder: Sequence[str], allow_direct: bool = True
-) -> Decision:
-    """Direct play when everything fits; else HLS; :class:`NoCompatibleStream` when neither works."""
+def decide(item: Item, caps: ClientCapabilities, ladder: Sequence[str]) -> Decision:
+    """Direct play when everything fits (unless the client prefers HLS and can have it); else HLS;
+    :class:`NoCompatibleStream` when neither works."""
     failures = direct_play_failures(item, caps)
-    if not allow_direct:
-        failures.append("direct_not_allowed")
-    if not failures:
+    if not failures and caps.prefer == "direct":
         return Decision("direct", (), ())
-    if not caps.hls:
-        raise NoCompatibleStream([*failures, "hls_not_supported"])
-    profiles = choose_hls_profiles(item, caps, ladder)
-    if not profiles:
-        raise NoCompatibleStream([*failures, "no_hls_codec_in_common"])
-    return Decision("hls", tuple(failures), tuple(profiles))
+    profiles = choose_hls_profiles(item, caps, ladder) if caps.hls else []
+    if profiles:
+        return Decision("hls", tuple(failures) or ("hls_preferred",), tuple(profiles))
+    if not failures:  # HLS was preferred but none of its variants suits the client: the file does
+        return Decision("direct", (), ())
+    raise NoCompatibleStream([*failures, "no_hls_codec_in_common" if caps.hls else "hls_not_supported"])

@@ -15,7 +15,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from revenge.library.model import Item
-from revenge.playback.decide import ClientCapabilities, NoCompatibleStream, decide, is_apple_user_agent
+from revenge.playback.decide import (
+    PREFERENCES,
+    ClientCapabilities,
+    NoCompatibleStream,
+    decide,
+    is_apple_user_agent,
+)
 from revenge.playback.service import ItemGone, SessionService
 from revenge.playback.sessions import PLAYER_STATES, Session, SessionCapReached, is_session_id
 from revenge.progress import rules as progress_rules
@@ -69,8 +75,9 @@ def _names(caps: Mapping[str, Any], name: str, required: bool) -> list[str]:
 
 
 def capabilities_from_body(value: Any, user_agent: str) -> ClientCapabilities:
-    """``capabilities: {codecs, containers?, max_bitrate?, hls?}``; ``hls`` defaults to true (the
-    server's own players and every HLS library); Apple players are recognised by their User-Agent."""
+    """``capabilities: {codecs, containers?, max_bitrate?, hls?, prefer?}``; ``hls`` defaults to true
+    (the server's own players and every HLS library), ``prefer`` to ``direct``; Apple players are
+    recognised by their User-Agent."""
     if not isinstance(value, dict):
         raise bad_request("capabilities", "capabilities is required: {codecs, containers, max_bitrate, hls}")
     codecs = _names(value, "codecs", required=True)
@@ -83,8 +90,12 @@ def capabilities_from_body(value: Any, user_agent: str) -> ClientCapabilities:
     hls = value.get("hls", True)
     if not isinstance(hls, bool):
         raise bad_request("capabilities.hls", "capabilities.hls must be true or false")
+    prefer = value.get("prefer", "direct")
+    if prefer not in PREFERENCES:
+        raise bad_request("capabilities.prefer",
+                          f"capabilities.prefer must be one of {', '.join(PREFERENCES)}")
     return ClientCapabilities.from_lists(codecs, containers, max_bitrate, hls,
-                                         apple=is_apple_user_agent(user_agent))
+                                         apple=is_apple_user_agent(user_agent), prefer=prefer)
 
 
 def stream_url(request: Request, session: Session) -> str:

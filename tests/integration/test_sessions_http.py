@@ -137,6 +137,16 @@ def test_nothing_in_common_is_422_with_the_reasons(env: Env) -> None:
         assert response.status_code == 422 and "no_hls_codec_in_common" in response.json()["error"]["reasons"]
 
 
+def test_a_client_that_could_take_the_original_may_prefer_hls(env: Env) -> None:
+    with env.client("alice") as alice:
+        caps = {"codecs": ["flac", "aac"], "containers": ["flac", "mp4"], "hls": True}
+        assert started(alice, env.track, "hls-only-tv", caps)["decision"] == "direct"
+        body = started(alice, env.track, "hls-only-tv", {**caps, "prefer": "hls"})
+        assert body["decision"] == "hls" and body["reasons"] == ["hls_preferred"] and body["profiles"]
+        assert body["url"].startswith(f"/api/v1/stream/{env.track}/playlist.m3u8?")
+        alice.delete(f"{SESSIONS}/{body['session_id']}")
+
+
 @pytest.mark.parametrize(("body", "field"), [
     ({"device_id": "d", "capabilities": FLAC_CAPS}, "item_id"),
     ({"item_id": "NOT-AN-ID", "device_id": "d", "capabilities": FLAC_CAPS}, "item_id"),
@@ -156,6 +166,9 @@ def test_nothing_in_common_is_422_with_the_reasons(env: Env) -> None:
      "capabilities.max_bitrate"),
     ({"item_id": "TRACK", "device_id": "d", "capabilities": {"codecs": ["aac"], "hls": "yes"}},
      "capabilities.hls"),
+    ({"item_id": "TRACK", "device_id": "d", "capabilities": {"codecs": ["aac"], "prefer": "always"}},
+     "capabilities.prefer"),
+    ({"item_id": "TRACK", "device_id": "d\n", "capabilities": FLAC_CAPS}, "device_id"),
     ({"item_id": "TRACK", "device_id": "d", "capabilities": FLAC_CAPS, "start_seconds": -1},
      "start_seconds"),
     ({"item_id": "TRACK", "device_id": "d", "capabilities": FLAC_CAPS, "start_seconds": "5"},

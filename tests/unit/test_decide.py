@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from revenge.library.model import Item, MediaFile
@@ -86,9 +88,18 @@ def test_smallest_rung_offered_when_cap_is_below_all() -> None:
     assert decide(FLAC, tiny, LADDER).profiles == ("aac-64",)
 
 
-def test_direct_can_be_forced_off() -> None:
-    decision = decide(MP3, SAFARI, LADDER, allow_direct=False)
-    assert decision.mode == "hls" and decision.reasons == ("direct_not_allowed",)
+def test_a_client_may_prefer_hls_over_a_file_it_could_play() -> None:
+    assert decide(MP3, SAFARI, LADDER).mode == "direct"
+    prefers = dataclasses.replace(SAFARI, prefer="hls")
+    decision = decide(MP3, prefers, LADDER)
+    assert decision.mode == "hls" and decision.reasons == ("hls_preferred",) and decision.profiles
+
+
+def test_a_preference_for_hls_falls_back_to_the_file_when_no_variant_suits() -> None:
+    mp3_only = ClientCapabilities.from_lists(["mp3"], ["mp3"], None, True, prefer="hls")
+    assert decide(MP3, mp3_only, LADDER).mode == "direct"
+    no_hls = ClientCapabilities.from_lists(["mp3"], ["mp3"], None, False, prefer="hls")
+    assert decide(MP3, no_hls, LADDER).mode == "direct"
 
 
 @pytest.mark.parametrize(
