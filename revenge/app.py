@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -13,7 +12,8 @@ from starlette.middleware import Middleware
 from revenge.config import Settings
 from revenge.hls.engine import HlsEngine
 from revenge.library.catalog import Catalog
-from revenge.library.scan import ScanStatus, scan_library
+from revenge.library.scan import ScanStatus
+from revenge.library.scan_runner import ScanRunner
 from revenge.metrics import Metrics
 from revenge.playback.progress_scrobbles import ProgressScrobbler
 from revenge.playback.records import open_record_store
@@ -33,6 +33,7 @@ from revenge.web import (
     routes_progress,
     routes_scrobbles,
     routes_static,
+    routes_users,
 )
 from revenge.web.errors import EXCEPTION_HANDLERS
 from revenge.web.fast_path import FastPath
@@ -64,25 +65,14 @@ def create_app(settings: Settings) -> Starlette:
             # A session that ends (stopped, replaced, idle) takes its queued prefetches with it.
             sessions.on_end(lambda session, reason: hls.cancel_prefetch(session.item_id))
             metrics.sessions_active.set_function(sessions.watched_count)
-            state = AppState(settings=settings, users=users, catalog=catalog, scan=ScanStatus(),
+            scans = ScanRunner(settings, catalog, ScanStatus())
+            stack.push_async_callback(scans.aclose)
+            state = AppState(settings=settings, users=users, catalog=catalog, scan=scans.status, scans=scans,
                              progress=progress, metrics=metrics, hls=hls, sessions=sessions,
                              stream_secrets=load_stream_secrets(settings.data_dir), records=records)
-
-            scan_task: asyncio.Task[object] | None = None
-            if settings.scan_on_start and settings.library + settings.podcasts + settings.audiobooks:
-                # The server answers while the scan runs; items appear as they are probed.
-                state.scan.queued()  # /healthz says "running" before the thread gets to start
-                scan_task = asyncio.create_task(
-                    asyncio.to_thread(scan_library, settings, catalog, state.scan), name="library-scan"
-                )
-
-            try:
-                yield {"revenge": state}
-            finally:
-                if scan_task is not None:
-                    state.scan.cancel()
-                    with contextlib.suppress(Exception, asyncio.CancelledError):
-                        await scan_task
+            if settings.scan_on_start:
+                scans.start()
+            yield {"revenge": state}
 
     # Starlette tries the routes in this order, at about a microsecond each, so the paths players hit
     # all the time come first: progress writes, media segments, session heartbeats.
@@ -98,6 +88,7 @@ def create_app(settings: Settings) -> Starlette:
         *routes_static.routes,  # the web player: "/" and "/static/…"
         *routes_scrobbles.routes,
         *routes_bookmarks.routes,
+        *routes_users.routes,
     ]
     return Starlette(
         routes=routes,

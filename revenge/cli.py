@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from revenge.config import ConfigError, Settings, load_settings
-from revenge.security.keys import UserError, UserStore
+from revenge.security.keys import ROLES, UserError, UserStore
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -76,14 +76,17 @@ def cmd_user(args: argparse.Namespace) -> int:
     users = _user_store(settings)
     try:
         if args.user_cmd == "add":
-            _, key = users.add_user(args.name)
-            print(f"Created user {args.name!r}. API key (shown only this once):")
+            user, key = users.add_user(args.name, args.role)
+            print(f"Created {user.role} {args.name!r}. API key (shown only this once):")
             print(key)
+        elif args.user_cmd == "role":
+            user = users.set_role(args.name, args.role)
+            print(f"{user.name!r} is now {user.role}.")
         elif args.user_cmd == "key":
             print(users.new_key(args.name))
         elif args.user_cmd == "list":
             for user, keys in users.list_users():
-                print(f"{user.name}\t{keys} key(s)")
+                print(f"{user.name}\t{user.role}\t{keys} key(s)")
         elif args.user_cmd == "remove":
             users.remove_user(args.name)
             print(f"Removed user {args.name!r} and its keys.")
@@ -133,9 +136,15 @@ def build_parser() -> argparse.ArgumentParser:
     user_sub = user.add_subparsers(dest="user_cmd", required=True)
     for name, text in (("add", "create a user and print its API key"),
                        ("key", "print a new extra API key for a user"),
-                       ("remove", "delete a user and its keys")):
+                       ("remove", "delete a user and its keys"),
+                       ("role", "make a user an admin or a listener")):
         p = user_sub.add_parser(name, help=text)
         p.add_argument("name")
+        if name == "add":
+            p.add_argument("--role", choices=ROLES, default=None,
+                           help="admin or listener (default: admin for the first user, else listener)")
+        elif name == "role":
+            p.add_argument("role", choices=ROLES)
     user_sub.add_parser("list", help="list users")
     user.set_defaults(func=cmd_user)
 

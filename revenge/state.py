@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from revenge.hls.engine import HlsEngine
     from revenge.library.catalog import Catalog
     from revenge.library.scan import ScanStatus
+    from revenge.library.scan_runner import ScanRunner
     from revenge.metrics import Metrics
     from revenge.playback.records import RecordStore
     from revenge.playback.service import SessionService
@@ -27,6 +28,7 @@ class AppState:
     users: UserStore
     catalog: Catalog
     scan: ScanStatus
+    scans: ScanRunner  # starts scans (at start, and an admin's POST /api/v1/library/scan)
     progress: ProgressService
     metrics: Metrics
     hls: HlsEngine

@@ -1,5 +1,9 @@
-"""Users and API keys. Keys are shown once and stored only as their SHA-256 (they are 256-bit random,
-so a fast hash is enough: there is nothing to brute-force)."""
+"""Users, their roles and API keys. Keys are shown once and stored only as their SHA-256 (they are 256-bit
+random, so a fast hash is enough: there is nothing to brute-force).
+
+Roles: an ``admin`` manages the server (users, scans, the library's failures with their paths); a
+``listener`` plays, and sees items, never server paths. The first user of a server is its admin.
+"""
 
 from __future__ import annotations
 
@@ -11,15 +15,27 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 USER_NAME_RE = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
 KEY_PREFIX = "rv_"
+Role = Literal["admin", "listener"]
+ROLES: tuple[Role, ...] = ("admin", "listener")
 
 
 @dataclass(frozen=True, slots=True)
 class User:
     id: str  # decimal string; used as the hash tag in store keys (rv:{<id>}:…)
     name: str
+    role: Role = "listener"
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+def _role(value: object) -> Role:
+    return "admin" if value == "admin" else "listener"
 
 
 def new_api_key() -> str:
@@ -31,7 +47,19 @@ def hash_key(key: str) -> str:
 
 
 class UserError(ValueError):
+    """A user operation refused: a bad name or role."""
+
+
+class UnknownUser(UserError):
     pass
+
+
+class UserExists(UserError):
+    pass
+
+
+class LastAdmin(UserError):
+    """The operation would leave the server without an admin."""
 
 
 class UserStore:
@@ -63,6 +91,13 @@ class UserStore:
             );
             """
         )
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(users)")}
+        if "role" not in columns:
+            # A users.db from before roles: its first user is the admin (the one `revenge serve`
+            # created), everyone else a listener.
+            with self._db:
+                self._db.execute("ALTER TABLE users ADD COLUMN role TEXT NOT NULL DEFAULT 'listener'")
+                self._db.execute("UPDATE users SET role = 'admin' WHERE id = (SELECT min(id) FROM users)")
         self._cache: dict[str, tuple[float, User | None]] = {}
 
     def close(self) -> None:
@@ -73,23 +108,48 @@ class UserStore:
         with self._lock:
             return int(self._db.execute("SELECT count(*) FROM users").fetchone()[0])
 
-    def add_user(self, name: str) -> tuple[User, str]:
-        """Create a user and its first API key; the key is returned once and never stored."""
+    def add_user(self, name: str, role: Role | None = None) -> tuple[User, str]:
+        """Create a user and its first API key; the key is returned once and never stored. The role
+        defaults to ``admin`` for the first user of the server and ``listener`` for every later one."""
         if not USER_NAME_RE.fullmatch(name):
             raise UserError("user names are 1-64 characters of letters, digits, _ . @ -")
+        if role is not None and role not in ROLES:
+            raise UserError(f"roles are {', '.join(ROLES)}")
         key = new_api_key()
         now = int(time.time())
-        with self._lock:
+        with self._lock, self._db:
+            self._db.execute("BEGIN IMMEDIATE")  # the first-user check and the insert as one
+            chosen: Role = role or ("listener" if self._db.execute("SELECT 1 FROM users LIMIT 1").fetchone()
+                                    else "admin")
             try:
-                cur = self._db.execute("INSERT INTO users(name, created_at) VALUES (?, ?)", (name, now))
+                cur = self._db.execute("INSERT INTO users(name, created_at, role) VALUES (?, ?, ?)",
+                                       (name, now, chosen))
             except sqlite3.IntegrityError:
-                raise UserError(f"user {name!r} already exists") from None
+                raise UserExists(f"user {name!r} already exists") from None
             user_id = int(cur.lastrowid or 0)
             self._db.execute(
                 "INSERT INTO api_keys(key_hash, user_id, created_at) VALUES (?, ?, ?)",
                 (hash_key(key), user_id, now),
             )
-        return User(str(user_id), name), key
+        return User(str(user_id), name, chosen), key
+
+    def set_role(self, name: str, role: Role) -> User:
+        """Change a user's role; the last admin cannot stop being one (nobody could manage the server)."""
+        if role not in ROLES:
+            raise UserError(f"roles are {', '.join(ROLES)}")
+        with self._lock, self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            row = self._db.execute("SELECT id, role FROM users WHERE name = ?", (name,)).fetchone()
+            if row is None:
+                raise UnknownUser(f"no user {name!r}")
+            if row[1] == "admin" and role != "admin" and self._admins() == 1:
+                raise LastAdmin(f"{name!r} is the only admin; make another user admin first")
+            self._db.execute("UPDATE users SET role = ? WHERE id = ?", (role, row[0]))
+        self._cache.clear()
+        return User(str(row[0]), name, role)
+
+    def _admins(self) -> int:
+        return int(self._db.execute("SELECT count(*) FROM users WHERE role = 'admin'").fetchone()[0])
 
     def new_key(self, name: str) -> str:
         """Issue another key for an existing user (e.g. one per device)."""
@@ -97,7 +157,7 @@ class UserStore:
         with self._lock:
             row = self._db.execute("SELECT id FROM users WHERE name = ?", (name,)).fetchone()
             if row is None:
-                raise UserError(f"no user {name!r}")
+                raise UnknownUser(f"no user {name!r}")
             self._db.execute(
                 "INSERT INTO api_keys(key_hash, user_id, created_at) VALUES (?, ?, ?)",
                 (hash_key(key), row[0], int(time.time())),
@@ -108,16 +168,19 @@ class UserStore:
         """Users with their number of keys."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT u.id, u.name, count(k.key_hash) FROM users u "
+                "SELECT u.id, u.name, u.role, count(k.key_hash) FROM users u "
                 "LEFT JOIN api_keys k ON k.user_id = u.id GROUP BY u.id ORDER BY u.name"
             ).fetchall()
-        return [(User(str(r[0]), r[1]), int(r[2])) for r in rows]
+        return [(User(str(r[0]), r[1], _role(r[2])), int(r[3])) for r in rows]
 
     def remove_user(self, name: str) -> None:
-        with self._lock:
-            row = self._db.execute("SELECT id FROM users WHERE name = ?", (name,)).fetchone()
+        with self._lock, self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            row = self._db.execute("SELECT id, role FROM users WHERE name = ?", (name,)).fetchone()
             if row is None:
-                raise UserError(f"no user {name!r}")
+                raise UnknownUser(f"no user {name!r}")
+            if row[1] == "admin" and self._admins() == 1:
+                raise LastAdmin(f"{name!r} is the only admin; make another user admin first")
             self._db.execute("DELETE FROM api_keys WHERE user_id = ?", (row[0],))
             self._db.execute("DELETE FROM users WHERE id = ?", (row[0],))
         self._cache.clear()
@@ -130,10 +193,11 @@ class UserStore:
             return hit[1]
         with self._lock:
             row = self._db.execute(
-                "SELECT u.id, u.name FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.key_hash = ?",
+                "SELECT u.id, u.name, u.role FROM api_keys k JOIN users u ON u.id = k.user_id "
+                "WHERE k.key_hash = ?",
                 (digest,),
             ).fetchone()
-        user = User(str(row[0]), row[1]) if row else None
+        user = User(str(row[0]), row[1], _role(row[2])) if row else None
         if len(self._cache) > 10_000:
             self._cache.clear()
         self._cache[digest] = (now, user)
@@ -149,8 +213,9 @@ class UserStore:
         if hit is not None and now - hit[0] < self.CACHE_SECONDS:
             return hit[1]
         with self._lock:
-            row = self._db.execute("SELECT id, name FROM users WHERE id = ?", (int(user_id),)).fetchone()
-        user = User(str(row[0]), row[1]) if row else None
+            row = self._db.execute("SELECT id, name, role FROM users WHERE id = ?",
+                                   (int(user_id),)).fetchone()
+        user = User(str(row[0]), row[1], _role(row[2])) if row else None
         if len(self._cache) > 10_000:
             self._cache.clear()
         self._cache[cache_key] = (now, user)

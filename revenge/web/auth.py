@@ -41,6 +41,14 @@ def require_user(conn: Conn) -> User:
     return user
 
 
+def require_admin(conn: Conn) -> User:
+    """``require_user``, and that user must be an admin (403 otherwise)."""
+    user = require_user(conn)
+    if not user.is_admin:
+        raise ApiError(403, "forbidden", "this needs an admin's API key")
+    return user
+
+
 def require_stream_user(request: Request, item_id: str | None = None) -> User:
     """Media routes (``/api/v1/stream/{item_id}/…``): a signed stream token for that item in ``?t=``
     (players send no headers on segment requests; the API hands tokens out in playback sessions), or

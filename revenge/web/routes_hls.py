@@ -147,7 +147,10 @@ async def engine_call(awaitable: Awaitable[T]) -> T:
         raise ApiError(404, "file_missing", "a file of this item is gone; the next library scan will drop it",
                        "item_id") from None
     except SourceError as exc:
-        raise ApiError(422, "unprocessable_media", f"the item's audio cannot be decoded: {exc}",
+        # The cause names server paths: it goes to the log, and the answer names only the item.
+        log.warning("cannot decode: %s", exc)
+        raise ApiError(422, "unprocessable_media",
+                       "the item's audio cannot be decoded (the server log has the cause)",
                        "item_id") from None
 
 

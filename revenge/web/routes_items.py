@@ -8,9 +8,9 @@ from starlette.routing import Route
 
 from revenge.library.catalog import CursorError
 from revenge.library.model import ITEM_TYPES, ItemType
-from revenge.web.auth import require_user
+from revenge.web.auth import require_admin, require_user
 from revenge.web.conn import app_state
-from revenge.web.errors import bad_request
+from revenge.web.errors import ApiError, bad_request
 from revenge.web.item_json import item_json
 from revenge.web.item_lookup import get_item_or_404
 from revenge.web.responses import JSONResponse
@@ -61,8 +61,8 @@ async def get_item(request: Request) -> Response:
 
 async def list_failures(request: Request) -> Response:
     """Files and folders the library scan could not use, with the reason (paths relative to their
-    configured library root), plus the total count."""
-    require_user(request)
+    configured library root), plus the total count. Admins only: paths are the server's business."""
+    require_admin(request)
     limit = limit_param(request.query_params.get("limit"), DEFAULT_FAILURES_LIMIT, MAX_FAILURES_LIMIT)
     failures, total = app_state(request).catalog.failures(limit)
     return JSONResponse({
@@ -74,8 +74,21 @@ async def list_failures(request: Request) -> Response:
     })
 
 
+async def start_scan(request: Request) -> Response:
+    """Admins: scan the library folders now (incremental: unchanged files are not probed again). 202
+    when a scan started, 409 when one is already running; both answer the scan's status."""
+    require_admin(request)
+    scans = app_state(request).scans
+    if not scans.has_folders:
+        raise ApiError(409, "no_library", "no library folders are configured")
+    started = scans.start()
+    return JSONResponse({"started": started, "scan": scans.status.as_dict()},
+                        status_code=202 if started else 409)
+
+
 routes = [
     Route("/api/v1/items", list_items, methods=["GET"]),
+    Route("/api/v1/library/scan", start_scan, methods=["POST"]),
     Route("/api/v1/items/{item_id}", get_item, methods=["GET"]),
     Route("/api/v1/library/failures", list_failures, methods=["GET"]),
 ]
