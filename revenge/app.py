@@ -74,8 +74,8 @@ def create_app(settings: Settings) -> Starlette:
                 scans.start()
             yield {"revenge": state}
 
-    # Starlette tries the routes in this order, at about a microsecond each, so the paths players hit
-    # all the time come first: progress writes, media segments, session heartbeats.
+    # Starlette tries the routes in this order, so the paths players hit all the time come first:
+    # progress writes, media segments, session heartbeats.
     routes = [
         *routes_progress.routes,
         *routes_hls.routes,
