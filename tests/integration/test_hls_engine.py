@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import threading
-import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from revenge.library.model import Item
 from tests.hls_support import probed_item
 from tests.live import test_settings
 from tests.mediagen import write_audio
+from tests.waits import until
 
 AAC = PROFILES["aac-64"]
 
@@ -54,14 +54,6 @@ class Gate:
     def open(self) -> None:
         self._open = True
         self._permits.release(1000)
-
-
-async def until(predicate: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + 30.0
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.005)
 
 
 @pytest.fixture(scope="module")
@@ -241,7 +233,7 @@ async def test_close_drops_queued_work_and_refuses_new_work(tmp_path: Path, item
     queued = asyncio.ensure_future(engine.segment(rendition, 1))
     await until(lambda: engine.queued == (1, 0), "segment 1 queued")
     closing = asyncio.ensure_future(engine.aclose())
-    await asyncio.sleep(0.01)
+    await until(lambda: engine.queued == (0, 0), "the queued segment dropped")  # before 0 can finish
     gate.open()
     await closing
     assert await running  # the running encode finished

@@ -16,6 +16,7 @@ from revenge.progress.batcher import BatcherClosed, BatcherOverloaded, ProgressB
 from revenge.progress.model import DEFAULT_POLICIES, ProgressState, ProgressUpdate
 from revenge.progress.service import ProgressService
 from revenge.progress.store_sqlite import SqliteStore
+from tests.waits import until
 
 T0 = 1_700_000_000_000
 DURATION = 3_600_000
@@ -133,8 +134,8 @@ async def test_queue_bound_refuses_instead_of_growing(tmp_path: Path) -> None:
     batcher.start()
     try:
         with write_lock(tmp_path / "slow.db"):
-            in_flight = [asyncio.ensure_future(batcher.submit(upd(i))) for i in range(1, 3)]
-            await asyncio.sleep(0.02)  # the flusher took them and is stuck on the lock
+            in_flight = batcher.enqueue([upd(1), upd(2)])  # queued now, not when a task gets to run
+            await until(lambda: batcher.queued == 0, "the flusher to take them (it then waits on the lock)")
             queued = [asyncio.ensure_future(batcher.submit(upd(i))) for i in range(3, 7)]
             await asyncio.sleep(0)
             assert batcher.queued == 4
