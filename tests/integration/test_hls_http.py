@@ -26,7 +26,6 @@ import gzip
 import re
 import socket
 import struct
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -42,6 +41,7 @@ from tests.hls_support import ffmpeg_decode, parse_fragment, root
 from tests.live import LiveServer, add_user, live_server
 from tests.live import test_settings as make_settings
 from tests.mediagen import corrupt_file, write_audio
+from tests.waits import wait_until
 
 
 @dataclass(frozen=True)
@@ -463,20 +463,23 @@ def test_a_client_that_goes_away_leaves_no_encode_behind(load_env: Env) -> None:
         sock.sendall(head.encode())
         return sock
 
+    def depth(kind: str) -> float:
+        return metric(load_env, "revenge_encode_queue_depth", f'kind="{kind}"')
+
     httpx.get(load_env.url(f"{base}/index.m3u8"), headers=auth)
     encodes = metric(load_env, "revenge_encode_seconds_count", 'profile="aac-256"')
     running = send(f"{base}/segment2.m4s")  # takes the only worker
-    time.sleep(0.1)
+    wait_until(lambda: depth("running") == 1, "segment 2 to take the worker")
     gone = send(f"{base}/segment3.m4s")  # queued behind it…
-    time.sleep(0.1)
+    wait_until(lambda: depth("demand") == 1, "segment 3 to be queued")
     gone.close()  # …and its client leaves
     running.settimeout(120)
     assert running.recv(12).startswith(b"HTTP/1.1 200")
     running.close()
-    time.sleep(0.2)
     # Nothing runs or waits: segment 3 was dropped from the queue, not encoded for nobody.
-    assert metric(load_env, "revenge_encode_queue_depth", 'kind="running"') == 0
-    assert metric(load_env, "revenge_encode_queue_depth", 'kind="demand"') == 0
+    wait_until(lambda: depth("running") == 0 and depth("demand") == 0
+               and metric(load_env, "revenge_encode_seconds_count", 'profile="aac-256"') > encodes,
+               "the engine to be idle with segment 2 counted")
     assert metric(load_env, "revenge_encode_seconds_count", 'profile="aac-256"') == encodes + 1
     misses = metric(load_env, "revenge_segment_requests_total", 'cache="miss"')
     again = httpx.get(load_env.url(f"{base}/segment3.m4s"), headers=auth, timeout=120)
