@@ -12,6 +12,7 @@ omission (``scripts/test`` installs it).
 from __future__ import annotations
 
 import contextlib
+import re
 import shutil
 import signal
 import socket
@@ -53,14 +54,23 @@ def _free_cluster_port() -> int:
     raise RuntimeError("no free port pair for a cluster-mode redis-server")
 
 
-def _ping(port: int, timeout: float = 0.5) -> bool:
-    """One raw RESP PING, so the fixture depends on nothing but a socket."""
+def _answering_pid(port: int, timeout: float = 0.5) -> int | None:
+    """The process id of the redis-server answering PING on ``port`` (raw RESP PING and ``INFO
+    server``, so the fixture depends on nothing but a socket); None while none is ready (still
+    loading its AOF: no PONG)."""
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-            s.sendall(b"*1\r\n$4\r\nPING\r\n")
-            return s.recv(64).startswith(b"+PONG")
+            s.sendall(b"*1\r\n$4\r\nPING\r\n*2\r\n$4\r\nINFO\r\n$6\r\nserver\r\n")
+            reply = b""
+            while b"process_id:" not in reply or not reply.endswith(b"\r\n"):
+                chunk = s.recv(65536)
+                if not chunk:
+                    return None
+                reply += chunk
     except OSError:
-        return False
+        return None
+    found = re.search(rb"process_id:(\d+)", reply)
+    return int(found.group(1)) if found and reply.startswith(b"+PONG") else None
 
 
 class RedisServer:
@@ -78,7 +88,10 @@ class RedisServer:
         self.binary = binary
         self.data_dir = data_dir
         self.cluster = cluster
-        self.port = port if port is not None else (_free_cluster_port() if cluster else _free_port())
+        # A port found free here is bound by redis-server later: another process may take it first.
+        # Until this server has started once, such a port is swapped for another (see start).
+        self._port_kept = port is not None
+        self.port = port if port is not None else self._pick_port()
         self.extra_args = extra_args
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir / "redis.log"
@@ -109,21 +122,39 @@ class RedisServer:
             *self.extra_args,
         ]
 
+    def _pick_port(self) -> int:
+        return _free_cluster_port() if self.cluster else _free_port()
+
     def start(self) -> None:
         if self.running:
             raise RuntimeError("redis-server is already running")
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.process = subprocess.Popen(self.command_line(), stdin=subprocess.DEVNULL,
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(5):
+            if self._start_once():
+                self._port_kept = True  # restarts come back on the same port
+                return
+            self.port = self._pick_port()
+        raise RuntimeError("no free port stayed free long enough for redis-server to bind it")
+
+    def _start_once(self) -> bool:
+        """Start and wait until this process answers (not another server that took the port);
+        False when the port was taken and may be swapped for another."""
+        log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
+        process = self.process = subprocess.Popen(self.command_line(), stdin=subprocess.DEVNULL,
+                                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + START_TIMEOUT_S
-        while not _ping(self.port):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                log = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        while _answering_pid(self.port) != process.pid:
+            if process.poll() is not None or time.monotonic() > deadline:
+                log = self.log_path.read_bytes()[log_start:].decode(errors="replace") \
+                    if self.log_path.exists() else ""
                 self.stop()
+                if not self._port_kept and "Address already in use" in log:
+                    return False
                 raise RuntimeError(f"redis-server did not start on port {self.port}:\n{log[-2000:]}")
             time.sleep(0.01)
         if self.cluster:
             self._own_all_slots(deadline)
+        return True
 
     def _own_all_slots(self, deadline: float) -> None:
         import redis

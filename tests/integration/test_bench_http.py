@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
 from revenge.loadtest.http import HttpClient, HttpError, Origin
-from tests.live import free_port
 
 Handler = Callable[[bytes, asyncio.StreamReader, asyncio.StreamWriter], Awaitable[bool]]
 
@@ -179,8 +179,11 @@ async def test_failures_are_typed(serve: Serve) -> None:
         return False
 
     client = HttpClient(timeout=0.3)
-    with pytest.raises(HttpError) as refused:
-        await client.request("GET", f"http://127.0.0.1:{free_port()}/")
+    # Bound but never listening, and held: refused for sure (a port found free and let go could be
+    # taken by another process before the connect).
+    with socket.socket() as unheard, pytest.raises(HttpError) as refused:
+        unheard.bind(("127.0.0.1", 0))
+        await client.request("GET", f"http://127.0.0.1:{unheard.getsockname()[1]}/")
     assert refused.value.kind == "connect"
     _, url = await serve(slow)
     with pytest.raises(HttpError) as late:

@@ -33,36 +33,52 @@ class Server:
 
 
 @contextmanager
-def serve(data: Path, podcasts: Path) -> Iterator[Server]:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REVENGE_")}
-    env.update({"REVENGE_PODCASTS": str(podcasts), "REVENGE_LOG_LEVEL": "warning"})
-    log_path = data.parent / f"server-{port}.log"
-    with open(log_path, "wb") as log:  # a file, not a pipe: a full pipe would stall the server
-        process = subprocess.Popen(
-            [sys.executable, "-m", "revenge", "serve", "--data-dir", str(data), "--port", str(port)],
-            env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-        )
-    server = Server(process, f"http://127.0.0.1:{port}")
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"server exited: {log_path.read_text(errors='replace')[-2000:]}")
-            if time.monotonic() > deadline:
-                raise RuntimeError("server did not come up")
-            try:
-                health = httpx.get(server.url + "/healthz", timeout=2)
-                if health.status_code == 200 and not health.json()["scan"].get("running"):
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)
-        yield server
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait(timeout=30)
+def serve(data: Path, podcasts: Path, headers: dict[str, str]) -> Iterator[Server]:
+    """``revenge serve`` on a free port. The port is found free here and bound by the child later, so
+    another process may take it first: the child then exits (address in use) and another port is
+    tried; and a server is ours only if it knows our user's key, not merely answers on the port."""
+    for _ in range(5):
+        port = free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("REVENGE_")}
+        env.update({"REVENGE_PODCASTS": str(podcasts), "REVENGE_LOG_LEVEL": "warning"})
+        log_path = data.parent / f"server-{port}.log"
+        with open(log_path, "wb") as log:  # a file, not a pipe: a full pipe would stall the server
+            process = subprocess.Popen(
+                [sys.executable, "-m", "revenge", "serve", "--data-dir", str(data), "--port", str(port)],
+                env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            )
+        server = Server(process, f"http://127.0.0.1:{port}")
+        try:
+            if _came_up(server, log_path, headers):
+                yield server
+                return
+        finally:
+            if process.poll() is None:
+                process.kill()
+            process.wait(timeout=30)
+    raise RuntimeError("no free port stayed free long enough for the server to bind it")
+
+
+def _came_up(server: Server, log_path: Path, headers: dict[str, str]) -> bool:
+    """True once the server answers with its scan done; False if its port was taken."""
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while True:
+        if server.process.poll() is not None:
+            log = log_path.read_text(errors="replace")
+            if "address already in use" in log.lower():
+                return False
+            raise RuntimeError(f"server exited: {log[-2000:]}")
+        if time.monotonic() > deadline:
+            raise RuntimeError("server did not come up")
+        try:
+            health = httpx.get(server.url + "/healthz", timeout=2)
+            if (health.status_code == 200 and not health.json()["scan"].get("running")
+                    and httpx.get(server.url + "/api/v1/items?limit=1", headers=headers,
+                                  timeout=2).status_code == 200):
+                return True
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
 
 
 async def stream(url: str, headers: dict[str, str], item_id: str, device: str, base_ts: int,
@@ -95,7 +111,7 @@ def test_acknowledged_updates_survive_sigkill(tmp_path: Path) -> None:
     headers = {"Authorization": f"Bearer {add_user(data, 'alice')}"}
     base_ts = time.time_ns() // 1_000_000 - 3_600_000
 
-    with serve(data, podcasts) as server:
+    with serve(data, podcasts, headers) as server:
         items = httpx.get(server.url + "/api/v1/items", headers=headers, timeout=10).json()["items"]
         ids = sorted(i["id"] for i in items)
         assert len(ids) == WORKERS
@@ -107,7 +123,9 @@ def test_acknowledged_updates_survive_sigkill(tmp_path: Path) -> None:
             workers = [asyncio.create_task(stream(server.url, headers, item, f"dev{n}", base_ts, acked, sent,
                                                   total))
                        for n, item in enumerate(ids)]
+            deadline = time.monotonic() + 120
             while total[0] < KILL_AFTER_ACKS:
+                assert time.monotonic() < deadline, f"only {total[0]} updates acknowledged"
                 await asyncio.sleep(0.005)
                 for w in workers:
                     if w.done():
@@ -119,7 +137,7 @@ def test_acknowledged_updates_survive_sigkill(tmp_path: Path) -> None:
         assert server.process.wait(timeout=30) == -signal.SIGKILL
 
     assert sum(acked.values()) >= KILL_AFTER_ACKS
-    with serve(data, podcasts) as server:
+    with serve(data, podcasts, headers) as server:
         for item in ids:
             state = httpx.get(server.url + f"/api/v1/playback/progress/{item}", headers=headers,
                               timeout=10).json()
