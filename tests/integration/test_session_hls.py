@@ -3,6 +3,7 @@ session alive without heartbeats, an idle session ends, and an ended session's q
 
 from __future__ import annotations
 
+import itertools
 import re
 import time
 from pathlib import Path
@@ -41,19 +42,21 @@ def test_segment_requests_keep_a_session_alive_and_idle_ends_it(tmp_path: Path) 
     write_audio(tmp_path / "music" / "a.flac", seconds=40, rate=44100, channels=1, kind="music")
     key = add_user(tmp_path / "data", "alice")
     auth = {"Authorization": f"Bearer {key}"}
-    settings = settings_for(tmp_path / "data", library=(tmp_path / "music",), session_idle_seconds=2.0,
+    idle = 3.0  # far above a gap between two segment requests: a cold encode on a busy machine, and 0.2 s
+    settings = settings_for(tmp_path / "data", library=(tmp_path / "music",), session_idle_seconds=idle,
                             aac_coder="fast")
     with live_server(settings) as live:
         session_id, media_url = start_hls_session(live.url, key)
         segments = segment_urls(media_url)
         session_url = live.url + f"/api/v1/playback/sessions/{session_id}"
-        # 4 s of segment requests (no heartbeat) on a 2 s idle timeout: the session stays.
-        deadline = time.monotonic() + 4.0
-        for url in segments:
-            assert httpx.get(url, timeout=60).status_code == 200
-            time.sleep(0.4)
-            if time.monotonic() > deadline:
+        # Segment requests (no heartbeat) for well over the idle timeout, the segments over and over
+        # (a cached one counts as activity too): the session stays.
+        until = time.monotonic() + 1.7 * idle
+        for n in itertools.count():
+            assert httpx.get(segments[n % len(segments)], timeout=60).status_code == 200
+            if time.monotonic() > until:
                 break
+            time.sleep(0.2)  # the player's pace, not a wait for a state
         assert httpx.get(session_url, headers=auth, timeout=10).status_code == 200
         # Then nothing: it ends.
         deadline = time.monotonic() + 15.0

@@ -21,6 +21,8 @@ from tests.mediagen import write_audio
 from tests.redisfix import RedisServer, redis_server  # noqa: F401  (fixture)
 
 SESSIONS = "/api/v1/playback/sessions"
+# Short, for the idle tests, but far above one heartbeat's gap (0.25 s plus its latency on a busy machine).
+IDLE_S = 2.0
 FLAC_CAPS = {"codecs": ["flac"], "containers": ["flac"], "max_bitrate": None, "hls": False}
 AAC_ONLY = {"codecs": ["aac"], "containers": ["mp4"], "hls": True}
 CHROME = {"codecs": ["aac", "opus", "flac", "mp3"], "containers": ["mp4", "ogg", "webm", "mp3"], "hls": True}
@@ -287,15 +289,16 @@ def _wait_for(predicate: Any, timeout: float = 15.0) -> bool:
 def test_an_idle_session_ends_by_itself(library: Library, tmp_path: Path) -> None:
     key = add_user(tmp_path, "eve")
     settings = settings_for(tmp_path, library=(library.music,), podcasts=(library.podcasts,),
-                            session_idle_seconds=1.0)
+                            session_idle_seconds=IDLE_S)
     with live_server(settings) as live:
         track, _ = item_ids(live, key)
         with httpx.Client(base_url=live.url, headers={"Authorization": f"Bearer {key}"}, timeout=10) as eve:
             body = started(eve, track, "phone")
             url = f"{SESSIONS}/{body['session_id']}"
-            # Heartbeats every 0.3 s keep it open for well over the idle time.
-            for _ in range(6):
-                time.sleep(0.3)
+            # Heartbeats every 0.25 s keep it open for well over the idle time.
+            until = time.monotonic() + 1.5 * IDLE_S
+            while time.monotonic() < until:
+                time.sleep(0.25)  # the client's pace, not a wait for a state
                 assert eve.post(url + "/heartbeat", json={"position_seconds": 1, "state": "playing"}
                                 ).status_code == 200
             assert _gauge(live, "revenge_sessions_active") == 1
@@ -318,7 +321,7 @@ def test_two_instances_share_sessions_through_redis(library: Library, tmp_path: 
     for name in ("users.db", stream_secrets.FILE_NAME):
         shutil.copy(first / name, second / name)
     common = {"library": (library.music,), "podcasts": (library.podcasts,), "store": redis_server.url,
-              "sessions_per_user": 2, "session_idle_seconds": 1.0}
+              "sessions_per_user": 2, "session_idle_seconds": IDLE_S}
     auth = {"Authorization": f"Bearer {key}"}
     with live_server(settings_for(first, **common)) as one, \
             live_server(settings_for(second, **common)) as two:
@@ -333,17 +336,21 @@ def test_two_instances_share_sessions_through_redis(library: Library, tmp_path: 
             assert httpx.get(two.url + direct["url"], headers={"Range": "bytes=0-3"}).content == b"fLaC"
             # The cap counts sessions of both instances.
             assert start(c2, track, "car").status_code == 429
-            # Heartbeats on instance 2 keep instance 1's session alive past instance 1's idle deadline.
-            for position in range(1, 9):
-                time.sleep(0.25)
+            # Heartbeats on instance 2 keep instance 1's session alive past instance 1's idle deadline,
+            # and past the untouched direct session's.
+            until, position = time.monotonic() + 1.5 * IDLE_S, 0
+            while time.monotonic() < until:
+                time.sleep(0.25)  # the client's pace, not a wait for a state
+                position += 1
                 beat = c2.post(url + "/heartbeat", json={"position_seconds": position, "state": "playing"})
                 assert beat.status_code == 200, beat.text
-            assert c1.get(url).json()["position_seconds"] == 8
-            assert c1.get(f"/api/v1/playback/progress/{episode}").json()["position_seconds"] == 8
+            assert c1.get(url).json()["position_seconds"] == position
+            assert c1.get(f"/api/v1/playback/progress/{episode}").json()["position_seconds"] == position
             # Meanwhile the untouched direct session timed out, for both instances.
             assert c1.get(f"{SESSIONS}/{direct['session_id']}").status_code == 404
             assert c2.get(f"{SESSIONS}/{direct['session_id']}").status_code == 404
-            assert _gauge(one, "revenge_sessions_active") == 1  # instance 1 still watches the live one
+            # Instance 1 still watches the live one (its reaper lets go of the other on its next round).
+            assert _wait_for(lambda: _gauge(one, "revenge_sessions_active") == 1)
             # A stop on instance 2 ends it for instance 1 too, whose reaper then lets go of it.
             assert c2.delete(url).status_code == 204
             assert c1.get(url).status_code == 404
