@@ -19,6 +19,7 @@ from tests.live import LiveServer, add_user, live_server
 from tests.live import test_settings as settings_for
 from tests.mediagen import write_audio
 from tests.redisfix import RedisServer, redis_server  # noqa: F401  (fixture)
+from tests.waits import wait_until
 
 SESSIONS = "/api/v1/playback/sessions"
 # Short, for the idle tests, but far above one heartbeat's gap (0.25 s plus its latency on a busy machine).
@@ -277,15 +278,6 @@ def _gauge(live: LiveServer, name: str) -> float:
     raise AssertionError(f"{name} not exported")
 
 
-def _wait_for(predicate: Any, timeout: float = 15.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
-
-
 def test_an_idle_session_ends_by_itself(library: Library, tmp_path: Path) -> None:
     key = add_user(tmp_path, "eve")
     settings = settings_for(tmp_path, library=(library.music,), podcasts=(library.podcasts,),
@@ -303,8 +295,8 @@ def test_an_idle_session_ends_by_itself(library: Library, tmp_path: Path) -> Non
                                 ).status_code == 200
             assert _gauge(live, "revenge_sessions_active") == 1
             # Then silence: it ends, and the reaper takes it off the active count.
-            assert _wait_for(lambda: eve.get(url).status_code == 404)
-            assert _wait_for(lambda: _gauge(live, "revenge_sessions_active") == 0)
+            wait_until(lambda: eve.get(url).status_code == 404, "the idle session to end")
+            wait_until(lambda: _gauge(live, "revenge_sessions_active") == 0, "the reaper to let go of it")
             assert eve.post(url + "/heartbeat", json={"position_seconds": 1, "state": "playing"}
                             ).status_code == 404
             assert 'revenge_sessions_started_total{decision="direct",profile="original"} 1.0' in \
@@ -350,9 +342,9 @@ def test_two_instances_share_sessions_through_redis(library: Library, tmp_path: 
             assert c1.get(f"{SESSIONS}/{direct['session_id']}").status_code == 404
             assert c2.get(f"{SESSIONS}/{direct['session_id']}").status_code == 404
             # Instance 1 still watches the live one (its reaper lets go of the other on its next round).
-            assert _wait_for(lambda: _gauge(one, "revenge_sessions_active") == 1)
+            wait_until(lambda: _gauge(one, "revenge_sessions_active") == 1, "instance 1 to watch one session")
             # A stop on instance 2 ends it for instance 1 too, whose reaper then lets go of it.
             assert c2.delete(url).status_code == 204
             assert c1.get(url).status_code == 404
-            assert _wait_for(lambda: _gauge(one, "revenge_sessions_active") == 0)
+            wait_until(lambda: _gauge(one, "revenge_sessions_active") == 0, "instance 1 to watch none")
             assert started(c2, track, "car")["decision"] == "direct"
