@@ -17,6 +17,10 @@ never decoded) where it does not:
 - WAV, AIFF, WavPack, CAF, …: the data size / block count the header declares.
 - Anything else (ADTS AAC, Matroska/WebM, …): the sum of packet durations (Opus packets counted from
   their TOC byte) minus the skip/discard samples the demuxer attaches to the first and last packets.
+
+Whatever the source of the count, the file's last seconds are then decoded (``verify``): a header
+that declares more audio than the file holds (a FLAC cut short, an MP3 with bytes appended) makes
+the file a failure with the reason, instead of an item that fails mid-play.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import av.container
 import av.stream
 
 from revenge.library.model import MediaFile
+from revenge.library.verify import check_tail, mp3_appended_bytes
 
 # Formats (FFmpeg demuxer names, first of the comma list) whose stream.duration is the exact count.
 _DECLARED_EXACT = frozenset({"flac", "mov", "wav", "w64", "aiff", "wv", "caf", "tta", "ape", "ogg"})
@@ -301,6 +306,11 @@ def _declared_count(container: av.container.InputContainer, stream: av.stream.St
             return None
         if totals.stream_bytes is not None and stream_bytes < totals.stream_bytes:
             return None  # cut short (an interrupted download): the header counts frames not there
+        appended = mp3_appended_bytes(totals.stream_bytes, stream_bytes)
+        if appended:
+            # FFmpeg then estimates the length from the bit rate: neither it nor the header is right.
+            raise ProbeError(f"{appended} bytes follow the {totals.stream_bytes} its MP3 header declares "
+                             "(garbage appended, or files joined): its length cannot be known")
         return _to_samples(duration, time_base, rate)
     if fmt not in _DECLARED_EXACT:
         return None
@@ -341,12 +351,15 @@ def probe_file(path: Path) -> Probe:
         container_bit_rate = int(container.bit_rate or 0)
         codec_bit_rate = int(ctx.bit_rate or 0)
         samples = declared if declared is not None else _count_by_demuxing(container, stream, rate)
+        problem = check_tail(path, container, stream, samples, rate) if samples > 0 else None
     except av.FFmpegError as exc:
         raise ProbeError(f"cannot read audio: {exc.strerror or exc}") from exc
     finally:
         container.close()
     if samples <= 0:
         raise ProbeError("no audio samples")
+    if problem is not None:
+        raise ProbeError(problem)
     seconds = samples / rate
     bit_rate = codec_bit_rate or container_bit_rate or int(stat.st_size * 8 / seconds)
     media = MediaFile(

@@ -9,6 +9,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import av
+import numpy as np
 import pytest
 
 import revenge.library.catalog as catalog_module
@@ -308,3 +310,68 @@ def test_revenge_scan_command_prints_a_summary(lib: Library, tmp_path: Path) -> 
         assert catalog.count_items()["track"] == 5
     finally:
         catalog.close()
+
+
+FFMPEG = shutil.which("ffmpeg")
+
+
+def _ffmpeg(out: Path, seconds: float, *args: str) -> Path:
+    """A sine made by Debian's ffmpeg, an encoder independent of the probe's PyAV."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run([FFMPEG or "ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i",
+                    f"sine=frequency=770:duration={seconds}:sample_rate=48000", "-ac", "2", *args, str(out)],
+                   check=True, timeout=120)
+    return out
+
+
+def _decoded_seconds(path: Path) -> float:
+    """Everything that decodes, skipping what does not (as a player would)."""
+    samples = 0
+    with av.open(str(path)) as container:
+        stream = container.streams.audio[0]
+        ctx = stream.codec_context
+        for packet in container.demux(stream):
+            try:
+                samples += sum(f.samples for f in ctx.decode(packet if packet.size else None))
+            except av.FFmpegError:
+                continue
+        return samples / ctx.sample_rate
+
+
+@pytest.mark.skipif(FFMPEG is None, reason="Debian's ffmpeg makes the damaged files")
+def test_damaged_files_are_failures_with_a_reason_and_intact_ones_items(tmp_path: Path,
+                                                                         catalog: Catalog) -> None:
+    """A FLAC cut to half its length still declares its whole length in STREAMINFO; an MP3 with bytes
+    appended makes FFmpeg drop its Info frame count and estimate the length from the bit rate. Both
+    were listed at the wrong length and failed mid-play; the scan now decodes each file's last
+    seconds and refuses what does not hold what it declares."""
+    music = tmp_path / "music"
+    intact = {
+        "ok.mp3": _ffmpeg(music / "ok.mp3", 40, "-c:a", "libmp3lame", "-b:a", "128k"),
+        "ok.flac": _ffmpeg(music / "ok.flac", 60, "-c:a", "flac"),
+        "ok.m4a": _ffmpeg(music / "ok.m4a", 30, "-c:a", "aac"),
+        "ok.opus": _ffmpeg(music / "ok.opus", 30, "-c:a", "libopus"),
+        "ok.ogg": _ffmpeg(music / "ok.ogg", 30, "-c:a", "libvorbis"),
+    }
+    half = _ffmpeg(music / "half.flac", 60, "-c:a", "flac")
+    data = half.read_bytes()
+    half.write_bytes(data[: len(data) // 2])
+    appended = _ffmpeg(music / "appended.mp3", 40, "-c:a", "libmp3lame", "-b:a", "128k")
+    data = appended.read_bytes()
+    garbage = np.random.default_rng(3).integers(0, 256, len(data) * 5 // 16, dtype=np.uint8).tobytes()
+    appended.write_bytes(data + garbage)
+    # What the files hold, decoded in full (the scan must not need to): far less than they declare.
+    assert _decoded_seconds(half) < 31 and _decoded_seconds(appended) < 41
+
+    report = scan(make_settings(tmp_path / "data", library=(music,)), catalog)
+    failures = {f.relative: f.reason for f in catalog.failures()[0]}
+    assert set(failures) == {"half.flac", "appended.mp3"}, failures
+    assert "holds 29." in failures["half.flac"] and "declares 60.0 s" in failures["half.flac"]
+    assert "garbage appended" in failures["appended.mp3"]
+    for rel in failures:
+        assert catalog.get_item(item_id("track", rel)) is None
+    assert report.items_added == len(intact)
+    for rel, path in intact.items():
+        item = catalog.get_item(item_id("track", rel))
+        assert item is not None, rel
+        assert abs(item.sample_count / item.sample_rate - _decoded_seconds(path)) < 0.05, rel

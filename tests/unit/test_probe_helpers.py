@@ -1,4 +1,5 @@
-"""The pure parts of the probe: tag parsing, Opus TOC and head, ID3v2 size, Xing/VBRI, chapters."""
+"""The pure parts of the probe: tag parsing, Opus TOC and head, ID3v2 size, Xing/VBRI, chapters, and
+the verdicts of the tail check."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from revenge.library.probe import (
     parse_number,
     tags_from_metadata,
 )
+from revenge.library.verify import end_problem, mp3_appended_bytes
 
 
 @pytest.mark.parametrize(("text", "number"), [
@@ -124,3 +126,28 @@ def test_chapters_from_container_clamp_sort_and_drop_empty() -> None:
     assert chapters_from_container(raw, duration_ms=5000) == (
         EmbeddedChapter(0, 2000, "One"), EmbeddedChapter(1000, 2000, None),
         EmbeddedChapter(2000, 5000, "Two"))
+
+
+@pytest.mark.parametrize(("declared", "actual", "extra"), [
+    (None, 10_000, 0),  # no byte count in the header: nothing to compare
+    (0, 10_000, 0),
+    (16_000, 15_000, 0),  # shorter: cut short, counted by frames instead
+    (16_000, 16_000, 0),
+    (16_000, 17_000, 0),  # an ID3v1 or APE tag behind the frames: within FFmpeg's 1/16
+    (16_000, 17_001, 1_001),  # past 1/16: FFmpeg estimates the length from the bit rate
+    (641_148, 841_446, 200_298),
+])
+def test_mp3_appended_bytes_follows_ffmpegs_rule(declared: int | None, actual: int, extra: int) -> None:
+    assert mp3_appended_bytes(declared, actual) == extra
+
+
+def test_end_problem_allows_a_frame_short_and_any_length_past() -> None:
+    rate = 48_000
+    assert end_problem(96_000, 96_000, rate, 1024) is None
+    assert end_problem(96_000, 96_000 - 1152, rate, 1024) is None  # at least one MP3 frame of slack
+    assert end_problem(96_000, 96_000 - 4096, rate, 4608) is None  # a FLAC block
+    assert end_problem(96_000, 97_000, rate, 1024) is None  # AAC end padding past an edit list
+    short = end_problem(2_880_000, 1_440_000, rate, 4608)
+    assert short is not None and "holds 30.0 s" in short and "declares 60.0 s" in short
+    nothing = end_problem(96_000, None, rate, 1024)
+    assert nothing is not None and "do not decode" in nothing
