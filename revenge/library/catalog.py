@@ -161,6 +161,9 @@ class Catalog:
         # than the lookup itself on the hot paths (a progress PUT, a segment request).
         self._cache_stale = True
         self._next_version_check = 0.0
+        # One re-probe of a changed item at a time (library/freshness): a second request for the same
+        # item waits for the first's result instead of probing the file again.
+        self.refresh_lock = threading.Lock()
 
     def _migrate(self) -> None:
         db = self._write
@@ -325,12 +328,12 @@ class Catalog:
             self._cache_stale = True
         return generation
 
-    def item_state(self, item_id: str) -> tuple[str, str, int] | None:
-        """(fingerprint, root, seen_scan) of a stored item."""
+    def item_state(self, item_id: str) -> tuple[str, str, int, str] | None:
+        """(fingerprint, root, seen_scan, relative) of a stored item."""
         with self._write_lock:
-            row = self._write.execute("SELECT fingerprint, root, seen_scan FROM items WHERE id = ?",
+            row = self._write.execute("SELECT fingerprint, root, seen_scan, relative FROM items WHERE id = ?",
                                       (item_id,)).fetchone()
-        return (row[0], row[1], int(row[2])) if row else None
+        return (row[0], row[1], int(row[2]), row[3]) if row else None
 
     def stored_probe(self, path: str, size: int, mtime_ns: int) -> Probe | None:
         """The stored probe of ``path`` if the file is unchanged (same size and mtime)."""
@@ -401,6 +404,11 @@ class Catalog:
                 [(item.id, c.index, c.title, c.start_ms, c.end_ms) for c in item.chapters],
             )
             db.executemany("DELETE FROM failures WHERE path = ?", [(p.file.path,) for p in probes])
+
+    def remove_item(self, item_id: str) -> None:
+        """Forget one item (its files and chapters go with it)."""
+        with self._write_lock:
+            self._tx().execute("DELETE FROM items WHERE id = ?", (item_id,))
 
     def record_failure(self, path: str, root: str, relative: str, item_type: ItemType, size: int | None,
                        mtime_ns: int | None, reason: str, generation: int) -> None:

@@ -216,7 +216,9 @@ def library_roots(settings: Settings) -> list[tuple[Path, ItemType]]:
     return roots
 
 
-class _Scanner:
+class UnitScanner:
+    """Brings the catalog in step with one unit of the layout: probes what changed, records failures."""
+
     def __init__(self, catalog: Catalog, status: ScanStatus, generation: int,
                  on_file: Callable[[str], None]) -> None:
         self.catalog = catalog
@@ -341,7 +343,7 @@ def scan_library(settings: Settings, catalog: Catalog, status: ScanStatus,
             bar.draw(status.as_dict(), name)
 
     generation = catalog.begin_scan()
-    scanner = _Scanner(catalog, status, generation, on_file)
+    scanner = UnitScanner(catalog, status, generation, on_file)
     report = scanner.report
     error: str | None = None
     try:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import anyio.to_thread
+
+from revenge.library.freshness import is_fresh, refresh_item
 from revenge.library.model import Item, is_valid_item_id
 from revenge.web.conn import Conn, app_state
-from revenge.web.errors import bad_request, not_found
+from revenge.web.errors import ApiError, bad_request, not_found
 
 
 def find_item(conn: Conn, item_id: str, field: str = "item_id") -> Item:
@@ -21,3 +24,17 @@ def find_item(conn: Conn, item_id: str, field: str = "item_id") -> Item:
 def get_item_or_404(conn: Conn) -> Item:
     """The item of the ``item_id`` path parameter."""
     return find_item(conn, str(conn["path_params"]["item_id"]))
+
+
+async def get_current_item_or_404(conn: Conn) -> Item:
+    """``get_item_or_404`` for the routes that serve media: the item as its files are now. A file
+    replaced in place since the scan is probed again (in a thread) and served under its new
+    fingerprint; one that is gone or unreadable is dropped from the catalog: 404."""
+    item = get_item_or_404(conn)
+    if is_fresh(item):
+        return item
+    current = await anyio.to_thread.run_sync(refresh_item, app_state(conn).catalog, item.id)
+    if current is None:
+        raise ApiError(404, "file_missing", "the item's file is gone or no longer readable; it was dropped "
+                       "from the library (GET /api/v1/library/failures says why)", "item_id")
+    return current

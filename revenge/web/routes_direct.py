@@ -21,7 +21,7 @@ from revenge.library.media_types import media_type_for
 from revenge.web.auth import require_stream_user
 from revenge.web.errors import ApiError
 from revenge.web.http_range import Plan, http_date, plan_response
-from revenge.web.item_lookup import get_item_or_404
+from revenge.web.item_lookup import get_current_item_or_404
 
 
 class FileSliceResponse(Response):
@@ -82,7 +82,7 @@ def _open(path: str) -> tuple[int, os.stat_result]:
 async def direct(request: Request) -> Response:
     # The token names the item of the path: a URL signed for one item never opens another.
     require_stream_user(request, str(request.path_params["item_id"]))
-    item = get_item_or_404(request)
+    item = await get_current_item_or_404(request)
     if len(item.files) != 1:
         raise ApiError(409, "multi_file_item",
                        f"this item is made of {len(item.files)} files and has no single original: "

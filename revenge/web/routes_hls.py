@@ -35,7 +35,7 @@ from revenge.security.keys import User
 from revenge.web.auth import require_stream_user, stream_token_for
 from revenge.web.conn import app_state
 from revenge.web.errors import ApiError, bad_request, not_found
-from revenge.web.item_lookup import get_item_or_404
+from revenge.web.item_lookup import get_current_item_or_404
 
 log = logging.getLogger("revenge.hls")
 
@@ -200,7 +200,7 @@ def ladder_for(request: Request, item: Item) -> list[str]:
 @cors
 async def multivariant(request: Request) -> Response:
     user = require_stream_user(request)
-    item = get_item_or_404(request)
+    item = await get_current_item_or_404(request)
     names = ladder_for(request, item)
     engine = engine_of(request)
     variants = await engine_call(asyncio.gather(*(engine.variant(item, PROFILES[n]) for n in names)))
@@ -210,7 +210,7 @@ async def multivariant(request: Request) -> Response:
 @cors
 async def media(request: Request) -> Response:
     user = require_stream_user(request)
-    item = get_item_or_404(request)
+    item = await get_current_item_or_404(request)
     rendition = await engine_call(engine_of(request).rendition(item, profile_for(request, item)))
     query = credential_query(request, user, item) + "&" + urlencode({"v": media_version(item)})
     return playlist_response(request, media_playlist(rendition.plan, query))
@@ -230,7 +230,7 @@ async def media_item(request: Request) -> Item:
     """The item an init or segment request plays: the caller may stream it, the URI's version is the
     current file's, and the request counts as activity of the caller's sessions on it."""
     user = require_stream_user(request)
-    item = get_item_or_404(request)
+    item = await get_current_item_or_404(request)
     check_media_version(request, item)
     await keep_sessions_alive(request, user, item)
     return item

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import os
 import re
 import socket
 import struct
@@ -102,7 +103,11 @@ def env(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
     key = add_user(data, "listener")
     settings = make_settings(data, library=(music,), audiobooks=(books,))
     with live_server(settings) as live:
-        corrupt_file(music / BROKEN)  # damaged after the scan: the catalog still lists it
+        # Damaged after the scan where a stat cannot see it (same size and mtime): the catalog still
+        # lists it, and only decoding finds out.
+        st = (music / BROKEN).stat()
+        corrupt_file(music / BROKEN, size=st.st_size)
+        os.utime(music / BROKEN, ns=(st.st_atime_ns, st.st_mtime_ns))
         yield Env(live, key, music)
 
 
