@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -21,6 +23,40 @@ def _settings(args: argparse.Namespace, **extra: object) -> Settings:
     return load_settings(args.config, **overrides)
 
 
+def _subfolder_names(folder: Path) -> list[str]:
+    try:
+        with os.scandir(folder) as entries:
+            return [e.name for e in entries if not e.name.startswith(".") and e.is_dir()]
+    except OSError:
+        return []  # reported by the directory check or the scan
+
+
+def _library_settings(args: argparse.Namespace, **extra: object) -> Settings:
+    """Settings for `serve`/`scan` with the DIR arguments as the library. A DIR holding Music/,
+    Podcasts/ or Audiobooks/ (the usual names, any case: ``layout.SUBFOLDER_TYPES``) gives each
+    such subfolder its item type, unless podcast or audiobook folders are configured explicitly."""
+    from revenge.library.layout import media_folder_roots
+
+    dirs = tuple(p.expanduser().resolve() for p in args.library)
+    if dirs:
+        extra["library"] = dirs
+    settings = _settings(args, **extra)
+    if not dirs or settings.podcasts or settings.audiobooks:
+        return settings
+    roots: dict[str, list[Path]] = {"track": [], "episode": [], "audiobook": []}
+    for folder in dirs:
+        for kind, paths in media_folder_roots(folder, _subfolder_names(folder)).items():
+            roots[kind].extend(paths)
+    if len(roots["track"]) == len(dirs) and not roots["episode"] and not roots["audiobook"]:
+        return settings
+    for kind, label in (("track", "music"), ("episode", "podcasts"), ("audiobook", "audiobooks")):
+        shown = [str(p) for p in roots[kind] if p not in dirs]
+        if shown:
+            print(f"{label}: {', '.join(shown)}", flush=True)
+    return dataclasses.replace(settings, library=tuple(roots["track"]), podcasts=tuple(roots["episode"]),
+                               audiobooks=tuple(roots["audiobook"]))
+
+
 def _user_store(settings: Settings) -> UserStore:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return UserStore(settings.data_dir / "users.db")
@@ -30,10 +66,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from revenge import server
     from revenge.app import create_app
 
-    extra: dict[str, object] = {"host": args.host, "port": args.port}
-    if args.library:
-        extra["library"] = tuple(p.expanduser().resolve() for p in args.library)
-    settings = _settings(args, **extra)
+    settings = _library_settings(args, host=args.host, port=args.port)
     for root in settings.library + settings.podcasts + settings.audiobooks:
         if not root.is_dir():
             raise ConfigError("library", f"{root} is not a directory")
@@ -56,10 +89,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
     from revenge.library.catalog import Catalog
     from revenge.library.scan import ScanStatus, scan_library
 
-    extra: dict[str, object] = {}
-    if args.library:
-        extra["library"] = tuple(p.expanduser().resolve() for p in args.library)
-    settings = _settings(args, **extra)
+    settings = _library_settings(args)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     catalog = Catalog(settings.data_dir / "catalog.db")
     try:
@@ -121,14 +151,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="run the server (scans the library in the background)")
     _common(serve)
-    serve.add_argument("library", nargs="*", type=Path, help="music folders (default: settings.library)")
+    serve.add_argument("library", nargs="*", type=Path,
+                       help="music folders (default: settings.library); subfolders named Music, Podcasts, "
+                            "Audiobooks get their item type unless podcasts/audiobooks are configured")
     serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to bind (default 7700)")
     serve.set_defaults(func=cmd_serve)
 
     scan = sub.add_parser("scan", help="scan the library once and exit")
     _common(scan)
-    scan.add_argument("library", nargs="*", type=Path)
+    scan.add_argument("library", nargs="*", type=Path, help="as for serve")
     scan.set_defaults(func=cmd_scan)
 
     user = sub.add_parser("user", help="manage users and API keys")

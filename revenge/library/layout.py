@@ -8,14 +8,16 @@
 Hidden entries (".name") are skipped; symbolic links are followed, except a link back to a folder
 being walked (a loop). Only one directory listing is held per level of depth, so a library of any
 size is walked in constant memory. Unreadable folders are reported, and make the walk incomplete so
-the scanner does not mistake their items for vanished ones.
+the scanner does not mistake their items for vanished ones. A root inside another (``skip``) is
+left out of the outer root's walk: its files are items of its own root only.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+import unicodedata
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +28,34 @@ from revenge.library.model import ItemType
 BOOK_FILE_SUFFIX = ".m4b"
 DISC_FOLDER_RE = re.compile(r"(?:cd|disc|disk)\s*[-_.]?\s*\d+", re.IGNORECASE)
 _DISC_NUMBER_RE = re.compile(r"\d+")
+
+# The usual names of a media folder's subfolders (compared case-insensitively) and the item type
+# each one holds: `revenge serve ~/Media` over Music/, Podcasts/, Audiobooks/ needs no settings.
+SUBFOLDER_TYPES: dict[str, ItemType] = {
+    "music": "track",
+    "podcasts": "episode",
+    "podcast": "episode",
+    "audiobooks": "audiobook",
+    "audiobook": "audiobook",
+    "books": "audiobook",
+}
+
+
+def subfolder_type(name: str) -> ItemType | None:
+    """The item type a subfolder of this name holds (``SUBFOLDER_TYPES``), or None for any other name."""
+    return SUBFOLDER_TYPES.get(unicodedata.normalize("NFC", name).strip().casefold())
+
+
+def media_folder_roots(folder: Path, subfolders: Iterable[str]) -> dict[ItemType, tuple[Path, ...]]:
+    """The roots one folder given on the command line stands for, from the names of its subfolders:
+    each subfolder with a usual name (``subfolder_type``) is a root of its type, and ``folder`` itself
+    stays a music root for everything else in it (the typed subfolders are left out of its walk)."""
+    roots: dict[ItemType, list[Path]] = {"track": [folder], "episode": [], "audiobook": []}
+    for name in sorted(subfolders, key=natural_key):
+        kind = subfolder_type(name)
+        if kind is not None:
+            roots[kind].append(folder / name)
+    return {kind: tuple(paths) for kind, paths in roots.items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,9 +83,11 @@ class RootWalk:
 
     root: Path
     type: ItemType
+    skip: tuple[Path, ...] = ()  # other roots inside this one
     complete: bool = True
     problems: list[WalkProblem] = field(default_factory=list)
     problem_count: int = 0
+    _skip_keys: set[tuple[int, int]] = field(default_factory=set, repr=False)
 
     def units(self) -> Iterator[Unit]:
         try:
@@ -66,6 +98,12 @@ class RootWalk:
         if not self.root.is_dir():
             self._problem(self.root, "library folder is not a directory")
             return
+        for path in self.skip:
+            try:
+                inner = path.stat()
+            except OSError:
+                continue  # its own walk reports it
+            self._skip_keys.add((inner.st_dev, inner.st_ino))
         yield from self._walk(self.root, (), {(st.st_dev, st.st_ino)})
 
     # -----------------------------------------------------------------------------------------
@@ -141,7 +179,7 @@ class RootWalk:
                 self._problem(Path(entry.path), f"folder unreadable: {exc.strerror or exc}")
                 continue
             key = (st.st_dev, st.st_ino)
-            if key in ancestors:
+            if key in ancestors or key in self._skip_keys:
                 continue
             ancestors.add(key)
             try:

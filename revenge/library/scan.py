@@ -312,10 +312,17 @@ class UnitScanner:
             self.status.add(items_updated=1)
 
 
+def _walks(roots: list[tuple[Path, ItemType]]) -> list[RootWalk]:
+    """One walk per root; a root inside another (a Podcasts folder in the music folder) is left out
+    of the outer one's walk, so no file is an item twice."""
+    return [RootWalk(root, kind, tuple(r for r, _ in roots if r != root and r.is_relative_to(root)))
+            for root, kind in roots]
+
+
 def _count_files(roots: list[tuple[Path, ItemType]], status: ScanStatus) -> int:
     total = 0
-    for root, kind in roots:
-        for unit in RootWalk(root, kind).units():
+    for walk in _walks(roots):
+        for unit in walk.units():
             if status.cancelled:
                 return total
             total += len(unit.files)
@@ -349,7 +356,7 @@ def scan_library(settings: Settings, catalog: Catalog, status: ScanStatus,
     try:
         status.set_phase("counting")
         status.set_phase("scanning", files_total=_count_files(roots, status))
-        walks = [RootWalk(root, kind) for root, kind in roots]
+        walks = _walks(roots)
         batch = _Batch(catalog)
         for unit in _walk_all(walks):
             if status.cancelled:

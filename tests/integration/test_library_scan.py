@@ -375,3 +375,36 @@ def test_damaged_files_are_failures_with_a_reason_and_intact_ones_items(tmp_path
         item = catalog.get_item(item_id("track", rel))
         assert item is not None, rel
         assert abs(item.sample_count / item.sample_rate - _decoded_seconds(path)) < 0.05, rel
+
+
+def _revenge_scan(data: Path, *args: str, **env_extra: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REVENGE_")} | env_extra
+    done = subprocess.run([sys.executable, "-m", "revenge", "scan", "--data-dir", str(data), *args],
+                          capture_output=True, text=True, env=env, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    return done
+
+
+def _counts(data: Path) -> dict[str, int]:
+    catalog = Catalog(data / "catalog.db")
+    try:
+        return catalog.count_items()
+    finally:
+        catalog.close()
+
+
+def test_one_media_folder_gives_its_usual_subfolders_their_item_types(tmp_path: Path) -> None:
+    media = tmp_path / "Media"
+    for rel in ("Music/Artist/one.mp3", "Music/Artist/two.flac", "podcasts/Show/ep1.mp3", "loose.mp3"):
+        write_audio(media / rel, samples=4_410)
+    for n in (1, 2):
+        write_audio(media / "AudioBooks" / "Author" / "Book" / f"{n}.mp3", samples=4_410)
+    done = _revenge_scan(tmp_path / "data", str(media))
+    assert "Scanned 6 files" in done.stdout  # none of them twice
+    assert f"podcasts: {media / 'podcasts'}" in done.stdout
+    assert _counts(tmp_path / "data") == {"track": 3, "episode": 1, "audiobook": 1}
+    # An explicit podcasts (or audiobooks) setting wins: the folder is plain music, as it was.
+    elsewhere = tmp_path / "Shows"
+    write_audio(elsewhere / "Other" / "ep.mp3", samples=4_410)
+    _revenge_scan(tmp_path / "data2", str(media), REVENGE_PODCASTS=str(elsewhere))
+    assert _counts(tmp_path / "data2") == {"track": 6, "episode": 1, "audiobook": 0}

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from revenge.library.assemble import build_chapters, build_item, sort_key
 from revenge.library.catalog import CursorError, decode_cursor, encode_cursor
 from revenge.library.ids import fingerprint, item_id, natural_key, natural_text, relative_key
-from revenge.library.layout import RootWalk
+from revenge.library.layout import RootWalk, media_folder_roots, subfolder_type
 from revenge.library.media_types import is_audio_name, media_type_for
 from revenge.library.model import ITEM_ID_RE, MediaFile
 from revenge.library.probe import EmbeddedChapter, Probe, Tags
@@ -221,3 +221,31 @@ def test_layout_is_lazy(tmp_path: Path) -> None:
     (tmp_path / "b" / "2.mp3").unlink()
     _touch(tmp_path, "b/3.mp3")
     assert first.relative == "a/1.mp3" and [u.relative for u in units] == ["b/3.mp3"]
+
+
+@pytest.mark.parametrize(("name", "kind"), [
+    ("Music", "track"), ("music", "track"), ("MUSIC", "track"),
+    ("Podcasts", "episode"), ("podcast", "episode"), ("PodCasts", "episode"),
+    ("Audiobooks", "audiobook"), ("audiobook", "audiobook"), ("Books", "audiobook"),
+    ("AUDIOBOOKS", "audiobook"),
+    ("Musik", None), ("My Podcasts", None), ("Audio Books", None), ("", None), ("Rock", None),
+])
+def test_subfolder_type_by_its_usual_name(name: str, kind: str | None) -> None:
+    assert subfolder_type(name) == kind
+
+
+def test_media_folder_roots_types_the_usual_subfolders_and_keeps_the_folder_as_music() -> None:
+    media = Path("/m")
+    assert media_folder_roots(media, ["Podcasts", "Music", "Other", "books", "Audiobooks"]) == {
+        "track": (media, media / "Music"),
+        "episode": (media / "Podcasts",),
+        "audiobook": (media / "Audiobooks", media / "books"),
+    }
+    assert media_folder_roots(media, ["Artist A", "Artist B"]) == {"track": (media,), "episode": (),
+                                                                  "audiobook": ()}
+
+
+def test_a_root_inside_another_is_left_out_of_its_walk(tmp_path: Path) -> None:
+    _touch(tmp_path, "Music/A/x.mp3", "Podcasts/Show/e.mp3", "loose.mp3")
+    walk = RootWalk(tmp_path, "track", (tmp_path / "Podcasts", tmp_path / "Music", tmp_path / "gone"))
+    assert [u.relative for u in walk.units()] == ["loose.mp3"] and walk.complete
