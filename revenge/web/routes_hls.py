@@ -34,7 +34,7 @@ from revenge.library.model import Item
 from revenge.security.keys import User
 from revenge.web.auth import require_stream_user, stream_token_for
 from revenge.web.conn import app_state
-from revenge.web.errors import ApiError, bad_request, not_found
+from revenge.web.errors import MAPPED_ERRORS, ApiError, as_api_error, bad_request, not_found
 from revenge.web.item_lookup import get_current_item_or_404
 
 log = logging.getLogger("revenge.hls")
@@ -70,9 +70,10 @@ def cors(endpoint: Endpoint) -> Endpoint:
             return Response(status_code=204, headers=PREFLIGHT_HEADERS)
         try:
             response = await endpoint(request)
-        except ApiError as exc:
-            exc.headers = {**exc.headers, **CORS_HEADERS}
-            raise
+        except MAPPED_ERRORS as exc:  # a full encode queue or a store outage too
+            error = as_api_error(exc)
+            raise ApiError(error.status, error.code, error.message, error.field,
+                           {**error.headers, **CORS_HEADERS}) from None
         response.headers.update(CORS_HEADERS)
         return response
 
