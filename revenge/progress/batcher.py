@@ -74,8 +74,7 @@ class ProgressBatcher:
         self._full = asyncio.Event()  # set when a whole batch is waiting, or on close
         self._closing = False
         self._task: asyncio.Task[None] | None = None
-        # The loop, looked up once in start(): asyncio.get_running_loop() makes a getpid() system call
-        # (fork detection), which costs more than the rest of enqueue() where system calls are slow.
+        # The loop, looked up once in start() rather than on every enqueue (the hot path).
         self._loop: asyncio.AbstractEventLoop | None = None
         self.stats = BatchStats()
         self._on_flush = on_flush

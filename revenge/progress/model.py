@@ -8,6 +8,7 @@ milliseconds since the Unix epoch; positions and durations are milliseconds.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -111,14 +112,14 @@ class ProgressState:
         return round(100.0 * self.position_ms / self.duration_ms, 2)
 
     def without_devices(self) -> ProgressState:
-        """This state with no device rows, as write answers carry it (quicker than dataclasses.replace)."""
+        """This state with no device rows, as write answers carry it."""
         return ProgressState(*[getattr(self, name) for name in STATE_HASH_FIELDS])
 
     def to_hash(self) -> dict[str, str]:
         """The scalar fields as a flat ``{name: text}`` mapping (Redis hash); ``None`` fields are left out,
         booleans are ``"1"``/``"0"``. Devices are not part of it (they live in their own hash)."""
         out: dict[str, str] = {}
-        for name in _HASH_FIELDS:
+        for name in STATE_HASH_FIELDS:
             value = getattr(self, name)
             if value is None:
                 continue
@@ -141,48 +142,30 @@ class ProgressState:
         if item_type not in ITEM_TYPES:
             raise ValueError(f"bad item_type in stored progress: {item_type!r}")
         values: dict[str, object] = {}
-        for name, kind in _HASH_FIELDS.items():
+        for name, kind in STATE_FIELD_KINDS.items():
             raw = text.get(name)
             if raw is None:
                 continue
-            if kind is bool:
+            if kind == "b":
                 values[name] = raw == "1"
-            elif kind is int or kind is _OptionalInt:
+            elif kind == "i" or kind == "o":
                 values[name] = int(float(raw)) if "." in raw or "e" in raw else int(raw)
-            elif kind is float:
+            elif kind == "f":
                 values[name] = float(raw)
             else:
                 values[name] = raw
         return cls(devices=dict(devices or {}), **values)  # type: ignore[arg-type]
 
 
-class _OptionalInt:
-    """Marker for ``int | None`` fields in ``_HASH_FIELDS``."""
-
-
-_HASH_FIELDS: dict[str, type] = {
-    "user_id": str,
-    "item_id": str,
-    "item_type": str,
-    "duration_ms": int,
-    "position_ms": int,
-    "completed": bool,
-    "play_count": int,
-    "completed_count": int,
-    "first_played_at": _OptionalInt,
-    "last_played_at": _OptionalInt,
-    "completed_at": _OptionalInt,
-    "playback_rate": float,
-    "hidden": bool,
-    "version": int,
-    "device_id": str,
-    "event_ts_ms": int,
-    "updated_ms": int,
-    "listen_started_at": _OptionalInt,
-    "listened_ms": int,
-    "listen_counted": bool,
+# The one definition of the stored fields: ProgressState's own (but ``devices``), in its order, each with a
+# kind letter: s = string, i = integer, o = optional integer, b = boolean, f = float. The SQLite columns,
+# the Redis hash, the Lua scripts' field table (store_dragonfly.fields_lua) and the positional rows the
+# write script returns all follow it. A field of another type fails here, at import, until given a kind.
+_KIND_OF_ANNOTATION = {"str": "s", "ItemType": "s", "int": "i", "int | None": "o", "bool": "b", "float": "f"}
+STATE_FIELD_KINDS: Mapping[str, str] = {
+    f.name: _KIND_OF_ANNOTATION[str(f.type)] for f in dataclasses.fields(ProgressState) if f.name != "devices"
 }
-STATE_HASH_FIELDS: tuple[str, ...] = tuple(_HASH_FIELDS)
+STATE_HASH_FIELDS: tuple[str, ...] = tuple(STATE_FIELD_KINDS)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,8 @@ Semantics shared by all stores (tests/integration/test_progress_contract.py chec
 * Any failure to reach or write the backing store raises ``StoreUnavailable``: the caller answers 503 +
   Retry-After and nothing is acknowledged. Other exceptions are bugs.
 * ``now_ms`` arguments are the server clock (ms since epoch), passed in so the stores stay testable.
-* States returned carry their per-device rows in ``devices``.
+* States read (``get``) carry their per-device rows in ``devices``; write answers (``apply_batch``) and
+  ``continue_listening`` may leave them out.
 """
 
 from __future__ import annotations
@@ -43,12 +44,12 @@ class ProgressStore(Protocol):
         """Apply ``updates`` with ``rules.apply_update`` in ONE round trip (one transaction / one pipeline).
 
         Updates to the same (user, item) are applied in the order given; the result has one entry per
-        update, in order: the state right after that update was applied, WITHOUT device rows (a
-        write's answer does not need them; ``get`` gives them). Either every
-        update is durably applied when this returns, or ``StoreUnavailable`` is raised. (A Redis
-        pipeline is not a transaction: on an error in the middle some updates may have been applied;
-        they are applied idempotently with respect to the rules — re-sending them is harmless because
-        an update never moves the global state back and device rows keep the newest event.)
+        update, in order: the state right after that update was applied, WITHOUT device rows (a write's
+        answer does not need them; ``get`` gives them). Either every update is durably applied when this
+        returns, or ``StoreUnavailable`` is raised. (A Redis pipeline is not a transaction: on an error in
+        the middle some updates may have been applied; they are applied idempotently with respect to the
+        rules — re-sending them is harmless because an update never moves the global state back and
+        device rows keep the newest event.)
         """
 
     async def get(self, user_id: str, item_id: str) -> ProgressState | None:

@@ -17,9 +17,8 @@ A batch is ONE ``pipeline(transaction=False)`` of ``EVALSHA`` calls (no MULTI: a
 trip, and each script is already atomic for its keys), split into chunks of at most ``pipeline_max``
 commands. Each call applies up to ``run_max`` updates in batch order, of any users on a single server and
 of the users of one slot on a cluster (which refuses calls across slots; ``INFO cluster`` tells which it
-is). So the per-call costs on both sides (a third of a one-update call's time on the server, more in the
-client) are paid per call rather than per update, and an item updated several times in a call is read
-and written once.
+is). So the per-call costs on both sides are paid per call rather than per update, and an item updated
+several times in a call is read and written once.
 ``NOSCRIPT`` (a fresh or restarted server, a ``SCRIPT FLUSH``) loads the scripts and re-runs the
 pipeline from the first refused call on. A connection that died with the server is replaced and the
 command retried once, so the store recovers by itself; anything else that fails to reach or write the
@@ -45,6 +44,7 @@ from revenge.progress import rules
 from revenge.progress.model import (
     DEFAULT_POLICIES,
     MAX_DEVICES_PER_ITEM,
+    STATE_FIELD_KINDS,
     STATE_HASH_FIELDS,
     CompletionPolicy,
     DevicePosition,
@@ -61,7 +61,7 @@ log = logging.getLogger("revenge.progress")
 
 PIPELINE_MAX = 512  # EVALSHAs per pipeline (one round trip)
 # Updates per apply_updates.lua call: big enough to pay the per-call costs once for many updates, small
-# enough that one call never holds the (single-threaded) server for long (about 1 ms).
+# enough that one call never holds the (single-threaded) server for long.
 RUN_MAX = 64
 
 # Makes a script touching a key it did not declare fail, as on Dragonfly (the tests turn it on).
@@ -101,9 +101,23 @@ def lua_source(name: str) -> str:
 
 
 def _script(name: str, key_guard: bool, prelude: str = "") -> LuaScript:
-    """``lua/<name>.lua`` after ``lua/common.lua``, after ``prelude`` (and the key guard when asked)."""
-    return LuaScript.of(name, (KEY_GUARD_LUA if key_guard else "") + prelude + lua_source("common") + "\n"
-                        + lua_source(name))
+    """``lua/<name>.lua`` after ``lua/common.lua``, after the field table and ``prelude`` (and the key
+    guard when asked)."""
+    return LuaScript.of(name, (KEY_GUARD_LUA if key_guard else "") + fields_lua() + prelude
+                        + lua_source("common") + "\n" + lua_source(name))
+
+
+# How state_row_json (lua/common.lua) writes a field of each kind into its JSON row.
+_ROW_FORMAT_OF_KIND = {"s": "%s", "i": "%d", "o": "%s", "b": "%s", "f": "%s"}
+
+
+def fields_lua() -> str:
+    """The Lua statements common.lua starts from: ``FIELD_NAMES``, ``FIELD_KINDS`` and ``ROW_FORMAT``,
+    written from ``model.STATE_FIELD_KINDS`` so the scripts and Python cannot disagree on the fields."""
+    names = ", ".join(f"'{name}'" for name in STATE_FIELD_KINDS)
+    kinds = "".join(STATE_FIELD_KINDS.values())
+    row = ",".join(_ROW_FORMAT_OF_KIND[kind] for kind in kinds)
+    return f"local FIELD_NAMES = {{{names}}}\nlocal FIELD_KINDS = '{kinds}'\nlocal ROW_FORMAT = '[{row}]'\n"
 
 
 def _float_text(value: float | None) -> str:
@@ -114,7 +128,7 @@ def _float_text(value: float | None) -> str:
 def rules_lua(policies: Policies) -> str:
     """The Lua statement apply_updates.lua starts with: ``RULES``, item type → its policy and the rules'
     constants, as a table literal. Written into the script's text (so its SHA depends on the policies)
-    rather than passed as JSON with every call: decoding that was a sixth of a one-update call's time."""
+    rather than passed with every call, which would make each call decode it."""
     return f"local RULES = {_lua_literal({t: _type_rules(policies[t]) for t in ITEM_TYPES})}\n"
 
 
@@ -219,15 +233,17 @@ def _state_of(flat: Flat, device_flat: Flat) -> ProgressState | None:
 
 
 _ROW_LENGTH = len(STATE_HASH_FIELDS)
-_RATE = STATE_HASH_FIELDS.index("playback_rate")
+_ITEM_TYPE = STATE_HASH_FIELDS.index("item_type")
+_FLOATS = tuple(i for i, kind in enumerate(STATE_FIELD_KINDS.values()) if kind == "f")
 
 
 def _state_of_row(row: list[Any]) -> ProgressState:
     """A state from ``state_row_json`` (lua/common.lua): its values, typed, in ``ProgressState``'s field
     order (which ``STATE_HASH_FIELDS`` is), so they go straight in as positional arguments."""
-    if len(row) != _ROW_LENGTH or row[2] not in ITEM_TYPES:
+    if len(row) != _ROW_LENGTH or row[_ITEM_TYPE] not in ITEM_TYPES:
         raise RuntimeError(f"apply_updates.lua returned a malformed state: {row!r}")
-    row[_RATE] = float(row[_RATE])
+    for i in _FLOATS:  # sent as text, so that they round-trip exactly
+        row[i] = float(row[i])
     return ProgressState(*row)
 
 

@@ -5,10 +5,8 @@ connection), so the event loop never blocks on disk and batches are naturally se
 ``BEGIN IMMEDIATE`` … ``COMMIT``: the rules (``rules.apply_update``) run in Python inside it, on states
 read in the same transaction.
 
-Durability: ``journal_mode=WAL`` with ``synchronous=FULL``. With WAL, ``NORMAL`` already survives a
-kill -9 of the process (a committed transaction is in the WAL file in the OS cache), but not an OS crash
-or power cut, which can drop the last transactions. Acknowledged must mean durable, so FULL fsyncs the
-WAL on every commit; group commit makes that one fsync per batch, not per update.
+Durability: the WAL is fsynced on every commit (``revenge.sqlite_thread`` says why); group commit makes
+that one fsync per batch, not per update.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
--- rules.apply_update for a run of updates of ONE user, in order, atomically. Keep in step with
--- revenge/progress/rules.py: tests/integration/test_progress_redis_vs_rules.py compares the two on
+-- rules.apply_update for a run of updates, of one user or several, in order, atomically. Keep in step
+-- with revenge/progress/rules.py: tests/integration/test_progress_redis_vs_rules.py compares the two on
 -- random update streams.
 --
--- One call takes several updates (the store groups a batch by user) so that the per-call costs — on the
--- server and in the client — are paid once per group, and an item updated several times in the group is
--- read and written once. Every item's keys are in KEYS (see common.lua); all share the user's slot.
+-- One call takes up to the store's run_max updates of any users (on a cluster, of the users of one slot),
+-- so that the per-call costs are paid once per run, and an item updated several times in the run is read
+-- and written once. Every item's keys are in KEYS, grouped by user (see common.lua).
 --
 -- ARGV[1]: JSON array of the updates: objects with the fields of ProgressUpdate (playback_rate as the
 --   text of the client's float, so it is stored exactly as Python would) and `item`, the 0-based index

@@ -1,11 +1,13 @@
--- Shared by every progress script: prepended to each one when the store loads them.
+-- Shared by every progress script: prepended to each one (after the field table, see below) when the
+-- store loads them.
 --
--- KEYS, in every script: groups, one per user the call is about (usually one), each made of the user's
--- continue-listening sorted sets rv:{user}:c:<type>, one per item type, then, per item of that user the
--- call is about, its state hash rv:{user}:p:<item> and its devices hash rv:{user}:d:<item>. Items are
--- numbered from 0 across the groups, in order. Every key a script touches is one of these (Dragonfly
--- refuses undeclared keys). All keys of a group carry the user's {user} hash tag. On a cluster a call has
--- several users only when they share a slot (the store sees to it), so a call's keys share one slot.
+-- KEYS, in every script: groups, one per user the call is about (the write script's calls may carry
+-- several users, the others one), each made of the user's continue-listening sorted sets
+-- rv:{user}:c:<type>, one per item type, then, per item of that user the call is about, its state hash
+-- rv:{user}:p:<item> and its devices hash rv:{user}:d:<item>. Items are numbered from 0 across the
+-- groups, in order. Every key a script touches is one of these (Dragonfly refuses undeclared keys). All
+-- keys of a group carry the user's {user} hash tag. On a cluster a call has several users only when they
+-- share a slot (the store sees to it), so a call's keys share one slot.
 --
 -- A state is a Lua table with the fields of revenge.progress.model.ProgressState: integers as numbers,
 -- booleans as booleans, None as nil, and playback_rate as the text the client's float was sent as (so it
@@ -42,15 +44,10 @@ local function select_item(n)  -- n: 0-based index of the item
 end
 select_item(0)
 
--- The fields in ProgressState order, and their kinds (one letter each): s = string, i = integer,
--- o = optional integer, b = boolean, f = float kept as text. (Flat, because this runs on every call:
--- a table per field would be 20 allocations per update.)
-local FIELD_NAMES = {
-  'user_id', 'item_id', 'item_type', 'duration_ms', 'position_ms', 'completed', 'play_count',
-  'completed_count', 'first_played_at', 'last_played_at', 'completed_at', 'playback_rate', 'hidden',
-  'version', 'device_id', 'event_ts_ms', 'updated_ms', 'listen_started_at', 'listened_ms', 'listen_counted',
-}
-local FIELD_KINDS = 'sssiibiiooofbisiioib'
+-- FIELD_NAMES (ProgressState's fields in its order), FIELD_KINDS (one letter each: s = string,
+-- i = integer, o = optional integer, b = boolean, f = float kept as text) and ROW_FORMAT (the format of
+-- state_row_json) are written ahead of this text by the store from revenge.progress.model
+-- (store_dragonfly.fields_lua), the one definition of the fields.
 local KIND_I, KIND_O, KIND_B = string.byte('i'), string.byte('o'), string.byte('b')
 
 local function int_text(x)
@@ -122,13 +119,6 @@ local function encode_state(s)
   return out
 end
 
--- The state as the JSON text of an array of its values in FIELD_NAMES order (ProgressState's own field
--- order), typed: integers written with %d (cjson would round them to 14 significant digits), booleans,
--- strings, null for nil, and playback_rate as a string (its exact text). The write path's reply: the
--- client builds the state straight from it, with no name lookups and no text-to-number conversions.
--- One string.format rather than a loop over the fields: this runs once per update.
-local ROW_FORMAT = '[%s,%s,%s,%d,%d,%s,%d,%d,%s,%s,%s,%s,%s,%d,%s,%d,%d,%s,%d,%s]'
-
 local function opt_int_json(value)
   if value == nil then
     return 'null'
@@ -136,6 +126,11 @@ local function opt_int_json(value)
   return int_text(value)
 end
 
+-- The state as the JSON text of an array of its values in FIELD_NAMES order (ProgressState's own field
+-- order), typed: integers written with %d (cjson would round them to 14 significant digits), booleans,
+-- strings, null for nil, and playback_rate as a string (its exact text). The write path's reply: the
+-- client builds the state straight from it. The arguments follow FIELD_NAMES
+-- (tests/integration/test_progress_redis.py checks it).
 local function state_row_json(s)
   return string.format(ROW_FORMAT, cjson.encode(s.user_id), cjson.encode(s.item_id),
     cjson.encode(s.item_type), s.duration_ms, s.position_ms, tostring(s.completed), s.play_count,
@@ -153,8 +148,7 @@ local function is_continue_candidate(s, min_position_ms)
 end
 
 -- Write the fields that changed (all of them for a new state), drop optional fields that became None,
--- and keep the continue-listening sets in step. Only the changed fields are turned into text: an update
--- changes about six of the twenty.
+-- and keep the continue-listening sets in step. Only the changed fields are turned into text and sent.
 local function save_state(old, s, min_position_ms)
   if old == nil then
     redis.call('HSET', K_STATE, unpack(encode_state(s)))
