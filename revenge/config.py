@@ -13,7 +13,7 @@ import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 ENV_PREFIX = "REVENGE_"
 HLS_PROFILE_NAMES = ("aac-64", "aac-128", "aac-192", "aac-256", "aac-320", "opus-128", "flac")
@@ -56,6 +56,9 @@ class Settings:
     progress_queue_max: int = 10_000
     # Dragonfly/Redis store: a command that gets no answer within this long is an outage (503)
     store_timeout_seconds: float = 2.0
+    # "required": refuse a Redis/Dragonfly on which acknowledged writes would not survive a restart;
+    # "accept_loss": run on it anyway (revenge.progress.durability)
+    store_durability: Literal["required", "accept_loss"] = "required"
     # HLS engine
     cache_mb: int = 256
     segment_seconds: float = 6.0
@@ -157,6 +160,7 @@ _CONVERTERS: dict[str, Callable[[str, Any], Any]] = {
     "progress_batch_window_ms": _as_float,
     "progress_queue_max": _as_int,
     "store_timeout_seconds": _as_float,
+    "store_durability": _as_str,
     "cache_mb": _as_int,
     "segment_seconds": _as_float,
     "hls_ladder": _as_strs,
@@ -187,6 +191,8 @@ def _validate(s: Settings) -> None:
     _check(s.progress_queue_max >= s.progress_batch_max, "progress_queue_max",
            "must be at least progress_batch_max")
     _check(0.05 <= s.store_timeout_seconds <= 60, "store_timeout_seconds", "must be 0.05..60 seconds")
+    _check(s.store_durability in ("required", "accept_loss"), "store_durability",
+           f"must be 'required' or 'accept_loss', got {s.store_durability!r}")
     _check(1 <= s.cache_mb <= 1_048_576, "cache_mb", f"must be 1..1048576, got {s.cache_mb}")
     _check(1.0 <= s.segment_seconds <= 30.0, "segment_seconds", "must be 1..30 seconds")
     _check(len(s.hls_ladder) > 0, "hls_ladder", "must name at least one profile")

@@ -23,10 +23,12 @@ from revenge.progress.model import ProgressState, ProgressUpdate
 
 if TYPE_CHECKING:
     from revenge.config import Settings
+    from revenge.progress.durability import Durability
     from revenge.progress.model import Policies
 
 CONTINUE_DEFAULT_LIMIT = 20
 CONTINUE_MAX_LIMIT = 100
+SQLITE_BUSY_SHARE = 0.75  # of store_timeout_seconds: how long SQLite waits for a held write lock
 
 
 class ProgressStore(Protocol):
@@ -39,6 +41,15 @@ class ProgressStore(Protocol):
 
     async def ping(self) -> None:
         """Return when the store answers; raise ``StoreUnavailable`` otherwise (used by /healthz)."""
+
+    @property
+    def durability(self) -> Durability | None:
+        """How durable acknowledged writes are, as last read from the backend (``None``: not yet)."""
+
+    async def check(self) -> Durability:
+        """Return the durability once the store answers and (re-read from the backend) satisfies
+        ``store_durability``; raise ``StoreUnavailable`` otherwise (``StoreNotDurable`` when it answers
+        but is not durable enough). The probe that ends an outage."""
 
     async def apply_batch(self, updates: Sequence[ProgressUpdate]) -> list[ProgressState]:
         """Apply ``updates`` with ``rules.apply_update`` in ONE round trip (one transaction / one pipeline).
@@ -90,7 +101,10 @@ def open_store(settings: Settings, policies: Policies | None = None) -> Progress
     if settings.store == "sqlite":
         from revenge.progress.store_sqlite import SqliteStore
 
-        return SqliteStore(settings.data_dir / "progress.db", policies=chosen)
+        # SQLite gives up on a held write lock before the service's timeout gives up on SQLite, so a
+        # write answered 503 is one SQLite rolled back, not one still waiting to commit.
+        busy_ms = round(settings.store_timeout_seconds * 1000 * SQLITE_BUSY_SHARE)
+        return SqliteStore(settings.data_dir / "progress.db", policies=chosen, busy_timeout_ms=busy_ms)
     from revenge.progress.store_dragonfly import DragonflyStore
 
     return DragonflyStore(settings.store, settings, policies=chosen)

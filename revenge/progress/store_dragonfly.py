@@ -41,6 +41,7 @@ from redis.exceptions import RedisError
 
 from revenge.library.model import ITEM_TYPES, ItemType
 from revenge.progress import rules
+from revenge.progress.durability import Durability
 from revenge.progress.model import (
     DEFAULT_POLICIES,
     MAX_DEVICES_PER_ITEM,
@@ -260,7 +261,8 @@ class DragonflyStore:
         self._redis = ScriptedRedis(
             url, settings.store_timeout_seconds, "progress",
             [_script("apply_updates", key_guard, rules_lua(policies)),
-             *(_script(name, key_guard) for name in ("modify", "read", "reset"))], log)
+             *(_script(name, key_guard) for name in ("modify", "read", "reset"))], log,
+            durability=settings.store_durability)
         self.last_ping_ms: float | None = None
         self._cluster = True  # until open() asks the server
 
@@ -296,6 +298,15 @@ class DragonflyStore:
         started = time.perf_counter()
         await self._redis.ping()
         self.last_ping_ms = (time.perf_counter() - started) * 1000.0
+
+    @property
+    def durability(self) -> Durability | None:
+        return self._redis.durability
+
+    async def check(self) -> Durability:
+        await self._redis.check_durability()
+        assert self._redis.durability is not None  # the policy is always set here
+        return self._redis.durability
 
     def _calls(self, updates: Sequence[ProgressUpdate]) -> list[_Call]:
         """The batch in calls of at most ``run_max`` updates, in order. On a cluster a call holds the

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from revenge.library.model import ItemType
 from revenge.progress import rules
+from revenge.progress.durability import SQLITE_DURABILITY, Durability
 from revenge.progress.model import (
     DEFAULT_POLICIES,
     STATE_HASH_FIELDS,
@@ -111,6 +112,15 @@ class SqliteStore:
 
     async def ping(self) -> None:
         await self._sqlite.ping()
+
+    @property
+    def durability(self) -> Durability:
+        return SQLITE_DURABILITY
+
+    async def check(self) -> Durability:
+        # An empty write transaction: it needs the write lock, which a read (ping) does not.
+        await self._sqlite.transaction(lambda db: None)
+        return SQLITE_DURABILITY
 
     # --- rows: these run on the store's own thread, inside the calls below --------------------------
 

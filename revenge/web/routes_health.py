@@ -34,6 +34,8 @@ async def healthz(request: Request) -> Response:
         elapsed = time.perf_counter() - started
         state.metrics.store_ping_seconds.labels(label).observe(elapsed)
         store = {"backend": label, "status": "ok", "ping_ms": round(elapsed * 1000, 3)}
+    durability = state.progress.store.durability  # as last read from the server (at connect, reconnect)
+    store["durability"] = None if durability is None else durability.as_dict()
     ok = store["status"] == "ok"
     body = {
         "status": "ok" if ok else "degraded",

@@ -43,6 +43,8 @@ def test_metrics_move_with_requests_and_progress(tmp_path: Path) -> None:
                                 "device_id": "phone", "client_ts": int(time.time() * 1000)})
             assert r.status_code == 200, r.text
         after = scrape(live.url)
+        health = httpx.get(live.url + "/healthz", timeout=10).json()
+    assert health["store"]["durability"]["level"] == "fsync_always"  # SQLite: synchronous=FULL
     route = "/api/v1/playback/progress/{item_id}"
     assert value(after, "revenge_http_ttfb_seconds_count", route=route) - \
         value(before, "revenge_http_ttfb_seconds_count", route=route) == 5
@@ -64,10 +66,14 @@ def test_healthz_reports_store_and_goes_503_when_redis_is_down(tmp_path: Path) -
             assert ok.status_code == 200
             assert ok.json()["store"]["backend"] == "redis"
             assert ok.json()["store"]["status"] == "ok"
+            # The fixture's redis-server fsyncs its append-only file on every write.
+            durability = ok.json()["store"]["durability"]
+            assert durability["level"] == "fsync_always" and durability["server"].startswith("redis ")
             assert redis.url not in ok.text  # never leak the URL (it may carry a password)
             redis.stop()
             down = httpx.get(live.url + "/healthz", timeout=10)
             assert down.status_code == 503
+            assert down.json()["store"]["durability"]["level"] == "fsync_always"  # as last read
             assert down.headers["retry-after"] == "1"
             assert down.json()["store"]["status"] == "down"
             redis.start()
