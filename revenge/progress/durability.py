@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from revenge.progress.store import StoreUnavailable
+from revenge.errors import StoreUnavailable
 
 DurabilityLevel = Literal["fsync_always", "fsync_everysec", "fsync_os", "none", "unknown"]
 DurabilityPolicy = Literal["required", "accept_loss"]

@@ -2,6 +2,11 @@
 
 Created and closed by ``create_app``'s lifespan; held in ``AppState.progress``. Updates go through the
 group-commit batcher; reads and the rare user actions (played, hidden, reset) go to the store directly.
+Both go through the store's guard (``revenge.progress.guard``): bounded by ``store_timeout_seconds``,
+and refused at once while the store is known down.
+
+Startup refuses a store on which acknowledged writes would not survive a restart, unless
+``store_durability = "accept_loss"`` (``revenge.progress.durability``).
 
 Plays: when an applied update made a track listen count as a play, the optional ``PlayRecorder`` (the
 scrobble hook, ``revenge.playback.progress_scrobbles``) records it before the update is answered. If
@@ -16,20 +21,27 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import time
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from revenge.errors import StoreUnavailable
 from revenge.library.model import ItemType
 from revenge.progress import rules
 from revenge.progress.batcher import BatcherOverloaded, ProgressBatcher
+from revenge.progress.durability import StoreNotDurable
+from revenge.progress.guard import StoreGuard
 from revenge.progress.model import DEFAULT_POLICIES, CompletionPolicy, Policies, ProgressState, ProgressUpdate
 from revenge.progress.store import ProgressStore, open_store
 
 if TYPE_CHECKING:
     from revenge.config import Settings
     from revenge.metrics import Metrics
+
+
+log = logging.getLogger("revenge.progress")
+T = TypeVar("T")
 
 
 def store_label(settings: Settings) -> str:
@@ -54,32 +66,43 @@ class PlayRecorder(Protocol):
 
 class ProgressService:
     def __init__(self, store: ProgressStore, batcher: ProgressBatcher, policies: Policies,
-                 plays: PlayRecorder | None = None) -> None:
+                 plays: PlayRecorder | None = None, guard: StoreGuard | None = None) -> None:
         self.store = store
         self.batcher = batcher
         self.policies = policies
         self.plays = plays
+        self.guard = guard
 
     @classmethod
     async def open(cls, settings: Settings, policies: Policies = DEFAULT_POLICIES,
                    metrics: Metrics | None = None, plays: PlayRecorder | None = None) -> ProgressService:
         """Open the store ``settings.store`` names and start the batcher on the running loop."""
         store = open_store(settings, policies)
-        await store.open()
+        try:
+            await store.open()
+        except StoreNotDurable as exc:
+            log.error("%s", exc)  # the reason the server does not start, naming the setting
+            raise
         on_flush = None
         if metrics is not None:
             label = store_label(settings)
             on_flush = functools.partial(metrics.progress_flush, label)
+        guard = StoreGuard(store.check, settings.store_timeout_seconds)
         batcher = ProgressBatcher(store, settings.progress_batch_max, settings.progress_batch_window_ms,
-                                  settings.progress_queue_max, on_flush)
+                                  settings.progress_queue_max, on_flush, guard=guard)
         batcher.start()
-        return cls(store, batcher, policies, plays)
+        return cls(store, batcher, policies, plays, guard)
 
     async def close(self) -> None:
         try:
             await self.batcher.close()
         finally:
+            if self.guard is not None:
+                await self.guard.close()
             await self.store.close()
+
+    async def _call(self, operation: Callable[[], Awaitable[T]]) -> T:
+        return await (operation() if self.guard is None else self.guard.call(operation))
 
     def policy(self, item_type: ItemType) -> CompletionPolicy:
         return self.policies[item_type]
@@ -111,6 +134,9 @@ class ProgressService:
                     raise
                 results.extend(BatcherOverloaded(str(exc)) for _ in part)
                 continue
+            except StoreUnavailable as exc:  # the store is known down: each update answers it
+                results.extend(StoreUnavailable(str(exc)) for _ in part)
+                continue
             results.extend(await asyncio.gather(*futures, return_exceptions=True))
         if self.plays is not None:
             await self._record_plays(updates, results)
@@ -131,24 +157,24 @@ class ProgressService:
                 results[i] = StoreUnavailable(str(exc))
 
     async def get(self, user_id: str, item_id: str) -> ProgressState | None:
-        return await self.store.get(user_id, item_id)
+        return await self._call(lambda: self.store.get(user_id, item_id))
 
     async def continue_listening(self, user_id: str, item_type: ItemType | None,
                                  limit: int) -> list[ProgressState]:
-        return await self.store.continue_listening(user_id, item_type, limit, now_ms())
+        return await self._call(lambda: self.store.continue_listening(user_id, item_type, limit, now_ms()))
 
     async def mark_played(self, user_id: str, item_id: str, item_type: ItemType, duration_ms: int,
                           played: bool) -> ProgressState:
-        if played:
-            return await self.store.mark_played(user_id, item_id, item_type, duration_ms, now_ms())
-        return await self.store.mark_unplayed(user_id, item_id, item_type, duration_ms, now_ms())
+        mark = self.store.mark_played if played else self.store.mark_unplayed
+        return await self._call(lambda: mark(user_id, item_id, item_type, duration_ms, now_ms()))
 
     async def set_hidden(self, user_id: str, item_id: str, item_type: ItemType, duration_ms: int,
                          hidden: bool) -> ProgressState:
-        return await self.store.set_hidden(user_id, item_id, item_type, duration_ms, hidden, now_ms())
+        return await self._call(
+            lambda: self.store.set_hidden(user_id, item_id, item_type, duration_ms, hidden, now_ms()))
 
     async def reset(self, user_id: str, item_id: str) -> bool:
-        return await self.store.reset(user_id, item_id)
+        return await self._call(lambda: self.store.reset(user_id, item_id))
 
     async def ping(self) -> None:
         await self.store.ping()

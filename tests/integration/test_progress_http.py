@@ -297,20 +297,27 @@ async def test_concurrent_puts_are_all_applied(env: Env) -> None:
 
 
 def test_store_outage_is_503_with_retry_after(env: Env, client: httpx.Client) -> None:
-    """Another process holds SQLite's write lock past the busy timeout: the update is refused with
-    503 + Retry-After (not acknowledged, not lost silently), and the next one succeeds."""
+    """Another process holds SQLite's write lock past the store timeout: the update is refused with
+    503 + Retry-After (not acknowledged, not lost silently); while the store is known down reads and
+    writes get 503 at once, and once the lock is gone (a probe sees it) writes succeed again."""
     item = env.episode["id"]
     reset(client, item)
     other = sqlite3.connect(env.live.settings.data_dir / "progress.db", isolation_level=None)
     try:
         other.execute("BEGIN IMMEDIATE")
         r = put(client, item, position_seconds=5)
+        meanwhile = client.get(f"/api/v1/playback/progress/{item}")
         other.execute("ROLLBACK")
     finally:
         other.close()
     assert r.status_code == 503 and r.headers["Retry-After"] == "1"
     assert r.json()["error"]["code"] == "unavailable"
-    assert client.get(f"/api/v1/playback/progress/{item}").json()["version"] == 0
+    assert meanwhile.status_code == 503 and meanwhile.headers["Retry-After"] == "1"
+    deadline = time.monotonic() + 60
+    while (back := client.get(f"/api/v1/playback/progress/{item}")).status_code == 503:
+        assert time.monotonic() < deadline, "the store did not come back"
+        time.sleep(0.05)  # pacing between attempts
+    assert back.json()["version"] == 0
     ok = put(client, item, position_seconds=6)
     assert ok.status_code == 200 and ok.json()["position_seconds"] == 6
 
