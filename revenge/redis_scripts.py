@@ -11,17 +11,16 @@
   already atomic for its keys).
 * Anything that fails to reach or write the server — refused connections, timeouts, ``LOADING``,
   ``OOM``, ``READONLY``, a script error — is ``StoreUnavailable``, never an acknowledgement.
-* With a durability policy (``store_durability``), the server's persistence is read when the scripts
-  are loaded — on open, and after a ``NOSCRIPT`` (a restarted server) — and a server on which
-  acknowledged writes would not survive a restart is refused (``StoreNotDurable``) unless the policy
-  accepts the loss (``revenge.progress.durability``).
+* ``on_load`` runs after every load of the scripts — on open, and after a ``NOSCRIPT``, i.e. on a
+  restarted server — so a store can check the server again there (the progress store reads its
+  persistence, ``persistence()``, and refuses a server that would lose acknowledged writes).
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,13 +31,6 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from revenge.errors import StoreUnavailable
-from revenge.progress.durability import (
-    Durability,
-    DurabilityPolicy,
-    StoreNotDurable,
-    redis_durability,
-    refusal,
-)
 
 ScriptCall = tuple[str, Sequence[str], Sequence[str | bytes]]  # (script name, KEYS, ARGV)
 
@@ -88,19 +80,18 @@ class LuaScript:
 class ScriptedRedis:
     """The connection of one store to ``url`` and the scripts it runs. ``name`` ("progress", "records",
     "session") starts every error message: "records store redis://…: <error>", "session store is not
-    open"; ``scripts`` (by name) may be added to before the store opens. With ``durability`` the
-    server's persistence is checked whenever the scripts are loaded (see the module docstring)."""
+    open"; ``scripts`` (by name) may be added to before the store opens. ``on_load`` runs after every
+    load of the scripts; what it raises fails the open or the call that found the scripts gone."""
 
     def __init__(self, url: str, timeout_seconds: float, name: str, scripts: Sequence[LuaScript],
-                 log: logging.Logger, *, durability: DurabilityPolicy | None = None) -> None:
+                 log: logging.Logger, *, on_load: Callable[[], Awaitable[object]] | None = None) -> None:
         self.url = url
         self.name = name
         self.scripts = {script.name: script for script in scripts}
         self._timeout = timeout_seconds
         self._log = log
         self._client: aioredis.Redis | None = None
-        self._policy = durability
-        self.durability: Durability | None = None  # as last read from the server
+        self._on_load = on_load
 
     def client(self) -> aioredis.Redis:
         if self._client is None:
@@ -129,7 +120,7 @@ class ScriptedRedis:
             await client.aclose()
 
     async def load(self) -> None:
-        """Load the scripts (and check the server's durability, with a policy)."""
+        """Load the scripts, then run ``on_load``."""
         client = self.client()
         try:
             for script in self.scripts.values():
@@ -138,38 +129,26 @@ class ScriptedRedis:
                     raise StoreUnavailable(f"server computed sha {sha!r} for script {script.name}")
         except RedisError as exc:
             raise self.unavailable(exc) from exc
-        await self.check_durability()
+        if self._on_load is not None:
+            await self._on_load()
 
-    async def read_durability(self) -> Durability:
-        """Ask the server how durable its writes are (``INFO server``, ``CONFIG GET append*``)."""
+    async def persistence(self) -> tuple[dict[str, Any], dict[Any, Any] | None, str]:
+        """What the server says about its persistence: its ``INFO server`` answer, its ``CONFIG GET
+        append*`` answer (``None`` when refused, or not asked: Dragonfly has no append-only file) and the
+        refusal's message."""
         client = self.client()
         config: dict[Any, Any] | None = None
         refused = ""
         try:
             info = await client.info("server")
-            if "dragonfly_version" not in info:  # Dragonfly has no append-only file to ask about
+            if "dragonfly_version" not in info:
                 try:
                     config = await client.config_get("append*")
                 except ResponseError as exc:  # CONFIG renamed away, or not allowed by an ACL
                     refused = str(exc)
         except RedisError as exc:
             raise self.unavailable(exc) from exc
-        return redis_durability(info, config, refused)
-
-    async def check_durability(self) -> None:
-        """Without a policy, nothing. Otherwise read the server's durability and raise
-        ``StoreNotDurable`` when the policy refuses it; a loss the policy accepts is logged when first
-        seen."""
-        if self._policy is None:
-            return
-        durability = await self.read_durability()
-        previous, self.durability = self.durability, durability
-        message = refusal(durability, self._policy, f"{self.name} store")
-        if message is not None:
-            raise StoreNotDurable(message)
-        if not durability.durable and durability != previous:
-            self._log.warning("%s store: acknowledged writes may be lost (store_durability = accept_loss): "
-                              "%s: %s", self.name, durability.server, durability.detail)
+        return info, config, refused
 
     async def ping(self) -> None:
         try:

@@ -159,7 +159,7 @@ class ProgressState:
 
 # The one definition of the stored fields: ProgressState's own (but ``devices``), in its order, each with a
 # kind letter: s = string, i = integer, o = optional integer, b = boolean, f = float. The SQLite columns,
-# the Redis hash, the Lua scripts' field table (store_dragonfly.fields_lua) and the positional rows the
+# the Redis hash, the Lua scripts' field table (scripts.fields_lua) and the positional rows the
 # write script returns all follow it. A field of another type fails here, at import, until given a kind.
 _KIND_OF_ANNOTATION = {"str": "s", "ItemType": "s", "int": "i", "int | None": "o", "bool": "b", "float": "f"}
 STATE_FIELD_KINDS: Mapping[str, str] = {

@@ -9,9 +9,13 @@ Keys (every one carries the user id as a hash tag, so all keys of one user share
 
 Writes are Lua scripts (``lua/*.lua``, each prefixed with ``lua/common.lua``) that apply
 ``rules.apply_update`` / ``mark_*`` / ``set_hidden`` atomically per (user, item). Every key a script
-touches is passed in KEYS (Dragonfly refuses undeclared keys); the policy thresholds and the rules'
-constants are written into apply_updates.lua's text from Python (``rules_lua``) or passed in ARGV, so
-Python stays the single source of those numbers.
+touches is passed in KEYS (Dragonfly refuses undeclared keys); the state's fields, the policy thresholds
+and the rules' constants are written into the scripts' text from Python (``revenge.progress.scripts``)
+or passed in ARGV, so Python stays the single source of them.
+
+On open, after a restart (``NOSCRIPT``) and on every probe of an outage the store reads the server's
+persistence and refuses one on which acknowledged writes would not survive a restart, unless
+``store_durability`` accepts the loss (``revenge.progress.durability``).
 
 A batch is ONE ``pipeline(transaction=False)`` of ``EVALSHA`` calls (no MULTI: a pipeline is one round
 trip, and each script is already atomic for its keys), split into chunks of at most ``pipeline_max``
@@ -28,11 +32,8 @@ server — refused connections, timeouts, ``LOADING``, ``OOM``, ``READONLY`` —
 from __future__ import annotations
 
 import logging
-import math
-import re
 import time
 from collections.abc import Sequence
-from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -41,19 +42,18 @@ from redis.exceptions import RedisError
 
 from revenge.library.model import ITEM_TYPES, ItemType
 from revenge.progress import rules
-from revenge.progress.durability import Durability
+from revenge.progress.durability import Durability, StoreNotDurable, redis_durability, refusal
 from revenge.progress.model import (
     DEFAULT_POLICIES,
-    MAX_DEVICES_PER_ITEM,
     STATE_FIELD_KINDS,
     STATE_HASH_FIELDS,
-    CompletionPolicy,
     DevicePosition,
     Policies,
     ProgressState,
     ProgressUpdate,
 )
-from revenge.redis_scripts import LuaScript, ScriptCall, ScriptedRedis, key_guard_lua
+from revenge.progress.scripts import scripts
+from revenge.redis_scripts import ScriptCall, ScriptedRedis
 
 if TYPE_CHECKING:
     from revenge.config import Settings
@@ -64,11 +64,6 @@ PIPELINE_MAX = 512  # EVALSHAs per pipeline (one round trip)
 # Updates per apply_updates.lua call: big enough to pay the per-call costs once for many updates, small
 # enough that one call never holds the (single-threaded) server for long.
 RUN_MAX = 64
-
-# Makes a script touching a key it did not declare fail, as on Dragonfly (the tests turn it on).
-KEY_GUARD_LUA = key_guard_lua({"HGETALL": 1, "HMGET": 1, "HGET": 1, "HSET": 1, "HDEL": 1, "HLEN": 1,
-                               "ZADD": 1, "ZREM": 1, "DEL": -1})
-
 
 def state_key(user_id: str, item_id: str) -> str:
     return f"rv:{{{user_id}}}:p:{item_id}"
@@ -96,82 +91,9 @@ def script_keys(user_id: str, *item_ids: str) -> tuple[str, ...]:
     return tuple(keys)
 
 
-def lua_source(name: str) -> str:
-    """The text of ``lua/<name>.lua`` as shipped in the package."""
-    return resources.files("revenge.progress").joinpath("lua", f"{name}.lua").read_text()
-
-
-def _script(name: str, key_guard: bool, prelude: str = "") -> LuaScript:
-    """``lua/<name>.lua`` after ``lua/common.lua``, after the field table and ``prelude`` (and the key
-    guard when asked)."""
-    return LuaScript.of(name, (KEY_GUARD_LUA if key_guard else "") + fields_lua() + prelude
-                        + lua_source("common") + "\n" + lua_source(name))
-
-
-# How state_row_json (lua/common.lua) writes a field of each kind into its JSON row.
-_ROW_FORMAT_OF_KIND = {"s": "%s", "i": "%d", "o": "%s", "b": "%s", "f": "%s"}
-
-
-def fields_lua() -> str:
-    """The Lua statements common.lua starts from: ``FIELD_NAMES``, ``FIELD_KINDS`` and ``ROW_FORMAT``,
-    written from ``model.STATE_FIELD_KINDS`` so the scripts and Python cannot disagree on the fields."""
-    names = ", ".join(f"'{name}'" for name in STATE_FIELD_KINDS)
-    kinds = "".join(STATE_FIELD_KINDS.values())
-    row = ",".join(_ROW_FORMAT_OF_KIND[kind] for kind in kinds)
-    return f"local FIELD_NAMES = {{{names}}}\nlocal FIELD_KINDS = '{kinds}'\nlocal ROW_FORMAT = '[{row}]'\n"
-
-
 def _float_text(value: float | None) -> str:
     # repr of a float is the shortest text that reads back as the same double, in Python and in Lua.
     return "" if value is None else repr(float(value))
-
-
-def rules_lua(policies: Policies) -> str:
-    """The Lua statement apply_updates.lua starts with: ``RULES``, item type → its policy and the rules'
-    constants, as a table literal. Written into the script's text (so its SHA depends on the policies)
-    rather than passed with every call, which would make each call decode it."""
-    return f"local RULES = {_lua_literal({t: _type_rules(policies[t]) for t in ITEM_TYPES})}\n"
-
-
-def _type_rules(policy: CompletionPolicy) -> dict[str, object]:
-    return {
-        "mode": policy.mode,
-        "complete_percent": policy.complete_percent,  # None (not used) leaves the field nil
-        "complete_remaining_ms": policy.complete_remaining_ms,
-        "play_percent": policy.play_percent,
-        "play_heard_ms": policy.play_heard_ms,
-        "play_min_duration_ms": policy.play_min_duration_ms,
-        "listen_restart_window_ms": rules.LISTEN_RESTART_WINDOW_MS,
-        "heard_slack_ms": rules.HEARD_SLACK_MS,
-        "max_devices": MAX_DEVICES_PER_ITEM,
-        "continue_min_position_ms": rules.CONTINUE_MIN_POSITION_MS,
-        "replay": dict.fromkeys(sorted(rules.REPLAY_EVENTS), True),  # a set: event -> true
-    }
-
-
-_LUA_NAME_RE = re.compile(r"[a-z_][a-z0-9_]*")
-
-
-def _lua_literal(value: object) -> str:
-    """A Lua literal for the plain values of ``_type_rules``: tables with identifier keys (None values left
-    out), booleans, finite numbers (repr reads back as the same double), identifier-like strings."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        if not math.isfinite(value):
-            raise ValueError(f"not a finite number: {value!r}")
-        return repr(value)
-    if isinstance(value, str) and _LUA_NAME_RE.fullmatch(value):
-        return f"'{value}'"
-    if isinstance(value, dict):
-        fields = []
-        for key, item in value.items():
-            if not (isinstance(key, str) and _LUA_NAME_RE.fullmatch(key)):
-                raise ValueError(f"not a Lua table key: {key!r}")
-            if item is not None:
-                fields.append(f"{key} = {_lua_literal(item)}")
-        return "{" + ", ".join(fields) + "}"
-    raise ValueError(f"no Lua literal for {value!r}")
 
 
 class _Call:
@@ -260,11 +182,11 @@ class DragonflyStore:
         self._run_max = run_max
         self._redis = ScriptedRedis(
             url, settings.store_timeout_seconds, "progress",
-            [_script("apply_updates", key_guard, rules_lua(policies)),
-             *(_script(name, key_guard) for name in ("modify", "read", "reset"))], log,
-            durability=settings.store_durability)
+            scripts(policies, key_guard), log, on_load=self._check_durability)
         self.last_ping_ms: float | None = None
         self._cluster = True  # until open() asks the server
+        self._policy = settings.store_durability
+        self.durability: Durability | None = None  # as last read from the server
 
     # --- plumbing (revenge.redis_scripts) ----------------------------------------------------------
 
@@ -299,14 +221,21 @@ class DragonflyStore:
         await self._redis.ping()
         self.last_ping_ms = (time.perf_counter() - started) * 1000.0
 
-    @property
-    def durability(self) -> Durability | None:
-        return self._redis.durability
-
     async def check(self) -> Durability:
-        await self._redis.check_durability()
-        assert self._redis.durability is not None  # the policy is always set here
-        return self._redis.durability
+        return await self._check_durability()
+
+    async def _check_durability(self) -> Durability:
+        """Read the server's persistence (on open, after a restart, on a probe); ``StoreNotDurable`` when
+        ``store_durability`` refuses it. A loss it accepts is logged when first seen."""
+        durability = redis_durability(*await self._redis.persistence())
+        previous, self.durability = self.durability, durability
+        message = refusal(durability, self._policy, "progress store")
+        if message is not None:
+            raise StoreNotDurable(message)
+        if not durability.durable and durability != previous:
+            log.warning("progress store: acknowledged writes may be lost (store_durability = accept_loss): "
+                        "%s: %s", durability.server, durability.detail)
+        return durability
 
     def _calls(self, updates: Sequence[ProgressUpdate]) -> list[_Call]:
         """The batch in calls of at most ``run_max`` updates, in order. On a cluster a call holds the

@@ -24,13 +24,8 @@ from revenge.config import load_settings
 from revenge.errors import StoreUnavailable
 from revenge.progress import rules
 from revenge.progress.model import DEFAULT_POLICIES, ProgressState, ProgressUpdate
-from revenge.progress.store_dragonfly import (
-    KEY_GUARD_LUA,
-    DragonflyStore,
-    continue_key,
-    rules_lua,
-    script_keys,
-)
+from revenge.progress.scripts import KEY_GUARD_LUA, rules_lua
+from revenge.progress.store_dragonfly import DragonflyStore, continue_key, script_keys
 from tests.live import LiveServer, add_user, live_server
 from tests.live import test_settings as settings_for
 from tests.mediagen import write_audio

@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 from revenge.progress.model import STATE_FIELD_KINDS, STATE_HASH_FIELDS, ProgressState
-from revenge.progress.store_dragonfly import fields_lua
+from revenge.progress.scripts import fields_lua
 
 COMMON_LUA = (Path(__file__).resolve().parents[2] / "revenge" / "progress" / "lua" / "common.lua").read_text()
 

@@ -9,7 +9,7 @@
 -- ARGV[1]: JSON array of the updates: objects with the fields of ProgressUpdate (playback_rate as the
 --   text of the client's float, so it is stored exactly as Python would) and `item`, the 0-based index
 --   of the item's key pair in KEYS.
--- RULES (a table the store writes ahead of this text, from the policies: store_dragonfly.rules_lua):
+-- RULES (a table the store writes ahead of this text, from the policies: revenge/progress/scripts.py):
 --   item type -> the CompletionPolicy fields (mode, complete_percent, complete_remaining_ms (nil = not
 --   used), play_percent, play_heard_ms, play_min_duration_ms) and the rules' constants
 --   (listen_restart_window_ms, heard_slack_ms, max_devices, continue_min_position_ms, and replay: the

@@ -47,7 +47,7 @@ select_item(0)
 -- FIELD_NAMES (ProgressState's fields in its order), FIELD_KINDS (one letter each: s = string,
 -- i = integer, o = optional integer, b = boolean, f = float kept as text) and ROW_FORMAT (the format of
 -- state_row_json) are written ahead of this text by the store from revenge.progress.model
--- (store_dragonfly.fields_lua), the one definition of the fields.
+-- (revenge/progress/scripts.py), the one definition of the fields.
 local KIND_I, KIND_O, KIND_B = string.byte('i'), string.byte('o'), string.byte('b')
 
 local function int_text(x)
