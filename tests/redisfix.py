@@ -1,7 +1,9 @@
 """A real ``redis-server`` (Debian's) on a free loopback port, for tests and benchmarks.
 
-The instance is durable the way a production Dragonfly/Redis behind Revenge should be: no RDB
-snapshots, an append-only file fsynced on every write. ``restart()`` stops it and starts it again on
+The instance is durable the way a production Redis behind Revenge must be: no RDB snapshots, an
+append-only file fsynced on every write (``fsync_always``: the progress store refuses anything less unless
+``store_durability = "accept_loss"``; ``extra_args`` come last, so ``("--appendonly", "no")`` makes a
+server it refuses). ``restart()`` stops it and starts it again on
 the SAME port with the SAME data dir, so the AOF is replayed and clients that reconnect by URL find
 their data (and an empty script cache, which is what the store's NOSCRIPT handling is for).
 

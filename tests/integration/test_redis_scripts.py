@@ -107,3 +107,35 @@ def test_the_key_guard_refuses_undeclared_keys_and_unknown_commands(raw: redis.R
         with pytest.raises(redis.ResponseError, match=re.escape(message)):
             raw.eval(guard + body, 1, KEY)
     assert raw.exists("rv:{1}:other") == 0
+
+
+async def test_on_load_runs_on_open_and_after_every_reload(redis_server: RedisServer,  # noqa: F811
+                                                           raw: redis.Redis) -> None:
+    """The hook a store checks the server with (the progress store: its persistence) runs whenever the
+    scripts are loaded: on open and when a call finds them gone (a restarted server); what it raises
+    fails that call."""
+    loads: list[tuple[object, ...]] = []
+    refuse = False
+
+    async def on_load() -> None:
+        loads.append(await store.persistence())
+        if refuse:
+            raise StoreUnavailable("not today")
+
+    store = ScriptedRedis(redis_server.url, 2.0, "things", [APPEND], logging.getLogger("test"),
+                          on_load=on_load)
+    await store.open()
+    try:
+        info, config, refused = loads[0]
+        assert isinstance(info, dict) and "redis_version" in info and refused == ""
+        assert isinstance(config, dict) and config["appendonly"] == "yes"  # the fixture is durable
+        assert config["appendfsync"] == "always"
+        await store.eval_pipeline([("append", (KEY,), ("a",))])
+        assert len(loads) == 1
+        raw.script_flush()
+        refuse = True
+        with pytest.raises(StoreUnavailable, match="not today"):
+            await store.eval_pipeline([("append", (KEY,), ("b",))])
+        assert len(loads) == 2
+    finally:
+        await store.close()

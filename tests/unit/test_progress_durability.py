@@ -16,10 +16,10 @@ DRAGONFLY_INFO = parse_info(b"# Server\r\nredis_version:7.4.0\r\ndragonfly_versi
                             b"tcp_port:6379\r\nthread_count:2\r\nuptime_in_seconds:3\r\n")
 
 
-def config(appendonly: str, appendfsync: str) -> dict[bytes, bytes]:
-    """CONFIG GET append* as redis-py returns it without decode_responses."""
-    return {b"appendonly": appendonly.encode(), b"appendfsync": appendfsync.encode(),
-            b"appendfilename": b"appendonly.aof", b"appenddirname": b"appendonlydir"}
+def config(appendonly: str, appendfsync: str) -> dict[str, str]:
+    """CONFIG GET append* as redis-py returns it."""
+    return {"appendonly": appendonly, "appendfsync": appendfsync, "appendfilename": "appendonly.aof",
+            "appenddirname": "appendonlydir"}
 
 
 @pytest.mark.parametrize(("appendonly", "appendfsync", "level"), [
@@ -37,8 +37,8 @@ def test_redis_levels(appendonly: str, appendfsync: str, level: str) -> None:
     assert d.durable is (level == "fsync_always")
 
 
-def test_text_answers_and_case_are_accepted() -> None:
-    assert redis_durability(REDIS_INFO, {"appendonly": "YES", "appendfsync": "Always"}).durable
+def test_bytes_answers_and_case_are_accepted() -> None:
+    assert redis_durability(REDIS_INFO, {b"appendonly": b"YES", b"appendfsync": b"Always"}).durable
 
 
 def test_dragonfly_is_detected_and_has_no_append_only_file() -> None:
