@@ -7,10 +7,10 @@ returned, so an answered request is an applied (durable) update. While a batch i
 queue up and go in the next one, so under load the window costs nothing: batches just get bigger.
 
 The queue is FIFO and only one batch is in flight at a time, so updates to the same key are applied in
-arrival order, across batches too. A store error fails exactly the requests of that batch
-(``StoreUnavailable``, answered 503 + Retry-After); the flusher goes on with the next batch, so the
-service recovers by itself when the store does. Past ``progress_queue_max`` queued updates, ``submit``
-refuses at once (``BatcherOverloaded``, also a 503) instead of queueing without bound.
+arrival order, across batches too. A store error fails the requests of that batch (``StoreUnavailable``,
+answered 503 + Retry-After); the flusher lives on, so the service recovers by itself when the store
+does. Past ``progress_queue_max`` queued updates, ``submit`` refuses at once (``BatcherOverloaded``,
+also a 503) instead of queueing without bound.
 
 With a ``StoreGuard`` (the service always gives one), a hung or dead store cannot make requests wait:
 

@@ -150,6 +150,8 @@ async def test_sqlite_write_lock_opens_the_circuit_until_it_is_released(
                 with pytest.raises(StoreUnavailable, match=r"progress store is down: .*locked"):
                     await service.update(upd(3))
             assert batcher.queued == 0 and batcher.stats.rejected == 50
+            replay = await service.update_many([upd(i) for i in range(10, 15)])  # an offline replay
+            assert all(isinstance(r, StoreUnavailable) and "is down" in str(r) for r in replay)
             with pytest.raises(StoreUnavailable, match="is down"):
                 await service.mark_played("1", "e" * 16, "episode", 3_600 * S, True)
         finally:
