@@ -13,6 +13,7 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
+import httpx
 import pytest
 import redis
 
@@ -25,6 +26,9 @@ from revenge.progress.model import DEFAULT_POLICIES, ProgressState, ProgressUpda
 from revenge.progress.service import ProgressService
 from revenge.progress.store_dragonfly import DragonflyStore
 from revenge.progress.store_sqlite import SqliteStore
+from tests.live import add_user, live_server
+from tests.live import test_settings as settings_for
+from tests.mediagen import write_audio
 from tests.redisfix import RedisServer, redis_server, running_redis  # noqa: F401  (fixture)
 
 S = 1000
@@ -124,6 +128,47 @@ async def test_frozen_redis_answers_every_write_in_time_then_recovers(
     down = store_lines(caplog, "store down")
     assert len(down) == 1 and ("no answer" in down[0] or "Timeout" in down[0]), down
     assert len(store_lines(caplog, "up again")) == 1
+
+
+async def test_frozen_redis_through_http_is_503_with_retry_after_in_time(
+        redis_server: RedisServer, tmp_path: Path) -> None:  # noqa: F811
+    """The same through a live app: concurrent PUTs and GETs during the freeze all get 503 + Retry-After
+    within the bound (one batch of 4 at a time: without the circuit the last would wait 15 timeouts)."""
+    write_audio(tmp_path / "pods" / "show" / "ep.flac", seconds=60, rate=8000, channels=1, kind="silence")
+    key = add_user(tmp_path / "data", "alice")
+    timeout = 0.5
+    settings = settings_for(tmp_path / "data", podcasts=(tmp_path / "pods",), store=redis_server.url,
+                            store_timeout_seconds=timeout, progress_batch_max=4)
+    bound = timeout + settings.progress_batch_window_ms / 1000 + MARGIN_S
+    assert redis_server.process is not None
+    with live_server(settings) as live:
+        headers = {"Authorization": f"Bearer {key}"}
+        async with httpx.AsyncClient(base_url=live.url, headers=headers, timeout=30) as client:
+            (item,) = [i["id"] for i in (await client.get("/api/v1/items?type=episode")).json()["items"]]
+            path = f"/api/v1/playback/progress/{item}"
+
+            async def timed_put(n: int) -> tuple[float, httpx.Response]:
+                started = time.monotonic()
+                body = {"position_seconds": n % 60, "event": "progress", "device_id": f"d{n}"}
+                response = await client.put(path, json=body)
+                return time.monotonic() - started, response
+
+            assert (await timed_put(1))[1].status_code == 200
+            os.kill(redis_server.process.pid, signal.SIGSTOP)
+            try:
+                answers = await asyncio.gather(*(timed_put(n) for n in range(60)))
+                later = await asyncio.gather(*(timed_put(n) for n in range(20)), client.get(path))
+            finally:
+                os.kill(redis_server.process.pid, signal.SIGCONT)
+            for waited, response in answers + list(later[:-1]):  # type: ignore[operator]
+                assert response.status_code == 503 and response.headers["Retry-After"] == "1"
+                assert waited <= bound, f"a PUT waited {waited:.2f} s for its 503 (bound {bound:.2f} s)"
+            read = later[-1]
+            assert isinstance(read, httpx.Response) and read.status_code == 503
+            deadline = time.monotonic() + RECOVERY_TIMEOUT_S
+            while (await timed_put(2))[1].status_code != 200:
+                assert time.monotonic() < deadline, "writes did not succeed again after SIGCONT"
+                await asyncio.sleep(0.05)  # pacing between attempts
 
 
 # --- SQLite: a held write lock opens the circuit; the probe needs the write lock too -----------------
