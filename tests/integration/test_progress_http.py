@@ -17,6 +17,7 @@ from revenge.progress import rules
 from tests.live import LiveServer, add_user, live_server
 from tests.live import test_settings as settings_for
 from tests.mediagen import write_audio
+from tests.waits import wait_until
 
 MIN = 60_000
 
@@ -313,11 +314,9 @@ def test_store_outage_is_503_with_retry_after(env: Env, client: httpx.Client) ->
     assert r.status_code == 503 and r.headers["Retry-After"] == "1"
     assert r.json()["error"]["code"] == "unavailable"
     assert meanwhile.status_code == 503 and meanwhile.headers["Retry-After"] == "1"
-    deadline = time.monotonic() + 60
-    while (back := client.get(f"/api/v1/playback/progress/{item}")).status_code == 503:
-        assert time.monotonic() < deadline, "the store did not come back"
-        time.sleep(0.05)  # pacing between attempts
-    assert back.json()["version"] == 0
+    wait_until(lambda: client.get(f"/api/v1/playback/progress/{item}").status_code != 503,
+               "the store to come back after the lock was released")
+    assert client.get(f"/api/v1/playback/progress/{item}").json()["version"] == 0
     ok = put(client, item, position_seconds=6)
     assert ok.status_code == 200 and ok.json()["position_seconds"] == 6
 
