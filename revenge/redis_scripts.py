@@ -23,6 +23,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
@@ -77,6 +78,18 @@ class LuaScript:
         return cls(name, source, hashlib.sha1(source.encode()).hexdigest())
 
 
+def redacted_url(url: str) -> str:
+    """``url`` without its password (``redis://user:secret@host`` → ``redis://user:***@host``): what
+    error messages, logs and /healthz may show."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
 class ScriptedRedis:
     """The connection of one store to ``url`` and the scripts it runs. ``name`` ("progress", "records",
     "session") starts every error message: "records store redis://…: <error>", "session store is not
@@ -99,7 +112,7 @@ class ScriptedRedis:
         return self._client
 
     def unavailable(self, exc: Exception) -> StoreUnavailable:
-        return StoreUnavailable(f"{self.name} store {self.url}: {exc}")
+        return StoreUnavailable(f"{self.name} store {redacted_url(self.url)}: {exc}")
 
     async def open(self) -> None:
         self._client = aioredis.Redis.from_url(
