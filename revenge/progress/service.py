@@ -177,4 +177,8 @@ class ProgressService:
         return await self._call(lambda: self.store.reset(user_id, item_id))
 
     async def ping(self) -> None:
+        """For /healthz: down while the circuit is open (writes are refused then, even if the server
+        answers a ping, e.g. after a reconnect to a server that is not durable enough)."""
+        if self.guard is not None:
+            self.guard.check()
         await self.store.ping()

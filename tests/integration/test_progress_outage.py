@@ -199,6 +199,9 @@ async def test_sqlite_write_lock_opens_the_circuit_until_it_is_released(
             assert all(isinstance(r, StoreUnavailable) and "is down" in str(r) for r in replay)
             with pytest.raises(StoreUnavailable, match="is down"):
                 await service.mark_played("1", "e" * 16, "episode", 3_600 * S, True)
+            # /healthz's ping: down too, though the database still answers reads.
+            with pytest.raises(StoreUnavailable, match="is down"):
+                await service.ping()
         finally:
             other.execute("ROLLBACK")
             other.close()
