@@ -51,8 +51,9 @@ sys.path.insert(0, str(ROOT))
 
 from revenge.config import Settings  # noqa: E402
 from revenge.hls.profiles import PROFILES  # noqa: E402
+from revenge.hls.rendition import prepare_rendition  # noqa: E402
 from revenge.hls.runs import EncoderRuns  # noqa: E402
-from revenge.hls.transcode import encode_segment, prepare_rendition  # noqa: E402
+from revenge.hls.transcode import encode_segment  # noqa: E402
 from revenge.library.assemble import build_item  # noqa: E402
 from revenge.library.ids import item_id  # noqa: E402
 from revenge.library.probe import probe_file  # noqa: E402

@@ -14,7 +14,8 @@ import av
 import numpy as np
 
 from revenge.hls import fmp4
-from revenge.hls.transcode import Rendition, _make_frame, open_encoder, read_timeline
+from revenge.hls.decode import read_timeline
+from revenge.hls.rendition import Rendition, make_frame, open_encoder
 from revenge.library.assemble import build_item
 from revenge.library.model import Item
 from revenge.library.probe import probe_file
@@ -134,7 +135,7 @@ def continuous_stream(rendition: Rendition) -> bytes:
     kept: list[bytes] = []
     packets = []
     for offset in range(0, pcm.shape[1], fmt.frame_size):
-        packets.extend(ctx.encode(_make_frame(pcm[:, offset : offset + fmt.frame_size], fmt, offset)))
+        packets.extend(ctx.encode(make_frame(pcm[:, offset : offset + fmt.frame_size], fmt, offset)))
     packets.extend(ctx.encode(None))
     for packet in packets:
         if packet.size and packet.pts is not None and packet.pts + rendition.priming >= 0:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import time
 from collections import OrderedDict, deque
@@ -35,9 +34,9 @@ from revenge.errors import Overloaded
 from revenge.hls.cache import SegmentCache, SegmentKey
 from revenge.hls.playlist import Variant, declared_bandwidth
 from revenge.hls.profiles import Profile
+from revenge.hls.rendition import Rendition, prepare_rendition
 from revenge.hls.runs import EncoderRuns, RunKey, run_key
 from revenge.hls.seek_index import SeekIndexes
-from revenge.hls.transcode import Rendition, prepare_rendition
 from revenge.library.model import Item
 
 if TYPE_CHECKING:
@@ -45,7 +44,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("revenge.hls")
 
-EncodeFn = Callable[[Rendition, int], bytes]
+# Segment ``index`` and any others encoded on the way (its run's earlier ones), by index.
+EncodeFn = Callable[[Rendition, int], dict[int, bytes]]
 PrepareFn = Callable[[Item, Profile, float, str, int], Rendition]
 
 _RENDITIONS_KEPT = 1024  # prepared renditions remembered (each is a few hundred bytes)
@@ -103,7 +103,7 @@ class HlsEngine:
         self.cache = SegmentCache(settings.cache_mb * 1024 * 1024)
         self.seek_indexes = SeekIndexes()
         self.stats = EngineStats()
-        self.runs = EncoderRuns(_RUNS_KEPT)
+        self.runs = EncoderRuns(_RUNS_KEPT, self.seek_indexes)
         self._encode = encode if encode is not None else self.runs.encode
         self._prepare = prepare
         self._workers = settings.encode_workers
@@ -114,7 +114,7 @@ class HlsEngine:
         self._inflight: dict[SegmentKey, _Job] = {}
         self._demand: deque[_Job] = deque()
         self._prefetch: deque[_Job] = deque()
-        self._running: set[asyncio.Future[bytes]] = set()
+        self._running: set[asyncio.Future[dict[int, bytes]]] = set()
         self._busy_runs: set[RunKey] = set()  # runs a running job is advancing
         self._entries: OrderedDict[tuple[str, str, str], _Entry] = OrderedDict()
         self._preparing: dict[tuple[str, str, str], asyncio.Future[_Entry]] = {}
@@ -142,7 +142,6 @@ class HlsEngine:
                 self._meta_pool, self._prepare, item, profile, self.settings.segment_seconds,
                 self.settings.aac_coder, self.settings.encoder_run_segments,
             )
-            rendition = dataclasses.replace(rendition, seek_indexes=self.seek_indexes)
             entry = _Entry(rendition, rendition.init_segment())
             self._entries[key] = entry
             while len(self._entries) > _RENDITIONS_KEPT:
@@ -213,13 +212,13 @@ class HlsEngine:
         if self.metrics is not None:
             self.metrics.segment_requests.labels(result).inc()
 
-    def _timed_encode(self, rendition: Rendition, index: int) -> bytes:
+    def _timed_encode(self, rendition: Rendition, index: int) -> dict[int, bytes]:
         """Runs in an encode thread."""
         started = time.perf_counter()
-        data = self._encode(rendition, index)
+        produced = self._encode(rendition, index)
         if self.metrics is not None:
             self.metrics.encode_seconds.labels(rendition.profile.name).observe(time.perf_counter() - started)
-        return data
+        return produced
 
     def _report_queue(self) -> None:
         if self.metrics is not None:
@@ -309,11 +308,9 @@ class HlsEngine:
         if not job.future.done():
             job.future.set_result(data)
 
-    def _finished(self, job: _Job, run: RunKey, done: asyncio.Future[bytes]) -> None:
+    def _finished(self, job: _Job, run: RunKey, done: asyncio.Future[dict[int, bytes]]) -> None:
         self._running.discard(done)
         self._busy_runs.discard(run)
-        for rendition, index, extra in self.runs.take_extras():
-            self.cache.put(self.key(rendition, index), extra)
         if self._inflight.get(job.key) is job:
             del self._inflight[job.key]
         if done.cancelled():
@@ -323,7 +320,11 @@ class HlsEngine:
             if not job.future.done():
                 job.future.set_exception(exc)
         else:
-            data = done.result()
+            produced = done.result()
+            for index, extra in produced.items():  # the run's earlier segments, encoded on the way
+                if index != job.key.index:
+                    self.cache.put(self.key(job.rendition, index), extra)
+            data = produced[job.key.index]
             self.cache.put(job.key, data)
             if not job.future.done():
                 job.future.set_result(data)

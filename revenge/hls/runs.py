@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import OrderedDict
 
-from revenge.hls.transcode import Rendition, SegmentRun
+from revenge.hls.rendition import Rendition
+from revenge.hls.seek_index import SeekIndexes
+from revenge.hls.transcode import SegmentRun
 
 RunKey = tuple[str, str, str, int]
 
@@ -31,30 +33,31 @@ def run_key(rendition: Rendition, index: int) -> RunKey:
 
 
 class EncoderRuns:
-    """The suspended runs, and the segments produced on the way to the one a job asked for."""
+    """The suspended runs. ``indexes``: the MP3 seek points every run decodes with."""
 
-    def __init__(self, max_runs: int) -> None:
+    def __init__(self, max_runs: int, indexes: SeekIndexes | None = None) -> None:
         if max_runs < 1:
             raise ValueError("max_runs must be at least 1")
         self._max_runs = max_runs
+        self._indexes = indexes
         self._lock = threading.Lock()
-        self._runs: OrderedDict[RunKey, tuple[SegmentRun, float]] = OrderedDict()
-        self._extras: deque[tuple[Rendition, int, bytes]] = deque()
+        self._runs: OrderedDict[RunKey, tuple[SegmentRun, float]] = OrderedDict()  # oldest use first
         self.continued = 0  # segments encoded by continuing a suspended run
         self.started = 0  # runs started
 
     def __len__(self) -> int:
         return len(self._runs)
 
-    def encode(self, rendition: Rendition, index: int) -> bytes:
-        """Segment ``index``: by continuing its run when one is suspended before it, else by a fresh
-        run from the run's first segment (the segments before ``index`` go to :meth:`take_extras`)."""
+    def encode(self, rendition: Rendition, index: int) -> dict[int, bytes]:
+        """Segment ``index`` by continuing its run when one is suspended before it, else by a fresh
+        run from the run's first segment: every segment produced on the way, by index, ``index``
+        last (the ones before it are the run's earlier segments, for the cache)."""
         key = run_key(rendition, index)
         with self._lock:
             entry = self._runs.pop(key, None)
         run = entry[0] if entry is not None else None
         if run is None or run.next_index > index:
-            run = SegmentRun(rendition, index)
+            run = SegmentRun(rendition, index, self._indexes)
             self.started += 1
         elif run.next_index == index:
             self.continued += 1
@@ -64,9 +67,7 @@ class EncoderRuns:
             if not run.done:
                 self._runs[key] = (run, now)
             self._evict(now)
-        data = produced.pop(index)
-        self._extras.extend((rendition, i, extra) for i, extra in produced.items())
-        return data
+        return produced
 
     def _evict(self, now: float) -> None:
         """Under the lock: the oldest runs beyond the bound, and any left idle too long."""
@@ -75,10 +76,3 @@ class EncoderRuns:
             if len(self._runs) <= self._max_runs and now - used < RUN_IDLE_SECONDS:
                 break
             del self._runs[key]
-
-    def take_extras(self) -> list[tuple[Rendition, int, bytes]]:
-        """Segments encoded on the way to a requested one since the last call (for the cache)."""
-        out = []
-        while self._extras:
-            out.append(self._extras.popleft())
-        return out

@@ -25,11 +25,11 @@ from starlette.routing import Route
 from starlette.types import Receive
 
 from revenge.errors import StoreUnavailable
+from revenge.hls.decode import SourceError, SourceMissing
 from revenge.hls.engine import HlsEngine
 from revenge.hls.playlist import MEDIA_TYPE as PLAYLIST_TYPE
 from revenge.hls.playlist import media_playlist, multivariant_playlist
 from revenge.hls.profiles import PROFILES, Profile, is_offered
-from revenge.hls.transcode import SourceError, SourceMissing
 from revenge.library.model import Item
 from revenge.security.keys import User
 from revenge.web.auth import require_stream_user, stream_token_for

@@ -12,9 +12,11 @@ from typing import Any
 
 import pytest
 
+from revenge.hls.decode import SourceError
 from revenge.hls.engine import EngineBusy, HlsEngine
 from revenge.hls.profiles import PROFILES
-from revenge.hls.transcode import Rendition, SourceError, encode_segment
+from revenge.hls.rendition import Rendition
+from revenge.hls.transcode import encode_segment
 from revenge.library.model import Item
 from tests.hls_support import probed_item
 from tests.live import test_settings
@@ -35,7 +37,7 @@ class Gate:
         self._fail = fail
         self._lock = threading.Lock()
 
-    def __call__(self, rendition: Rendition, index: int) -> bytes:
+    def __call__(self, rendition: Rendition, index: int) -> dict[int, bytes]:
         with self._lock:
             self.started.append(index)
         if not self._open and not self._permits.acquire(timeout=60):
@@ -45,7 +47,7 @@ class Gate:
         data = encode_segment(rendition, index)
         with self._lock:
             self.finished.append(index)
-        return data
+        return {index: data}
 
     def release(self, n: int = 1) -> None:
         for _ in range(n):
@@ -213,7 +215,7 @@ async def test_a_changed_fingerprint_never_serves_old_segments(
 async def test_renditions_are_prepared_once_under_concurrency(
         tmp_path: Path, item: Item, closing: list[HlsEngine]) -> None:
     calls: list[str] = []
-    from revenge.hls.transcode import prepare_rendition
+    from revenge.hls.rendition import prepare_rendition
 
     def counting(*args: Any) -> Rendition:
         calls.append(args[1].name)
@@ -306,3 +308,4 @@ async def test_a_listener_continues_the_run_and_a_mid_run_start_caches_the_run_b
     assert engine.peek(rendition, 5) is not None and engine.stats.encodes == 3
     assert await engine.segment(rendition, 7) == encode_segment(rendition, 7)
     assert engine.runs.continued == 2 and len(engine.runs) == 1  # 7 ended run 4..7; 0..3 waits at 2
+

@@ -12,19 +12,13 @@ import numpy as np
 import pytest
 
 from revenge.config import Settings
+from revenge.hls.decode import SourceError, SourceMissing, read_timeline
 from revenge.hls.plan import converted_count
 from revenge.hls.profiles import PROFILES, Profile
+from revenge.hls.rendition import Rendition, prepare_rendition
 from revenge.hls.runs import EncoderRuns
 from revenge.hls.seek_index import SeekIndexes
-from revenge.hls.transcode import (
-    Rendition,
-    SegmentRun,
-    SourceError,
-    SourceMissing,
-    encode_segment,
-    prepare_rendition,
-    read_timeline,
-)
+from revenge.hls.transcode import SegmentRun, encode_segment
 from revenge.library.model import Item
 from tests.hls_support import continuous_stream, decode_file, parse_fragment, probed_item
 from tests.mediagen import Generated, corrupt_file, write_audio
@@ -198,17 +192,16 @@ def test_encoder_runs_continue_suspended_runs_and_hand_out_the_segments_on_the_w
     g = write_audio(tmp_path / "runs.flac", seconds=20.0, rate=44100, channels=2, kind="music")
     r = rendition(probed_item([g.path]), "aac-128", seconds=2.0, run_segments=4)
     runs = EncoderRuns(max_runs=1)
-    assert runs.encode(r, 1) == encode_segment(r, 1)  # fresh run from segment 0
-    assert [(i, data) for _, i, data in runs.take_extras()] == [(0, encode_segment(r, 0))]
+    assert runs.encode(r, 1) == {0: encode_segment(r, 0), 1: encode_segment(r, 1)}  # fresh run from 0
     assert (runs.started, runs.continued, len(runs)) == (1, 0, 1)
-    assert runs.encode(r, 2) == encode_segment(r, 2)  # continued
-    assert (runs.started, runs.continued) == (1, 1) and runs.take_extras() == []
-    assert runs.encode(r, 5) == encode_segment(r, 5)  # another run; the bound of 1 evicts the first
+    assert runs.encode(r, 2) == {2: encode_segment(r, 2)}  # continued
+    assert (runs.started, runs.continued) == (1, 1)
+    assert runs.encode(r, 5) == {4: encode_segment(r, 4), 5: encode_segment(r, 5)}  # the bound evicts 0..3
     assert len(runs) == 1 and runs.started == 2
-    assert runs.encode(r, 3) == encode_segment(r, 3)  # evicted: a fresh run again
-    assert runs.started == 3 and [i for _, i, _ in runs.take_extras()] == [4, 0, 1, 2]
+    assert list(runs.encode(r, 3)) == [0, 1, 2, 3]  # evicted: a fresh run again
+    assert runs.started == 3
     assert len(runs) == 1  # segment 3 ended its run (not kept); 5's is still suspended
-    assert runs.encode(r, 6) == encode_segment(r, 6) and runs.continued == 2
+    assert runs.encode(r, 6) == {6: encode_segment(r, 6)} and runs.continued == 2
 
 
 def test_book_segments_are_byte_identical_in_any_order(book: tuple[Item, list[Generated]]) -> None:
@@ -375,13 +368,12 @@ def test_mp3_seek_points_give_the_same_samples_as_a_full_decode(tmp_path: Path, 
     item = probed_item([g.path])
     plain = rendition(item, "aac-128")
     indexes = SeekIndexes(min_seconds=0)
-    indexed = dataclasses.replace(plain, seek_indexes=indexes)
     full = reference(g.path, plain.format.layout, plain.format.sample_rate, plain.plan.total)
     total = plain.plan.total
     for start in [5000, 77_777, total // 2, total - 30_000, total - 5]:
         stop = min(total, start + 30_000)
-        got = read_timeline(indexed, start, stop)
+        got = read_timeline(plain, start, stop, indexes)
         np.testing.assert_array_equal(got, full[:, start:stop], err_msg=f"at {start}")
         assert np.array_equal(got, read_timeline(plain, start, stop))
     assert indexes.builds == 1  # one header scan for the file, reused by every later seek
-    assert encode_segment(indexed, 3) == encode_segment(plain, 3)
+    assert encode_segment(plain, 3, indexes) == encode_segment(plain, 3)

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from revenge.hls import flac_frames, fmp4
 from revenge.hls.profiles import PROFILES, output_format
-from revenge.hls.transcode import encoder_setup
+from revenge.hls.rendition import encoder_setup
 from tests.hls_support import parse_fragment, root, split_samples
 
 
