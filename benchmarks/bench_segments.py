@@ -176,7 +176,7 @@ def main() -> int:
         fast = prepare_rendition(item, profile, 6.0, "fast", 1)
         span = list(range(1, 1 + segments))  # segment 0 has no pre-roll: cheaper than the rest
         encode_segment(twoloop, 0)  # warm imports and the page cache
-        listener = EncoderRuns(8)
+        listener = EncoderRuns(8, Settings.encoder_idle_seconds)
         listener.encode(runs, 0)  # as the server after the client's segment 0 below
         in_process: list[float] = []
         in_process_fresh: list[float] = []

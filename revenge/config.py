@@ -68,6 +68,7 @@ class Settings:
     prefetch_segments: int = 2
     aac_coder: str = "twoloop"
     encoder_run_segments: int = 3  # segments one encoder runs over (1 = each segment its own encoder)
+    encoder_idle_seconds: float = 30.0  # a suspended encoder run nobody continued this long is closed
     # Playback sessions and signed stream URLs
     session_idle_seconds: float = 60.0
     sessions_per_user: int = 4
@@ -169,6 +170,7 @@ _CONVERTERS: dict[str, Callable[[str, Any], Any]] = {
     "prefetch_segments": _as_int,
     "aac_coder": _as_str,
     "encoder_run_segments": _as_int,
+    "encoder_idle_seconds": _as_float,
     "session_idle_seconds": _as_float,
     "sessions_per_user": _as_int,
     "token_ttl_seconds": _as_int,
@@ -204,6 +206,7 @@ def _validate(s: Settings) -> None:
     _check(0 <= s.prefetch_segments <= 16, "prefetch_segments", "must be 0..16")
     _check(s.aac_coder in AAC_CODERS, "aac_coder", f"must be one of {', '.join(AAC_CODERS)}")
     _check(1 <= s.encoder_run_segments <= 16, "encoder_run_segments", "must be 1..16")
+    _check(0.01 <= s.encoder_idle_seconds <= 3600, "encoder_idle_seconds", "must be 0.01..3600 seconds")
     _check(s.session_idle_seconds > 0, "session_idle_seconds", "must be positive")
     _check(1 <= s.sessions_per_user <= 1000, "sessions_per_user", "must be 1..1000")
     _check(60 <= s.token_ttl_seconds <= 31 * 86_400, "token_ttl_seconds", "must be 60..2678400 seconds")

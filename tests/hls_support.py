@@ -126,6 +126,14 @@ def decode_file(path: Path | str) -> tuple[np.ndarray, int]:
     return np.concatenate(chunks, axis=1).astype(np.float64), rate
 
 
+def native_threads() -> int:
+    """The process's OS threads (Python's and FFmpeg's), from /proc/self/status."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("Threads:"):
+            return int(line.split()[1])
+    raise AssertionError("no Threads line in /proc/self/status")
+
+
 def continuous_stream(rendition: Rendition) -> bytes:
     """The whole item encoded in ONE pass with the same encoder settings and timeline rule (packets
     from media time 0), as init + a single fragment: the reference the click test compares with."""

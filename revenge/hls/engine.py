@@ -12,7 +12,8 @@
 * Encoder runs (:mod:`revenge.hls.runs`): a segment continues the encoder its predecessor left
   suspended when they share a run. Jobs of one run never run at once (the second waits and then
   continues the first's encoder, or finds its segment cached: a fresh run for a segment in the
-  middle of a run encodes, and caches, the run's earlier segments too).
+  middle of a run encodes, and caches, the run's earlier segments too). A timer closes the runs
+  nobody continued for ``encoder_idle_seconds``, so a quiet server holds no idle encoders.
 
 The encode and prepare functions are injectable so tests can count, gate or fail them.
 """
@@ -103,7 +104,7 @@ class HlsEngine:
         self.cache = SegmentCache(settings.cache_mb * 1024 * 1024)
         self.seek_indexes = SeekIndexes()
         self.stats = EngineStats()
-        self.runs = EncoderRuns(_RUNS_KEPT, self.seek_indexes)
+        self.runs = EncoderRuns(_RUNS_KEPT, settings.encoder_idle_seconds, self.seek_indexes)
         self._encode = encode if encode is not None else self.runs.encode
         self._prepare = prepare
         self._workers = settings.encode_workers
@@ -118,6 +119,7 @@ class HlsEngine:
         self._busy_runs: set[RunKey] = set()  # runs a running job is advancing
         self._entries: OrderedDict[tuple[str, str, str], _Entry] = OrderedDict()
         self._preparing: dict[tuple[str, str, str], asyncio.Future[_Entry]] = {}
+        self._expiry: asyncio.Task[None] | None = None  # closes idle runs; from the first encode on
         self._closed = False
 
     # ------------------------------------------------------------------ renditions
@@ -300,6 +302,7 @@ class HlsEngine:
             running = loop.run_in_executor(self._pool, self._timed_encode, job.rendition, job.key.index)
             self._running.add(running)
             running.add_done_callback(lambda done, job=job, run=run: self._finished(job, run, done))
+            self._start_expiry()
         self._report_queue()
 
     def _settle(self, job: _Job, data: bytes) -> None:
@@ -367,11 +370,34 @@ class HlsEngine:
             entry.variant = Variant(profile.name, peak, average, profile.codecs)
         return entry.variant
 
+    # ------------------------------------------------------------------ idle runs
+
+    def _start_expiry(self) -> None:
+        if self._expiry is None and not self._closed:
+            self._expiry = asyncio.get_running_loop().create_task(self._expire_idle_runs(),
+                                                                  name="hls-run-expiry")
+
+    async def _expire_idle_runs(self) -> None:
+        """Close the suspended runs nobody continued for ``encoder_idle_seconds``: each holds an
+        encoder and its native threads, which otherwise stay until some later encode evicts them."""
+        # Twice per idle period: a run is closed between 1x and 1.5x the idle time after its last use.
+        interval = self.settings.encoder_idle_seconds / 2
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(interval)
+            if len(self.runs):
+                # Freeing an encoder joins its threads (~1 ms): off the event loop, beside the prepares.
+                await loop.run_in_executor(self._meta_pool, self.runs.expire)
+
     # ------------------------------------------------------------------ lifecycle
 
     async def aclose(self) -> None:
-        """Drop queued work, let running encodes finish, stop the threads."""
+        """Drop queued work, let running encodes finish, stop the threads and close the runs."""
         self._closed = True
+        if self._expiry is not None:
+            self._expiry.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._expiry
         for job in [*self._demand, *self._prefetch]:
             self._drop(job)
         self._demand.clear()
@@ -383,3 +409,4 @@ class HlsEngine:
         await asyncio.gather(*self._preparing.values(), return_exceptions=True)
         self._pool.shutdown(wait=True, cancel_futures=True)
         self._meta_pool.shutdown(wait=True, cancel_futures=True)
+        self.runs.close()

@@ -68,7 +68,7 @@ class SegmentRun:
                          + profile.postroll_frames * frame)
         # Packets kept: those of the run's segments (not the pre-roll's, not the post-roll's).
         self._keep = (plan.segment(self.first).media_start, plan.segment(self.last).media_end)
-        self._ctx = open_encoder(fmt, rendition.aac_coder)
+        self._ctx: av.AudioCodecContext | None = open_encoder(fmt, rendition.aac_coder)
         self._flushed = False
         self._packets: list[tuple[int, bytes]] = []  # (media position, data) not yet handed out
         self.next_index = self.first
@@ -77,9 +77,20 @@ class SegmentRun:
     def done(self) -> bool:
         return self.next_index > self.last
 
+    @property
+    def closed(self) -> bool:
+        return self._ctx is None
+
+    def close(self) -> None:
+        """Free the encoder now (its codec context holds native threads), not whenever the run is
+        garbage; the run cannot advance any more."""
+        self._ctx = None
+
     def advance(self, index: int) -> dict[int, bytes]:
         """Encode on to segment ``index`` (``next_index <= index <= last``): ``moof`` + ``mdat`` of
         every segment completed on the way, by index."""
+        if self._ctx is None:
+            raise ValueError(f"run {self.first}..{self.last} is closed")
         if not self.next_index <= index <= self.last:
             raise ValueError(f"segment {index} is not ahead in run {self.first}..{self.last} "
                              f"(next {self.next_index})")
@@ -106,6 +117,7 @@ class SegmentRun:
         if stop <= self.fed:
             return False
         fmt, ctx = self.rendition.format, self._ctx
+        assert ctx is not None
         pcm = read_timeline(self.rendition, self.fed, stop, self._indexes)
         for offset in range(0, pcm.shape[1], fmt.frame_size):
             block = pcm[:, offset : offset + fmt.frame_size]
@@ -114,7 +126,7 @@ class SegmentRun:
         return True
 
     def _flush(self) -> None:
-        if not self._flushed:
+        if not self._flushed and self._ctx is not None:
             self._flushed = True
             self._collect(self._ctx.encode(None))
 
@@ -148,4 +160,8 @@ class SegmentRun:
 def encode_segment(rendition: Rendition, index: int, indexes: SeekIndexes | None = None) -> bytes:
     """``moof`` + ``mdat`` of segment ``index``: a fresh run advanced to it. Byte-identical whenever
     and in whatever order it is asked for."""
-    return SegmentRun(rendition, index, indexes).advance(index)[index]
+    run = SegmentRun(rendition, index, indexes)
+    try:
+        return run.advance(index)[index]
+    finally:
+        run.close()

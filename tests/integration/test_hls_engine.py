@@ -18,7 +18,7 @@ from revenge.hls.profiles import PROFILES
 from revenge.hls.rendition import Rendition
 from revenge.hls.transcode import encode_segment
 from revenge.library.model import Item
-from tests.hls_support import probed_item
+from tests.hls_support import native_threads, probed_item
 from tests.live import test_settings
 from tests.mediagen import write_audio
 from tests.waits import until
@@ -308,4 +308,24 @@ async def test_a_listener_continues_the_run_and_a_mid_run_start_caches_the_run_b
     assert engine.peek(rendition, 5) is not None and engine.stats.encodes == 3
     assert await engine.segment(rendition, 7) == encode_segment(rendition, 7)
     assert engine.runs.continued == 2 and len(engine.runs) == 1  # 7 ended run 4..7; 0..3 waits at 2
+    await engine.aclose()
+    assert len(engine.runs) == 0  # closing the engine closes the suspended encoders
 
+
+async def test_idle_suspended_runs_are_closed_without_another_encode(
+        tmp_path: Path, item: Item, closing: list[HlsEngine]) -> None:
+    """A server gone quiet closes the encoders its listeners left suspended (and their native
+    threads) after ``encoder_idle_seconds``."""
+    engine = HlsEngine(test_settings(tmp_path, encode_workers=1, prefetch_segments=0, segment_seconds=1.0,
+                                     encoder_run_segments=4, encoder_idle_seconds=1.0))
+    closing.append(engine)
+    rendition = await engine.rendition(item, AAC)
+    await engine.segment(rendition, 20)  # the encode thread and FFmpeg's lasting threads exist now
+    await until(lambda: len(engine.runs) == 0, "the warm-up run expired")
+    for index in (0, 4, 8):  # three runs, each suspended after its first segment
+        await engine.segment(rendition, index)
+    suspended, holding, encodes = len(engine.runs), native_threads(), engine.stats.encodes
+    assert suspended >= 1  # at least the last one (a slow machine may have expired the others)
+    await until(lambda: len(engine.runs) == 0, "the idle runs closed")
+    assert holding - native_threads() >= suspended  # their encoders' threads are gone
+    assert engine.stats.encodes == encodes and engine.runs.started == 4  # no encode did it

@@ -20,7 +20,7 @@ from revenge.hls.runs import EncoderRuns
 from revenge.hls.seek_index import SeekIndexes
 from revenge.hls.transcode import SegmentRun, encode_segment
 from revenge.library.model import Item
-from tests.hls_support import continuous_stream, decode_file, parse_fragment, probed_item
+from tests.hls_support import continuous_stream, decode_file, native_threads, parse_fragment, probed_item
 from tests.mediagen import Generated, corrupt_file, write_audio
 
 
@@ -191,7 +191,7 @@ def test_a_run_continued_piece_by_piece_gives_the_segments_of_fresh_runs(
 def test_encoder_runs_continue_suspended_runs_and_hand_out_the_segments_on_the_way(tmp_path: Path) -> None:
     g = write_audio(tmp_path / "runs.flac", seconds=20.0, rate=44100, channels=2, kind="music")
     r = rendition(probed_item([g.path]), "aac-128", seconds=2.0, run_segments=4)
-    runs = EncoderRuns(max_runs=1)
+    runs = EncoderRuns(max_runs=1, idle_seconds=60)
     assert runs.encode(r, 1) == {0: encode_segment(r, 0), 1: encode_segment(r, 1)}  # fresh run from 0
     assert (runs.started, runs.continued, len(runs)) == (1, 0, 1)
     assert runs.encode(r, 2) == {2: encode_segment(r, 2)}  # continued
@@ -202,6 +202,44 @@ def test_encoder_runs_continue_suspended_runs_and_hand_out_the_segments_on_the_w
     assert runs.started == 3
     assert len(runs) == 1  # segment 3 ended its run (not kept); 5's is still suspended
     assert runs.encode(r, 6) == {6: encode_segment(r, 6)} and runs.continued == 2
+
+
+def test_expire_closes_the_runs_left_idle_and_keeps_a_run_continued_in_time(tmp_path: Path) -> None:
+    g = write_audio(tmp_path / "idle.flac", seconds=12.0, rate=44100, channels=1, kind="music")
+    r = rendition(probed_item([g.path]), "aac-64", seconds=1.0, run_segments=4)
+    now = [0.0]
+    runs = EncoderRuns(max_runs=8, idle_seconds=10, clock=lambda: now[0])
+    runs.encode(r, 0)  # run 0..3, suspended before 1
+    runs.encode(r, 4)  # run 4..7, suspended before 5
+    assert runs.expire() == 0 and len(runs) == 2
+    now[0] = 8.0
+    runs.encode(r, 1)  # continued before its idle time: its clock restarts
+    now[0] = 12.0  # 4..7 was last used 12 s ago, 0..3 4 s ago
+    assert runs.expire() == 1 and len(runs) == 1
+    assert runs.encode(r, 2) == {2: encode_segment(r, 2)} and runs.continued == 2  # still suspended
+    now[0] = 40.0
+    assert runs.expire() == 1 and len(runs) == 0
+    assert runs.encode(r, 5) == {4: encode_segment(r, 4), 5: encode_segment(r, 5)}  # 4..7 starts afresh
+    assert runs.started == 3
+    runs.close()
+    assert len(runs) == 0
+
+
+def test_a_closed_run_frees_its_encoder_threads(tmp_path: Path) -> None:
+    g = write_audio(tmp_path / "threads.flac", seconds=8.0, rate=44100, channels=2, kind="music")
+    r = rendition(probed_item([g.path]), "aac-128", seconds=1.0, run_segments=4)
+    encode_segment(r, 0)  # FFmpeg's first encode in the process starts threads it keeps
+    before = native_threads()
+    suspended = [SegmentRun(r, 0) for _ in range(4)]
+    for run in suspended:
+        run.advance(0)
+    holding = native_threads()
+    assert holding >= before + len(suspended)  # each suspended encoder keeps native threads
+    for run in suspended:
+        run.close()
+    assert native_threads() <= before and all(run.closed for run in suspended)
+    with pytest.raises(ValueError, match="closed"):
+        suspended[0].advance(1)
 
 
 def test_book_segments_are_byte_identical_in_any_order(book: tuple[Item, list[Generated]]) -> None:

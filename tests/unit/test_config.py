@@ -60,6 +60,7 @@ def test_toml_list(tmp_path: Path) -> None:
         ({"REVENGE_HLS_LADDER": "aac-999"}, "REVENGE_HLS_LADDER"),
         ({"REVENGE_SCAN_ON_START": "maybe"}, "REVENGE_SCAN_ON_START"),
         ({"REVENGE_AAC_CODER": "best"}, "REVENGE_AAC_CODER"),
+        ({"REVENGE_ENCODER_IDLE_SECONDS": "0"}, "REVENGE_ENCODER_IDLE_SECONDS"),
         ({"REVENGE_NO_SUCH_THING": "1"}, "REVENGE_NO_SUCH_THING"),
     ],
 )
