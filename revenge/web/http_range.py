@@ -5,7 +5,8 @@ Starlette's FileResponse parses ranges too, but answers a malformed or reversed 
 its errors are plain text. So the decision is made here and the route only sends bytes.
 
 Multiple ranges in one request are ignored (the whole file is sent), which RFC 9110 §14.2 allows;
-players ask for one range at a time.
+players ask for one range at a time. Nothing here raises, whatever the client sends: every header
+string maps to an answer (a number too long for ``int()`` is simply larger than any file).
 """
 
 from __future__ import annotations
@@ -15,7 +16,11 @@ from dataclasses import dataclass
 from email.utils import formatdate, parsedate_to_datetime
 from typing import Literal
 
-_RANGE_SPEC_RE = re.compile(r"(\d*)-(\d*)")
+_RANGE_SPEC_RE = re.compile(r"([0-9]*)-([0-9]*)")  # ASCII digits only: \d would accept "٣"
+# A position with more digits than this lies past the end of any file; int() is not asked to convert
+# it (it refuses more than 4300 digits, and converting is quadratic in the length below that).
+_MAX_DIGITS = 18
+_BEYOND_ANY_FILE = 10**_MAX_DIGITS
 _ENTITY_TAG_RE = re.compile(r'\s*(W/)?("[\x21\x23-\x7e\x80-\xff]*")\s*(?:,|$)')
 
 
@@ -41,17 +46,25 @@ def parse_range(header: str, size: int) -> tuple[int, int] | Unsatisfiable | Non
     if not first:
         if not last:
             return None
-        suffix = int(last)  # bytes=-n: the last n bytes
+        suffix = _position(last)  # bytes=-n: the last n bytes
         if suffix == 0 or size == 0:
             return UNSATISFIABLE
         return max(0, size - suffix), size
-    start = int(first)
-    if last and int(last) < start:
+    start = _position(first)
+    end = _position(last) if last else None
+    if end is not None and end < start:
         return None  # an invalid range-spec: ignored
     if start >= size:
         return UNSATISFIABLE
-    stop = min(int(last) + 1, size) if last else size
+    stop = min(end + 1, size) if end is not None else size
     return start, stop
+
+
+def _position(digits: str) -> int:
+    """A byte position from ASCII digits; any position too long to matter is the same huge number
+    (two such positions compare equal, so ``bytes=<huge>-<huger>`` is unsatisfiable, not reversed)."""
+    stripped = digits.lstrip("0")
+    return _BEYOND_ANY_FILE if len(stripped) > _MAX_DIGITS else int(stripped or "0")
 
 
 def entity_tags(header: str) -> list[tuple[bool, str]] | None:
@@ -75,7 +88,7 @@ def http_date(epoch_seconds: float) -> str:
 def parse_http_date(value: str) -> int | None:
     try:
         parsed = parsedate_to_datetime(value.strip())
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):  # OverflowError: a year like 99999999999
         return None
     if parsed.tzinfo is None:
         return None  # HTTP dates are always GMT; a zone-less date is not one

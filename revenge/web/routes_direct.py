@@ -7,6 +7,8 @@ a worker thread (uvicorn offers no sendfile), and the stream stops when the clie
 
 from __future__ import annotations
 
+import errno
+import logging
 import os
 from typing import Any
 
@@ -19,9 +21,11 @@ from starlette.types import Receive, Scope, Send
 
 from revenge.library.media_types import media_type_for
 from revenge.web.auth import require_stream_user
-from revenge.web.errors import ApiError
+from revenge.web.errors import ApiError, unavailable
 from revenge.web.http_range import Plan, http_date, plan_response
 from revenge.web.item_lookup import get_current_item_or_404
+
+log = logging.getLogger("revenge.web")
 
 
 class FileSliceResponse(Response):
@@ -90,14 +94,30 @@ async def direct(request: Request) -> Response:
     media = item.files[0]
     try:
         fd, st = await anyio.to_thread.run_sync(_open, media.path)
-    except OSError:
+    except OSError as exc:
+        if exc.errno in (errno.EMFILE, errno.ENFILE):
+            log.warning("direct play of %s: out of file descriptors (%s)", item.id, exc.strerror)
+            raise unavailable("the server has too many open files; try again shortly") from None
         raise ApiError(404, "file_missing", "the item's file is gone; the next library scan will drop it",
                        "item_id") from None
+    # The descriptor is closed here on every way out but a FileSliceResponse (which then owns it): a 304,
+    # a 416, or any exception while planning. No request may leave a file open.
+    try:
+        response = _answer(request, fd, st, media_type_for(media.path, media.container))
+    except BaseException:
+        os.close(fd)
+        raise
+    if not isinstance(response, FileSliceResponse):
+        os.close(fd)
+    return response
+
+
+def _answer(request: Request, fd: int, st: os.stat_result, media_type: str) -> Response:
+    """The answer for an open file; ``fd`` is the caller's to close unless this is a FileSliceResponse."""
     etag = f'"{st.st_size:x}-{st.st_mtime_ns:x}"'
-    last_modified = int(st.st_mtime)
     headers = request.headers
     plan = plan_response(
-        size=st.st_size, etag=etag, last_modified=last_modified,
+        size=st.st_size, etag=etag, last_modified=int(st.st_mtime),
         range_header=headers.get("range"), if_range=headers.get("if-range"),
         if_none_match=headers.get("if-none-match"), if_modified_since=headers.get("if-modified-since"),
     )
@@ -107,15 +127,14 @@ async def direct(request: Request) -> Response:
         "last-modified": http_date(st.st_mtime),
         "cache-control": "private, no-cache",
     }
-    if plan.status in (304, 416):
-        os.close(fd)
-        if plan.status == 304:
-            return Response(status_code=304, headers=common)
+    if plan.status == 304:
+        return Response(status_code=304, headers=common)
+    if plan.status == 416:
         raise ApiError(416, "range_not_satisfiable", f"the file has {st.st_size} bytes", "Range",
                        {**common, "content-range": f"bytes */{st.st_size}"})
     if plan.status == 206:
         common["content-range"] = f"bytes {plan.start}-{plan.stop - 1}/{st.st_size}"
-    return FileSliceResponse(fd, plan, common, media_type_for(media.path, media.container))
+    return FileSliceResponse(fd, plan, common, media_type)
 
 
 routes = [Route("/api/v1/stream/{item_id}/direct", direct, methods=["GET", "HEAD"])]

@@ -219,3 +219,43 @@ def test_clients_that_hang_up_mid_file_leak_nothing(server: tuple[LiveServer, st
     assert _open_fds() <= before + 1
     data = (lib.music / LONG).read_bytes()
     assert client.get(url(LONG), headers={"Range": "bytes=-100"}).content == data[-100:]
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc")
+def test_huge_range_numbers_are_answered_and_hold_no_file(client: httpx.Client, lib: Library) -> None:
+    huge = "9" * 4301  # more digits than int() converts
+    data = (lib.music / FLAC).read_bytes()
+    assert client.get(url(FLAC)).status_code == 200  # warm
+    before = _open_fds()
+    for i in range(300):
+        header = (f"bytes=0-{huge}", f"bytes={huge}-", f"bytes=-{huge}")[i % 3]
+        response = client.get(url(FLAC), headers={"Range": header})
+        if i % 3 == 1:
+            assert response.status_code == 416
+            assert response.headers["content-range"] == f"bytes */{len(data)}"
+        else:
+            assert response.status_code == 206 and response.content == data
+    deadline = time.monotonic() + 10
+    while _open_fds() > before + 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _open_fds() <= before + 1
+    assert client.get(url(FLAC), headers={"Range": "bytes=-100"}).content == data[-100:]
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc")
+def test_an_error_while_planning_closes_the_file(client: httpx.Client, lib: Library,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import revenge.web.routes_direct as routes_direct
+
+    def broken(**_: object) -> None:
+        raise RuntimeError("a fault the parser no longer has")
+
+    assert client.get(url(FLAC)).status_code == 200  # warm
+    before = _open_fds()
+    monkeypatch.setattr(routes_direct, "plan_response", broken)
+    for _ in range(20):
+        # A fresh connection each time: uvicorn closes the connection after an unhandled error.
+        assert httpx.get(f"{client.base_url}{url(FLAC)}", headers=client.headers).status_code == 500
+    monkeypatch.undo()
+    assert _open_fds() <= before + 1
+    assert client.get(url(FLAC)).status_code == 200

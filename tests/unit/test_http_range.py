@@ -145,3 +145,55 @@ def test_if_range(if_range: str, status: int) -> None:
 
 def test_if_range_without_range_is_ignored() -> None:
     assert plan(if_range='"stale"') == Plan(200, 0, SIZE)
+
+
+HUGE = "9" * 4301  # int() refuses more than 4300 digits
+
+
+@pytest.mark.parametrize(("header", "expected"), [
+    (f"bytes=0-{HUGE}", (0, SIZE)),
+    (f"bytes={HUGE}-", UNSATISFIABLE),
+    (f"bytes={HUGE}-{HUGE}", UNSATISFIABLE),
+    (f"bytes={HUGE}-1", None),  # reversed
+    (f"bytes=-{HUGE}", (0, SIZE)),
+    (f"bytes=0{'0' * 5000}5-9", (5, 10)),  # leading zeros are still the same number
+    ("bytes=0-99999999999999999999", (0, SIZE)),
+    ("bytes=\u0663-\u0665", None),  # Arabic-Indic digits are not DIGIT (RFC 5234)
+])
+def test_huge_and_odd_positions(header: str, expected: object) -> None:
+    assert parse_range(header, SIZE) == expected
+
+
+def test_dates_with_absurd_years_are_not_dates() -> None:
+    assert parse_http_date("Mon, 01 Jan 99999999999 00:00:00 GMT") is None
+    assert plan(if_modified_since="Mon, 01 Jan 99999999999 00:00:00 GMT") == Plan(200, 0, SIZE)
+    assert plan(range_header="bytes=0-1", if_range="Mon, 01 Jan 99999999999 00:00:00 GMT").status == 200
+
+
+_DIGIT_RUNS = st.builds(lambda digit, n: digit * n, st.sampled_from("0123456789"), st.integers(0, 6000))
+_HEADER_TEXT = st.one_of(
+    st.text(),
+    st.text(alphabet="bytes=0123456789-, W/\"*", max_size=60),
+    st.builds(lambda a, b: f"bytes={a}-{b}", st.text("0123456789", max_size=30), _DIGIT_RUNS),
+    st.builds(lambda a, b: f"bytes={a}-{b}", _DIGIT_RUNS, _DIGIT_RUNS),
+)
+
+
+@given(size=st.integers(0, 10**13), header=_HEADER_TEXT)
+def test_any_range_header_parses(size: int, header: str) -> None:
+    result = parse_range(header, size)
+    assert result is None or result is UNSATISFIABLE or 0 <= result[0] < result[1] <= size
+
+
+@given(size=st.integers(0, 10**13), range_header=st.none() | _HEADER_TEXT,
+       if_range=st.none() | _HEADER_TEXT, if_none_match=st.none() | _HEADER_TEXT,
+       if_modified_since=st.none() | _HEADER_TEXT | st.builds(
+           lambda year: f"Mon, 01 Jan {year} 00:00:00 GMT", st.integers(0, 10**30)))
+def test_any_header_strings_give_a_plan(size: int, range_header: str | None, if_range: str | None,
+                                        if_none_match: str | None, if_modified_since: str | None) -> None:
+    result = plan_response(size=size, etag=ETAG, last_modified=MTIME, range_header=range_header,
+                           if_range=if_range, if_none_match=if_none_match,
+                           if_modified_since=if_modified_since)
+    assert result.status in (200, 206, 304, 416)
+    if result.status in (200, 206):
+        assert 0 <= result.start <= result.stop <= size
