@@ -13,6 +13,7 @@ Runs in the engine's encode threads (PyAV releases the GIL while decoding).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterator
 from math import gcd
@@ -92,8 +93,11 @@ def _decode_into(media: MediaFile, start: int, stop: int, work: str, layout: str
     channels = len(av.AudioLayout(layout).channels)
     dtype = {"fltp": np.float32, "s16p": np.int16, "s32p": np.int32}[work]
     out = np.zeros((channels, stop - start), dtype=dtype)
-    source = FileWindow(media.path, point.offset) if point is not None else media.path
-    with av.open(source, format="mp3" if point is not None else None) as container:
+    # PyAV never closes a file object it reads from: the window is closed here, on every way out.
+    window = FileWindow(media.path, point.offset) if point is not None else None
+    source: str | FileWindow = media.path if window is None else window
+    with contextlib.closing(window) if window is not None else contextlib.nullcontext(), \
+            av.open(source, format=None if window is None else "mp3") as container:
         stream = container.streams.audio[0]
         rate = stream.codec_context.sample_rate
         if rate != media.sample_rate:
