@@ -81,7 +81,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             print("Use it as:  Authorization: Bearer <key>", flush=True)
     finally:
         users.close()
-    server.run(create_app(settings), settings.host, settings.port, settings.log_level)
+    server.run(create_app(settings), settings.host, settings.port, settings.log_level,
+               server.http_limits(settings))
     return 0
 
 

@@ -49,6 +49,14 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 7700
     log_level: str = "info"
+    # HTTP limits on what one client may make the server hold (revenge/http_guard.py)
+    http_max_header_bytes: int = 65_536  # request line and headers together; more is 431
+    http_max_headers: int = 100
+    http_first_request_timeout_seconds: float = 10.0  # connected but silent
+    http_header_timeout_seconds: float = 10.0  # from a request's first byte to the end of its headers
+    http_body_timeout_seconds: float = 10.0  # each window of a body must bring ...
+    http_body_min_bytes_per_second: int = 1024  # ... this rate (and at least one byte), else 408
+    http_max_connections: int = 16_384  # also kept under the open-file limit
     # Progress store: "sqlite" (embedded) or a redis:// / rediss:// / unix:// URL (Dragonfly, Redis)
     store: str = "sqlite"
     progress_batch_max: int = 128  # smaller batches overlap store work with answering (bench grid)
@@ -156,6 +164,13 @@ _CONVERTERS: dict[str, Callable[[str, Any], Any]] = {
     "host": _as_str,
     "port": _as_int,
     "log_level": _as_str,
+    "http_max_header_bytes": _as_int,
+    "http_max_headers": _as_int,
+    "http_first_request_timeout_seconds": _as_float,
+    "http_header_timeout_seconds": _as_float,
+    "http_body_timeout_seconds": _as_float,
+    "http_body_min_bytes_per_second": _as_int,
+    "http_max_connections": _as_int,
     "store": _as_str,
     "progress_batch_max": _as_int,
     "progress_batch_window_ms": _as_float,
@@ -186,6 +201,14 @@ def _validate(s: Settings) -> None:
     _check(0 <= s.port <= 65535, "port", f"must be 0..65535, got {s.port}")
     _check(s.log_level in ("critical", "error", "warning", "info", "debug", "trace"), "log_level",
            f"must be one of critical, error, warning, info, debug, trace; got {s.log_level!r}")
+    _check(1024 <= s.http_max_header_bytes <= 1_048_576, "http_max_header_bytes", "must be 1024..1048576")
+    _check(8 <= s.http_max_headers <= 10_000, "http_max_headers", "must be 8..10000")
+    for key in ("http_first_request_timeout_seconds", "http_header_timeout_seconds",
+                "http_body_timeout_seconds"):
+        _check(0.05 <= getattr(s, key) <= 3600, key, "must be 0.05..3600 seconds")
+    _check(0 <= s.http_body_min_bytes_per_second <= 1_000_000_000, "http_body_min_bytes_per_second",
+           "must be 0..1000000000")
+    _check(1 <= s.http_max_connections <= 10_000_000, "http_max_connections", "must be 1..10000000")
     _check(s.store == "sqlite" or s.store.startswith(("redis://", "rediss://", "unix://")), "store",
            f"must be 'sqlite' or a redis://, rediss:// or unix:// URL, got {s.store!r}")
     _check(1 <= s.progress_batch_max <= 10_000, "progress_batch_max", "must be 1..10000")

@@ -16,6 +16,7 @@ import uvicorn
 from revenge.app import create_app
 from revenge.config import Settings, load_settings
 from revenge.security.keys import UserStore
+from revenge.server import http_limits, uvicorn_config
 
 
 def free_port() -> int:
@@ -56,8 +57,8 @@ def live_server(settings: Settings, *, wait_scan: bool = True, timeout: float = 
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(create_app(settings), log_level="warning", loop="uvloop", http="httptools",
-                            lifespan="on", access_log=False)
+    # The same uvicorn configuration and HTTP guard as `revenge serve`, with the limits of ``settings``.
+    config = uvicorn_config(create_app(settings), http_limits(settings), log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
