@@ -125,10 +125,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._idle_timer: TimerHandle | None = None  # until the first byte
         self._guard_timer: TimerHandle | None = None  # head, body or linger
         self._rejected = False  # answered by the guard (or refused): input is dropped from now on
-        self._in_head = True
+        self._max_head_bytes = self.limits.max_head_bytes
+        self._in_head = True  # False from the end of a request's headers to the end of its body
         self._head_bytes = 0
-        self._header_count = 0
-        self._body_pending = False
+        self._too_many_headers = False
         self._body_bytes = 0  # in the current window
 
     # --- timers
@@ -168,18 +168,21 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self._idle_timer.cancel()
             self._idle_timer = None
         self._unset_keepalive_if_required()
-        while data:
-            part = data
+        while True:
             if self._in_head:
-                room = self.limits.max_head_bytes - self._head_bytes
-                if room <= 0:
+                room = self._max_head_bytes - self._head_bytes
+                if len(data) <= room:
+                    part, data = data, b""
+                elif room > 0:
+                    part, data = data[:room], data[room:]  # httptools never holds more of a head than that
+                else:
                     self._reject_head(431, "headers_too_large", "the request line and headers exceed "
-                                      f"{self.limits.max_head_bytes} bytes")
+                                      f"{self._max_head_bytes} bytes")
                     return
-                if len(data) > room:
-                    part = data[:room]  # httptools never holds more of a head than the limit
                 self._head_bytes += len(part)
-            data = data[len(part):]
+            else:
+                part, data = data, b""
+                self._body_bytes += len(part)  # near enough: chunk framing and pipelined bytes count too
             try:
                 self.parser.feed_data(part)
             except httptools.HttpParserUpgrade:
@@ -189,7 +192,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                     return
                 self._unsupported_upgrade_warning()
             except httptools.HttpParserError:
-                if self._header_count > self.limits.max_headers:
+                if self._too_many_headers:
                     self._reject_head(431, "too_many_headers",
                                       f"the request has more than {self.limits.max_headers} headers")
                 else:
@@ -200,41 +203,35 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                 return
             if self._rejected or self.transport.is_closing():
                 return
+            if not data:
+                break
         # Timers only for what is still incomplete: a request that came whole in one read costs none.
         if self._guard_timer is None:
-            if self._body_pending:
+            if not self._in_head:
                 self._body_bytes = 0
                 self._arm(self.limits.body_timeout, self._body_window_ended)
-            elif self._in_head and self._head_bytes:
+            elif self._head_bytes:
                 self._arm(self.limits.header_timeout, self._head_timed_out)
 
-    # --- parser callbacks
-
-    def on_message_begin(self) -> None:
-        self._header_count = 0
-        super().on_message_begin()
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._header_count += 1
-        if self._header_count > self.limits.max_headers:
-            raise _TooManyHeaders  # httptools stops parsing and raises HttpParserCallbackError
-        super().on_header(name, value)
+    # --- parser callbacks (the count of headers is checked once they are all in: the head's byte limit
+    # already bounds how many there can be)
 
     def on_headers_complete(self) -> None:
+        if len(self.headers) > self.limits.max_headers:
+            self._too_many_headers = True
+            raise _TooManyHeaders  # httptools stops parsing and raises HttpParserCallbackError
         self._in_head = False
-        self._disarm()
-        self._body_pending = True
+        if self._guard_timer is not None:
+            self._guard_timer.cancel()
+            self._guard_timer = None
         super().on_headers_complete()
 
-    def on_body(self, body: bytes) -> None:
-        self._body_bytes += len(body)
-        super().on_body(body)
-
     def on_message_complete(self) -> None:
-        self._body_pending = False
         self._in_head = True
         self._head_bytes = 0
-        self._disarm()
+        if self._guard_timer is not None:
+            self._guard_timer.cancel()
+            self._guard_timer = None
         super().on_message_complete()
 
     # --- limits
@@ -258,15 +255,16 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def _body_window_ended(self) -> None:
         self._guard_timer = None
-        if not self._body_pending or self.transport.is_closing():
+        if self._in_head or self.transport.is_closing():
             return
         limits = self.limits
         enough = max(1, int(limits.body_min_rate * limits.body_timeout))
         cycle = self.cycle
         answering = cycle is not None and cycle.response_started and not cycle.response_complete
-        if self._body_bytes >= enough or self.flow.read_paused or answering:
-            # Flowing; or the app has not read what came (uvicorn stopped reading, not the client's fault);
-            # or the app is streaming its answer, which is never cut.
+        app_not_reading = self.flow.read_paused or (cycle is not None and cycle.waiting_for_100_continue)
+        if self._body_bytes >= enough or app_not_reading or answering:
+            # Flowing; or the app has not asked for the body yet (uvicorn stopped reading, or has not sent
+            # 100 Continue: not the client's fault); or the app is streaming its answer, never cut.
             self._body_bytes = 0
             self._arm(limits.body_timeout, self._body_window_ended)
             return

@@ -55,6 +55,20 @@ def read_until_closed(sock: socket.socket, deadline: float = DEADLINE) -> bytes:
     return b"".join(chunks)
 
 
+def read_response(sock: socket.socket) -> bytes:
+    """One response with a Content-Length, leaving the connection open."""
+    sock.settimeout(DEADLINE)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(65536)
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                  if line.lower().startswith(b"content-length:"))
+    while len(body) < length:
+        body += sock.recv(65536)
+    return head + b"\r\n\r\n" + body
+
+
 def trickle(sock: socket.socket, data: bytes, every: float, stop: threading.Event) -> threading.Thread:
     """Send ``data`` one byte every ``every`` seconds from a thread, until the server hangs up."""
     def run() -> None:
@@ -86,6 +100,19 @@ def test_a_slow_loris_head_is_cut_with_408(tmp_path: Path) -> None:
         thread.join()
     assert answer.startswith(b"HTTP/1.1 408 ")
     assert b'"code":"request_timeout"' in answer.replace(b" ", b"")
+
+
+def test_the_head_timeout_applies_to_every_request_of_a_connection(tmp_path: Path) -> None:
+    stop = threading.Event()
+    with guarded(tmp_path, http_header_timeout_seconds=0.5) as (live, _), connect(live) as sock:
+        for _ in range(3):  # whole requests on one connection, each well within the timeout
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert read_response(sock).startswith(b"HTTP/1.1 200 ")
+        thread = trickle(sock, b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + b"X-Slow: " + b"a" * 1000, 0.1, stop)
+        answer = read_until_closed(sock)
+        stop.set()
+        thread.join()
+    assert answer.startswith(b"HTTP/1.1 408 ")
 
 
 def test_a_body_at_one_byte_per_300_ms_is_cut_with_408(tmp_path: Path) -> None:
