@@ -7,6 +7,8 @@ the fast path too).
 
 from __future__ import annotations
 
+import errno
+
 
 class StoreUnavailable(Exception):
     """A store cannot be reached or refused the write; nothing of the operation was acknowledged.
@@ -27,3 +29,18 @@ class Overloaded(Exception):
         super().__init__(message)
         # What the client is told (the exception's own text may hold internals such as queue sizes).
         self.public_message = public_message or "the server is busy; retry shortly"
+
+
+class OutOfDescriptors(Overloaded):
+    """The process has no file descriptor left (EMFILE, ENFILE): a moment's overload, not a broken file."""
+
+    code = "unavailable"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "the server has too many open files; try again shortly")
+
+
+def raise_if_out_of_descriptors(exc: BaseException) -> None:
+    """``OutOfDescriptors`` in place of ``exc`` when it says the process ran out of file descriptors."""
+    if getattr(exc, "errno", None) in (errno.EMFILE, errno.ENFILE):
+        raise OutOfDescriptors(str(exc)) from exc

@@ -22,6 +22,7 @@ from typing import Protocol
 import av
 import numpy as np
 
+from revenge.errors import raise_if_out_of_descriptors
 from revenge.hls.profiles import OutputFormat
 from revenge.hls.seek_index import FileWindow, SeekIndexes, SeekPoint
 from revenge.library.model import MediaFile, is_lossless_codec
@@ -163,6 +164,7 @@ def decode_file(media: MediaFile, start: int, stop: int, work: str, layout: str,
     except FileNotFoundError as exc:
         raise SourceMissing(f"source file missing: {exc.filename}") from exc
     except (av.error.FFmpegError, IndexError, OSError, ValueError) as exc:
+        raise_if_out_of_descriptors(exc)
         raise SourceError(f"cannot decode {media.path}: {exc}") from exc
 
 

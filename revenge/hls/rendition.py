@@ -26,6 +26,7 @@ from fractions import Fraction
 import av
 import numpy as np
 
+from revenge.errors import raise_if_out_of_descriptors
 from revenge.hls import fmp4
 from revenge.hls.decode import SourceError, SourceMissing, sample_dtype
 from revenge.hls.plan import SegmentPlan, converted_count, plan_segments
@@ -151,6 +152,7 @@ def source_bits(media: MediaFile) -> int:
     except FileNotFoundError as exc:
         raise SourceMissing(f"source file missing: {exc.filename}") from exc
     except (av.error.FFmpegError, IndexError, OSError) as exc:
+        raise_if_out_of_descriptors(exc)
         raise SourceError(f"cannot open source: {exc}") from exc
 
 

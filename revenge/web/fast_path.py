@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from starlette.requests import ClientDisconnect
 from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -38,5 +39,7 @@ class FastPath:
                         await route.app(scope, receive, send)
                     except MAPPED_ERRORS as exc:
                         await api_error_response(exc)(scope, receive, send)
+                    except ClientDisconnect:
+                        pass  # nobody left to answer (see errors.handle_client_disconnect)
                     return
         await self.app(scope, receive, send)

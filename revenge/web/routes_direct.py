@@ -7,7 +7,6 @@ a worker thread (uvicorn offers no sendfile), and the stream stops when the clie
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
 from typing import Any
@@ -19,9 +18,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from revenge.errors import raise_if_out_of_descriptors
 from revenge.library.media_types import media_type_for
 from revenge.web.auth import require_stream_user
-from revenge.web.errors import ApiError, unavailable
+from revenge.web.errors import ApiError
 from revenge.web.http_range import Plan, http_date, plan_response
 from revenge.web.item_lookup import get_current_item_or_404
 
@@ -95,9 +95,7 @@ async def direct(request: Request) -> Response:
     try:
         fd, st = await anyio.to_thread.run_sync(_open, media.path)
     except OSError as exc:
-        if exc.errno in (errno.EMFILE, errno.ENFILE):
-            log.warning("direct play of %s: out of file descriptors (%s)", item.id, exc.strerror)
-            raise unavailable("the server has too many open files; try again shortly") from None
+        raise_if_out_of_descriptors(exc)  # a 503 by the exception handlers, not a missing file
         raise ApiError(404, "file_missing", "the item's file is gone; the next library scan will drop it",
                        "item_id") from None
     # The descriptor is closed here on every way out but a FileSliceResponse (which then owns it): a 304,

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+
 import httpx
+import pytest
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from revenge.errors import StoreUnavailable
 from revenge.progress.batcher import BatcherOverloaded
@@ -85,3 +88,32 @@ async def test_the_router_maps_the_same_errors_the_same_way() -> None:
         r = await client.get("/outage")
     assert r.status_code == 503 and r.headers["Retry-After"] == "1"
     assert r.json() == {"error": {"code": "unavailable", "message": "store unavailable; retry shortly"}}
+
+
+async def test_a_client_gone_mid_body_is_no_server_error(caplog: pytest.LogCaptureFixture) -> None:
+    async def reads_a_body(request: Request) -> Response:
+        raise ClientDisconnect()
+
+    app = Starlette(routes=[Route("/upload", reads_a_body, methods=["PUT"])],
+                    exception_handlers=EXCEPTION_HANDLERS)  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        assert (await client.put("/upload")).status_code == 400
+    # The fast path answers nothing (nobody is left) and raises nothing.
+    sent: list[Message] = []
+
+    class Gone:  # a plain ASGI endpoint, as the fast path serves
+        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+            raise ClientDisconnect()
+
+    fast = FastPath(make_app(), routes=[Route("/things/{item_id}", Gone(), methods=["PUT"])])
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    async def receive() -> Message:
+        return {"type": "http.disconnect"}
+
+    await fast({"type": "http", "method": "PUT", "path": "/things/x", "headers": [], "query_string": b"",
+                "root_path": ""}, receive, send)
+    assert sent == []
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
