@@ -36,7 +36,7 @@ from revenge.hls.cache import SegmentCache, SegmentKey
 from revenge.hls.playlist import Variant, declared_bandwidth
 from revenge.hls.profiles import Profile
 from revenge.hls.rendition import Rendition, prepare_rendition
-from revenge.hls.runs import EncoderRuns, RunKey, run_key
+from revenge.hls.runs import EncoderRuns, RunKey, expire_idle_runs, run_key
 from revenge.hls.seek_index import SeekIndexes
 from revenge.library.model import Item
 
@@ -374,20 +374,9 @@ class HlsEngine:
 
     def _start_expiry(self) -> None:
         if self._expiry is None and not self._closed:
-            self._expiry = asyncio.get_running_loop().create_task(self._expire_idle_runs(),
-                                                                  name="hls-run-expiry")
-
-    async def _expire_idle_runs(self) -> None:
-        """Close the suspended runs nobody continued for ``encoder_idle_seconds``: each holds an
-        encoder and its native threads, which otherwise stay until some later encode evicts them."""
-        # Twice per idle period: a run is closed between 1x and 1.5x the idle time after its last use.
-        interval = self.settings.encoder_idle_seconds / 2
-        loop = asyncio.get_running_loop()
-        while True:
-            await asyncio.sleep(interval)
-            if len(self.runs):
-                # Freeing an encoder joins its threads (~1 ms): off the event loop, beside the prepares.
-                await loop.run_in_executor(self._meta_pool, self.runs.expire)
+            self._expiry = asyncio.get_running_loop().create_task(
+                expire_idle_runs(self.runs, self.settings.encoder_idle_seconds, self._meta_pool),
+                name="hls-run-expiry")
 
     # ------------------------------------------------------------------ lifecycle
 

@@ -14,10 +14,12 @@ advanced is not in the table, so expiry never closes it under an encode.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import Executor
 
 from revenge.hls.rendition import Rendition
 from revenge.hls.seek_index import SeekIndexes
@@ -110,3 +112,15 @@ class EncoderRuns:
                 del self._runs[key]
                 out.append(run)
         return out
+
+
+async def expire_idle_runs(runs: EncoderRuns, idle_seconds: float, executor: Executor) -> None:
+    """Until cancelled: close the suspended runs nobody continued for ``idle_seconds``. Each holds an
+    encoder and its native threads, which otherwise stay until some later encode evicts them."""
+    # Twice per idle period: a run is closed between 1x and 1.5x the idle time after its last use.
+    loop = asyncio.get_running_loop()
+    while True:
+        await asyncio.sleep(idle_seconds / 2)
+        if len(runs):
+            # Freeing an encoder joins its threads: off the event loop, in the executor given.
+            await loop.run_in_executor(executor, runs.expire)
