@@ -5,10 +5,13 @@ Semantics shared by both (tests/integration/test_records_contract.py checks them
 
 * Scrobbles are unique per (user, item, started_at); ``add_scrobbles`` applies ``scrobbles.add_to``
   atomically per record and answers, per input, the record as stored and whether it was new.
-* Outbox: a new record is unsent. ``unsent(user, limit)`` lists a user's unsent records, oldest listen
-  first (ties: item id). ``mark_sent(user, ids, now_ms)`` marks those of the ids that exist and are
-  unsent, and answers how many it marked. Forwarding is per user (each user links their own Last.fm /
-  ListenBrainz account), which also keeps every key of the Redis store under the user's hash tag.
+* Outbox, one per service (``scrobbles.SERVICES``): a new record goes into the outboxes
+  ``scrobbles.queued_services`` names for its type. ``outbox(user, service, limit)`` lists that
+  service's queue of the user, oldest listen first (ties: item id); ``mark(user, service, marks,
+  now_ms)`` takes the records of those marks that are still queued for the service out of it, giving
+  each the ``Delivery`` of its mark, and answers how many it took; ``outbox_size`` counts the queue.
+  A repeat of a listen never puts it back. Forwarding is per user (each user links their own
+  accounts), which also keeps every key of the Redis store under the user's hash tag.
 * ``listening_totals(user, first_day, last_day)`` equals ``scrobbles.day_totals`` over the user's
   records (UTC start day, inclusive range).
 * Bookmarks are per (user, item); ``add_bookmark`` refuses (``False``) past ``max_per_item``; listing
@@ -23,7 +26,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from revenge.playback.bookmarks import Bookmark
-from revenge.playback.scrobbles import AddResult, DayTotal, Scrobble
+from revenge.playback.scrobbles import AddResult, DayTotal, Mark, Scrobble, ServiceName
 
 if TYPE_CHECKING:
     from revenge.config import Settings
@@ -46,11 +49,16 @@ class RecordStore(Protocol):
     async def get_scrobble(self, user_id: str, scrobble_id: str) -> Scrobble | None:
         """One record by its id (``scrobbles.scrobble_id``), or ``None``."""
 
-    async def unsent(self, user_id: str, limit: int) -> list[Scrobble]:
-        """The user's outbox, oldest ``started_at`` first, at most ``limit`` (1..OUTBOX_MAX_LIMIT)."""
+    async def outbox(self, user_id: str, service: ServiceName, limit: int) -> list[Scrobble]:
+        """The user's queue for ``service``, oldest ``started_at`` first, at most ``limit``
+        (1..OUTBOX_MAX_LIMIT)."""
 
-    async def mark_sent(self, user_id: str, scrobble_ids: Sequence[str], now_ms: int) -> int:
-        """Take records out of the outbox; unknown or already sent ids are skipped. The count marked."""
+    async def mark(self, user_id: str, service: ServiceName, marks: Sequence[Mark], now_ms: int) -> int:
+        """Take records out of the service's queue (sent or skipped); unknown, malformed or no longer
+        queued ids are passed over. The count taken out."""
+
+    async def outbox_size(self, user_id: str, service: ServiceName) -> int:
+        """How many of the user's records are queued for ``service``."""
 
     async def listening_totals(self, user_id: str, first_day: int, last_day: int) -> list[DayTotal]:
         """Per UTC start day and item type within the inclusive range, ordered by day then type."""

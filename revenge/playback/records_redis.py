@@ -2,8 +2,10 @@
 
 Keys (every one carries the user id as a hash tag, so all keys of one script call share a cluster slot):
 
-* ``rv:{<user>}:scrobble:<item>-<started_at>``  hash: one listen (the fields of ``Scrobble``)
-* ``rv:{<user>}:scrobble-outbox``  sorted set: ids of unsent records, scored by ``started_at``
+* ``rv:{<user>}:scrobble:<item>-<started_at>``  hash: one listen (the fields of ``Scrobble``; each
+  delivery as ``d:<service>`` = ``Delivery.encode()``)
+* ``rv:{<user>}:outbox:<service>``  sorted set: ids of the records queued for the service, scored by
+  ``started_at``. (``rv:{<user>}:scrobble-outbox``, the single outbox of before, is not read any more.)
 * ``rv:{<user>}:listening``  hash: ``<day>:<type>:ms`` and ``<day>:<type>:n``, the listening stats kept
   up to date by the add script, so a stats query is one HMGET whatever the number of listens
 * ``rv:{<user>}:bookmarks:<item>``  hash: bookmark id → ``Bookmark.encode()``
@@ -26,12 +28,21 @@ from redis.exceptions import RedisError
 
 from revenge.library.model import ITEM_TYPES
 from revenge.playback.bookmarks import Bookmark, ordered
-from revenge.playback.scrobbles import SCROBBLE_ID_RE, AddResult, DayTotal, Scrobble
+from revenge.playback.scrobbles import (
+    SCROBBLE_ID_RE,
+    AddResult,
+    DayTotal,
+    Delivery,
+    Mark,
+    Scrobble,
+    ServiceName,
+    queued_services,
+)
 from revenge.redis_scripts import LuaScript, ScriptCall, ScriptedRedis, key_guard_lua
 
 log = logging.getLogger("revenge.playback")
 
-SCRIPT_NAMES = ("records_add_scrobble", "records_mark_sent", "records_add_bookmark")
+SCRIPT_NAMES = ("records_add_scrobble", "records_mark", "records_add_bookmark")
 
 # Makes a script touching a key it did not declare fail, as on Dragonfly (the contract tests turn it on).
 _KEY_GUARD = key_guard_lua({"EXISTS": 1, "HGET": 1, "HSET": 1, "HGETALL": 1, "HINCRBY": 1, "HLEN": 1,
@@ -42,8 +53,8 @@ def scrobble_key(user_id: str, scrobble_id: str) -> str:
     return f"rv:{{{user_id}}}:scrobble:{scrobble_id}"
 
 
-def outbox_key(user_id: str) -> str:
-    return f"rv:{{{user_id}}}:scrobble-outbox"
+def outbox_key(user_id: str, service: str) -> str:
+    return f"rv:{{{user_id}}}:outbox:{service}"
 
 
 def listening_key(user_id: str) -> str:
@@ -74,12 +85,13 @@ def _scrobble(fields: Mapping[str, str]) -> Scrobble:
     source = fields["source"]
     if item_type not in ITEM_TYPES or source not in ("client", "progress"):
         raise ValueError(f"bad stored scrobble: {dict(fields)!r}")
-    sent_at = fields.get("sent_at")
+    deliveries = tuple(Delivery.decode(name[2:], value) for name, value in sorted(fields.items())
+                       if name.startswith("d:"))
     return Scrobble(
         user_id=fields["user_id"], item_id=fields["item_id"], item_type=item_type,  # type: ignore[arg-type]
         started_at=int(fields["started_at"]), listened_ms=int(fields["listened_ms"]),
         device_id=fields["device_id"], source=source,  # type: ignore[arg-type]
-        recorded_at=int(fields["recorded_at"]), sent_at=None if sent_at is None else int(sent_at),
+        recorded_at=int(fields["recorded_at"]), deliveries=deliveries,
     )
 
 
@@ -108,7 +120,8 @@ class RedisRecordStore:
             return []
         calls: list[ScriptCall] = []
         for s in scrobbles:
-            keys = (scrobble_key(s.user_id, s.id), outbox_key(s.user_id), listening_key(s.user_id))
+            keys = (scrobble_key(s.user_id, s.id), listening_key(s.user_id),
+                    *(outbox_key(s.user_id, service) for service in queued_services(s.item_type)))
             args = (s.user_id, s.item_id, s.item_type, str(s.started_at), str(s.listened_ms), s.device_id,
                     s.source, str(s.recorded_at), s.id, str(s.day))
             calls.append(("records_add_scrobble", keys, args))
@@ -124,11 +137,11 @@ class RedisRecordStore:
             raise self._redis.unavailable(exc) from exc
         return _scrobble(_fields(fields)) if fields else None
 
-    async def unsent(self, user_id: str, limit: int) -> list[Scrobble]:
+    async def outbox(self, user_id: str, service: ServiceName, limit: int) -> list[Scrobble]:
         client = self._redis.client()
         try:
             # Ties on the score come in member order, and members start with the item id.
-            ids = await client.zrange(outbox_key(user_id), 0, limit - 1)
+            ids = await client.zrange(outbox_key(user_id, service), 0, limit - 1)
             if not ids:
                 return []
             pipe = client.pipeline(transaction=False)
@@ -139,14 +152,21 @@ class RedisRecordStore:
             raise self._redis.unavailable(exc) from exc
         return [_scrobble(_fields(h)) for h in hashes if h]
 
-    async def mark_sent(self, user_id: str, scrobble_ids: Sequence[str], now_ms: int) -> int:
+    async def mark(self, user_id: str, service: ServiceName, marks: Sequence[Mark], now_ms: int) -> int:
         calls: list[ScriptCall] = [
-            ("records_mark_sent", (outbox_key(user_id), scrobble_key(user_id, sid)), (sid, str(now_ms)))
-            for sid in scrobble_ids if SCROBBLE_ID_RE.fullmatch(sid)
+            ("records_mark", (outbox_key(user_id, service), scrobble_key(user_id, m.scrobble_id)),
+             (m.scrobble_id, service, m.delivery(service, now_ms).encode()))
+            for m in marks if SCROBBLE_ID_RE.fullmatch(m.scrobble_id)
         ]
         if not calls:
             return 0
         return sum(int(r) for r in await self._redis.eval_pipeline(calls))
+
+    async def outbox_size(self, user_id: str, service: ServiceName) -> int:
+        try:
+            return int(await self._redis.client().zcard(outbox_key(user_id, service)))
+        except RedisError as exc:
+            raise self._redis.unavailable(exc) from exc
 
     async def listening_totals(self, user_id: str, first_day: int, last_day: int) -> list[DayTotal]:
         keys = [(day, t) for day in range(first_day, last_day + 1) for t in sorted(ITEM_TYPES)]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from revenge.playback import scrobbles as rules
 from revenge.playback.bookmarks import Bookmark
-from revenge.playback.scrobbles import DAY_MS, AddResult, DayTotal, Scrobble
+from revenge.playback.scrobbles import DAY_MS, AddResult, DayTotal, Delivery, Mark, Scrobble, ServiceName
 from revenge.sqlite_thread import SqliteThread
 
 _SCHEMA = """
@@ -28,11 +28,26 @@ CREATE TABLE IF NOT EXISTS scrobble (
   device_id TEXT NOT NULL,
   source TEXT NOT NULL,
   recorded_at INTEGER NOT NULL,
-  sent_at INTEGER,
   PRIMARY KEY (user_id, item_id, started_at)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS scrobble_time ON scrobble (user_id, started_at);
-CREATE INDEX IF NOT EXISTS scrobble_outbox ON scrobble (user_id, started_at, item_id) WHERE sent_at IS NULL;
+CREATE TABLE IF NOT EXISTS outbox (
+  user_id TEXT NOT NULL,
+  service TEXT NOT NULL,
+  started_at INTEGER NOT NULL,
+  item_id TEXT NOT NULL,
+  PRIMARY KEY (user_id, service, started_at, item_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS delivery (
+  user_id TEXT NOT NULL,
+  item_id TEXT NOT NULL,
+  started_at INTEGER NOT NULL,
+  service TEXT NOT NULL,
+  state TEXT NOT NULL,
+  at INTEGER NOT NULL,
+  reason TEXT,
+  PRIMARY KEY (user_id, item_id, started_at, service)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS bookmark (
   user_id TEXT NOT NULL,
   id TEXT NOT NULL,
@@ -45,14 +60,33 @@ CREATE TABLE IF NOT EXISTS bookmark (
 CREATE INDEX IF NOT EXISTS bookmark_item ON bookmark (user_id, item_id, position_ms);
 """
 
-_SCROBBLE_COLUMNS = ("user_id, item_id, item_type, started_at, listened_ms, device_id, source, recorded_at, "
-                     "sent_at")
+_SCROBBLE_COLUMNS = "user_id, item_id, item_type, started_at, listened_ms, device_id, source, recorded_at"
 
-_INSERT_SCROBBLE = f"INSERT INTO scrobble ({_SCROBBLE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_INSERT_SCROBBLE = f"INSERT INTO scrobble ({_SCROBBLE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+_SCHEMA_VERSION = 1  # 1: per-service outbox and delivery tables (0 had one sent_at column)
 
 
-def _scrobble(row: Sequence[object]) -> Scrobble:
-    return Scrobble(*row)  # type: ignore[arg-type]
+def _migrate(db: sqlite3.Connection) -> None:
+    """A records.db of version 0 (one ``sent_at`` per record, never set: nothing forwarded them) gets
+    every track queued for every service; its ``sent_at`` column stays, unused."""
+    (version,) = db.execute("PRAGMA user_version").fetchone()
+    if version >= _SCHEMA_VERSION:
+        return
+    for service in rules.SERVICES:
+        db.execute("INSERT OR IGNORE INTO outbox (user_id, service, started_at, item_id) "
+                   "SELECT user_id, ?, started_at, item_id FROM scrobble WHERE item_type = 'track'",
+                   (service,))
+    db.execute("DROP INDEX IF EXISTS scrobble_outbox")
+    db.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
+
+
+def _with_deliveries(db: sqlite3.Connection, row: Sequence[object]) -> Scrobble:
+    user_id, item_id, started_at = row[0], row[1], row[3]
+    deliveries = tuple(
+        Delivery(service, state, at, reason) for service, state, at, reason in db.execute(
+            "SELECT service, state, at, reason FROM delivery WHERE user_id = ? AND item_id = ? "
+            "AND started_at = ? ORDER BY service", (user_id, item_id, started_at)))
+    return Scrobble(*row, deliveries=deliveries)  # type: ignore[arg-type]
 
 
 def _split_id(scrobble_id: str) -> tuple[str, int] | None:
@@ -70,6 +104,7 @@ class SqliteRecordStore:
 
     async def open(self) -> None:
         await self._sqlite.open(_SCHEMA)
+        await self._sqlite.transaction(_migrate)
 
     async def close(self) -> None:
         await self._sqlite.close()
@@ -84,7 +119,7 @@ class SqliteRecordStore:
         row = db.execute(f"SELECT {_SCROBBLE_COLUMNS} FROM scrobble "
                          "WHERE user_id = ? AND item_id = ? AND started_at = ?",
                          (user_id, item_id, started_at)).fetchone()
-        return None if row is None else _scrobble(row)
+        return None if row is None else _with_deliveries(db, row)
 
     async def add_scrobbles(self, scrobbles: Sequence[Scrobble]) -> list[AddResult]:
         if not scrobbles:
@@ -100,7 +135,10 @@ class SqliteRecordStore:
                 if existing is None:
                     db.execute(_INSERT_SCROBBLE,
                                (s.user_id, s.item_id, s.item_type, s.started_at, s.listened_ms, s.device_id,
-                                s.source, s.recorded_at, s.sent_at))
+                                s.source, s.recorded_at))
+                    for service in rules.queued_services(s.item_type):
+                        db.execute("INSERT INTO outbox (user_id, service, started_at, item_id) "
+                                   "VALUES (?, ?, ?, ?)", (s.user_id, service, s.started_at, s.item_id))
                 elif s != existing:
                     db.execute("UPDATE scrobble SET listened_ms = ? "
                                "WHERE user_id = ? AND item_id = ? AND started_at = ?",
@@ -116,30 +154,45 @@ class SqliteRecordStore:
             return None
         return await self._sqlite.run(lambda db: self._load(db, user_id, *key))
 
-    async def unsent(self, user_id: str, limit: int) -> list[Scrobble]:
+    async def outbox(self, user_id: str, service: ServiceName, limit: int) -> list[Scrobble]:
         def work(db: sqlite3.Connection) -> list[Scrobble]:
-            rows = db.execute(f"SELECT {_SCROBBLE_COLUMNS} FROM scrobble "
-                              "WHERE user_id = ? AND sent_at IS NULL "
-                              "ORDER BY started_at, item_id LIMIT ?", (user_id, limit))
-            return [_scrobble(row) for row in rows]
+            rows = db.execute(f"SELECT {', '.join('s.' + c for c in _SCROBBLE_COLUMNS.split(', '))} "
+                              "FROM outbox o JOIN scrobble s ON s.user_id = o.user_id "
+                              "AND s.item_id = o.item_id AND s.started_at = o.started_at "
+                              "WHERE o.user_id = ? AND o.service = ? "
+                              "ORDER BY o.started_at, o.item_id LIMIT ?",
+                              (user_id, service, limit)).fetchall()
+            return [_with_deliveries(db, row) for row in rows]
 
         return await self._sqlite.run(work)
 
-    async def mark_sent(self, user_id: str, scrobble_ids: Sequence[str], now_ms: int) -> int:
-        keys = [key for key in map(_split_id, scrobble_ids) if key is not None]
-        if not keys:
+    async def mark(self, user_id: str, service: ServiceName, marks: Sequence[Mark], now_ms: int) -> int:
+        keyed = [(key, m.delivery(service, now_ms)) for m in marks
+                 if (key := _split_id(m.scrobble_id)) is not None]
+        if not keyed:
             return 0
 
         def work(db: sqlite3.Connection) -> int:
-            marked = 0
-            for item_id, started_at in keys:
-                cur = db.execute("UPDATE scrobble SET sent_at = ? WHERE user_id = ? AND item_id = ? "
-                                 "AND started_at = ? AND sent_at IS NULL",
-                                 (now_ms, user_id, item_id, started_at))
-                marked += cur.rowcount
-            return marked
+            taken = 0
+            for (item_id, started_at), d in keyed:
+                cur = db.execute("DELETE FROM outbox WHERE user_id = ? AND service = ? AND started_at = ? "
+                                 "AND item_id = ?", (user_id, service, started_at, item_id))
+                if cur.rowcount:
+                    db.execute("INSERT OR REPLACE INTO delivery (user_id, item_id, started_at, service, "
+                               "state, at, reason) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                               (user_id, item_id, started_at, service, d.state, d.at, d.reason))
+                    taken += 1
+            return taken
 
         return await self._sqlite.transaction(work)
+
+    async def outbox_size(self, user_id: str, service: ServiceName) -> int:
+        def work(db: sqlite3.Connection) -> int:
+            (count,) = db.execute("SELECT COUNT(*) FROM outbox WHERE user_id = ? AND service = ?",
+                                  (user_id, service)).fetchone()
+            return int(count)
+
+        return await self._sqlite.run(work)
 
     async def listening_totals(self, user_id: str, first_day: int, last_day: int) -> list[DayTotal]:
         def work(db: sqlite3.Connection) -> list[DayTotal]:

@@ -7,6 +7,11 @@ progress updates) gets the stored record back instead of a second one. A repeat 
 listened time raises the record's ``listened_ms`` to it (``merge_repeat``), so the stats reflect the
 longest report of each listen; nothing else of the first record changes.
 
+Forwarding (``revenge.scrobblers``): a track's record is queued for every service of ``SERVICES``
+(episodes and audiobooks are not scrobbled), and leaves each service's outbox with a ``Delivery``:
+``sent``, or ``skipped`` with the reason (too old for the service, no artist, refused). The outbox of a
+service fills whether or not the user has linked it, so linking later forwards the history too.
+
 Stats count each listen on the UTC day it started (a listen across midnight counts on its first day).
 Times are ms since the Unix epoch; durations are ms.
 """
@@ -39,6 +44,52 @@ OUTBOX_MAX_LIMIT = 1000
 
 SCROBBLE_ID_RE = re.compile(r"[a-z2-7]{16}-[0-9]{1,15}")
 
+ServiceName = Literal["listenbrainz", "lastfm"]
+SERVICES: tuple[ServiceName, ...] = ("listenbrainz", "lastfm")
+DeliveryState = Literal["sent", "skipped"]
+DELIVERY_STATES: tuple[DeliveryState, ...] = ("sent", "skipped")
+MAX_REASON_CHARS = 200  # a skip reason is stored with the record: bounded
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """How a record left one service's outbox: ``sent`` (the service accepted it) or ``skipped`` with
+    the reason; ``at`` is the server time (ms) it was marked."""
+
+    service: ServiceName
+    state: DeliveryState
+    at: int
+    reason: str | None = None
+
+    def encode(self) -> str:
+        """``state|at|reason`` (the Redis store's field value)."""
+        return f"{self.state}|{self.at}|{self.reason or ''}"
+
+    @classmethod
+    def decode(cls, service: str, raw: str) -> Delivery:
+        state, at, reason = raw.split("|", 2)
+        if service not in SERVICES or state not in DELIVERY_STATES:
+            raise ValueError(f"bad stored delivery: {service!r} {raw!r}")
+        return cls(service, state, int(at), reason or None)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    """What the forwarder marks: the record ``scrobble_id`` leaves the outbox as ``state``."""
+
+    scrobble_id: str
+    state: DeliveryState
+    reason: str | None = None
+
+    def delivery(self, service: ServiceName, now_ms: int) -> Delivery:
+        reason = None if self.reason is None else self.reason[:MAX_REASON_CHARS]
+        return Delivery(service, self.state, now_ms, reason)
+
+
+def queued_services(item_type: ItemType) -> tuple[ServiceName, ...]:
+    """The outboxes a new record of this type goes into: music only (the services are music logs)."""
+    return SERVICES if item_type == "track" else ()
+
 
 def scrobble_id(item_id: str, started_at: int) -> str:
     """The record's id, derived from its dedup key (unique per user): ``<item_id>-<started_at>``. Ids of
@@ -48,8 +99,8 @@ def scrobble_id(item_id: str, started_at: int) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Scrobble:
-    """One listen of one item by one user. ``sent_at`` is ``None`` while the record is in the outbox
-    (not yet forwarded to Last.fm/ListenBrainz), the server time it was marked sent afterwards."""
+    """One listen of one item by one user. ``deliveries`` (ordered by service) say which services'
+    outboxes it has left and how; a service without one still has the record queued (tracks only)."""
 
     user_id: str
     item_id: str
@@ -59,7 +110,7 @@ class Scrobble:
     device_id: str
     source: ScrobbleSource
     recorded_at: int
-    sent_at: int | None = None
+    deliveries: tuple[Delivery, ...] = ()
 
     @property
     def id(self) -> str:
@@ -68,6 +119,11 @@ class Scrobble:
     @property
     def day(self) -> int:
         return day_number(self.started_at)
+
+    @property
+    def sent_at(self) -> int | None:
+        """When a service first accepted the record (``None``: none has yet)."""
+        return min((d.at for d in self.deliveries if d.state == "sent"), default=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +137,7 @@ class AddResult:
 
 def merge_repeat(existing: Scrobble, repeat: Scrobble) -> Scrobble:
     """The stored record after a repeat of the same listen: the longer ``listened_ms`` wins; who first
-    recorded it, when, from which device, and its outbox state stay."""
+    recorded it, when, from which device, and its deliveries stay."""
     if repeat.listened_ms <= existing.listened_ms:
         return existing
     return dataclasses.replace(existing, listened_ms=repeat.listened_ms)
@@ -259,4 +315,5 @@ def scrobble_json(s: Scrobble) -> dict[str, object]:
         "id": s.id, "item_id": s.item_id, "item_type": s.item_type, "started_at": s.started_at,
         "listened_seconds": _seconds(s.listened_ms), "device_id": s.device_id, "source": s.source,
         "recorded_at": s.recorded_at, "sent": s.sent_at is not None, "sent_at": s.sent_at,
+        "deliveries": {d.service: {"state": d.state, "at": d.at, "reason": d.reason} for d in s.deliveries},
     }

@@ -25,7 +25,7 @@ from revenge.playback.bookmarks import Bookmark, new_bookmark_id, ordered
 from revenge.playback.records import RecordStore, open_record_store
 from revenge.playback.records_redis import RedisRecordStore
 from revenge.playback.records_sqlite import SqliteRecordStore
-from revenge.playback.scrobbles import DAY_MS, Scrobble
+from revenge.playback.scrobbles import DAY_MS, SERVICES, Delivery, Mark, Scrobble
 from revenge.redis_scripts import LuaScript
 from tests.redisfix import (
     RedisServer,
@@ -77,8 +77,10 @@ async def test_ping_and_empty_calls(backend: Backend) -> None:
     store = backend.store
     await store.ping()
     assert await store.add_scrobbles([]) == []
-    assert await store.unsent("1", 10) == []
-    assert await store.mark_sent("1", [], T0) == 0
+    for service in SERVICES:
+        assert await store.outbox("1", service, 10) == []
+        assert await store.mark("1", service, [], T0) == 0
+        assert await store.outbox_size("1", service) == 0
     assert await store.listening_totals("1", DAY0, DAY0 + 365) == []
     assert await store.bookmarks("1", ITEMS[0]) == []
     assert await store.get_scrobble("1", f"{ITEMS[0]}-{T0}") is None
@@ -115,31 +117,53 @@ async def test_repeats_within_one_call_and_other_users_and_items(backend: Backen
         assert await store.get_scrobble("1", bad) is None
 
 
-async def test_outbox_order_limit_and_mark_sent(backend: Backend) -> None:
+def sent(scrobble_id: str) -> Mark:
+    return Mark(scrobble_id, "sent")
+
+
+async def test_outbox_order_limit_and_marks_per_service(backend: Backend) -> None:
     store = backend.store
     records = [listen(T0 + 3000, item=ITEMS[2]), listen(T0 + 1000, item=ITEMS[1]),
                listen(T0 + 1000, item=ITEMS[0]), listen(T0 + 2000, item=ITEMS[3]),
-               listen(T0 + 500, user="2")]
+               listen(T0 + 500, user="2"),
+               listen(T0 + 100, item=ITEMS[4], item_type="episode"),  # not music: queued nowhere
+               listen(T0 + 200, item=ITEMS[5], item_type="audiobook")]
     await store.add_scrobbles(records)
-    unsent = await store.unsent("1", 10)
-    assert [s.id for s in unsent] == [f"{ITEMS[0]}-{T0 + 1000}", f"{ITEMS[1]}-{T0 + 1000}",
+    queued = await store.outbox("1", "listenbrainz", 10)
+    assert [s.id for s in queued] == [f"{ITEMS[0]}-{T0 + 1000}", f"{ITEMS[1]}-{T0 + 1000}",
                                       f"{ITEMS[3]}-{T0 + 2000}", f"{ITEMS[2]}-{T0 + 3000}"]
-    assert all(s.sent_at is None for s in unsent)
-    assert [s.id for s in await store.unsent("1", 2)] == [s.id for s in unsent[:2]]
-    # Unknown, malformed, another user's and repeated ids are skipped.
-    marked = await store.mark_sent("1", [unsent[0].id, unsent[0].id, unsent[2].id, f"{ITEMS[7]}-1", "junk",
-                                         listen(T0 + 500).id], T0 + 9000)
-    assert marked == 2
-    assert [s.id for s in await store.unsent("1", 10)] == [unsent[1].id, unsent[3].id]
-    assert await store.mark_sent("1", [unsent[0].id], T0 + 9999) == 0  # already sent: unchanged
-    sent = await store.get_scrobble("1", unsent[0].id)
-    assert sent is not None and sent.sent_at == T0 + 9000
-    # A longer repeat of a sent listen updates it but does not put it back in the outbox.
-    (repeat,) = await store.add_scrobbles([dataclasses.replace(unsent[0], listened_ms=120_000)])
+    assert all(s.deliveries == () and s.sent_at is None for s in queued)
+    assert [s.id for s in await store.outbox("1", "listenbrainz", 2)] == [s.id for s in queued[:2]]
+    assert [s.id for s in await store.outbox("1", "lastfm", 10)] == [s.id for s in queued]
+    assert await store.outbox_size("1", "listenbrainz") == 4 and await store.outbox_size("2", "lastfm") == 1
+    # Unknown, malformed, another user's and repeated ids are passed over.
+    marks = [sent(queued[0].id), sent(queued[0].id), Mark(queued[2].id, "skipped", "too old " + "x" * 500),
+             sent(f"{ITEMS[7]}-1"), sent("junk"), sent(listen(T0 + 500).id)]
+    assert await store.mark("1", "listenbrainz", marks, T0 + 9000) == 2
+    assert [s.id for s in await store.outbox("1", "listenbrainz", 10)] == [queued[1].id, queued[3].id]
+    assert await store.outbox_size("1", "listenbrainz") == 2
+    assert await store.mark("1", "listenbrainz", [Mark(queued[0].id, "skipped", "again")], T0 + 9999) == 0
+    # The other service's queue is its own.
+    assert [s.id for s in await store.outbox("1", "lastfm", 10)] == [s.id for s in queued]
+    assert await store.mark("1", "lastfm", [Mark(queued[0].id, "skipped", "too old")], T0 + 7000) == 1
+    first = await store.get_scrobble("1", queued[0].id)
+    assert first is not None and first.deliveries == (Delivery("lastfm", "skipped", T0 + 7000, "too old"),
+                                                      Delivery("listenbrainz", "sent", T0 + 9000))
+    assert first.sent_at == T0 + 9000
+    skipped = await store.get_scrobble("1", queued[2].id)
+    assert skipped is not None and skipped.sent_at is None
+    assert skipped.deliveries == (Delivery("listenbrainz", "skipped", T0 + 9000, "too old " + "x" * 192),)
+    # A longer repeat of a delivered listen updates it but does not put it back in any outbox.
+    (repeat,) = await store.add_scrobbles([dataclasses.replace(queued[0], listened_ms=120_000)])
     assert not repeat.created
-    assert repeat.scrobble.sent_at == T0 + 9000 and repeat.scrobble.listened_ms == 120_000
-    assert [s.id for s in await store.unsent("1", 10)] == [unsent[1].id, unsent[3].id]
-    assert [s.id for s in await store.unsent("2", 10)] == [listen(T0 + 500, user="2").id]
+    assert repeat.scrobble == dataclasses.replace(first, listened_ms=120_000)
+    assert [s.id for s in await store.outbox("1", "listenbrainz", 10)] == [queued[1].id, queued[3].id]
+    assert [s.id for s in await store.outbox("2", "listenbrainz", 10)] == [listen(T0 + 500, user="2").id]
+    # A record listed from the outbox carries its other deliveries.
+    (lastfm_head, *_) = await store.outbox("1", "lastfm", 10)
+    assert lastfm_head.id == queued[1].id and lastfm_head.deliveries == ()
+    (lb_head, *_) = await store.outbox("1", "listenbrainz", 10)
+    assert lb_head.id == queued[1].id
 
 
 async def test_stats_equal_the_pure_aggregation(backend: Backend) -> None:
@@ -167,7 +191,9 @@ async def test_stats_equal_the_pure_aggregation(backend: Backend) -> None:
         ranges = ((DAY0 - 3, DAY0 + 12), (DAY0, DAY0), (DAY0 + 2, DAY0 + 5), (DAY0 + 20, DAY0 + 30))
         for first, last in ranges:
             assert await store.listening_totals(user, first, last) == scrobbles.day_totals(mine, first, last)
-        assert len(await store.unsent(user, 1000)) == len(mine)
+        tracks = [s for s in mine if s.item_type == "track"]
+        assert len(await store.outbox(user, "lastfm", 1000)) == len(tracks)
+        assert await store.outbox_size(user, "listenbrainz") == len(tracks)
 
 
 async def test_day_boundaries_are_utc_midnight(backend: Backend) -> None:
@@ -231,7 +257,7 @@ async def test_outage_raises_store_unavailable_and_nothing_is_acknowledged(backe
         with pytest.raises(StoreUnavailable):
             await store.add_bookmark(mark(ITEMS[0], 1, T0), 500)
         with pytest.raises(StoreUnavailable):
-            await store.mark_sent("1", [listen(T0).id], T0)
+            await store.mark("1", "lastfm", [sent(listen(T0).id)], T0)
         if backend.server is not None:
             with pytest.raises(StoreUnavailable):
                 await store.ping()
@@ -242,7 +268,7 @@ async def test_outage_raises_store_unavailable_and_nothing_is_acknowledged(backe
             other.execute("ROLLBACK")
             other.close()
     # The store recovers by itself; what failed was not stored.
-    assert [s.started_at for s in await store.unsent("1", 10)] == [T0]
+    assert [s.started_at for s in await store.outbox("1", "lastfm", 10)] == [T0]
     assert (await store.add_scrobbles([listen(T0 + 1)]))[0].created
     assert await store.bookmarks("1", ITEMS[0]) == []
 
@@ -262,7 +288,8 @@ async def test_redis_keys_carry_the_user_hash_tag_and_survive_a_script_flush(
     store = redis_store
     await store.add_scrobbles([listen(T0, user="u1"), listen(T0, user="u2", item_type="episode")])
     await store.add_bookmark(mark(ITEMS[0], 1, T0, user="u1"), 500)
-    await store.mark_sent("u2", [listen(T0, user="u2").id], T0)
+    await store.add_scrobbles([listen(T0 + 1, user="u2")])
+    await store.mark("u2", "lastfm", [sent(listen(T0 + 1, user="u2").id)], T0)
     raw = redis.Redis.from_url(redis_server.url)
     try:
         keys = sorted(k.decode() for k in raw.keys("*"))
@@ -273,7 +300,7 @@ async def test_redis_keys_carry_the_user_hash_tag_and_survive_a_script_flush(
     (again,) = await store.add_scrobbles([listen(T0 + 5, user="u1")])
     assert again.created
     assert await store.add_bookmark(mark(ITEMS[0], 2, T0, user="u1"), 500)
-    assert await store.mark_sent("u1", [listen(T0, user="u1").id], T0) == 1
+    assert await store.mark("u1", "listenbrainz", [sent(listen(T0, user="u1").id)], T0) == 1
 
 
 async def test_redis_key_guard_refuses_undeclared_keys(redis_store: RedisRecordStore) -> None:
@@ -289,3 +316,38 @@ async def test_redis_key_guard_refuses_undeclared_keys(redis_store: RedisRecordS
     probe("'rv:{1}:undeclared'")
     with pytest.raises(StoreUnavailable, match="undeclared key"):
         await redis_store._redis.eval_pipeline([("probe", ("rv:{1}:declared",), ("1",))])
+
+
+async def test_sqlite_records_of_the_single_outbox_schema_are_queued_for_each_service(tmp_path: Path) -> None:
+    """A records.db written before per-service outboxes (user_version 0, a ``sent_at`` column that
+    nothing ever set): opening it queues its tracks for every service, once."""
+    path = tmp_path / "records.db"
+    old = sqlite3.connect(path)
+    old.executescript("""
+        CREATE TABLE scrobble (user_id TEXT NOT NULL, item_id TEXT NOT NULL, started_at INTEGER NOT NULL,
+          item_type TEXT NOT NULL, listened_ms INTEGER NOT NULL, device_id TEXT NOT NULL,
+          source TEXT NOT NULL, recorded_at INTEGER NOT NULL, sent_at INTEGER,
+          PRIMARY KEY (user_id, item_id, started_at)) WITHOUT ROWID;
+        CREATE INDEX scrobble_outbox ON scrobble (user_id, started_at, item_id) WHERE sent_at IS NULL;""")
+    for s in (listen(T0), listen(T0 + 1, item=ITEMS[1], item_type="episode")):
+        old.execute("INSERT INTO scrobble VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+                    (s.user_id, s.item_id, s.started_at, s.item_type, s.listened_ms, s.device_id, s.source,
+                     s.recorded_at))
+    old.commit()
+    old.close()
+    store = SqliteRecordStore(path)
+    await store.open()
+    try:
+        for service in SERVICES:
+            assert [s.id for s in await store.outbox("1", service, 10)] == [listen(T0).id]
+        assert await store.mark("1", "lastfm", [sent(listen(T0).id)], T0) == 1
+        assert (await store.add_scrobbles([listen(T0 + 5)]))[0].created  # the old table takes new rows
+    finally:
+        await store.close()
+    store = SqliteRecordStore(path)
+    await store.open()  # migrated already: the sent record stays out
+    try:
+        assert [s.started_at for s in await store.outbox("1", "lastfm", 10)] == [T0 + 5]
+        assert [s.started_at for s in await store.outbox("1", "listenbrainz", 10)] == [T0, T0 + 5]
+    finally:
+        await store.close()

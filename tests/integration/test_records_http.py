@@ -117,7 +117,7 @@ def test_scrobble_created_then_duplicate_and_longest_report_wins(env: Env) -> No
         record = body["scrobble"]
         assert record == {**record, "id": f"{item}-{started}", "item_id": item, "item_type": "track",
                           "started_at": started, "listened_seconds": 120.5, "device_id": "phone",
-                          "source": "client", "sent": False, "sent_at": None}
+                          "source": "client", "sent": False, "sent_at": None, "deliveries": {}}
         assert started < record["recorded_at"] <= now_ms()
         again = scrobble(client, item_id=item, started_at=started, listened_seconds=30, device_id="car")
         assert again.status_code == 200 and again.json() == {"scrobble": record, "duplicate": True}

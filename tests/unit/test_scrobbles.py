@@ -14,6 +14,8 @@ from revenge.library.model import ITEM_TYPES, ItemType
 from revenge.playback import scrobbles
 from revenge.playback.scrobbles import (
     DAY_MS,
+    Delivery,
+    Mark,
     Scrobble,
     ScrobbleRejected,
     add_to,
@@ -38,10 +40,11 @@ TRACK_MS = 200_000
 
 
 def scrobble(started_at: int = T0, listened_ms: int = 60_000, *, item_id: str = ITEM,
-             item_type: ItemType = "track", device: str = "phone", sent_at: int | None = None) -> Scrobble:
+             item_type: ItemType = "track", device: str = "phone",
+             deliveries: tuple[Delivery, ...] = ()) -> Scrobble:
     return Scrobble(user_id="1", item_id=item_id, item_type=item_type, started_at=started_at,
                     listened_ms=listened_ms, device_id=device, source="client", recorded_at=started_at + 1,
-                    sent_at=sent_at)
+                    deliveries=deliveries)
 
 
 def upd(position_ms: int, ts: int, event: ProgressEvent = "progress", item_type: ItemType = "track",
@@ -68,7 +71,7 @@ def test_first_add_creates_and_a_repeat_keeps_the_first_record() -> None:
 
 
 def test_a_longer_repeat_raises_listened_and_keeps_the_rest() -> None:
-    sent = scrobble(listened_ms=100_000, device="phone", sent_at=T0 + 5)
+    sent = scrobble(listened_ms=100_000, device="phone", deliveries=(Delivery("lastfm", "sent", T0 + 5),))
     repeat = dataclasses.replace(scrobble(listened_ms=200_000, device="laptop"), source="progress")
     merged = add_to(sent, repeat)
     assert not merged.created
@@ -274,7 +277,24 @@ def test_stats_totals_are_the_sum_of_the_listens_in_range(
 
 
 def test_scrobble_json_shape() -> None:
-    body = scrobbles.scrobble_json(scrobble(listened_ms=61_500, sent_at=None))
+    body = scrobbles.scrobble_json(scrobble(listened_ms=61_500))
     assert body == {"id": f"{ITEM}-{T0}", "item_id": ITEM, "item_type": "track", "started_at": T0,
                     "listened_seconds": 61.5, "device_id": "phone", "source": "client", "recorded_at": T0 + 1,
-                    "sent": False, "sent_at": None}
+                    "sent": False, "sent_at": None, "deliveries": {}}
+    delivered = scrobble(deliveries=(Delivery("lastfm", "skipped", T0 + 3, "too old"),
+                                     Delivery("listenbrainz", "sent", T0 + 9)))
+    body = scrobbles.scrobble_json(delivered)
+    assert (body["sent"], body["sent_at"]) == (True, T0 + 9)
+    assert body["deliveries"] == {"lastfm": {"state": "skipped", "at": T0 + 3, "reason": "too old"},
+                                  "listenbrainz": {"state": "sent", "at": T0 + 9, "reason": None}}
+
+
+def test_delivery_encoding_round_trips_and_marks_bound_the_reason() -> None:
+    for d in (Delivery("lastfm", "skipped", T0, "refused: a|b"), Delivery("listenbrainz", "sent", T0)):
+        assert Delivery.decode(d.service, d.encode()) == d
+    for service, raw in (("nope", "sent|1|"), ("lastfm", "lost|1|"), ("lastfm", "sent")):
+        with pytest.raises(ValueError):
+            Delivery.decode(service, raw)
+    assert Mark("x", "skipped", "r" * 999).delivery("lastfm", T0).reason == "r" * scrobbles.MAX_REASON_CHARS
+    assert scrobbles.queued_services("track") == scrobbles.SERVICES
+    assert scrobbles.queued_services("episode") == scrobbles.queued_services("audiobook") == ()
