@@ -19,6 +19,7 @@ from revenge.playback.progress_scrobbles import ProgressScrobbler
 from revenge.playback.records import open_record_store
 from revenge.playback.service import SessionService
 from revenge.progress.service import ProgressService
+from revenge.scrobblers.service import ScrobblerService
 from revenge.security.keys import UserStore
 from revenge.security.secrets import load_or_create as load_stream_secrets
 from revenge.state import AppState
@@ -31,6 +32,7 @@ from revenge.web import (
     routes_items,
     routes_openapi,
     routes_progress,
+    routes_scrobblers,
     routes_scrobbles,
     routes_static,
     routes_users,
@@ -60,8 +62,12 @@ def create_app(settings: Settings) -> Starlette:
             stack.push_async_callback(progress.close)
             hls = HlsEngine(settings, metrics=metrics)
             stack.push_async_callback(hls.aclose)  # drops queued encodes, joins the encode threads
+            scrobblers = await ScrobblerService.open(settings, records, catalog.get_item)
+            stack.push_async_callback(scrobblers.close)  # before records.close: a drain may be marking
             sessions = await SessionService.open(settings, progress, catalog.get_item)
             stack.push_async_callback(sessions.close)
+            # A session's start is "now playing" on the user's linked services (fire and forget).
+            sessions.on_start(lambda session: scrobblers.now_playing(session.user_id, session.item_id))
             # A session that ends (stopped, replaced, idle) takes its queued prefetches with it.
             sessions.on_end(lambda session, reason: hls.cancel_prefetch(session.item_id))
             metrics.sessions_active.set_function(sessions.watched_count)
@@ -69,7 +75,8 @@ def create_app(settings: Settings) -> Starlette:
             stack.push_async_callback(scans.aclose)
             state = AppState(settings=settings, users=users, catalog=catalog, scan=scans.status, scans=scans,
                              progress=progress, metrics=metrics, hls=hls, sessions=sessions,
-                             stream_secrets=load_stream_secrets(settings.data_dir), records=records)
+                             stream_secrets=load_stream_secrets(settings.data_dir), records=records,
+                             scrobblers=scrobblers)
             if settings.scan_on_start:
                 scans.start()
             yield {"revenge": state}
@@ -87,6 +94,7 @@ def create_app(settings: Settings) -> Starlette:
         *routes_direct.routes,
         *routes_static.routes,  # the web player: "/" and "/static/…"
         *routes_scrobbles.routes,
+        *routes_scrobblers.routes,
         *routes_bookmarks.routes,
         *routes_users.routes,
     ]

@@ -81,6 +81,17 @@ class Settings:
     session_idle_seconds: float = 60.0
     sessions_per_user: int = 4
     token_ttl_seconds: int = 86_400
+    # Scrobbling (ListenBrainz-compatible services, Last.fm): where to, and the admin's Last.fm API account
+    listenbrainz_url: str = "https://api.listenbrainz.org"
+    lastfm_api_url: str = "https://ws.audioscrobbler.com/2.0/"
+    lastfm_auth_url: str = "https://www.last.fm/api/auth"
+    lastfm_api_key: str = ""
+    lastfm_api_secret: str = field(default="", repr=False)  # never logged, never answered
+    scrobble_interval_seconds: float = 30.0  # how often the forwarder looks at the outboxes
+    scrobble_timeout_seconds: float = 10.0  # each call to a service
+    scrobble_retry_seconds: float = 30.0  # the first backoff after a failure (then doubling, to 1 h)
+    listenbrainz_batch: int = 100
+    lastfm_batch: int = 50
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -189,6 +200,16 @@ _CONVERTERS: dict[str, Callable[[str, Any], Any]] = {
     "session_idle_seconds": _as_float,
     "sessions_per_user": _as_int,
     "token_ttl_seconds": _as_int,
+    "listenbrainz_url": _as_str,
+    "lastfm_api_url": _as_str,
+    "lastfm_auth_url": _as_str,
+    "lastfm_api_key": _as_str,
+    "lastfm_api_secret": _as_str,
+    "scrobble_interval_seconds": _as_float,
+    "scrobble_timeout_seconds": _as_float,
+    "scrobble_retry_seconds": _as_float,
+    "listenbrainz_batch": _as_int,
+    "lastfm_batch": _as_int,
 }
 
 
@@ -233,6 +254,17 @@ def _validate(s: Settings) -> None:
     _check(s.session_idle_seconds > 0, "session_idle_seconds", "must be positive")
     _check(1 <= s.sessions_per_user <= 1000, "sessions_per_user", "must be 1..1000")
     _check(60 <= s.token_ttl_seconds <= 31 * 86_400, "token_ttl_seconds", "must be 60..2678400 seconds")
+    for key in ("listenbrainz_url", "lastfm_api_url", "lastfm_auth_url"):
+        url = getattr(s, key)
+        _check(url.startswith(("http://", "https://")) and len(url) > len("https://") and url == url.strip(),
+               key, f"must be an http:// or https:// URL, got {url!r}")
+    _check(bool(s.lastfm_api_key) == bool(s.lastfm_api_secret), "lastfm_api_secret",
+           "lastfm_api_key and lastfm_api_secret go together: set both or neither")
+    _check(0.05 <= s.scrobble_interval_seconds <= 86_400, "scrobble_interval_seconds", "must be 0.05..86400")
+    _check(0.1 <= s.scrobble_timeout_seconds <= 120, "scrobble_timeout_seconds", "must be 0.1..120 seconds")
+    _check(0.01 <= s.scrobble_retry_seconds <= 3600, "scrobble_retry_seconds", "must be 0.01..3600 seconds")
+    _check(1 <= s.listenbrainz_batch <= 1000, "listenbrainz_batch", "must be 1..1000")
+    _check(1 <= s.lastfm_batch <= 50, "lastfm_batch", "must be 1..50")
 
 
 def _apply(values: dict[str, Any], source: Mapping[str, Any], key_of: Callable[[str], str]) -> None:

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from revenge.playback.records import RecordStore
     from revenge.playback.service import SessionService
     from revenge.progress.service import ProgressService
+    from revenge.scrobblers.service import ScrobblerService
     from revenge.security.keys import UserStore
 
 
@@ -34,4 +35,5 @@ class AppState:
     hls: HlsEngine
     sessions: SessionService
     stream_secrets: list[bytes]  # the first signs stream tokens, all verify (rotation)
-    records: RecordStore  # scrobbles (with their outbox), listening stats, bookmarks
+    records: RecordStore  # scrobbles (with their outboxes), listening stats, bookmarks
+    scrobblers: ScrobblerService  # linked ListenBrainz / Last.fm accounts and the forwarder

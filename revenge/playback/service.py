@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("revenge.playback")
 
 EndCallback = Callable[[Session, EndReason], None]
+StartCallback = Callable[[Session], None]
 ItemLookup = Callable[[str], "Item | None"]
 
 
@@ -62,6 +63,7 @@ class SessionService:
         self._item_of = item_of
         self._clock = clock
         self._callbacks: list[EndCallback] = []
+        self._start_callbacks: list[StartCallback] = []
         self._watch: dict[str, dict[str, Session]] = {}  # user id → session id → last known state
         self._reaper: asyncio.Task[None] | None = None
 
@@ -94,6 +96,12 @@ class SessionService:
         self._callbacks.append(callback)
         return lambda: self._callbacks.remove(callback)
 
+    def on_start(self, callback: StartCallback) -> Callable[[], None]:
+        """Call ``callback(session)`` when a session starts here (the scrobblers' "now playing"); returns
+        the unregister function. It must not block (start a task for any I/O); exceptions are logged."""
+        self._start_callbacks.append(callback)
+        return lambda: self._start_callbacks.remove(callback)
+
     async def touch(self, user_id: str, item_id: str) -> int:
         """A segment request of ``user_id`` for ``item_id``: refreshes the idle timer of the user's
         sessions on that item. Returns how many there are (0: the URL is played outside a session)."""
@@ -122,6 +130,11 @@ class SessionService:
         if not outcome.accepted:
             raise SessionCapReached(self.cap)
         self._remember(session)
+        for callback in list(self._start_callbacks):
+            try:
+                callback(session)
+            except Exception:
+                log.exception("session start callback %r failed", callback)
         return session
 
     async def get(self, user_id: str, session_id: str) -> Session | None:
