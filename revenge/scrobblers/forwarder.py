@@ -71,6 +71,7 @@ class Forwarder:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._now_playing: set[asyncio.Task[None]] = set()
+        self._closed = False
 
     # --- lifecycle ------------------------------------------------------------------------------------
 
@@ -79,6 +80,7 @@ class Forwarder:
             self._task = asyncio.create_task(self._run(), name="scrobble-forwarder")
 
     async def close(self) -> None:
+        self._closed = True
         tasks = [t for t in (self._task, *self._now_playing) if t is not None]
         self._task = None
         for task in tasks:
@@ -86,6 +88,11 @@ class Forwarder:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+    async def settle(self) -> None:
+        """Wait for the "now playing" calls in flight (tests; the lifespan cancels them instead)."""
+        while self._now_playing:
+            await asyncio.gather(*self._now_playing, return_exceptions=True)
 
     def wake(self, user_id: str | None = None, service: ServiceName | None = None) -> None:
         """Run a pass now (after a link: forward its history without waiting for the interval); a
@@ -228,7 +235,7 @@ class Forwarder:
     def now_playing(self, user_id: str, item_id: str) -> None:
         """Tell the user's linked services that ``item_id`` started; fire and forget (bounded), so the
         session's answer never waits for it. Nothing is stored."""
-        if self._task is None or len(self._now_playing) >= MAX_NOW_PLAYING:
+        if self._closed or len(self._now_playing) >= MAX_NOW_PLAYING:
             return
         task = asyncio.create_task(self._send_now_playing(user_id, item_id), name="scrobble-now-playing")
         self._now_playing.add(task)

@@ -5,6 +5,7 @@ secret box and the forwarder. Created and closed by ``create_app``'s lifespan; `
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -31,13 +32,15 @@ class NotConfigured(Exception):
 
 class ScrobblerService:
     def __init__(self, settings: Settings, records: RecordStore, item_of: Callable[[str], Item | None], *,
-                 links: LinkStore | None = None, transport: httpx.AsyncBaseTransport | None = None) -> None:
+                 links: LinkStore | None = None, clock: Callable[[], float] = time.time,
+                 rand: Callable[[], float] = random.random) -> None:
         self._settings = settings
+        self._clock = clock
         self._records = records
         self.links = links if links is not None else open_link_store(settings)
         timeout = settings.scrobble_timeout_seconds
-        self._http = httpx.AsyncClient(timeout=httpx.Timeout(timeout), transport=transport,
-                                       follow_redirects=False, headers={"User-Agent": "revenge-audio"})
+        self._http = httpx.AsyncClient(timeout=httpx.Timeout(timeout), follow_redirects=False,
+                                       headers={"User-Agent": "revenge-audio"})
         self._box = SecretBox(load_or_create_key(settings.data_dir))
         self.listenbrainz = ListenBrainzClient(self._http, settings.listenbrainz_url)
         self.lastfm = LastfmClient(self._http, settings.lastfm_api_url, settings.lastfm_api_key,
@@ -48,18 +51,21 @@ class ScrobblerService:
             interval_seconds=settings.scrobble_interval_seconds,
             retry_base_seconds=settings.scrobble_retry_seconds,
             # A drain stops at half the lease: room for a batch whose calls all run to the timeout.
-            lease_ms=int(max(60.0, 8 * timeout) * 1000))
+            lease_ms=int(max(60.0, 8 * timeout) * 1000), clock=clock, rand=rand)
 
     @classmethod
-    async def open(cls, settings: Settings, records: RecordStore,
-                   item_of: Callable[[str], Item | None]) -> ScrobblerService:
-        service = cls(settings, records, item_of)
+    async def open(cls, settings: Settings, records: RecordStore, item_of: Callable[[str], Item | None],
+                   *, start: bool = True, **options: Any) -> ScrobblerService:
+        """Open the link store and (unless ``start`` is false: tests drive the passes) start the
+        forwarder; ``options`` go to the constructor."""
+        service = cls(settings, records, item_of, **options)
         try:
             await service.links.open()
         except BaseException:
             await service._http.aclose()
             raise
-        service.forwarder.start()
+        if start:
+            service.forwarder.start()
         return service
 
     async def close(self) -> None:
@@ -83,7 +89,7 @@ class ScrobblerService:
 
     async def _store(self, user_id: str, service: ServiceName, account: str, secret: str) -> None:
         old = await self.links.get(user_id, service)
-        now = int(time.time() * 1000)
+        now = int(self._clock() * 1000)
         linked_at = now if old is None else max(now, old.linked_at + 1)  # reports about the old link miss
         sealed = self._box.seal(secret, secret_context(user_id, service))
         await self.links.put(Link(user_id, service, account, sealed, linked_at))
