@@ -34,12 +34,16 @@ NOW = 1_760_000_000.0  # the forwarder's clock (seconds), also the Last.fm stand
 def item(n: int, *, artist: str | None = "The Band", item_type: ItemType = "track", **extra: Any) -> Item:
     media = MediaFile(path=f"/m/{n}.flac", size=1, mtime_ns=1, container="flac", codec="flac",
                       sample_rate=44_100, channels=2, bit_rate=1, sample_count=44_100 * 200)
-    base = Item(id=item_id(n), type=item_type, title=f"Song {n}", artist=artist, album="The Album",
+    base = TaggedItem(id=item_id(n), type=item_type, title=f"Song {n}", artist=artist, album="The Album",
                 album_artist=None, track_number=n % 20 + 1, disc_number=None, genre=None, files=(media,),
                 chapters=(), fingerprint="f")
     for name, value in extra.items():
-        object.__setattr__(base, name, value) if hasattr(base, name) else None
+        object.__setattr__(base, name, value)
     return base
+
+
+class TaggedItem(Item):
+    """An item with the MusicBrainz ids the catalog does not keep yet (``recording_mbid``…)."""
 
 
 def item_id(n: int) -> str:
@@ -173,7 +177,8 @@ async def test_the_history_goes_out_in_batches_and_leaves_the_outbox(world: Worl
 
 async def test_what_is_sent_to_listenbrainz(world: World) -> None:
     mbid = "0383dadf-2a4e-4d10-a46a-e9e041da8eb3"
-    world.catalog[item_id(1)] = item(1, recording_mbid=mbid)
+    world.catalog[item_id(1)] = item(1, recording_mbid=mbid, release_mbid="not-a-uuid",
+                                     artist_mbids=(mbid.upper(), "junk"))
     record = await world.listen(1, NOW - 500)
     await world.link("listenbrainz")
     await world.service.forwarder.run_once()
@@ -184,6 +189,9 @@ async def test_what_is_sent_to_listenbrainz(world: World) -> None:
     assert meta["release_name"] == "The Album"
     assert meta["additional_info"]["duration_ms"] == 200_000
     assert meta["additional_info"]["tracknumber"] == 2
+    assert meta["additional_info"]["recording_mbid"] == mbid
+    assert meta["additional_info"]["artist_mbids"] == [mbid]  # canonical form; a malformed id is dropped
+    assert "release_mbid" not in meta["additional_info"]
 
 
 async def test_last_fm_skips_what_is_older_than_14_days_and_signs_every_call(world: World) -> None:
