@@ -360,6 +360,9 @@ class Served:
         self._thread.join(timeout=30)
         self._sock.close()
 
+    def close(self) -> None:
+        self.stop(force=True)
+
     def restart(self) -> None:
         """Kill the server with its open connections (a request in flight gets no answer) and start it
         again on the same port."""

@@ -13,6 +13,7 @@ longer exploration); ``REVENGE_FUZZ_SEED`` picks another seed (the default is fi
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import math
@@ -37,6 +38,7 @@ from revenge.playback.scrobbles import MIN_STARTED_AT_MS
 from revenge.web.routes_static import load_assets
 from tests.libgen import build_library
 from tests.live import add_user, live_server
+from tests.scrobble_fakes import FakeListenBrainz, Served
 
 FUZZ_EXAMPLES = int(os.environ.get("REVENGE_FUZZ_EXAMPLES", "50"))
 SEED = int(os.environ.get("REVENGE_FUZZ_SEED", "20240601"))
@@ -79,6 +81,7 @@ POSITIVE_ACCEPTANCE_EXEMPT = {
     "GET /api/v1/stats/listening",  # to ≥ from, at most 366 days, a real calendar date
     "GET /api/v1/stream/{item_id}/playlist.m3u8",  # profiles=flac only for a lossless item
     "POST /api/v1/playback/sessions",  # 422 when the declared capabilities cannot play the item
+    "PUT /api/v1/me/scrobblers/listenbrainz",  # the token must be one the service knows (400 invalid_token)
 }
 
 BATCH = "POST /api/v1/playback/progress:batch"
@@ -143,8 +146,12 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     data = tmp_path_factory.mktemp("data")
     key = add_user(data, "fuzzer")
     started_ms = int(time.time() * 1000)
+    # A local ListenBrainz (which knows none of the generated tokens): nothing leaves the machine.
+    listenbrainz = Served(FakeListenBrainz().app())
     # Room for the sessions the fuzzer starts, and the fixture's sessions outlive a slow run.
-    with live_server(lib.settings(data, sessions_per_user=64, session_idle_seconds=3600)) as live, \
+    with contextlib.closing(listenbrainz), \
+            live_server(lib.settings(data, sessions_per_user=64, session_idle_seconds=3600,
+                                     listenbrainz_url=listenbrainz.url)) as live, \
             httpx.Client(base_url=live.url, headers={"Authorization": f"Bearer {key}"}, timeout=30) as client:
         listed = client.get("/api/v1/items", params={"limit": 500})
         assert listed.status_code == 200, listed.text
