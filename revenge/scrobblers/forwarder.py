@@ -128,6 +128,8 @@ class Forwarder:
                     await self.drain(user_id, service)
                 except StoreUnavailable as exc:
                     log.warning("scrobble forwarder: %s (retrying)", exc)
+                except Exception:  # one user's failure must not end the others' drains
+                    log.exception("scrobble forwarder: draining %s for user %s failed", service, user_id)
 
         await asyncio.gather(*(one(user_id, service) for user_id, service in due))
 
