@@ -203,6 +203,25 @@ async def test_a_failing_end_callback_does_not_stop_the_others(service: SessionS
     unregister()
 
 
+async def test_start_callbacks_see_accepted_sessions_only_and_a_failing_one_is_contained(
+        service: SessionService) -> None:
+    started: list[str] = []
+
+    def broken(s: Session) -> None:
+        raise RuntimeError("boom")
+
+    service.on_start(broken)
+    unregister = service.on_start(lambda s: started.append(s.device_id))
+    for device in ("one", "two", "three"):
+        await start(service, device)
+    with pytest.raises(SessionCapReached):
+        await start(service, "four")  # refused: no "now playing" for it
+    assert started == ["one", "two", "three"]
+    unregister()
+    await start(service, "one")  # replaces that device's session; unregistered: not seen
+    assert started == ["one", "two", "three"]
+
+
 async def test_the_reaper_task_ends_idle_sessions_by_itself(ended: list[tuple[str, EndReason]]) -> None:
     svc = SessionService(MemorySessionStore(200), idle_seconds=0.2, cap=4)
     svc.on_end(lambda s, reason: ended.append((s.id, reason)))
