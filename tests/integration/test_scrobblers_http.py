@@ -9,7 +9,7 @@ import contextlib
 import logging
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +19,7 @@ import pytest
 from tests.live import LiveServer, add_user, live_server, test_settings
 from tests.mediagen import write_audio
 from tests.scrobble_fakes import FakeLastfm, FakeListenBrainz, Served
+from tests.waits import wait_until
 
 ME = "/api/v1/me/scrobblers"
 
@@ -34,13 +35,6 @@ class Env:
 
     def client(self, user: str) -> httpx.Client:
         return httpx.Client(base_url=self.live.url, headers=self.keys[user], timeout=30)
-
-
-def until(condition: Callable[[], object], what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
 
 
 @pytest.fixture(scope="module")
@@ -108,15 +102,15 @@ def test_listenbrainz_link_forward_and_unlink(env: Env, caplog: pytest.LogCaptur
         linked = client.put(f"{ME}/listenbrainz", json={"token": token})
         assert linked.status_code == 200, linked.text
         assert linked.json() == {**linked.json(), "state": "active", "account": "alice-lb"}
-        until(lambda: env.lb.stored("alice-lb"), "the history to reach ListenBrainz")
+        wait_until(lambda: bool(env.lb.stored("alice-lb")), "the history to reach ListenBrainz")
         (listen,) = env.lb.stored("alice-lb")
         assert listen["listened_at"] == started // 1000
         assert listen["track_metadata"]["artist_name"] == "The Band"
         second = scrobble_now(client, env.track, 10)
-        until(lambda: len(env.lb.stored("alice-lb")) == 2, "a new listen to be forwarded")
+        wait_until(lambda: len(env.lb.stored("alice-lb")) == 2, "a new listen to be forwarded")
         assert env.lb.stored("alice-lb")[1]["listened_at"] == second // 1000
         state = client.get(f"{ME}/listenbrainz")
-        until(lambda: client.get(f"{ME}/listenbrainz").json()["last_sent_at"] is not None,
+        wait_until(lambda: client.get(f"{ME}/listenbrainz").json()["last_sent_at"] is not None,
               "the link's sent mark")
         assert client.get(f"{ME}/listenbrainz").json()["outbox"] == 0
         record = client.post("/api/v1/playback/scrobble", json={"item_id": env.track, "started_at": second,
@@ -149,7 +143,7 @@ def test_lastfm_web_auth_link_and_forward(env: Env, caplog: pytest.LogCaptureFix
         assert linked.status_code == 200, linked.text
         assert linked.json() == {**linked.json(), "state": "active", "account": "bob-fm"}
         started = scrobble_now(client, env.track, 5)
-        until(lambda: env.lastfm.stored("bob-fm"), "the scrobble to reach Last.fm")
+        wait_until(lambda: bool(env.lastfm.stored("bob-fm")), "the scrobble to reach Last.fm")
         (entry,) = env.lastfm.stored("bob-fm")
         assert (entry["artist"], entry["track"], entry["album"]) == ("The Band", "Song", "The Album")
         assert entry["timestamp"] == str(started // 1000)
@@ -158,7 +152,7 @@ def test_lastfm_web_auth_link_and_forward(env: Env, caplog: pytest.LogCaptureFix
         # The session key dies on Last.fm's side: forwarding stops, and says so.
         env.lastfm.sessions.pop(session_key)
         scrobble_now(client, env.track, 2)
-        until(lambda: client.get(f"{ME}/lastfm").json()["state"] == "stopped", "the link to stop")
+        wait_until(lambda: client.get(f"{ME}/lastfm").json()["state"] == "stopped", "the link to stop")
         error = client.get(f"{ME}/lastfm").json()["last_error"]
         assert error["permanent"] is True and "session key" in error["message"].lower()
         assert client.get(f"{ME}/lastfm").json()["outbox"] == 1  # kept for when it is linked again
@@ -173,7 +167,7 @@ def test_a_session_start_sends_now_playing(env: Env) -> None:
             "item_id": env.track, "device_id": "phone",
             "capabilities": {"codecs": ["flac"], "containers": ["flac"]}})
         assert r.status_code == 201, r.text
-        until(lambda: len(env.lb.calls.now_playing) > before, "now playing")
+        wait_until(lambda: len(env.lb.calls.now_playing) > before, "now playing")
         assert env.lb.calls.now_playing[-1]["track_metadata"]["track_name"] == "Song"
         assert "listened_at" not in env.lb.calls.now_playing[-1]
 
