@@ -5,7 +5,8 @@ Keys (every one carries the user id as a hash tag, so all keys of one script cal
 * ``rv:{<user>}:scrobble:<item>-<started_at>``  hash: one listen (the fields of ``Scrobble``; each
   delivery as ``d:<service>`` = ``Delivery.encode()``)
 * ``rv:{<user>}:outbox:<service>``  sorted set: ids of the records queued for the service, scored by
-  ``started_at``. (``rv:{<user>}:scrobble-outbox``, the single outbox of before, is not read any more.)
+  ``started_at``. (``rv:{<user>}:scrobble-outbox``, the single outbox of before, is moved into these
+  the first time a user's outbox is read: ``_migrate_old_outbox``.)
 * ``rv:{<user>}:listening``  hash: ``<day>:<type>:ms`` and ``<day>:<type>:n``, the listening stats kept
   up to date by the add script, so a stats query is one HMGET whatever the number of listens
 * ``rv:{<user>}:bookmarks:<item>``  hash: bookmark id → ``Bookmark.encode()``
@@ -55,6 +56,10 @@ def scrobble_key(user_id: str, scrobble_id: str) -> str:
 
 def outbox_key(user_id: str, service: str) -> str:
     return f"rv:{{{user_id}}}:outbox:{service}"
+
+
+def old_outbox_key(user_id: str) -> str:
+    return f"rv:{{{user_id}}}:scrobble-outbox"
 
 
 def listening_key(user_id: str) -> str:
@@ -137,9 +142,30 @@ class RedisRecordStore:
             raise self._redis.unavailable(exc) from exc
         return _scrobble(_fields(fields)) if fields else None
 
+    async def _migrate_old_outbox(self, user_id: str) -> None:
+        """Records queued before outboxes were per service sit in ``rv:{<user>}:scrobble-outbox``: queue
+        its tracks for every service, then drop it. Idempotent (ZADD), so two instances doing it at once
+        at worst queue a record twice, which the services' dedup by timestamp absorbs."""
+        client = self._redis.client()
+        old = old_outbox_key(user_id)
+        if not await client.exists(old):
+            return
+        members = await client.zrange(old, 0, -1, withscores=True)
+        pipe = client.pipeline(transaction=False)
+        for scrobble_id, _ in members:
+            pipe.hget(scrobble_key(user_id, _text(scrobble_id)), "item_type")
+        types = await pipe.execute() if members else []
+        pipe = client.pipeline(transaction=False)
+        for (scrobble_id, score), item_type in zip(members, types, strict=True):
+            for service in queued_services(_text(item_type)) if item_type else ():  # type: ignore[arg-type]
+                pipe.zadd(outbox_key(user_id, service), {scrobble_id: score})
+        pipe.delete(old)
+        await pipe.execute()
+
     async def outbox(self, user_id: str, service: ServiceName, limit: int) -> list[Scrobble]:
         client = self._redis.client()
         try:
+            await self._migrate_old_outbox(user_id)
             # Ties on the score come in member order, and members start with the item id.
             ids = await client.zrange(outbox_key(user_id, service), 0, limit - 1)
             if not ids:

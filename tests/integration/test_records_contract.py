@@ -351,3 +351,26 @@ async def test_sqlite_records_of_the_single_outbox_schema_are_queued_for_each_se
         assert [s.started_at for s in await store.outbox("1", "listenbrainz", 10)] == [T0, T0 + 5]
     finally:
         await store.close()
+
+
+async def test_redis_records_of_the_single_outbox_are_queued_for_each_service(
+        redis_store: RedisRecordStore, redis_server: RedisServer) -> None:  # noqa: F811
+    """Records written to Redis before per-service outboxes (one ``scrobble-outbox`` zset): the first
+    read of the user's outbox queues its tracks for every service and drops the old key, once."""
+    track, episode = listen(T0, user="7"), listen(T0 + 1, user="7", item=ITEMS[1], item_type="episode")
+    raw = redis.Redis.from_url(redis_server.url)
+    try:
+        for s in (track, episode):
+            raw.hset(records_redis.scrobble_key("7", s.id), mapping={
+                "user_id": s.user_id, "item_id": s.item_id, "item_type": s.item_type,
+                "started_at": s.started_at, "listened_ms": s.listened_ms, "device_id": s.device_id,
+                "source": s.source, "recorded_at": s.recorded_at})
+            raw.zadd(records_redis.old_outbox_key("7"), {s.id: s.started_at})
+        for service in SERVICES:
+            assert [s.id for s in await redis_store.outbox("7", service, 10)] == [track.id]
+        assert not raw.exists(records_redis.old_outbox_key("7"))
+        assert await redis_store.mark("7", "lastfm", [sent(track.id)], T0) == 1
+        assert await redis_store.outbox("7", "lastfm", 10) == []  # not queued again
+        assert [s.id for s in await redis_store.outbox("7", "listenbrainz", 10)] == [track.id]
+    finally:
+        raw.close()
