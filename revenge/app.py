@@ -11,6 +11,8 @@ from starlette.middleware import Middleware
 
 from revenge.config import Settings
 from revenge.hls.engine import HlsEngine
+from revenge.library.art_cache import ArtCache
+from revenge.library.art_index import ArtIndex
 from revenge.library.catalog import Catalog
 from revenge.library.scan import ScanStatus
 from revenge.library.scan_runner import ScanRunner
@@ -25,6 +27,7 @@ from revenge.security.secrets import load_or_create as load_stream_secrets
 from revenge.state import AppState
 from revenge.web import metrics as routes_metrics
 from revenge.web import (
+    routes_art,
     routes_bookmarks,
     routes_direct,
     routes_health,
@@ -71,12 +74,15 @@ def create_app(settings: Settings) -> Starlette:
             # A session that ends (stopped, replaced, idle) takes its queued prefetches with it.
             sessions.on_end(lambda session, reason: hls.cancel_prefetch(session.item_id))
             metrics.sessions_active.set_function(sessions.watched_count)
-            scans = ScanRunner(settings, catalog, ScanStatus())
+            art = ArtIndex(settings.data_dir / "art.db")
+            stack.callback(art.close)
+            art_cache = ArtCache(settings.data_dir / "art-cache", settings.art_cache_mb * 1024 * 1024, art)
+            scans = ScanRunner(settings, catalog, ScanStatus(), on_unit=art.index_unit)
             stack.push_async_callback(scans.aclose)
             state = AppState(settings=settings, users=users, catalog=catalog, scan=scans.status, scans=scans,
                              progress=progress, metrics=metrics, hls=hls, sessions=sessions,
                              stream_secrets=load_stream_secrets(settings.data_dir), records=records,
-                             scrobblers=scrobblers)
+                             scrobblers=scrobblers, art=art, art_cache=art_cache)
             if settings.scan_on_start:
                 scans.start()
             yield {"revenge": state}
@@ -91,6 +97,7 @@ def create_app(settings: Settings) -> Starlette:
         *routes_metrics.routes,
         *routes_openapi.routes,  # the contract: GET /openapi.json
         *routes_items.routes,
+        *routes_art.routes,  # cover art and lyrics
         *routes_direct.routes,
         *routes_static.routes,  # the web player: "/" and "/static/…"
         *routes_scrobbles.routes,

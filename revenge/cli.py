@@ -87,16 +87,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
+    from revenge.library.art_index import ArtIndex
     from revenge.library.catalog import Catalog
     from revenge.library.scan import ScanStatus, scan_library
 
     settings = _library_settings(args)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     catalog = Catalog(settings.data_dir / "catalog.db")
+    art = ArtIndex(settings.data_dir / "art.db")
     try:
         status = ScanStatus()
-        report = scan_library(settings, catalog, status, show_progress=sys.stderr.isatty())
+        report = scan_library(settings, catalog, status, show_progress=sys.stderr.isatty(),
+                              on_unit=art.index_unit)
     finally:
+        art.close()
         catalog.close()
     print(report.summary())
     return 0

@@ -69,6 +69,8 @@ class Settings:
     store_durability: Literal["required", "accept_loss"] = "required"
     # HLS engine
     cache_mb: int = 256
+    # Cover art: the disk budget of resized pictures under data_dir/art-cache (LRU by access)
+    art_cache_mb: int = 200
     segment_seconds: float = 6.0
     hls_ladder: tuple[str, ...] = ("aac-64", "aac-128", "aac-256")
     encode_workers: int = field(default_factory=_default_workers)
@@ -189,6 +191,7 @@ _CONVERTERS: dict[str, Callable[[str, Any], Any]] = {
     "store_timeout_seconds": _as_float,
     "store_durability": _as_str,
     "cache_mb": _as_int,
+    "art_cache_mb": _as_int,
     "segment_seconds": _as_float,
     "hls_ladder": _as_strs,
     "encode_workers": _as_int,
@@ -240,6 +243,7 @@ def _validate(s: Settings) -> None:
     _check(s.store_durability in ("required", "accept_loss"), "store_durability",
            f"must be 'required' or 'accept_loss', got {s.store_durability!r}")
     _check(1 <= s.cache_mb <= 1_048_576, "cache_mb", f"must be 1..1048576, got {s.cache_mb}")
+    _check(1 <= s.art_cache_mb <= 1_048_576, "art_cache_mb", f"must be 1..1048576, got {s.art_cache_mb}")
     _check(1.0 <= s.segment_seconds <= 30.0, "segment_seconds", "must be 1..30 seconds")
     _check(len(s.hls_ladder) > 0, "hls_ladder", "must name at least one profile")
     for name in s.hls_ladder:

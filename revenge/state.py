@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from revenge.config import Settings
     from revenge.hls.engine import HlsEngine
+    from revenge.library.art_cache import ArtCache
+    from revenge.library.art_index import ArtIndex
     from revenge.library.catalog import Catalog
     from revenge.library.scan import ScanStatus
     from revenge.library.scan_runner import ScanRunner
@@ -37,3 +39,5 @@ class AppState:
     stream_secrets: list[bytes]  # the first signs stream tokens, all verify (rotation)
     records: RecordStore  # scrobbles (with their outboxes), listening stats, bookmarks
     scrobblers: ScrobblerService  # linked ListenBrainz / Last.fm accounts and the forwarder
+    art: ArtIndex  # item → cover art id, art id → where its picture is
+    art_cache: ArtCache  # resized pictures on disk

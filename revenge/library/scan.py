@@ -33,6 +33,7 @@ log = logging.getLogger("revenge.scan")
 BATCH_UNITS = 200  # commit after this many items …
 BATCH_SECONDS = 1.0  # … or this long, so items appear while a long scan runs
 _REPORTED_FAILURES = 20
+UnitHook = Callable[[str, tuple[Path, ...]], None]  # (item id, the unit's files)
 
 
 class ScanStatus:
@@ -335,8 +336,9 @@ def _walk_all(walks: list[RootWalk]) -> Iterator[Unit]:
 
 
 def scan_library(settings: Settings, catalog: Catalog, status: ScanStatus,
-                 show_progress: bool = False) -> ScanReport:
-    """Scan every configured root once (blocking; run it in a thread). Never raises for a bad file."""
+                 show_progress: bool = False, on_unit: UnitHook | None = None) -> ScanReport:
+    """Scan every configured root once (blocking; run it in a thread). Never raises for a bad file.
+    ``on_unit(item_id, files)`` is called after each unit is scanned (cover art: ``ArtIndex.index_unit``)."""
     if not status.begin():
         raise RuntimeError("a scan is already running")
     started = time.monotonic()
@@ -362,6 +364,8 @@ def scan_library(settings: Settings, catalog: Catalog, status: ScanStatus,
             if status.cancelled:
                 break
             scanner.unit(unit)
+            if on_unit is not None:  # hook: cover art (library/art_index)
+                on_unit(item_id(unit.type, unit.relative), unit.files)
             batch.step()
             if bar is not None:
                 bar.draw(status.as_dict(), current[0])

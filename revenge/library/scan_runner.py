@@ -9,14 +9,16 @@ import logging
 
 from revenge.config import Settings
 from revenge.library.catalog import Catalog
-from revenge.library.scan import ScanStatus, scan_library
+from revenge.library.scan import ScanStatus, UnitHook, scan_library
 
 log = logging.getLogger("revenge.library")
 
 
 class ScanRunner:
-    def __init__(self, settings: Settings, catalog: Catalog, status: ScanStatus) -> None:
+    def __init__(self, settings: Settings, catalog: Catalog, status: ScanStatus,
+                 on_unit: UnitHook | None = None) -> None:
         self._settings = settings
+        self._on_unit = on_unit
         self._catalog = catalog
         self.status = status
         self._task: asyncio.Task[object] | None = None
@@ -41,7 +43,7 @@ class ScanRunner:
 
     def _scan(self) -> object:
         try:
-            return scan_library(self._settings, self._catalog, self.status)
+            return scan_library(self._settings, self._catalog, self.status, on_unit=self._on_unit)
         except Exception:
             log.exception("library scan failed")
             raise

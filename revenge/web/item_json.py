@@ -14,9 +14,10 @@ def container_name(container: str) -> str:
     return "mp4" if first == "mov" else first
 
 
-def item_json(item: Item, *, with_chapters: bool = True) -> dict[str, Any]:
+def item_json(item: Item, *, with_chapters: bool = True, art_id: str | None = None) -> dict[str, Any]:
     """The public view of ``item``. File paths are never shown. Lists leave chapters out (a page of
-    books would be mostly chapters) and give ``chapter_count`` instead."""
+    books would be mostly chapters) and give ``chapter_count`` instead. ``art_id``: its cover art
+    (``GET /api/v1/art/{art_id}``), looked up by the caller in the art index."""
     body: dict[str, Any] = {
         "id": item.id,
         "type": item.type,
@@ -36,6 +37,7 @@ def item_json(item: Item, *, with_chapters: bool = True) -> dict[str, Any]:
         "lossless": item.lossless,
         "files": len(item.files),
         "chapter_count": len(item.chapters),
+        "art_id": art_id,  # cover art
     }
     if with_chapters:
         body["chapters"] = [

@@ -47,14 +47,15 @@ async def list_items(request: Request) -> Response:
             type=item_type, q=q.strip() if q else None, limit=limit, cursor=cursor)
     except CursorError:
         raise bad_request("cursor", "cursor is not one this server handed out") from None
-    return JSONResponse({"items": [item_json(i, with_chapters=False) for i in items],
+    art = app_state(request).art.art_ids([i.id for i in items])  # cover art
+    return JSONResponse({"items": [item_json(i, with_chapters=False, art_id=art.get(i.id)) for i in items],
                          "next_cursor": next_cursor})
 
 
 async def get_item(request: Request) -> Response:
     user = require_user(request)
     item = get_item_or_404(request)
-    body = item_json(item)
+    body = item_json(item, art_id=app_state(request).art.art_id(item.id))  # cover art
     body["progress"] = await caller_progress(request, user, item)
     return JSONResponse(body)
 

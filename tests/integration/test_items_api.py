@@ -102,7 +102,7 @@ def test_one_item_has_the_full_shape(client: httpx.Client, lib: Library) -> None
         "duration_ms": generated.samples * 1000 // generated.sample_rate,
         "codec": "flac", "container": "flac",
         "sample_rate": 44_100, "channels": 2, "bit_rate": body["bit_rate"], "lossless": True, "files": 1,
-        "chapter_count": 0, "chapters": [],
+        "chapter_count": 0, "chapters": [], "art_id": None,
     }
     assert body["bit_rate"] > 0
 
