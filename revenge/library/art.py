@@ -10,7 +10,6 @@ pictures of an audio file's tags with mutagen, and ``render`` resizes with Pillo
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import io
 import logging
@@ -37,6 +36,7 @@ OTHER = 0
 FOLDER_IMAGE_STEMS = ("cover", "folder", "front", "album")  # in order of preference
 FOLDER_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 MAX_PICTURE_BYTES = 32 * 1024 * 1024  # larger "pictures" are skipped: nobody's cover is 32 MB
+MAX_DECODED_PIXELS = 50_000_000  # after JPEG draft scaling: bounds a resize's memory (≈ 200 MB RGBA)
 
 
 class ArtError(Exception):
@@ -147,7 +147,7 @@ def embedded_pictures(path: Path | str) -> list[Picture]:
             for value in tags.get("metadata_block_picture", ()) or ():
                 try:
                     block = FlacPicture(base64.b64decode(value))
-                except (binascii.Error, ValueError, TypeError, Exception):
+                except Exception:  # not base64, or not a picture block: skip that one
                     continue
                 pictures.append(Picture(block.type, block.data))
     except Exception as exc:
@@ -164,6 +164,8 @@ def render(data: bytes, size: int, fmt: ArtFormat) -> bytes:
         with Image.open(io.BytesIO(data)) as opened:
             # JPEG: decode at 1/2, 1/4 or 1/8 scale straight from the DCT, the larger part of the speed.
             opened.draft("RGB", (size, size))
+            if opened.size[0] * opened.size[1] > MAX_DECODED_PIXELS:
+                raise ArtError(f"{opened.size[0]} × {opened.size[1]} pixels is too large a picture")
             image = opened.convert("RGBA") if _has_alpha(opened) else opened.convert("RGB")
         image.thumbnail((size, size), Image.Resampling.LANCZOS, reducing_gap=3.0)
         if fmt == "jpeg" and image.mode == "RGBA":
@@ -176,6 +178,8 @@ def render(data: bytes, size: int, fmt: ArtFormat) -> bytes:
         else:
             image.save(out, "JPEG", quality=85)
         return out.getvalue()
+    except ArtError:
+        raise
     except Exception as exc:  # PIL raises OSError, ValueError, SyntaxError, DecompressionBombError, …
         raise ArtError(f"{type(exc).__name__}: {exc}") from None
 

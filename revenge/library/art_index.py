@@ -67,6 +67,25 @@ def _folder_image(directory: Path) -> Path | None:
     return directory / name if name else None
 
 
+class _FolderImages:
+    """``_folder_image`` remembered for the last folder asked about (the scan walks a folder's tracks
+    one after another), while the folder's mtime says no entry was added, removed or renamed."""
+
+    def __init__(self) -> None:
+        self._last: tuple[Path, int, Path | None] | None = None
+
+    def __call__(self, directory: Path) -> Path | None:
+        try:
+            mtime = directory.stat().st_mtime_ns
+        except OSError:
+            return None
+        if self._last is not None and self._last[0] == directory and self._last[1] == mtime:
+            return self._last[2]
+        image = _folder_image(directory)
+        self._last = (directory, mtime, image)
+        return image
+
+
 class ArtIndex:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -78,6 +97,7 @@ class ArtIndex:
         self._read_lock = threading.Lock()
         self._read = _connect(path)
         self._read.execute("PRAGMA query_only=ON")
+        self._folder_image = _FolderImages()  # the scanner's thread only
 
     def _migrate(self) -> None:
         db = self._write
@@ -130,7 +150,7 @@ class ArtIndex:
         if not files:
             return
         folder = files[0].parent
-        image = _folder_image(folder)
+        image = self._folder_image(folder)
         if image is None and DISC_FOLDER_RE.fullmatch(folder.name.strip()):
             image = _folder_image(folder.parent)
         stamp_parts = [f"{p}\x00{_stat(p)}" for p in files]

@@ -1,14 +1,19 @@
-"""The pure rules of cover art (picture choice, folder image names, sizes, formats, ids) and of lyrics
-(LRC parsing, which source wins)."""
+"""The pure rules of cover art (picture choice, folder image names, sizes, formats, ids), the resize
+(bytes in, bytes out), and the rules of lyrics (LRC parsing, which source wins)."""
 
 from __future__ import annotations
 
-import pytest
+import io
 
+import pytest
+from PIL import Image
+
+from revenge.library import art
 from revenge.library.art import (
     ART_SIZES,
     DEFAULT_ART_SIZE,
     FRONT_COVER,
+    ArtError,
     Picture,
     art_id_for,
     choose_format,
@@ -17,8 +22,10 @@ from revenge.library.art import (
     is_art_id,
     parse_art_size,
     pick_folder_image,
+    render,
 )
 from revenge.library.lyrics import Line, Lyrics, choose_lyrics, parse_lrc
+from tests.artgen import picture_bytes
 
 # --- art ---------------------------------------------------------------------------------------
 
@@ -139,3 +146,38 @@ def test_synced_wins_then_the_first_given() -> None:
     assert choose_lyrics([synced_sidecar, synced_embedded]) is synced_sidecar
     assert choose_lyrics([plain_sidecar, plain_embedded]) is plain_sidecar
     assert choose_lyrics([]) is None
+
+
+# --- the resize (bytes in, bytes out) ----------------------------------------------------------
+
+
+def _image(data: bytes) -> Image.Image:
+    return Image.open(io.BytesIO(data))
+
+
+def test_render_fits_the_box_and_never_enlarges() -> None:
+    source = picture_bytes(900, 300, (10, 200, 10), "JPEG")
+    assert _image(render(source, 256, "jpeg")).size == (256, 85)
+    assert _image(render(source, 1200, "webp")).size == (900, 300)
+    assert _image(render(source, 1200, "webp")).format == "WEBP"
+
+
+def test_render_flattens_transparency_onto_white_for_jpeg() -> None:
+    out = io.BytesIO()
+    Image.new("RGBA", (40, 40), (0, 0, 0, 0)).save(out, "PNG")
+    jpeg = _image(render(out.getvalue(), 64, "jpeg"))
+    assert jpeg.mode == "RGB" and min(jpeg.getpixel((20, 20))) > 240  # type: ignore[arg-type]
+    assert _image(render(out.getvalue(), 64, "webp")).mode == "RGBA"
+
+
+@pytest.mark.parametrize("data", [b"", b"not a picture", b"\xff\xd8\xff\xe0" + b"\x00" * 100,
+                                  picture_bytes(300, 300, (1, 2, 3), "JPEG")[:400]])
+def test_render_refuses_what_does_not_decode(data: bytes) -> None:
+    with pytest.raises(ArtError):
+        render(data, 64, "jpeg")
+
+
+def test_render_refuses_too_many_pixels(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(art, "MAX_DECODED_PIXELS", 100)
+    with pytest.raises(ArtError, match="too large"):
+        render(picture_bytes(20, 20, (1, 2, 3)), 64, "jpeg")

@@ -17,6 +17,7 @@ def test_defaults_without_file_or_env() -> None:
     s = load_settings(None, env={})
     assert s.store == "sqlite"
     assert s.cache_mb == 256
+    assert s.art_cache_mb == 200
     assert s.hls_ladder == ("aac-64", "aac-128", "aac-256")
     assert s.port == 7700
 
@@ -56,6 +57,7 @@ def test_toml_list(tmp_path: Path) -> None:
         ({"REVENGE_PORT": "eighty"}, "REVENGE_PORT"),
         ({"REVENGE_PORT": "70000"}, "REVENGE_PORT"),
         ({"REVENGE_CACHE_MB": "0"}, "REVENGE_CACHE_MB"),
+        ({"REVENGE_ART_CACHE_MB": "0"}, "REVENGE_ART_CACHE_MB"),
         ({"REVENGE_STORE": "postgres://x"}, "REVENGE_STORE"),
         ({"REVENGE_HLS_LADDER": "aac-999"}, "REVENGE_HLS_LADDER"),
         ({"REVENGE_SCAN_ON_START": "maybe"}, "REVENGE_SCAN_ON_START"),
