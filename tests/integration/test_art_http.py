@@ -5,6 +5,7 @@ sidecars, SYLT/USLT and Vorbis lyrics."""
 from __future__ import annotations
 
 import io
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -280,7 +281,7 @@ def test_a_changed_folder_image_gets_a_new_id_after_a_scan(tmp_path: Path) -> No
         assert art_of(c, uid) == art_id_for(old)
         new = write_picture(music / "A" / "cover.jpg", 80, 80, GREEN, "JPEG")
         assert c.post("/api/v1/library/scan").status_code == 202
-        wait_for_scan(live, __import__("time").monotonic() + 60)
+        wait_for_scan(live, time.monotonic() + 60)
         assert art_of(c, uid) == art_id_for(new) != art_id_for(old)
         assert c.get(f"/api/v1/art/{art_id_for(new)}?size=64").status_code == 200
         assert c.get(f"/api/v1/art/{art_id_for(old)}?size=64").status_code == 404  # never resized: gone
