@@ -285,3 +285,13 @@ def test_a_changed_folder_image_gets_a_new_id_after_a_scan(tmp_path: Path) -> No
         assert art_of(c, uid) == art_id_for(new) != art_id_for(old)
         assert c.get(f"/api/v1/art/{art_id_for(new)}?size=64").status_code == 200
         assert c.get(f"/api/v1/art/{art_id_for(old)}?size=64").status_code == 404  # never resized: gone
+
+
+def test_files_with_an_attached_picture_still_play(client: httpx.Client) -> None:
+    """The cover is a video stream to FFmpeg: the probe, HLS and direct play use the audio stream only."""
+    for rel in ("Album/01 embedded.mp3", "Single/track.m4a"):
+        uid = track(rel)
+        assert client.get(f"/api/v1/items/{uid}").json()["duration_ms"] == 1000
+        segment = client.get(f"/api/v1/stream/{uid}/aac-128/segment0.m4s")
+        assert segment.status_code == 200 and len(segment.content) > 1000
+        assert client.get(f"/api/v1/stream/{uid}/direct").status_code == 200
