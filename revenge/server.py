@@ -29,9 +29,9 @@ log = logging.getLogger("revenge.http")
 
 # Collect the youngest generation every 50 000 net allocations instead of CPython's default 700. Under load
 # hundreds of requests are in flight, so a collection every 700 allocations finds their objects still
-# alive, traverses them, promotes them and traverses them again in the older generations: 17 % of the
-# server's CPU in a profile of progress writes, and a doubled p99. Objects are still freed by reference
-# counting the moment they are dropped; only reference cycles wait a little longer (a few MB at most).
+# alive, traverses them, promotes them and traverses them again in the older generations (commit
+# 11ddd96 has the profile). Objects are still freed by reference counting the moment they are dropped;
+# only reference cycles wait a little longer.
 GC_YOUNG_THRESHOLD = 50_000
 
 
