@@ -18,6 +18,8 @@ from revenge.library.scan import ScanStatus
 from revenge.library.scan_runner import ScanRunner
 from revenge.metrics import Metrics
 from revenge.playback.progress_scrobbles import ProgressScrobbler
+from revenge.playback.queue_service import QueueService
+from revenge.playback.queue_store import open_queue_store
 from revenge.playback.records import open_record_store
 from revenge.playback.service import SessionService
 from revenge.progress.service import ProgressService
@@ -35,6 +37,7 @@ from revenge.web import (
     routes_items,
     routes_openapi,
     routes_progress,
+    routes_queue,
     routes_scrobblers,
     routes_scrobbles,
     routes_static,
@@ -61,6 +64,9 @@ def create_app(settings: Settings) -> Starlette:
             records = open_record_store(settings)
             await records.open()
             stack.push_async_callback(records.close)  # after progress.close: its drain may record plays
+            queue_store = open_queue_store(settings)
+            await queue_store.open()
+            stack.push_async_callback(queue_store.close)
             progress = await ProgressService.open(settings, metrics=metrics, plays=ProgressScrobbler(records))
             stack.push_async_callback(progress.close)
             hls = HlsEngine(settings, metrics=metrics)
@@ -82,7 +88,8 @@ def create_app(settings: Settings) -> Starlette:
             state = AppState(settings=settings, users=users, catalog=catalog, scan=scans.status, scans=scans,
                              progress=progress, metrics=metrics, hls=hls, sessions=sessions,
                              stream_secrets=load_stream_secrets(settings.data_dir), records=records,
-                             scrobblers=scrobblers, art=art, art_cache=art_cache)
+                             scrobblers=scrobblers, art=art, art_cache=art_cache,
+                             queue=QueueService(queue_store))
             if settings.scan_on_start:
                 scans.start()
             yield {"revenge": state}
@@ -103,6 +110,7 @@ def create_app(settings: Settings) -> Starlette:
         *routes_scrobbles.routes,
         *routes_scrobblers.routes,
         *routes_bookmarks.routes,
+        *routes_queue.routes,
         *routes_users.routes,
     ]
     return Starlette(

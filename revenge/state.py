@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from revenge.library.scan import ScanStatus
     from revenge.library.scan_runner import ScanRunner
     from revenge.metrics import Metrics
+    from revenge.playback.queue_service import QueueService
     from revenge.playback.records import RecordStore
     from revenge.playback.service import SessionService
     from revenge.progress.service import ProgressService
@@ -41,3 +42,4 @@ class AppState:
     scrobblers: ScrobblerService  # linked ListenBrainz / Last.fm accounts and the forwarder
     art: ArtIndex  # item → cover art id, art id → where its picture is
     art_cache: ArtCache  # resized pictures on disk
+    queue: QueueService  # the play queue of each user, shared by the user's devices

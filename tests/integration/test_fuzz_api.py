@@ -82,6 +82,8 @@ POSITIVE_ACCEPTANCE_EXEMPT = {
     "GET /api/v1/stream/{item_id}/playlist.m3u8",  # profiles=flac only for a lossless item
     "POST /api/v1/playback/sessions",  # 422 when the declared capabilities cannot play the item
     "PUT /api/v1/me/scrobblers/listenbrainz",  # the token must be one the service knows (400 invalid_token)
+    "PUT /api/v1/queue",  # current_index must name one of the items
+    "PATCH /api/v1/queue",  # indices must name an entry of the queue as it is then
 }
 
 BATCH = "POST /api/v1/playback/progress:batch"
@@ -272,6 +274,12 @@ class Realistic:
         for update in updates if isinstance(updates, list) else ():
             if isinstance(update, dict) and "item_id" in update:
                 update["item_id"] = self.item_id(update["item_id"])
+        if self.case.path.startswith("/api/v1/queue"):
+            self.queue_items(body)
+            ops = body.get("ops")
+            for op in ops if isinstance(ops, list) else ():
+                if isinstance(op, dict):
+                    self.queue_items(op)
         if self.case.path == "/api/v1/playback/scrobble":
             started = body.get("started_at")
             if _number(started) and started >= MIN_STARTED_AT_MS and self.often("recent listen?"):
@@ -281,6 +289,11 @@ class Realistic:
             listened = body.get("listened_seconds")
             if _number(listened) and listened >= 0 and self.often("short listen?"):
                 body["listened_seconds"] = self.choose.integer(0, 3, "seconds")
+
+    def queue_items(self, body: dict[str, Any]) -> None:
+        items = body.get("items")
+        if isinstance(items, list):
+            body["items"] = [self.item_id(item) for item in items]
 
     def stream_token(self) -> str | None:
         """A stream route with a real item: sometimes its signed token instead of the bearer header."""
@@ -361,7 +374,8 @@ def method_cases() -> list[Any]:
     name the first route's methods only; errors.py unites them)."""
     cases = []
     for path, item in SPEC["paths"].items():
-        documented = {m.upper() for m in item if m in ("get", "put", "post", "delete", "options", "head")}
+        documented = {m.upper() for m in item
+                      if m in ("get", "put", "post", "delete", "patch", "options", "head")}
         if "GET" in documented:
             documented.add("HEAD")
         method = next(m for m in ("PATCH", "PUT", "POST", "DELETE") if m not in documented)

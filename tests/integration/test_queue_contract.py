@@ -165,3 +165,23 @@ async def test_redis_key_is_hash_tagged_and_a_script_flush_is_survived(
         assert (await store.get("u1")).version == 2
     finally:
         await store.close()
+
+
+async def test_on_change_sees_every_written_change_and_a_failing_callback_is_contained(
+        backend: Backend) -> None:
+    service = QueueService(backend.store)
+    seen: list[tuple[str, q.Queue]] = []
+
+    def broken(user_id: str, queue: q.Queue) -> None:
+        raise RuntimeError("a subscriber's bug")
+
+    service.on_change(broken)
+    service.on_change(lambda user_id, queue: seen.append((user_id, queue)))
+    written = await service.change("1", 0, [Replace((A, B))], "phone", 1)
+    assert seen == [("1", written)] and await service.get("1") == written
+    with pytest.raises(QueueConflict) as caught:
+        await service.change("1", 0, [Append((C,))], "car", 2)
+    assert caught.value.current == written and len(seen) == 1  # a refused change is no event
+    with pytest.raises(q.QueueError):
+        await service.change("1", 1, [q.Remove(5, "ops[0]")], "car", 3)
+    assert len(seen) == 1 and await service.get("1") == written

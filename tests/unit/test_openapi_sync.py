@@ -131,7 +131,8 @@ def test_api_routes_need_the_bearer_key_and_stream_routes_also_take_the_token() 
 
 
 def test_every_error_answer_has_the_error_body() -> None:
-    error_schemas = ("#/components/schemas/Error", "#/components/schemas/NoCompatibleStream")
+    error_schemas = ("#/components/schemas/Error", "#/components/schemas/NoCompatibleStream",
+                     "#/components/schemas/QueueConflict")
     for path, method, operation in each_operation(SPEC):
         for status, response in operation["responses"].items():
             if status.startswith(("4", "5")) and not (path == "/healthz" and status == "503"):
