@@ -6,6 +6,9 @@ A change based on another version than the stored one is refused with ``QueueCon
 queue as stored: no device overwrites another's change it has not seen. One that was based on the
 current version but lost the race to the store (another change written in between) is refused the same
 way: the rules ran on a queue that is no longer current.
+
+A write that times out (503) may still have reached the store and be applied by it later; it was never
+acknowledged, and the client's retry, based on the same version, is then a 409 showing it applied.
 """
 
 from __future__ import annotations
