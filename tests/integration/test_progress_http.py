@@ -308,12 +308,17 @@ def test_store_outage_is_503_with_retry_after(env: Env, client: httpx.Client) ->
         other.execute("BEGIN IMMEDIATE")
         r = put(client, item, position_seconds=5)
         meanwhile = client.get(f"/api/v1/playback/progress/{item}")
+        replay = client.post("/api/v1/playback/progress:batch", json={"updates": [
+            {"item_id": item, "position_seconds": 7}, {"item_id": item, "position_seconds": -1}]})
         other.execute("ROLLBACK")
     finally:
         other.close()
     assert r.status_code == 503 and r.headers["Retry-After"] == "1"
     assert r.json()["error"]["code"] == "unavailable"
     assert meanwhile.status_code == 503 and meanwhile.headers["Retry-After"] == "1"
+    # An offline replay during the outage: one result each, and Retry-After for the ones to send again.
+    assert replay.status_code == 200 and replay.headers["Retry-After"] == "1"
+    assert [result["status"] for result in replay.json()["results"]] == [503, 400]
     wait_until(lambda: client.get(f"/api/v1/playback/progress/{item}").status_code != 503,
                "the store to come back after the lock was released")
     assert client.get(f"/api/v1/playback/progress/{item}").json()["version"] == 0
