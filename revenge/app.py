@@ -58,7 +58,7 @@ def create_app(settings: Settings) -> Starlette:
         async with contextlib.AsyncExitStack() as stack:
             users = UserStore(settings.data_dir / "users.db")
             stack.callback(users.close)
-            catalog = Catalog(settings.data_dir / "catalog.db")
+            catalog = Catalog(settings.data_dir / "catalog.db", settings.artist_separators)
             stack.callback(catalog.close)
             metrics = Metrics()
             records = open_record_store(settings)

@@ -93,7 +93,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
     settings = _library_settings(args)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    catalog = Catalog(settings.data_dir / "catalog.db")
+    catalog = Catalog(settings.data_dir / "catalog.db", settings.artist_separators)
     art = ArtIndex(settings.data_dir / "art.db")
     try:
         status = ScanStatus()

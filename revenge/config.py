@@ -44,6 +44,8 @@ class Settings:
     podcasts: tuple[Path, ...] = ()
     audiobooks: tuple[Path, ...] = ()
     scan_on_start: bool = True
+    # Split artist and album artist tags at these (e.g. [";", " / "]); none: as tagged (AC/DC is one)
+    artist_separators: tuple[str, ...] = ()
     # Server
     data_dir: Path = field(default_factory=_default_data_dir)
     host: str = "127.0.0.1"
@@ -173,6 +175,7 @@ _CONVERTERS: dict[str, Callable[[str, Any], Any]] = {
     "podcasts": _as_paths,
     "audiobooks": _as_paths,
     "scan_on_start": _as_bool,
+    "artist_separators": _as_strs,
     "data_dir": _as_path,
     "host": _as_str,
     "port": _as_int,
@@ -222,6 +225,8 @@ def _check(ok: bool, key: str, message: str) -> None:
 
 
 def _validate(s: Settings) -> None:
+    _check(len(s.artist_separators) <= 8 and all(1 <= len(sep) <= 8 for sep in s.artist_separators),
+           "artist_separators", "must be at most 8 separators of 1..8 characters")
     _check(0 <= s.port <= 65535, "port", f"must be 0..65535, got {s.port}")
     _check(s.log_level in ("critical", "error", "warning", "info", "debug", "trace"), "log_level",
            f"must be one of critical, error, warning, info, debug, trace; got {s.log_level!r}")

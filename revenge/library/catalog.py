@@ -16,76 +16,21 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
 
 from revenge.library.assemble import normalize_query_text, search_text, sort_key
+from revenge.library.catalog_links import Dirty, item_album, link_item, rebuild, unlink_items
+from revenge.library.catalog_schema import migrate
 from revenge.library.model import ITEM_TYPES, Chapter, Item, ItemType, MediaFile, is_valid_item_id
-from revenge.library.probe import EmbeddedChapter, Probe, Tags
+from revenge.library.probe import EmbeddedChapter, Probe
+from revenge.library.tags import tags_from_json
 
-SCHEMA_VERSION = "1"
 _CACHE_ITEMS = 4096
 EXTERNAL_CHANGE_CHECK_S = 1.0  # how soon another process's commit (a CLI scan) is seen
 _MAX_QUERY_WORDS = 8
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS items (
-  id TEXT PRIMARY KEY,
-  type TEXT NOT NULL,
-  title TEXT NOT NULL,
-  artist TEXT, album TEXT, album_artist TEXT,
-  track_number INTEGER, disc_number INTEGER, genre TEXT,
-  fingerprint TEXT NOT NULL,
-  root TEXT NOT NULL,
-  relative TEXT NOT NULL,
-  sort_key TEXT NOT NULL,
-  search TEXT NOT NULL,
-  seen_scan INTEGER NOT NULL,
-  updated_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS items_order ON items(sort_key, id);
-CREATE INDEX IF NOT EXISTS items_type_order ON items(type, sort_key, id);
-CREATE INDEX IF NOT EXISTS items_seen ON items(seen_scan);
-CREATE TABLE IF NOT EXISTS files (
-  path TEXT PRIMARY KEY,
-  item_id TEXT NOT NULL REFERENCES items(id) ON DELETE CASCADE,
-  position INTEGER NOT NULL,
-  size INTEGER NOT NULL,
-  mtime_ns INTEGER NOT NULL,
-  container TEXT NOT NULL,
-  codec TEXT NOT NULL,
-  sample_rate INTEGER NOT NULL,
-  channels INTEGER NOT NULL,
-  bit_rate INTEGER NOT NULL,
-  sample_count INTEGER NOT NULL,
-  tags BLOB NOT NULL,      -- the probe's tags and embedded chapters (JSON): a book whose other
-  embedded BLOB NOT NULL   -- files changed is rebuilt without probing this one again
-);
-CREATE INDEX IF NOT EXISTS files_item ON files(item_id, position);
-CREATE TABLE IF NOT EXISTS chapters (
-  item_id TEXT NOT NULL REFERENCES items(id) ON DELETE CASCADE,
-  idx INTEGER NOT NULL,
-  title TEXT NOT NULL,
-  start_ms INTEGER NOT NULL,
-  end_ms INTEGER NOT NULL,
-  PRIMARY KEY (item_id, idx)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS failures (
-  path TEXT PRIMARY KEY,
-  root TEXT NOT NULL,
-  relative TEXT NOT NULL,
-  type TEXT NOT NULL,
-  size INTEGER,
-  mtime_ns INTEGER,
-  reason TEXT NOT NULL,
-  failed_at REAL NOT NULL,
-  seen_scan INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS failures_seen ON failures(seen_scan);
-"""
 
 _ITEM_COLUMNS = "id, type, title, artist, album, album_artist, track_number, disc_number, genre, fingerprint"
 _FILE_COLUMNS = ("item_id, path, size, mtime_ns, container, codec, sample_rate, channels, bit_rate, "
@@ -135,7 +80,7 @@ def _connect(path: Path) -> sqlite3.Connection:
 
 
 def _tags_json(probe: Probe) -> bytes:
-    return orjson.dumps(asdict(probe.tags))
+    return orjson.dumps(probe.tags.as_json())
 
 
 def _embedded_json(probe: Probe) -> bytes:
@@ -143,13 +88,15 @@ def _embedded_json(probe: Probe) -> bytes:
 
 
 class Catalog:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, artist_separators: Sequence[str] = ()) -> None:
         self.path = path
+        self.artist_separators = tuple(artist_separators)
+        self._dirty = Dirty()  # albums, artists, genres to rebuild before the next commit
         self._write_lock = threading.Lock()
         self._write = _connect(path)
         self._write.execute("PRAGMA journal_mode=WAL")
         self._write.execute("PRAGMA synchronous=NORMAL")
-        self._migrate()
+        migrate(self._write, self.artist_separators)
         self._in_tx = False
         self._read_lock = threading.Lock()
         self._read = _connect(path)
@@ -165,22 +112,10 @@ class Catalog:
         # item waits for the first's result instead of probing the file again.
         self.refresh_lock = threading.Lock()
 
-    def _migrate(self) -> None:
-        db = self._write
-        has_meta = db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone()
-        version = db.execute("SELECT value FROM meta WHERE key='schema'").fetchone() if has_meta else None
-        if version is not None and version[0] != SCHEMA_VERSION:
-            # The catalog only mirrors the filesystem and ids are derived from paths: rebuilding it
-            # loses nothing but the time of one full scan.
-            db.executescript("DROP TABLE IF EXISTS chapters; DROP TABLE IF EXISTS files; "
-                             "DROP TABLE IF EXISTS items; DROP TABLE IF EXISTS failures; DROP TABLE meta;")
-        db.executescript(_SCHEMA)
-        db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('schema', ?)", (SCHEMA_VERSION,))
-        db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('scan_generation', '0')")
-
     def close(self) -> None:
         with self._write_lock:
             if self._in_tx:
+                rebuild(self._write, self._dirty)
                 self._write.execute("COMMIT")
                 self._in_tx = False
             self._write.close()
@@ -313,6 +248,7 @@ class Catalog:
     def commit(self) -> None:
         with self._write_lock:
             if self._in_tx:
+                rebuild(self._write, self._dirty)
                 self._write.execute("COMMIT")
                 self._in_tx = False
                 self._cache_stale = True
@@ -345,7 +281,7 @@ class Catalog:
             ).fetchone()
         if row is None:
             return None
-        tags = Tags(**orjson.loads(row[9]))
+        tags = tags_from_json(orjson.loads(row[9]))
         chapters = tuple(EmbeddedChapter(*c) for c in orjson.loads(row[10]))
         return Probe(MediaFile(*row[:9]), tags, chapters)
 
@@ -374,22 +310,27 @@ class Catalog:
                  generation: int) -> None:
         """Insert or replace an item with its files (and their probes) and chapters."""
         now = time.time()
+        tags = probes[0].tags
         with self._write_lock:
             db = self._tx()
+            unlink_items(db, [item.id], self._dirty)
             db.execute("DELETE FROM files WHERE item_id = ?", (item.id,))
             db.execute("DELETE FROM chapters WHERE item_id = ?", (item.id,))
             db.execute(
                 "INSERT INTO items(id, type, title, artist, album, album_artist, track_number, disc_number, "
-                "genre, fingerprint, root, relative, sort_key, search, seen_scan, updated_at) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET "
+                "genre, fingerprint, root, relative, sort_key, search, seen_scan, updated_at, added_at, "
+                "album_id, year) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+                "ON CONFLICT(id) DO UPDATE SET "
                 "type=excluded.type, title=excluded.title, artist=excluded.artist, album=excluded.album, "
                 "album_artist=excluded.album_artist, track_number=excluded.track_number, "
                 "disc_number=excluded.disc_number, genre=excluded.genre, fingerprint=excluded.fingerprint, "
                 "root=excluded.root, relative=excluded.relative, sort_key=excluded.sort_key, "
-                "search=excluded.search, seen_scan=excluded.seen_scan, updated_at=excluded.updated_at",
+                "search=excluded.search, seen_scan=excluded.seen_scan, updated_at=excluded.updated_at, "
+                "album_id=excluded.album_id, year=excluded.year",
                 (item.id, item.type, item.title, item.artist, item.album, item.album_artist,
                  item.track_number, item.disc_number, item.genre, item.fingerprint, root, relative,
-                 sort_key(item), search_text(item, relative), generation, now),
+                 sort_key(item), search_text(item, relative), generation, now, now,
+                 item_album(item, tags), tags.year),
             )
             db.executemany(
                 "INSERT OR REPLACE INTO files(path, item_id, position, size, mtime_ns, container, codec, "
@@ -404,11 +345,14 @@ class Catalog:
                 [(item.id, c.index, c.title, c.start_ms, c.end_ms) for c in item.chapters],
             )
             db.executemany("DELETE FROM failures WHERE path = ?", [(p.file.path,) for p in probes])
+            link_item(db, item, tags, self._dirty)
 
     def remove_item(self, item_id: str) -> None:
         """Forget one item (its files and chapters go with it)."""
         with self._write_lock:
-            self._tx().execute("DELETE FROM items WHERE id = ?", (item_id,))
+            db = self._tx()
+            unlink_items(db, [item_id], self._dirty)
+            db.execute("DELETE FROM items WHERE id = ?", (item_id,))
 
     def record_failure(self, path: str, root: str, relative: str, item_type: ItemType, size: int | None,
                        mtime_ns: int | None, reason: str, generation: int) -> None:
@@ -440,8 +384,11 @@ class Catalog:
                     params.extend(configured)
                 else:
                     conditions.append("1")
-                cur = db.execute(f"DELETE FROM {table} WHERE seen_scan < ? AND ({' OR '.join(conditions)})",
-                                 params)
+                where = f"seen_scan < ? AND ({' OR '.join(conditions)})"
+                if table == "items":
+                    gone = [r[0] for r in db.execute(f"SELECT id FROM items WHERE {where}", params)]
+                    unlink_items(db, gone, self._dirty)
+                cur = db.execute(f"DELETE FROM {table} WHERE {where}", params)
                 if table == "items":
                     removed = cur.rowcount
         return removed

@@ -26,9 +26,8 @@ the file a failure with the reason, instead of an item that fails mid-play.
 from __future__ import annotations
 
 import os
-import re
 import struct
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -38,26 +37,22 @@ import av.container
 import av.stream
 
 from revenge.library.model import MediaFile
+from revenge.library.tags import (
+    MAX_TAG_LENGTH,
+    TagError,
+    Tags,
+    loose_fields,
+    read_file_tags,
+    tags_from_fields,
+)
 from revenge.library.verify import check_tail, mp3_appended_bytes
 
 # Formats (FFmpeg demuxer names, first of the comma list) whose stream.duration is the exact count.
 _DECLARED_EXACT = frozenset({"flac", "mov", "wav", "w64", "aiff", "wv", "caf", "tta", "ape", "ogg"})
-_MAX_TAG_LENGTH = 1000
 
 
 class ProbeError(Exception):
     """The file cannot be used: the message is the reason the scanner records."""
-
-
-@dataclass(frozen=True, slots=True)
-class Tags:
-    title: str | None = None
-    artist: str | None = None
-    album: str | None = None
-    album_artist: str | None = None
-    track_number: int | None = None
-    disc_number: int | None = None
-    genre: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,60 +75,25 @@ class Probe:
 # Pure helpers
 
 
-_TAG_ALIASES: dict[str, tuple[str, ...]] = {
-    "title": ("title",),
-    "artist": ("artist", "author"),
-    "album": ("album",),
-    "album_artist": ("album_artist", "albumartist", "album artist", "band"),
-    "track": ("track", "tracknumber", "trck"),
-    "disc": ("disc", "discnumber", "disk", "tpos"),
-    "genre": ("genre",),
-}
-_LEADING_NUMBER_RE = re.compile(r"^\s*0*(\d{1,6})(?!\d)")
-
-
-def parse_number(text: str | None) -> int | None:
-    """Track/disc numbers as tags write them: "3", "03", "3/12", "3 of 12". 0 and junk → None."""
-    if not text:
-        return None
-    match = _LEADING_NUMBER_RE.match(text)
-    if not match:
-        return None
-    value = int(match.group(1))
-    return value if value > 0 else None
-
-
 def _clean(value: str | None) -> str | None:
     if value is None:
         return None
-    # Multi-valued tags arrive joined by ";" (FFmpeg) or NUL (ID3v2.4); keep them readable.
     text = value.replace("\x00", "; ").strip()
-    return text[:_MAX_TAG_LENGTH] if text else None
+    return text[:MAX_TAG_LENGTH] if text else None
+
+
+def _merged(*sources: Mapping[str, str]) -> list[tuple[str, str]]:
+    """Container and stream metadata as one list of pairs: the first source wins per key (any case)."""
+    merged: dict[str, tuple[str, str]] = {}
+    for source in sources:
+        for key, value in source.items():
+            merged.setdefault(key.lower(), (key, value))
+    return list(merged.values())
 
 
 def tags_from_metadata(*sources: Mapping[str, str]) -> Tags:
-    """Merge container and stream metadata (first source wins per key; keys case-insensitive)."""
-    merged: dict[str, str] = {}
-    for source in sources:
-        for key, value in source.items():
-            merged.setdefault(key.lower(), value)
-
-    def pick(field: str) -> str | None:
-        for alias in _TAG_ALIASES[field]:
-            found = _clean(merged.get(alias))
-            if found is not None:
-                return found
-        return None
-
-    return Tags(
-        title=pick("title"),
-        artist=pick("artist"),
-        album=pick("album"),
-        album_artist=pick("album_artist"),
-        track_number=parse_number(pick("track")),
-        disc_number=parse_number(pick("disc")),
-        genre=pick("genre"),
-    )
+    """Tags from PyAV's metadata alone (first source wins per key; keys case-insensitive)."""
+    return tags_from_fields(loose_fields(_merged(*sources)))
 
 
 def opus_packet_samples(packet: bytes) -> int:
@@ -321,7 +281,7 @@ def _declared_count(container: av.container.InputContainer, stream: av.stream.St
     return samples
 
 
-def probe_file(path: Path) -> Probe:
+def probe_file(path: Path, artist_separators: Sequence[str] = ()) -> Probe:
     """Probe ``path`` (a file the scanner found). Raises ProbeError with a readable reason."""
     try:
         stat = path.stat()
@@ -346,7 +306,7 @@ def probe_file(path: Path) -> Probe:
         codec = ctx.codec.canonical_name  # "mp3", not the decoder's name "mp3float"
         declared = _declared_count(container, stream, path, rate)
         fmt = container.format.name
-        tags = tags_from_metadata(container.metadata, stream.metadata)
+        metadata = _merged(container.metadata, stream.metadata)
         raw_chapters = container.chapters()
         container_bit_rate = int(container.bit_rate or 0)
         codec_bit_rate = int(ctx.bit_rate or 0)
@@ -360,6 +320,10 @@ def probe_file(path: Path) -> Probe:
         raise ProbeError("no audio samples")
     if problem is not None:
         raise ProbeError(problem)
+    try:
+        tags = read_file_tags(path, metadata, artist_separators)
+    except TagError as exc:
+        raise ProbeError(str(exc)) from exc
     seconds = samples / rate
     bit_rate = codec_bit_rate or container_bit_rate or int(stat.st_size * 8 / seconds)
     media = MediaFile(

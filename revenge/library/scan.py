@@ -285,7 +285,7 @@ class UnitScanner:
                 self._fail(unit, path, size, mtime, reason, known=True)
                 continue
             try:
-                probe = probe_file(path)
+                probe = probe_file(path, self.catalog.artist_separators)
             except ProbeError as exc:
                 self.report.probed += 1
                 self.status.add(probed=1)

@@ -131,7 +131,7 @@ def test_refresh_probes_only_the_changed_file_of_a_book(tmp_path: Path,
         assert before is not None and is_fresh(before) and refresh_item(catalog, book_id) == before
         probed: list[Path] = []
         real = scan_module.probe_file
-        monkeypatch.setattr(scan_module, "probe_file", lambda p: probed.append(p) or real(p))
+        monkeypatch.setattr(scan_module, "probe_file", lambda p, *a: probed.append(p) or real(p, *a))
         replace_in_place(books / "Author" / "Book" / "Part 2.mp3", seconds=2.5, rate=RATE)
         assert not is_fresh(before)
         after = refresh_item(catalog, book_id)

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -53,9 +54,9 @@ def probes(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
     calls: list[Path] = []
     real = scan_module.probe_file
 
-    def counting(path: Path) -> Probe:
+    def counting(path: Path, *args: Any) -> Probe:
         calls.append(path)
-        return real(path)
+        return real(path, *args)
 
     monkeypatch.setattr(scan_module, "probe_file", counting)
     return calls
@@ -228,9 +229,9 @@ def test_a_cancelled_scan_removes_nothing(lib: Library, catalog: Catalog, tmp_pa
     status = ScanStatus()
     real = scan_module.probe_file
 
-    def cancelling(path: Path) -> Probe:
+    def cancelling(path: Path, *args: Any) -> Probe:
         status.cancel()
-        return real(path)
+        return real(path, *args)
 
     monkeypatch.setattr(scan_module, "probe_file", cancelling)
     report = scan_library(settings, catalog, status)

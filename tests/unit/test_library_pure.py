@@ -87,6 +87,10 @@ def test_build_chapters_for_a_track_keeps_only_embedded_ones() -> None:
 def _probe(path: str, samples: int, rate: int = 44_100, chapters: tuple[EmbeddedChapter, ...] = (),
            **tags: object) -> Probe:
     media = MediaFile(path, 1000, 1, "mp3", "mp3", rate, 2, 128_000, samples)
+    # The one-string names of the old Tags: "artist" is a one-artist list now.
+    for one, many in (("artist", "artists"), ("album_artist", "album_artists"), ("genre", "genres")):
+        if one in tags:
+            tags[many] = (tags.pop(one),)
     return Probe(media, Tags(**tags), chapters)  # type: ignore[arg-type]
 
 

@@ -16,9 +16,9 @@ from revenge.library.probe import (
     mp3_declared_totals,
     opus_packet_samples,
     opus_pre_skip,
-    parse_number,
     tags_from_metadata,
 )
+from revenge.library.tags import parse_number
 from revenge.library.verify import end_problem, mp3_appended_bytes
 
 

@@ -1,0 +1,183 @@
+"""The derived half of the catalog (the scanner's write connection only): a stored track's links to its
+artists and genres, its search row, and the album, artist and genre rows rebuilt from their items.
+
+``link_item`` and ``unlink_items`` name the albums, artists and genres they touched in a ``Dirty``;
+``rebuild`` then recomputes exactly those rows, once per commit, so a batch of 200 tracks of one album
+rebuilds that album once and a rescan that changes nothing rebuilds nothing.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import orjson
+
+from revenge.library.grouping import (
+    AlbumSummary,
+    album_artists,
+    album_id,
+    genre_ref,
+    summarize_album,
+    track_artists,
+)
+from revenge.library.ids import natural_text
+from revenge.library.model import Item
+from revenge.library.tags import Tags, tags_from_json
+
+_CHUNK = 500  # ids per IN (...) list
+
+
+@dataclass
+class Dirty:
+    albums: set[str] = field(default_factory=set)
+    artists: set[str] = field(default_factory=set)
+    genres: set[str] = field(default_factory=set)
+
+    def __bool__(self) -> bool:
+        return bool(self.albums or self.artists or self.genres)
+
+
+def _chunks(values: Sequence[str]) -> Iterable[Sequence[str]]:
+    for start in range(0, len(values), _CHUNK):
+        yield values[start:start + _CHUNK]
+
+
+def _marks(values: Sequence[object]) -> str:
+    return ",".join("?" * len(values))
+
+
+def item_album(item: Item, tags: Tags) -> str | None:
+    return album_id(tags) if item.type == "track" else None
+
+
+def _mark_links(db: sqlite3.Connection, item_ids: Sequence[str], dirty: Dirty) -> None:
+    for chunk in _chunks(item_ids):
+        marks = _marks(chunk)
+        dirty.albums.update(r[0] for r in db.execute(
+            f"SELECT album_id FROM items WHERE id IN ({marks}) AND album_id IS NOT NULL", chunk))
+        dirty.artists.update(r[0] for r in db.execute(
+            f"SELECT artist_id FROM item_artists WHERE item_id IN ({marks})", chunk))
+        dirty.genres.update(r[0] for r in db.execute(
+            f"SELECT genre_id FROM item_genres WHERE item_id IN ({marks})", chunk))
+
+
+def unlink_items(db: sqlite3.Connection, item_ids: Sequence[str], dirty: Dirty) -> None:
+    """Before items are deleted (or stored anew): drop their links and search rows, and mark what
+    they belonged to for ``rebuild``."""
+    _mark_links(db, item_ids, dirty)
+    for chunk in _chunks(item_ids):
+        marks = _marks(chunk)
+        db.execute("DELETE FROM search_tracks WHERE rowid IN "
+                   f"(SELECT rowid FROM items WHERE id IN ({marks}))", chunk)
+        db.execute(f"DELETE FROM item_artists WHERE item_id IN ({marks})", chunk)
+        db.execute(f"DELETE FROM item_genres WHERE item_id IN ({marks})", chunk)
+
+
+def link_item(db: sqlite3.Connection, item: Item, tags: Tags, dirty: Dirty) -> None:
+    """After a track is stored (its old links already unlinked): its artists, genres and search row."""
+    if item.type != "track":
+        return
+    track = track_artists(tags)
+    album = album_artists(tags)
+    rows = [(item.id, "track", i, ref.id, ref.name, tags.artist_sort if len(track) == 1 else None, ref.mb_id)
+            for i, ref in enumerate(track)]
+    rows += [(item.id, "album", i, ref.id, ref.name,
+              tags.album_artist_sort if len(album) == 1 and tags.album_artists else None, ref.mb_id)
+             for i, ref in enumerate(album)]
+    db.executemany("INSERT INTO item_artists(item_id, role, position, artist_id, name, sort_name, mb_id) "
+                   "VALUES (?,?,?,?,?,?,?)", rows)
+    genres = [genre_ref(name) for name in tags.genres]
+    db.executemany("INSERT OR IGNORE INTO item_genres(item_id, position, genre_id, name) VALUES (?,?,?,?)",
+                   [(item.id, i, gid, name) for i, (gid, name) in enumerate(genres)])
+    rowid = db.execute("SELECT rowid FROM items WHERE id = ?", (item.id,)).fetchone()[0]
+    db.execute("INSERT INTO search_tracks(rowid, title, artist, album) VALUES (?,?,?,?)",
+               (rowid, item.title, " ".join(r.name for r in track), item.album or ""))
+    dirty.artists.update(r[3] for r in rows)
+    dirty.genres.update(gid for gid, _ in genres)
+    album_of = item_album(item, tags)
+    if album_of is not None:
+        dirty.albums.add(album_of)
+
+
+def rebuild(db: sqlite3.Connection, dirty: Dirty) -> None:
+    """Recompute the rows of the albums, artists and genres in ``dirty`` from their items (a row
+    without items left is deleted), then empty ``dirty``."""
+    for aid in sorted(dirty.albums):
+        _rebuild_album(db, aid)
+    for artist_id in sorted(dirty.artists):
+        _rebuild_artist(db, artist_id)
+    for genre_id in sorted(dirty.genres):
+        _rebuild_genre(db, genre_id)
+    dirty.albums.clear()
+    dirty.artists.clear()
+    dirty.genres.clear()
+
+
+def _forget(db: sqlite3.Connection, table: str, search: str, row_id: str) -> None:
+    old = db.execute(f"SELECT rowid FROM {table} WHERE id = ?", (row_id,)).fetchone()
+    if old is not None:
+        db.execute(f"DELETE FROM {search} WHERE rowid = ?", (old[0],))
+        db.execute(f"DELETE FROM {table} WHERE id = ?", (row_id,))
+
+
+def _rebuild_album(db: sqlite3.Connection, aid: str) -> None:
+    rows = db.execute(
+        "SELECT f.tags, f.sample_count * 1000 / f.sample_rate, i.added_at FROM items i "
+        "JOIN files f ON f.item_id = i.id AND f.position = 0 WHERE i.album_id = ? "
+        "ORDER BY i.disc_number, i.track_number, i.sort_key, i.id", (aid,)).fetchall()
+    _forget(db, "albums", "search_albums", aid)
+    if not rows:
+        return
+    summary: AlbumSummary = summarize_album([tags_from_json(orjson.loads(r[0])) for r in rows])
+    db.execute(
+        "INSERT INTO albums(id, name, sort_key, artist, artist_sort_key, year, original_year, compilation, "
+        "mb_release_id, mb_release_group_id, label, track_count, disc_count, duration_ms, added_at) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        (aid, summary.name, natural_text(summary.sort_name), summary.artist,
+         natural_text(summary.artist_sort), summary.year, summary.original_year, int(summary.compilation),
+         summary.mb_release_id, summary.mb_release_group_id, summary.label, len(rows), summary.disc_count,
+         sum(int(r[1]) for r in rows), min(float(r[2]) for r in rows)))
+    rowid = db.execute("SELECT rowid FROM albums WHERE id = ?", (aid,)).fetchone()[0]
+    db.execute("INSERT INTO search_albums(rowid, name, artist) VALUES (?,?,?)",
+               (rowid, summary.name, summary.artist))
+
+
+def _rebuild_artist(db: sqlite3.Connection, artist_id: str) -> None:
+    rows = db.execute(
+        "SELECT a.name, a.sort_name, a.mb_id, a.role, a.item_id, i.album_id FROM item_artists a "
+        "JOIN items i ON i.id = a.item_id WHERE a.artist_id = ?", (artist_id,)).fetchall()
+    _forget(db, "artists", "search_artists", artist_id)
+    if not rows:
+        return
+    name = _most_common(r[0] for r in rows) or ""
+    sort_name = _most_common(r[1] for r in rows)
+    db.execute(
+        "INSERT INTO artists(id, name, sort_name, sort_key, mb_artist_id, album_count, track_count) "
+        "VALUES (?,?,?,?,?,?,?)",
+        (artist_id, name, sort_name, natural_text(sort_name or name), _most_common(r[2] for r in rows),
+         len({r[5] for r in rows if r[3] == "album" and r[5] is not None}),
+         len({r[4] for r in rows if r[3] == "track"})))
+    rowid = db.execute("SELECT rowid FROM artists WHERE id = ?", (artist_id,)).fetchone()[0]
+    db.execute("INSERT INTO search_artists(rowid, name) VALUES (?,?)", (rowid, name))
+
+
+def _rebuild_genre(db: sqlite3.Connection, genre_id: str) -> None:
+    rows = db.execute("SELECT g.name, i.id, i.album_id FROM item_genres g JOIN items i ON i.id = g.item_id "
+                      "WHERE g.genre_id = ?", (genre_id,)).fetchall()
+    db.execute("DELETE FROM genres WHERE id = ?", (genre_id,))
+    if not rows:
+        return
+    name = _most_common(r[0] for r in rows) or ""
+    db.execute("INSERT INTO genres(id, name, sort_key, album_count, track_count) VALUES (?,?,?,?,?)",
+               (genre_id, name, natural_text(name), len({r[2] for r in rows if r[2] is not None}),
+                len({r[1] for r in rows})))
+
+
+def _most_common(values: Iterable[str | None]) -> str | None:
+    counts: dict[str, int] = {}
+    for value in values:
+        if value is not None:
+            counts[value] = counts.get(value, 0) + 1
+    return max(counts, key=lambda v: (counts[v], v)) if counts else None

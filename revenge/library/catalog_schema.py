@@ -1,0 +1,153 @@
+"""The catalog's SQLite schema, and rebuilding it when it changes."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+
+SCHEMA_VERSION = "2"
+_TABLES = ("search_tracks", "search_albums", "search_artists", "item_artists", "item_genres", "albums",
+           "artists", "genres", "chapters", "files", "items", "failures", "meta")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS items (
+  id TEXT PRIMARY KEY,
+  type TEXT NOT NULL,
+  title TEXT NOT NULL,
+  artist TEXT, album TEXT, album_artist TEXT,
+  track_number INTEGER, disc_number INTEGER, genre TEXT,
+  fingerprint TEXT NOT NULL,
+  root TEXT NOT NULL,
+  relative TEXT NOT NULL,
+  sort_key TEXT NOT NULL,
+  search TEXT NOT NULL,
+  seen_scan INTEGER NOT NULL,
+  updated_at REAL NOT NULL,
+  added_at REAL NOT NULL,  -- first stored: kept when the item is updated (albums sort=newest)
+  album_id TEXT,           -- tracks with an album title (library/grouping)
+  year INTEGER
+);
+CREATE INDEX IF NOT EXISTS items_album ON items(album_id, disc_number, track_number, sort_key);
+CREATE INDEX IF NOT EXISTS items_order ON items(sort_key, id);
+CREATE INDEX IF NOT EXISTS items_type_order ON items(type, sort_key, id);
+CREATE INDEX IF NOT EXISTS items_seen ON items(seen_scan);
+CREATE TABLE IF NOT EXISTS files (
+  path TEXT PRIMARY KEY,
+  item_id TEXT NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+  position INTEGER NOT NULL,
+  size INTEGER NOT NULL,
+  mtime_ns INTEGER NOT NULL,
+  container TEXT NOT NULL,
+  codec TEXT NOT NULL,
+  sample_rate INTEGER NOT NULL,
+  channels INTEGER NOT NULL,
+  bit_rate INTEGER NOT NULL,
+  sample_count INTEGER NOT NULL,
+  tags BLOB NOT NULL,      -- the probe's tags and embedded chapters (JSON): a book whose other
+  embedded BLOB NOT NULL   -- files changed is rebuilt without probing this one again
+);
+CREATE INDEX IF NOT EXISTS files_item ON files(item_id, position);
+CREATE TABLE IF NOT EXISTS chapters (
+  item_id TEXT NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+  idx INTEGER NOT NULL,
+  title TEXT NOT NULL,
+  start_ms INTEGER NOT NULL,
+  end_ms INTEGER NOT NULL,
+  PRIMARY KEY (item_id, idx)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS failures (
+  path TEXT PRIMARY KEY,
+  root TEXT NOT NULL,
+  relative TEXT NOT NULL,
+  type TEXT NOT NULL,
+  size INTEGER,
+  mtime_ns INTEGER,
+  reason TEXT NOT NULL,
+  failed_at REAL NOT NULL,
+  seen_scan INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS failures_seen ON failures(seen_scan);
+
+-- Derived from the items by library/catalog_links: rows of albums, artists and genres are rebuilt
+-- from their items whenever an item of theirs is stored or removed.
+CREATE TABLE IF NOT EXISTS item_artists (
+  item_id TEXT NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+  role TEXT NOT NULL,  -- 'track' or 'album'
+  position INTEGER NOT NULL,
+  artist_id TEXT NOT NULL,
+  name TEXT NOT NULL,
+  sort_name TEXT,
+  mb_id TEXT,
+  PRIMARY KEY (item_id, role, position)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS item_artists_artist ON item_artists(artist_id, role, item_id);
+CREATE TABLE IF NOT EXISTS item_genres (
+  item_id TEXT NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+  position INTEGER NOT NULL,
+  genre_id TEXT NOT NULL,
+  name TEXT NOT NULL,
+  PRIMARY KEY (item_id, position)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS item_genres_genre ON item_genres(genre_id, item_id);
+CREATE TABLE IF NOT EXISTS albums (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  sort_key TEXT NOT NULL,
+  artist TEXT NOT NULL,
+  artist_sort_key TEXT NOT NULL,
+  year INTEGER,
+  original_year INTEGER,
+  compilation INTEGER NOT NULL,
+  mb_release_id TEXT,
+  mb_release_group_id TEXT,
+  label TEXT,
+  track_count INTEGER NOT NULL,
+  disc_count INTEGER NOT NULL,
+  duration_ms INTEGER NOT NULL,
+  added_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS albums_alphabetical ON albums(sort_key, id);
+CREATE TABLE IF NOT EXISTS artists (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  sort_name TEXT,
+  sort_key TEXT NOT NULL,
+  mb_artist_id TEXT,
+  album_count INTEGER NOT NULL,
+  track_count INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS artists_order ON artists(sort_key, id);
+CREATE TABLE IF NOT EXISTS genres (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  sort_key TEXT NOT NULL,
+  album_count INTEGER NOT NULL,
+  track_count INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS genres_order ON genres(sort_key, id);
+-- Full-text search, rowids those of items / albums / artists. Diacritics folded ("beyonce" finds
+-- "Beyoncé"), prefix indexes for type-ahead.
+CREATE VIRTUAL TABLE IF NOT EXISTS search_tracks USING fts5(
+  title, artist, album, tokenize='unicode61 remove_diacritics 2', prefix='1 2 3');
+CREATE VIRTUAL TABLE IF NOT EXISTS search_albums USING fts5(
+  name, artist, tokenize='unicode61 remove_diacritics 2', prefix='1 2 3');
+CREATE VIRTUAL TABLE IF NOT EXISTS search_artists USING fts5(
+  name, tokenize='unicode61 remove_diacritics 2', prefix='1 2 3');
+"""
+
+
+def migrate(db: sqlite3.Connection, artist_separators: Sequence[str]) -> None:
+    """Create the schema; drop everything first when it is of another version or was built with other
+    artist separators. The catalog only mirrors the filesystem and every id is derived from paths and
+    tags: rebuilding it loses nothing but the time of one full scan."""
+    separators = "\x1f".join(artist_separators)
+    has_meta = db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone()
+    stored = dict(db.execute("SELECT key, value FROM meta").fetchall()) if has_meta else None
+    if stored is not None and (stored.get("schema") != SCHEMA_VERSION
+                               or stored.get("artist_separators", "") != separators):
+        db.executescript("".join(f"DROP TABLE IF EXISTS {table};" for table in _TABLES))
+    db.executescript(SCHEMA)
+    db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('schema', ?)", (SCHEMA_VERSION,))
+    db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('scan_generation', '0')")
+    db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('artist_separators', ?)", (separators,))
