@@ -35,6 +35,7 @@ from revenge.web import (
     routes_health,
     routes_hls,
     routes_items,
+    routes_library,
     routes_openapi,
     routes_progress,
     routes_queue,
@@ -105,6 +106,7 @@ def create_app(settings: Settings) -> Starlette:
         *routes_openapi.routes,  # the contract: GET /openapi.json
         *routes_items.routes,
         *routes_art.routes,  # cover art and lyrics
+        *routes_library.routes,
         *routes_direct.routes,
         *routes_static.routes,  # the web player: "/" and "/static/…"
         *routes_scrobbles.routes,

@@ -15,7 +15,8 @@ import sqlite3
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +24,7 @@ import orjson
 
 from revenge.library.assemble import normalize_query_text, search_text, sort_key
 from revenge.library.catalog_links import Dirty, item_album, link_item, rebuild, unlink_items
-from revenge.library.catalog_schema import migrate
+from revenge.library.catalog_schema import migrate, register_functions
 from revenge.library.model import ITEM_TYPES, Chapter, Item, ItemType, MediaFile, is_valid_item_id
 from revenge.library.probe import EmbeddedChapter, Probe
 from revenge.library.tags import tags_from_json
@@ -101,6 +102,7 @@ class Catalog:
         self._read_lock = threading.Lock()
         self._read = _connect(path)
         self._read.execute("PRAGMA query_only=ON")
+        register_functions(self._read)
         self._cache: OrderedDict[str, Item] = OrderedDict()
         self._cache_version = -1
         # Our own commits mark the cache stale at once; another process's (a `revenge scan` beside the
@@ -178,6 +180,22 @@ class Catalog:
                                  chapters=tuple(chapters.get(row[0], ())), fingerprint=row[9])
         return items
 
+    @contextmanager
+    def reading(self) -> Iterator[sqlite3.Connection]:
+        """The read connection, under its lock, its cache fresh (for library/browse's queries)."""
+        with self._read_lock:
+            self._fresh_cache()
+            yield self._read
+
+    def cached_items(self, ids: Sequence[str]) -> dict[str, Item]:
+        """Items by id, from the cache or loaded (and cached). Call inside ``reading()``."""
+        missing = [i for i in ids if i not in self._cache]
+        loaded = self._load(missing)
+        found = {i: item for i in ids if (item := self._cache.get(i) or loaded.get(i)) is not None}
+        for item in loaded.values():
+            self._remember(item)
+        return found
+
     def list_items(self, *, type: ItemType | None = None, q: str | None = None, limit: int = 50,
                    cursor: str | None = None) -> tuple[list[Item], str | None]:
         """One page in the stable listing order, and the cursor of the next page (None at the end).
@@ -202,19 +220,11 @@ class Catalog:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY sort_key, id LIMIT ?"
         params.append(limit + 1)
-        with self._read_lock:
-            self._fresh_cache()
-            rows = self._read.execute(sql, params).fetchall()
+        with self.reading() as db:
+            rows = db.execute(sql, params).fetchall()
             page = rows[:limit]
-            missing = [r[0] for r in page if r[0] not in self._cache]
-            loaded = self._load(missing)
-            items: list[Item] = []
-            for item_id, _ in page:
-                item = self._cache.get(item_id) or loaded.get(item_id)
-                if item is not None:
-                    items.append(item)
-            for item in loaded.values():
-                self._remember(item)
+            found = self.cached_items([r[0] for r in page])
+            items = [found[item_id] for item_id, _ in page if item_id in found]
         next_cursor = encode_cursor(page[-1][1], page[-1][0]) if len(rows) > limit and page else None
         return items, next_cursor
 

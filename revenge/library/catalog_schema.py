@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 from collections.abc import Sequence
 
@@ -151,3 +152,13 @@ def migrate(db: sqlite3.Connection, artist_separators: Sequence[str]) -> None:
     db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('schema', ?)", (SCHEMA_VERSION,))
     db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('scan_generation', '0')")
     db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('artist_separators', ?)", (separators,))
+
+
+def shuffle_key(seed: int, row_id: str) -> str:
+    """A row's place in the random order of ``seed`` (the SQL function ``rv_shuffle``: a random
+    album order that pages like any other)."""
+    return hashlib.blake2b(f"{seed}\x00{row_id}".encode(), digest_size=8).hexdigest()
+
+
+def register_functions(db: sqlite3.Connection) -> None:
+    db.create_function("rv_shuffle", 2, shuffle_key, deterministic=True)

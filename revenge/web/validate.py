@@ -81,12 +81,18 @@ def device_id_value(value: Any, field: str = "device_id", required_message: str 
     return value
 
 
-def limit_param(raw: str | None, default: int, maximum: int, field: str = "limit") -> int:
-    """A query parameter count 1..``maximum``; ``default`` when absent or empty. ASCII digits only
+def int_param(raw: str | None, minimum: int, maximum: int, field: str) -> int | None:
+    """A query parameter integer ``minimum``..``maximum``; None when absent or empty. ASCII digits only
     (``str.isdigit()`` is true for "²", which ``int()`` refuses) and few of them (``int()`` refuses more
     than 4300)."""
     if raw is None or raw == "":
-        return default
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 6 or not 1 <= int(raw) <= maximum:
-        raise bad_request(field, f"{field} must be an integer 1..{maximum}")
+        return None
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 6 or not minimum <= int(raw) <= maximum:
+        raise bad_request(field, f"{field} must be an integer {minimum}..{maximum}")
     return int(raw)
+
+
+def limit_param(raw: str | None, default: int, maximum: int, field: str = "limit") -> int:
+    """A query parameter count 1..``maximum``; ``default`` when absent or empty."""
+    value = int_param(raw, 1, maximum, field)
+    return default if value is None else value

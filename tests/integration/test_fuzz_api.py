@@ -77,6 +77,9 @@ EXAMPLES = schema_for({"coverage": {"enabled": False}, "fuzzing": {"enabled": Fa
 # Valid per the schema yet refused with a 400, by design; the schema cannot say why:
 POSITIVE_ACCEPTANCE_EXEMPT = {
     "GET /api/v1/items",  # `cursor` must be one the server handed out (opaque, signed by its content)
+    "GET /api/v1/albums",  # `cursor` as for items (and of the same sort)
+    "GET /api/v1/artists",  # `cursor` as for items
+    "GET /api/v1/genres",  # `cursor` as for items
     "POST /api/v1/playback/scrobble",  # started_at ≤ now + 5 min; listened_seconds ≤ 3× the item's duration
     "GET /api/v1/stats/listening",  # to ≥ from, at most 366 days, a real calendar date
     "GET /api/v1/stream/{item_id}/playlist.m3u8",  # profiles=flac only for a lossless item
@@ -139,6 +142,8 @@ class Target:
     session_ids: tuple[str, ...]
     bookmarks: dict[str, tuple[str, ...]]  # item id → bookmark ids
     started_ms: int  # when the fixture started the server (scrobbles must not lie in the future)
+    album_ids: tuple[str, ...] = ()
+    artist_ids: tuple[str, ...] = ()
     turns: Iterator[int] = field(default_factory=itertools.count)  # spreads the examples over the items
 
 
@@ -177,7 +182,12 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
                 assert added.status_code == 201, added.text
                 marks.append(added.json()["id"])
             bookmarks[item_id] = tuple(marks)
-        yield Target(live.url, key, item_ids, tokens, tuple(sessions), bookmarks, started_ms)
+        albums = tuple(a["id"] for a in client.get("/api/v1/albums", params={"limit": 500}).json()["albums"])
+        artists = tuple(a["id"]
+                        for a in client.get("/api/v1/artists", params={"limit": 500}).json()["artists"])
+        assert albums and artists
+        yield Target(live.url, key, item_ids, tokens, tuple(sessions), bookmarks, started_ms,
+                     album_ids=albums, artist_ids=artists)
 
 
 def _pattern(name: str) -> re.Pattern[str]:
@@ -254,6 +264,9 @@ class Realistic:
         marks = self.target.bookmarks.get(params.get("item_id", ""), ())
         if _fits(BOOKMARK_ID, params.get("bookmark_id")) and marks and self.often("real bookmark?"):
             params["bookmark_id"] = self.choose.pick(marks, "bookmark_id")
+        for name, real in (("album_id", self.target.album_ids), ("artist_id", self.target.artist_ids)):
+            if _fits(ITEM_ID, params.get(name)) and self.often(f"real {name}?"):
+                params[name] = self.choose.pick(real, name)
         if _fits(SESSION_ID, params.get("session_id")) and self.often("real session?"):
             params["session_id"] = self.choose.pick(self.target.session_ids, "session_id")
         index = params.get("index")
@@ -364,6 +377,7 @@ def test_integer_query_parameters_refuse_what_is_not_ascii_digits(target: Target
 
 
 SAMPLE_PATH_VALUES = {"item_id": "a" * 16, "session_id": "a" * 22, "bookmark_id": "a" * 16,
+                      "album_id": "a" * 16, "artist_id": "a" * 16,
                       "profile": "aac-128", "index": "0", "name": "app.js", "art_id": "a" * 24}
 IMPLICIT = {"HEAD", "OPTIONS"}
 

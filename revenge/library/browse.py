@@ -1,0 +1,325 @@
+"""Browsing the music library: albums, artists and genres in pages, one album with its tracks, one
+artist with their albums, and full-text search. Read-only queries over the catalog's derived tables
+(library/catalog_links keeps them in step with the items).
+
+Lists are keyset-paginated: a cursor holds the sort, the random seed and the sort key of the last row
+handed out, so a page never repeats or skips a row while the scan adds others.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import secrets
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import orjson
+
+from revenge.library.catalog import Catalog, CursorError
+from revenge.library.grouping import fold, genre_ref
+from revenge.library.model import ITEM_ID_RE, Item
+from revenge.library.tags import Tags, tags_from_json
+
+AlbumSort = Literal["alphabetical", "artist", "newest", "random", "year"]
+ALBUM_SORTS: tuple[AlbumSort, ...] = ("alphabetical", "artist", "newest", "random", "year")
+MAX_RELATED = 500  # albums of one artist, tracks of one album: bounded like every list
+MAX_QUERY_WORDS = 8
+_MAX_SEED = 2**31
+
+# Each sort's key columns (ascending; the album id breaks ties). No NULLs: row values compare them as
+# unknown, which would end a page early.
+_ALBUM_KEYS: dict[str, tuple[str, ...]] = {
+    "alphabetical": ("sort_key", "artist_sort_key"),
+    "artist": ("artist_sort_key", "coalesce(year, 0)", "sort_key"),
+    "newest": ("-added_at", "sort_key"),
+    "year": ("coalesce(year, 99999)", "sort_key"),
+    "random": ("rv_shuffle({seed}, id)",),
+}
+_ALBUM_COLUMNS = ("id, name, artist, year, original_year, compilation, mb_release_id, mb_release_group_id, "
+                  "label, track_count, disc_count, duration_ms, added_at")
+
+
+@dataclass(frozen=True, slots=True)
+class Ref:
+    id: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Album:
+    id: str
+    name: str
+    artist: str
+    year: int | None
+    original_year: int | None
+    compilation: bool
+    mb_release_id: str | None
+    mb_release_group_id: str | None
+    label: str | None
+    track_count: int
+    disc_count: int
+    duration_ms: int
+    added_at: float
+    artists: tuple[Ref, ...] = ()
+    genres: tuple[Ref, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Artist:
+    id: str
+    name: str
+    sort_name: str | None
+    mb_artist_id: str | None
+    album_count: int
+    track_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class Genre:
+    id: str
+    name: str
+    album_count: int
+    track_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class Track:
+    item: Item
+    tags: Tags
+    album_id: str | None
+    artists: tuple[Ref, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    artists: list[Artist]
+    albums: list[Album]
+    tracks: list[Track]
+
+
+# ---------------------------------------------------------------------------------------------
+# Pure helpers
+
+
+def encode_list_cursor(kind: str, seed: int, values: Sequence[Any]) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps([kind, seed, *values])).decode("ascii").rstrip("=")
+
+
+def decode_list_cursor(cursor: str, kind: str, width: int) -> tuple[int, list[Any]]:
+    """(seed, key values) of a cursor made by ``encode_list_cursor(kind, …)`` with ``width`` values,
+    the last of them a row id. CursorError for anything else."""
+    if len(cursor) > 4096 or not re.fullmatch(r"[A-Za-z0-9_-]+", cursor):
+        raise CursorError("malformed cursor")
+    try:
+        value = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, orjson.JSONDecodeError):
+        raise CursorError("malformed cursor") from None
+    if (not isinstance(value, list) or len(value) != width + 2 or value[0] != kind
+            or not isinstance(value[1], int) or isinstance(value[1], bool) or not 0 <= value[1] < _MAX_SEED
+            or not all(isinstance(v, str | int | float) and not isinstance(v, bool) for v in value[2:])
+            or not isinstance(value[-1], str) or not ITEM_ID_RE.fullmatch(value[-1])):
+        raise CursorError("malformed cursor")
+    return value[1], value[2:]
+
+
+def fts_query(text: str) -> str | None:
+    """An FTS5 query: every word of ``text`` as a quoted prefix ("beyon" finds "Beyoncé"); None when
+    ``text`` holds no word. Quoting keeps FTS5's operators (AND, NEAR, ``*``, ``:``) out of user input."""
+    words = re.findall(r"\w+", fold(text))[:MAX_QUERY_WORDS]
+    return " ".join(f'"{word}"*' for word in words) or None
+
+
+def genre_id_of(value: str) -> str:
+    """A ``genre=`` filter: a genre id as listed, or a genre name."""
+    return value if ITEM_ID_RE.fullmatch(value) else genre_ref(value)[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# Queries
+
+
+def _marks(values: Sequence[object]) -> str:
+    return ",".join("?" * len(values))
+
+
+def _album_refs(db: sqlite3.Connection, album_ids: Sequence[str], sql: str) -> dict[str, list[Ref]]:
+    refs: dict[str, list[Ref]] = {}
+    seen: set[tuple[str, str]] = set()
+    for album_id, ref_id, name in db.execute(sql.format(marks=_marks(album_ids)), album_ids):
+        if (album_id, ref_id) not in seen:
+            seen.add((album_id, ref_id))
+            refs.setdefault(album_id, []).append(Ref(ref_id, name))
+    return refs
+
+
+def _albums(db: sqlite3.Connection, rows: Sequence[Sequence[Any]]) -> list[Album]:
+    ids = [r[0] for r in rows]
+    if not ids:
+        return []
+    artists = _album_refs(db, ids, "SELECT i.album_id, a.artist_id, ar.name FROM items i "
+                                   "JOIN item_artists a ON a.item_id = i.id AND a.role = 'album' "
+                                   "JOIN artists ar ON ar.id = a.artist_id WHERE i.album_id IN ({marks}) "
+                                   "ORDER BY i.album_id, i.disc_number, i.track_number, a.position")
+    genres = _album_refs(db, ids, "SELECT i.album_id, g.genre_id, gg.name FROM items i "
+                                  "JOIN item_genres g ON g.item_id = i.id "
+                                  "JOIN genres gg ON gg.id = g.genre_id "
+                                  "WHERE i.album_id IN ({marks}) "
+                                  "ORDER BY i.album_id, i.disc_number, i.track_number, g.position")
+    return [Album(*r[:5], bool(r[5]), *r[6:13],  # type: ignore[arg-type]
+                  artists=tuple(artists.get(r[0], ())), genres=tuple(genres.get(r[0], ()))) for r in rows]
+
+
+def list_albums(catalog: Catalog, *, sort: AlbumSort = "alphabetical", genre: str | None = None,
+                year_from: int | None = None, year_to: int | None = None, cursor: str | None = None,
+                limit: int = 50) -> tuple[list[Album], str | None]:
+    """One page of albums in ``sort`` order, and the cursor of the next (None at the end)."""
+    width = len(_ALBUM_KEYS[sort]) + 1
+    if cursor is not None:
+        seed, after = decode_list_cursor(cursor, sort, width)
+    else:
+        seed, after = (secrets.randbelow(_MAX_SEED) if sort == "random" else 0), None
+    keys = [k.format(seed=seed) for k in _ALBUM_KEYS[sort]] + ["id"]
+    where: list[str] = []
+    params: list[object] = []
+    if genre is not None:
+        where.append("id IN (SELECT i.album_id FROM item_genres g JOIN items i ON i.id = g.item_id "
+                     "WHERE g.genre_id = ?)")
+        params.append(genre_id_of(genre))
+    if year_from is not None:
+        where.append("year >= ?")
+        params.append(year_from)
+    if year_to is not None:
+        where.append("year <= ?")
+        params.append(year_to)
+    if after is not None:
+        where.append(f"({', '.join(keys)}) > ({_marks(after)})")
+        params.extend(after)
+    sql = f"SELECT {_ALBUM_COLUMNS}, {', '.join(keys)} FROM albums"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += f" ORDER BY {', '.join(keys)} LIMIT ?"
+    params.append(limit + 1)
+    with catalog.reading() as db:
+        rows = db.execute(sql, params).fetchall()
+        page = rows[:limit]
+        albums = _albums(db, page)
+    columns = len(_ALBUM_COLUMNS.split(","))
+    next_cursor = (encode_list_cursor(sort, seed, page[-1][columns:]) if len(rows) > limit and page else None)
+    return albums, next_cursor
+
+
+def _tracks(catalog: Catalog, db: sqlite3.Connection, ids: Sequence[str]) -> list[Track]:
+    """Tracks by id, in the order of ``ids`` (ids no longer stored are left out)."""
+    if not ids:
+        return []
+    marks = _marks(ids)
+    tags = {item_id: tags_from_json(orjson.loads(raw)) for item_id, raw in db.execute(
+        f"SELECT item_id, tags FROM files WHERE position = 0 AND item_id IN ({marks})", ids)}
+    albums = dict(db.execute(f"SELECT id, album_id FROM items WHERE id IN ({marks})", ids).fetchall())
+    artists: dict[str, list[Ref]] = {}
+    for item_id, artist_id, name in db.execute(
+            "SELECT item_id, artist_id, name FROM item_artists "
+            f"WHERE role = 'track' AND item_id IN ({marks}) "
+            "ORDER BY item_id, position", ids):
+        artists.setdefault(item_id, []).append(Ref(artist_id, name))
+    items = catalog.cached_items(ids)
+    return [Track(items[i], tags.get(i, Tags()), albums.get(i), tuple(artists.get(i, ())))
+            for i in ids if i in items]
+
+
+def get_album(catalog: Catalog, album_id: str) -> tuple[Album, list[Track]] | None:
+    """An album and its tracks in disc and track order."""
+    with catalog.reading() as db:
+        rows = db.execute(f"SELECT {_ALBUM_COLUMNS} FROM albums WHERE id = ?", (album_id,)).fetchall()
+        if not rows:
+            return None
+        album = _albums(db, rows)[0]
+        ids = [r[0] for r in db.execute(
+            "SELECT id FROM items WHERE album_id = ? ORDER BY coalesce(disc_number, 1), "
+            "coalesce(track_number, 0), sort_key, id LIMIT ?", (album_id, MAX_RELATED))]
+        tracks = _tracks(catalog, db, ids)
+    return album, tracks
+
+
+_ARTIST_COLUMNS = "id, name, sort_name, mb_artist_id, album_count, track_count"
+
+
+def list_artists(catalog: Catalog, *, cursor: str | None = None,
+                 limit: int = 50) -> tuple[list[Artist], str | None]:
+    sql = f"SELECT {_ARTIST_COLUMNS}, sort_key FROM artists"
+    params: list[object] = []
+    if cursor is not None:
+        _, after = decode_list_cursor(cursor, "artists", 2)
+        sql += " WHERE (sort_key, id) > (?, ?)"
+        params.extend(after)
+    sql += " ORDER BY sort_key, id LIMIT ?"
+    params.append(limit + 1)
+    with catalog.reading() as db:
+        rows = db.execute(sql, params).fetchall()
+    page = rows[:limit]
+    next_cursor = (encode_list_cursor("artists", 0, [page[-1][6], page[-1][0]])
+                   if len(rows) > limit and page else None)
+    return [Artist(*r[:6]) for r in page], next_cursor
+
+
+def get_artist(catalog: Catalog, artist_id: str) -> tuple[Artist, list[Album], list[Album]] | None:
+    """An artist, the albums they are the album artist of, and the albums they appear on (a track of
+    theirs on someone else's album or a compilation); albums by year, then title."""
+    with catalog.reading() as db:
+        row = db.execute(f"SELECT {_ARTIST_COLUMNS} FROM artists WHERE id = ?", (artist_id,)).fetchone()
+        if row is None:
+            return None
+        lists: dict[str, list[Album]] = {}
+        for role in ("album", "track"):
+            rows = db.execute(
+                f"SELECT {_ALBUM_COLUMNS} FROM albums WHERE id IN (SELECT i.album_id FROM item_artists a "
+                "JOIN items i ON i.id = a.item_id WHERE a.artist_id = ? AND a.role = ?) "
+                "ORDER BY coalesce(year, 99999), sort_key, id LIMIT ?", (artist_id, role, MAX_RELATED)
+            ).fetchall()
+            lists[role] = _albums(db, rows)
+    own = {a.id for a in lists["album"]}
+    return Artist(*row), lists["album"], [a for a in lists["track"] if a.id not in own]
+
+
+def list_genres(catalog: Catalog, *, cursor: str | None = None,
+                limit: int = 50) -> tuple[list[Genre], str | None]:
+    sql = "SELECT id, name, album_count, track_count, sort_key FROM genres"
+    params: list[object] = []
+    if cursor is not None:
+        _, after = decode_list_cursor(cursor, "genres", 2)
+        sql += " WHERE (sort_key, id) > (?, ?)"
+        params.extend(after)
+    sql += " ORDER BY sort_key, id LIMIT ?"
+    params.append(limit + 1)
+    with catalog.reading() as db:
+        rows = db.execute(sql, params).fetchall()
+    page = rows[:limit]
+    next_cursor = (encode_list_cursor("genres", 0, [page[-1][4], page[-1][0]])
+                   if len(rows) > limit and page else None)
+    return [Genre(*r[:4]) for r in page], next_cursor
+
+
+def search(catalog: Catalog, text: str, limit: int = 20) -> SearchResult:
+    """Artists, albums and tracks whose names hold every word of ``text`` as a word prefix
+    (diacritics and case folded), each list best match first (BM25; a track's title weighs more
+    than its artist, which weighs more than its album)."""
+    query = fts_query(text)
+    if query is None:
+        return SearchResult([], [], [])
+    with catalog.reading() as db:
+        artist_rows = db.execute(
+            f"SELECT {', '.join('a.' + c.strip() for c in _ARTIST_COLUMNS.split(','))} FROM search_artists s "
+            "JOIN artists a ON a.rowid = s.rowid WHERE search_artists MATCH ? "
+            "ORDER BY bm25(search_artists), a.sort_key LIMIT ?", (query, limit)).fetchall()
+        album_rows = db.execute(
+            f"SELECT {', '.join('a.' + c.strip() for c in _ALBUM_COLUMNS.split(','))} FROM search_albums s "
+            "JOIN albums a ON a.rowid = s.rowid WHERE search_albums MATCH ? "
+            "ORDER BY bm25(search_albums, 2.0, 1.0), a.sort_key LIMIT ?", (query, limit)).fetchall()
+        track_ids = [r[0] for r in db.execute(
+            "SELECT i.id FROM search_tracks s JOIN items i ON i.rowid = s.rowid WHERE search_tracks MATCH ? "
+            "ORDER BY bm25(search_tracks, 4.0, 2.0, 1.0), i.sort_key LIMIT ?", (query, limit))]
+        return SearchResult([Artist(*r) for r in artist_rows], _albums(db, album_rows),
+                            _tracks(catalog, db, track_ids))
