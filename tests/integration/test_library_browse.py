@@ -4,6 +4,7 @@ write, such as repeated fields), a real scan, then albums, artists, genres and s
 from __future__ import annotations
 
 import shutil
+import struct
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,25 @@ def build_music(music: Path) -> None:
     tagged = FLAC(duet)
     tagged["ARTIST"] = ["Alpha", "Beta"]
     tagged.save()
+    broken = music / "Broken/01 Bad tags.flac"
+    _track(broken, title="Bad", album="Broken", artist="Nobody")
+    corrupt_vorbis_comment(broken)
+
+
+def corrupt_vorbis_comment(path: Path) -> None:
+    """Make the FLAC's VORBIS_COMMENT block claim 1000 comments: FFmpeg still plays the file (and
+    drops the tags), mutagen refuses it."""
+    data = bytearray(path.read_bytes())
+    pos = 4
+    while True:
+        header, size = data[pos], int.from_bytes(data[pos + 1:pos + 4], "big")
+        if header & 0x7F == 4:
+            vendor = struct.unpack_from("<I", data, pos + 4)[0]
+            struct.pack_into("<I", data, pos + 8 + vendor, 1000)
+            break
+        assert not header & 0x80, "no VORBIS_COMMENT block"
+        pos += 4 + size
+    path.write_bytes(data)
 
 
 @pytest.fixture(scope="module")
@@ -102,6 +122,13 @@ def test_albums_group_as_the_tags_say(client: httpx.Client) -> None:
     assert (double["track_count"], double["disc_count"]) == (3, 2)
     assert double["musicbrainz_release_id"] == MB_DOUBLE
     assert albums["Lemonade"]["year"] == 2016 and albums["Lemonade"]["genres"][0]["name"] == "R&B"
+
+
+def test_a_file_whose_tags_cannot_be_read_fails_alone(client: httpx.Client) -> None:
+    failures = get(client, "/api/v1/library/failures")["failures"]
+    assert [(f["path"], f["reason"].split(":")[0]) for f in failures] == [
+        ("Broken/01 Bad tags.flac", "cannot read tags")]
+    assert "Broken" not in albums_by_name(client)
 
 
 def test_a_two_disc_album_in_disc_and_track_order_with_progress(client: httpx.Client) -> None:

@@ -17,6 +17,7 @@ from revenge.web.errors import ApiError
 from revenge.web.validate import (
     DEFAULT_DEVICE_ID,
     device_id_value,
+    int_param,
     limit_param,
     non_negative_field,
     playback_rate_field,
@@ -66,6 +67,15 @@ def test_limit_param() -> None:
         with pytest.raises(ApiError) as caught:
             limit_param(bad, 20, 100, "size")
         assert caught.value.field == "size"
+
+
+def test_int_param_takes_zero_and_its_range() -> None:
+    assert int_param(None, 0, 9999, "year") is None and int_param("", 0, 9999, "year") is None
+    assert int_param("0", 0, 9999, "year") == 0 and int_param("2024", 0, 9999, "year") == 2024
+    for bad in ("10000", "-1", "²", "1.5"):
+        with pytest.raises(ApiError) as caught:
+            int_param(bad, 0, 9999, "year_from")
+        assert caught.value.field == "year_from"
 
 
 def test_numbers() -> None:

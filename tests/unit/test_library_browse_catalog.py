@@ -1,0 +1,101 @@
+"""The derived tables follow the items as they are stored, changed and removed (a real SQLite catalog,
+probes built by hand), and the pure helpers of the browse queries."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from revenge.library import browse
+from revenge.library.assemble import build_item
+from revenge.library.catalog import Catalog, CursorError
+from revenge.library.grouping import genre_ref
+from revenge.library.model import MediaFile
+from revenge.library.probe import Probe
+from revenge.library.tags import Tags
+
+
+def _put(catalog: Catalog, relative: str, generation: int = 0, **tags: object) -> str:
+    media = MediaFile(f"/m/{relative}", 1000, 1, "flac", "flac", 44_100, 2, 900_000, 44_100)
+    probe = Probe(media, Tags(**tags), ())  # type: ignore[arg-type]
+    item = build_item("track", relative, [probe], folder_book=False)
+    catalog.put_item(item, [probe], "/m", relative, generation)
+    return item.id
+
+
+@pytest.fixture
+def catalog(tmp_path: Path) -> Iterator[Catalog]:
+    cat = Catalog(tmp_path / "catalog.db")
+    yield cat
+    cat.close()
+
+
+def _albums(catalog: Catalog) -> dict[str, int]:
+    return {a.name: a.track_count for a in browse.list_albums(catalog, limit=500)[0]}
+
+
+def test_a_track_moving_to_another_album_updates_both(catalog: Catalog) -> None:
+    _put(catalog, "a.flac", title="One", artists=("X",), album="First", genres=("Rock",))
+    _put(catalog, "b.flac", title="Two", artists=("X",), album="First", genres=("Rock",))
+    catalog.commit()
+    assert _albums(catalog) == {"First": 2}
+    _put(catalog, "b.flac", title="Two", artists=("Y",), album="Second", genres=("Jazz",))
+    catalog.commit()
+    assert _albums(catalog) == {"First": 1, "Second": 1}
+    genres = {g.name: (g.album_count, g.track_count) for g in browse.list_genres(catalog)[0]}
+    assert genres == {"Rock": (1, 1), "Jazz": (1, 1)}
+    # The search rows were replaced, not added to: one hit each.
+    assert [t.item.title for t in browse.search(catalog, "two").tracks] == ["Two"]
+    assert [a.name for a in browse.search(catalog, "y").artists] == ["Y"]
+
+
+def test_removing_the_last_track_removes_album_artist_and_genre(catalog: Catalog) -> None:
+    kept = _put(catalog, "a.flac", title="Keep", artists=("X",), album="Stay")
+    gone = _put(catalog, "b.flac", title="Go", artists=("Z",), album="Leave", genres=("Noise",))
+    catalog.commit()
+    catalog.remove_item(gone)
+    catalog.commit()
+    assert _albums(catalog) == {"Stay": 1}
+    assert [a.name for a in browse.list_artists(catalog)[0]] == ["X"]
+    assert browse.list_genres(catalog)[0] == []
+    assert browse.search(catalog, "go") == browse.SearchResult([], [], [])
+    # Unseen by a scan: the same, through remove_unseen's bulk delete.
+    generation = catalog.begin_scan()
+    assert catalog.remove_unseen(generation, ["/m"], ["/m"]) == 1
+    catalog.commit()
+    assert _albums(catalog) == {} and browse.list_artists(catalog)[0] == []
+    assert catalog.get_item(kept) is None
+
+
+def test_no_change_stores_nothing_derived(catalog: Catalog) -> None:
+    _put(catalog, "a.flac", title="One", artists=("X",), album="First")
+    catalog.commit()
+    before = browse.list_albums(catalog)[0]
+    catalog.touch_item(before[0].id, [], 2)  # what a rescan of an unchanged item does
+    catalog.commit()
+    assert browse.list_albums(catalog)[0] == before
+
+
+def test_fts_query_quotes_every_word_as_a_prefix() -> None:
+    assert browse.fts_query("Beyoncé  LEMON") == '"beyoncé"* "lemon"*'
+    assert browse.fts_query('x" OR y*') == '"x"* "or"* "y"*'
+    assert browse.fts_query(" -*: ") is None
+    assert browse.fts_query(" ".join(["w"] * 20)) == " ".join(['"w"*'] * browse.MAX_QUERY_WORDS)
+
+
+def test_list_cursors_round_trip_and_refuse_others() -> None:
+    cursor = browse.encode_list_cursor("year", 0, [1999, "kind of blue", "a" * 16])
+    assert browse.decode_list_cursor(cursor, "year", 3) == (0, [1999, "kind of blue", "a" * 16])
+    for bad, kind, width in ((cursor, "newest", 3), (cursor, "year", 2), ("!!", "year", 3),
+                             (browse.encode_list_cursor("year", -1, [1, "x", "a" * 16]), "year", 3),
+                             (browse.encode_list_cursor("year", 0, [True, "x", "a" * 16]), "year", 3),
+                             (browse.encode_list_cursor("year", 0, [1, "x", "not-an-id"]), "year", 3)):
+        with pytest.raises(CursorError):
+            browse.decode_list_cursor(bad, kind, width)
+
+
+def test_genre_filter_takes_an_id_or_a_name() -> None:
+    gid = genre_ref("Jazz")[0]
+    assert browse.genre_id_of(gid) == gid and browse.genre_id_of("jazz") == gid
