@@ -332,6 +332,7 @@ def read_file_tags(path: Path, ffmpeg_metadata: Iterable[tuple[str, str]] = (),
     """The tags of ``path``. ``ffmpeg_metadata`` (PyAV's container and stream metadata) is used for
     files mutagen finds no tags in. Raises TagError when mutagen cannot parse the tags."""
     import mutagen
+    from mutagen._vorbis import VComment
     from mutagen.apev2 import APEv2
     from mutagen.id3 import ID3
     from mutagen.mp4 import MP4Tags
@@ -349,9 +350,10 @@ def read_file_tags(path: Path, ffmpeg_metadata: Iterable[tuple[str, str]] = (),
                           for key, values in tags.items()})
     elif isinstance(tags, APEv2):
         raw = loose_fields((key, str(value)) for key, value in tags.items())
-    elif tags is not None and isinstance(tags, list):  # Vorbis comments (FLAC, Ogg Vorbis/Opus/FLAC)
+    elif isinstance(tags, VComment):  # FLAC, Ogg Vorbis/Opus/FLAC
         raw = loose_fields((key, value) for key, value in tags if isinstance(value, str))
-    else:
+    else:  # no tags, or a kind not mapped here (ASF, …): FFmpeg's reading
+
         raw = loose_fields(ffmpeg_metadata)
     return tags_from_fields(raw, artist_separators)
 

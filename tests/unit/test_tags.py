@@ -172,3 +172,25 @@ def test_real_files_tagged_by_mutagen(tmp_path: Path) -> None:
 
     wav = write_audio(tmp_path / "a.wav", samples=4_800).path  # no tags mutagen reads: PyAV's
     assert read_file_tags(wav, [("artist", "From FFmpeg")]).artists == ("From FFmpeg",)
+
+
+def test_formats_without_a_mapping_keep_ffmpegs_tags(tmp_path: Path) -> None:
+    """WMA: mutagen reads ASF tags (a list, like Vorbis comments, but of typed values): FFmpeg's
+    reading is used, not an empty mapping."""
+    import av
+    import numpy as np
+
+    from revenge.library.probe import probe_file
+
+    path = tmp_path / "a.wma"
+    with av.open(str(path), "w", format="asf") as container:
+        container.metadata.update({"artist": "Windows Artist", "title": "WT"})
+        stream = container.add_stream("wmav2", rate=44_100, layout="stereo")
+        stream.bit_rate = 128_000
+        frame = av.AudioFrame.from_ndarray(np.zeros((2, 8192), dtype=np.float32), format="fltp",
+                                           layout="stereo")
+        frame.sample_rate = 44_100
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            container.mux(packet)
+    tags = probe_file(path).tags
+    assert (tags.artists, tags.title) == (("Windows Artist",), "WT")
