@@ -323,7 +323,8 @@ class Catalog:
         tags = probes[0].tags
         with self._write_lock:
             db = self._tx()
-            unlink_items(db, [item.id], self._dirty)
+            if db.execute("SELECT 1 FROM items WHERE id = ?", (item.id,)).fetchone() is not None:
+                unlink_items(db, [item.id], self._dirty)  # a new item has no links: skip six queries
             db.execute("DELETE FROM files WHERE item_id = ?", (item.id,))
             db.execute("DELETE FROM chapters WHERE item_id = ?", (item.id,))
             db.execute(

@@ -321,7 +321,7 @@ def probe_file(path: Path, artist_separators: Sequence[str] = ()) -> Probe:
     if problem is not None:
         raise ProbeError(problem)
     try:
-        tags = read_file_tags(path, metadata, artist_separators)
+        tags = read_file_tags(path, metadata, artist_separators, fmt.split(",")[0], codec)
     except TagError as exc:
         raise ProbeError(str(exc)) from exc
     seconds = samples / rate
