@@ -145,8 +145,10 @@ def migrate(db: sqlite3.Connection, artist_separators: Sequence[str]) -> None:
     separators = "\x1f".join(artist_separators)
     has_meta = db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone()
     stored = dict(db.execute("SELECT key, value FROM meta").fetchall()) if has_meta else None
-    if stored is not None and (stored.get("schema") != SCHEMA_VERSION
-                               or stored.get("artist_separators", "") != separators):
+    if stored is not None and stored.get("schema") == SCHEMA_VERSION \
+            and stored.get("artist_separators") == separators:
+        return  # as built: the CREATE statements would only cost every open a few milliseconds
+    if stored is not None:
         db.executescript("".join(f"DROP TABLE IF EXISTS {table};" for table in _TABLES))
     db.executescript(SCHEMA)
     db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('schema', ?)", (SCHEMA_VERSION,))

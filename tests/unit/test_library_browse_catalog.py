@@ -99,3 +99,16 @@ def test_list_cursors_round_trip_and_refuse_others() -> None:
 def test_genre_filter_takes_an_id_or_a_name() -> None:
     gid = genre_ref("Jazz")[0]
     assert browse.genre_id_of(gid) == gid and browse.genre_id_of("jazz") == gid
+
+
+def test_other_artist_separators_rebuild_the_catalog(tmp_path: Path) -> None:
+    path = tmp_path / "catalog.db"
+    catalog = Catalog(path)
+    item_id = _put(catalog, "a.flac", title="One", artists=("A; B",), album="First")
+    catalog.close()
+    same = Catalog(path)
+    assert same.get_item(item_id) is not None  # reopened as built: kept
+    same.close()
+    split = Catalog(path, artist_separators=(";",))
+    assert split.get_item(item_id) is None and split.count_items()["track"] == 0  # the next scan refills it
+    split.close()
