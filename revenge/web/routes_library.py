@@ -32,11 +32,9 @@ MAX_TEXT_CHARS = 200
 MAX_YEAR = 9999
 
 
-def _text_param(request: Request, name: str, required: bool = False) -> str | None:
+def _text_param(request: Request, name: str) -> str | None:
     value = request.query_params.get(name)
     if value is None or value.strip() == "":
-        if required:
-            raise bad_request(name, f"{name} is required")
         return None
     if len(value) > MAX_TEXT_CHARS:
         raise bad_request(name, f"{name} must be at most {MAX_TEXT_CHARS} characters")
@@ -130,7 +128,11 @@ async def list_genres(request: Request) -> Response:
 async def search(request: Request) -> Response:
     require_user(request)
     limit = limit_param(request.query_params.get("limit"), SEARCH_DEFAULT_LIMIT, SEARCH_MAX_LIMIT)
-    q = _text_param(request, "q", required=True) or ""
+    q = request.query_params.get("q")
+    if not q:
+        raise bad_request("q", "q is required")
+    if len(q) > MAX_TEXT_CHARS:
+        raise bad_request("q", f"q must be at most {MAX_TEXT_CHARS} characters")
     result = browse.search(app_state(request).catalog, q, limit)
     return JSONResponse({"artists": [artist_json(a) for a in result.artists],
                          "albums": [album_json(a) for a in result.albums],
