@@ -72,7 +72,8 @@ def create_app(settings: Settings) -> Starlette:
             stack.push_async_callback(progress.close)
             hls = HlsEngine(settings, metrics=metrics)
             stack.push_async_callback(hls.aclose)  # drops queued encodes, joins the encode threads
-            scrobblers = await ScrobblerService.open(settings, records, catalog.get_item)
+            scrobblers = await ScrobblerService.open(settings, records, catalog.get_item,
+                                                     tags_of=catalog.track_tags)
             stack.push_async_callback(scrobblers.close)  # before records.close: a drain may be marking
             sessions = await SessionService.open(settings, progress, catalog.get_item)
             stack.push_async_callback(sessions.close)

@@ -27,7 +27,7 @@ from revenge.library.catalog_links import Dirty, item_album, link_item, rebuild,
 from revenge.library.catalog_schema import migrate, register_functions
 from revenge.library.model import ITEM_TYPES, Chapter, Item, ItemType, MediaFile, is_valid_item_id
 from revenge.library.probe import EmbeddedChapter, Probe
-from revenge.library.tags import tags_from_json
+from revenge.library.tags import Tags, tags_from_json
 
 _CACHE_ITEMS = 4096
 EXTERNAL_CHANGE_CHECK_S = 1.0  # how soon another process's commit (a CLI scan) is seen
@@ -151,6 +151,13 @@ class Catalog:
             if item is not None:
                 self._remember(item)
             return item
+
+    def track_tags(self, item_id: str) -> Tags | None:
+        """The full tags of an item's (first) file, as the scan read them; ``None`` for an unknown item."""
+        with self._read_lock:
+            row = self._read.execute("SELECT tags FROM files WHERE item_id = ? AND position = 0",
+                                     (item_id,)).fetchone()
+        return None if row is None else tags_from_json(orjson.loads(row[0]))
 
     def _remember(self, item: Item) -> None:
         self._cache[item.id] = item

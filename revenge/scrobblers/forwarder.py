@@ -35,6 +35,7 @@ from revenge.security.crypto import SealError, SecretBox
 
 if TYPE_CHECKING:
     from revenge.library.model import Item
+    from revenge.library.tags import Tags
 
 log = logging.getLogger("revenge.scrobblers")
 
@@ -52,6 +53,7 @@ class ServiceClient(Protocol):
 class Forwarder:
     def __init__(self, records: RecordStore, links: LinkStore, box: SecretBox,
                  clients: Mapping[ServiceName, ServiceClient], item_of: Callable[[str], Item | None], *,
+                 tags_of: Callable[[str], Tags | None] = lambda item_id: None,
                  batch: Mapping[ServiceName, int], interval_seconds: float, retry_base_seconds: float,
                  lease_ms: int, clock: Callable[[], float] = time.time,
                  rand: Callable[[], float] = random.random) -> None:
@@ -60,6 +62,7 @@ class Forwarder:
         self._box = box
         self._clients = clients
         self._item_of = item_of
+        self._tags_of = tags_of  # a track's full tags (its MusicBrainz ids)
         self._batch = batch
         self._interval = interval_seconds
         self._retry_base = retry_base_seconds
@@ -176,7 +179,7 @@ class Forwarder:
         entries: list[Entry] = []
         for record in records:
             item = self._item_of(record.item_id)
-            meta = meta_of(item) if item is not None else None
+            meta = meta_of(item, self._tags_of(record.item_id)) if item is not None else None
             reason = skip_reason(service, record, meta, now_ms)
             if reason is not None or meta is None:
                 skips.append(Mark(record.id, "skipped", reason))
@@ -245,7 +248,7 @@ class Forwarder:
 
     async def _send_now_playing(self, user_id: str, item_id: str) -> None:
         item = self._item_of(item_id)
-        meta = meta_of(item) if item is not None else None
+        meta = meta_of(item, self._tags_of(item_id)) if item is not None else None
         if meta is None:
             return
         for service in SERVICES:

@@ -13,6 +13,7 @@ from revenge.playback.scrobbles import SERVICES, Scrobble, ServiceName
 
 if TYPE_CHECKING:
     from revenge.library.model import Item
+    from revenge.library.tags import Tags
 
 DAY_MS = 86_400_000
 LASTFM_MAX_AGE_MS = 14 * DAY_MS  # Last.fm ignores scrobbles older than this (its code 3)
@@ -52,22 +53,21 @@ def _mbid(value: object) -> str | None:
         return None
 
 
-def track_meta(item: Item) -> TrackMeta | None:
+def track_meta(item: Item, tags: Tags | None = None) -> TrackMeta | None:
     """The metadata of a track; ``None`` when it cannot be scrobbled (not a track, no artist or title).
-    MusicBrainz ids are sent when the catalog has them (``recording_mbid``, ``release_mbid``,
-    ``artist_mbids`` on the item)."""
+    MusicBrainz ids (recording, release, artists) come from the track's ``tags`` when it has them."""
     artist = (item.artist or item.album_artist or "").strip()
     title = item.title.strip()
     if item.type != "track" or not artist or not title:
         return None
-    raw_artists = getattr(item, "artist_mbids", ()) or ()
+    raw_artists = tags.mb_artist_ids if tags is not None else ()
     artist_mbids = tuple(m for m in (_mbid(a) for a in raw_artists) if m is not None)
     return TrackMeta(
         artist=artist, track=title, album=(item.album or "").strip() or None,
         album_artist=(item.album_artist or "").strip() or None,
         duration_ms=item.duration_ms if item.duration_ms > 0 else None, track_number=item.track_number,
-        recording_mbid=_mbid(getattr(item, "recording_mbid", None)),
-        release_mbid=_mbid(getattr(item, "release_mbid", None)), artist_mbids=artist_mbids,
+        recording_mbid=_mbid(tags.mb_recording_id if tags is not None else None),
+        release_mbid=_mbid(tags.mb_release_id if tags is not None else None), artist_mbids=artist_mbids,
     )
 
 

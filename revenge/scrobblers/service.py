@@ -24,6 +24,7 @@ from revenge.security.crypto import SecretBox, load_or_create_key
 if TYPE_CHECKING:
     from revenge.config import Settings
     from revenge.library.model import Item
+    from revenge.library.tags import Tags
 
 
 class NotConfigured(Exception):
@@ -32,6 +33,7 @@ class NotConfigured(Exception):
 
 class ScrobblerService:
     def __init__(self, settings: Settings, records: RecordStore, item_of: Callable[[str], Item | None], *,
+                 tags_of: Callable[[str], Tags | None] = lambda item_id: None,
                  links: LinkStore | None = None, clock: Callable[[], float] = time.time,
                  rand: Callable[[], float] = random.random) -> None:
         self._settings = settings
@@ -47,7 +49,8 @@ class ScrobblerService:
                                    settings.lastfm_api_secret)
         self.forwarder = Forwarder(
             records, self.links, self._box, {"listenbrainz": self.listenbrainz, "lastfm": self.lastfm},
-            item_of, batch={"listenbrainz": settings.listenbrainz_batch, "lastfm": settings.lastfm_batch},
+            item_of, tags_of=tags_of,
+            batch={"listenbrainz": settings.listenbrainz_batch, "lastfm": settings.lastfm_batch},
             interval_seconds=settings.scrobble_interval_seconds,
             retry_base_seconds=settings.scrobble_retry_seconds,
             # A drain stops at half the lease: room for a batch whose calls all run to the timeout.

@@ -16,6 +16,7 @@ import pytest
 
 from revenge.config import Settings
 from revenge.library.model import Item, ItemType, MediaFile
+from revenge.library.tags import Tags
 from revenge.playback.records import RecordStore, open_record_store
 from revenge.playback.scrobbles import Scrobble, ServiceName
 from revenge.scrobblers.links_redis import RedisLinkStore
@@ -34,16 +35,9 @@ NOW = 1_760_000_000.0  # the forwarder's clock (seconds), also the Last.fm stand
 def item(n: int, *, artist: str | None = "The Band", item_type: ItemType = "track", **extra: Any) -> Item:
     media = MediaFile(path=f"/m/{n}.flac", size=1, mtime_ns=1, container="flac", codec="flac",
                       sample_rate=44_100, channels=2, bit_rate=1, sample_count=44_100 * 200)
-    base = TaggedItem(id=item_id(n), type=item_type, title=f"Song {n}", artist=artist, album="The Album",
+    return Item(id=item_id(n), type=item_type, title=f"Song {n}", artist=artist, album="The Album",
                 album_artist=None, track_number=n % 20 + 1, disc_number=None, genre=None, files=(media,),
-                chapters=(), fingerprint="f")
-    for name, value in extra.items():
-        object.__setattr__(base, name, value)
-    return base
-
-
-class TaggedItem(Item):
-    """An item with the MusicBrainz ids the catalog does not keep yet (``recording_mbid``…)."""
+                chapters=(), fingerprint="f", **extra)
 
 
 def item_id(n: int) -> str:
@@ -67,6 +61,7 @@ class World:
     lastfm: FakeLastfm
     clock: Clock
     catalog: dict[str, Item]
+    tags: dict[str, Tags]  # the full tags the catalog keeps per track (MusicBrainz ids)
     settings: Settings
 
     async def listen(self, n: int, started_s: float, *, user: str = "u1", **kind: Any) -> Scrobble:
@@ -132,12 +127,13 @@ async def world(tmp_path: Path, fakes: tuple[FakeListenBrainz, Served, FakeLastf
     records = open_record_store(settings)
     await records.open()
     catalog: dict[str, Item] = {}
+    tags: dict[str, Tags] = {}
     clock = Clock()
     lastfm.now = clock  # Last.fm's 14 days count on the forwarder's clock
-    service = await ScrobblerService.open(settings, records, catalog.get, start=False, clock=clock,
-                                          rand=lambda: 0.5)
+    service = await ScrobblerService.open(settings, records, catalog.get, tags_of=tags.get, start=False,
+                                          clock=clock, rand=lambda: 0.5)
     try:
-        yield World(service, records, lb, lastfm, clock, catalog, settings)
+        yield World(service, records, lb, lastfm, clock, catalog, tags, settings)
     finally:
         await service.close()
         await records.close()
@@ -177,8 +173,8 @@ async def test_the_history_goes_out_in_batches_and_leaves_the_outbox(world: Worl
 
 async def test_what_is_sent_to_listenbrainz(world: World) -> None:
     mbid = "0383dadf-2a4e-4d10-a46a-e9e041da8eb3"
-    world.catalog[item_id(1)] = item(1, recording_mbid=mbid, release_mbid="not-a-uuid",
-                                     artist_mbids=(mbid.upper(), "junk"))
+    world.tags[item_id(1)] = Tags(mb_recording_id=mbid, mb_release_id="not-a-uuid",
+                                  mb_artist_ids=(mbid.upper(), "junk"))
     record = await world.listen(1, NOW - 500)
     await world.link("listenbrainz")
     await world.service.forwarder.run_once()

@@ -37,11 +37,15 @@ class Env:
         return httpx.Client(base_url=self.live.url, headers=self.keys[user], timeout=30)
 
 
+RECORDING_MBID = "0383dadf-2a4e-4d10-a46a-e9e041da8eb3"
+
+
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     base = tmp_path_factory.mktemp("scrobblers-http")
     write_audio(base / "music" / "song.flac", seconds=200, rate=8000, channels=1, kind="silence",
-                tags={"title": "Song", "artist": "The Band", "album": "The Album"})
+                tags={"title": "Song", "artist": "The Band", "album": "The Album",
+                      "MUSICBRAINZ_TRACKID": RECORDING_MBID})
     data = base / "data"
     keys = {name: {"Authorization": f"Bearer {add_user(data, name)}"} for name in ("alice", "bob", "carol")}
     lb, lastfm = FakeListenBrainz(), FakeLastfm()
@@ -106,6 +110,8 @@ def test_listenbrainz_link_forward_and_unlink(env: Env, caplog: pytest.LogCaptur
         (listen,) = env.lb.stored("alice-lb")
         assert listen["listened_at"] == started // 1000
         assert listen["track_metadata"]["artist_name"] == "The Band"
+        # The recording's MusicBrainz id, read from the file's tags by the scan, goes with it.
+        assert listen["track_metadata"]["additional_info"]["recording_mbid"] == RECORDING_MBID
         second = scrobble_now(client, env.track, 10)
         wait_until(lambda: len(env.lb.stored("alice-lb")) == 2, "a new listen to be forwarded")
         assert env.lb.stored("alice-lb")[1]["listened_at"] == second // 1000
