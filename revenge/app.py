@@ -24,8 +24,7 @@ from revenge.playback.records import open_record_store
 from revenge.playback.service import SessionService
 from revenge.progress.service import ProgressService
 from revenge.scrobblers.service import ScrobblerService
-from revenge.security.keys import UserStore
-from revenge.security.secrets import load_or_create as load_stream_secrets
+from revenge.security.shared import open_stream_secrets, open_user_store
 from revenge.state import AppState
 from revenge.web import metrics as routes_metrics
 from revenge.web import (
@@ -57,8 +56,10 @@ def create_app(settings: Settings) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, object]]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         async with contextlib.AsyncExitStack() as stack:
-            users = UserStore(settings.data_dir / "users.db")
+            users = open_user_store(settings)  # users.db, or the shared store
             stack.callback(users.close)
+            stream_secrets = open_stream_secrets(settings)
+            stack.callback(stream_secrets.close)
             catalog = Catalog(settings.data_dir / "catalog.db", settings.artist_separators)
             stack.callback(catalog.close)
             metrics = Metrics()
@@ -89,7 +90,7 @@ def create_app(settings: Settings) -> Starlette:
             stack.push_async_callback(scans.aclose)
             state = AppState(settings=settings, users=users, catalog=catalog, scan=scans.status, scans=scans,
                              progress=progress, metrics=metrics, hls=hls, sessions=sessions,
-                             stream_secrets=load_stream_secrets(settings.data_dir), records=records,
+                             stream_secrets=stream_secrets, records=records,
                              scrobblers=scrobblers, art=art, art_cache=art_cache,
                              queue=QueueService(queue_store))
             if settings.scan_on_start:

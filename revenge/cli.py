@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 
 from revenge.config import ConfigError, Settings, load_settings
-from revenge.security.keys import ROLES, UserError, UserStore
+from revenge.errors import StoreUnavailable
+from revenge.security.keys import ROLES, UserDirectory, UserError, UserExists
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -57,9 +58,10 @@ def _library_settings(args: argparse.Namespace, **extra: object) -> Settings:
                                audiobooks=tuple(roots["audiobook"]))
 
 
-def _user_store(settings: Settings) -> UserStore:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return UserStore(settings.data_dir / "users.db")
+def _user_store(settings: Settings) -> UserDirectory:
+    from revenge.security.shared import open_user_store
+
+    return open_user_store(settings)  # users.db, or the shared store with store = "redis://…"
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -75,10 +77,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         shown_host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
         print(f"Revenge is serving on http://{shown_host}:{settings.port}/", flush=True)
         if users.count() == 0:
-            _, key = users.add_user("admin")
-            print("Created user 'admin'. Its API key (shown only this once):", flush=True)
-            print(f"  {key}", flush=True)
-            print("Use it as:  Authorization: Bearer <key>", flush=True)
+            try:
+                _, key = users.add_user("admin")
+            except UserExists:  # another instance on the shared store made it at the same moment
+                pass
+            else:
+                print("Created user 'admin'. Its API key (shown only this once):", flush=True)
+                print(f"  {key}", flush=True)
+                print("Use it as:  Authorization: Bearer <key>", flush=True)
     finally:
         users.close()
     server.run(create_app(settings), settings.host, settings.port, settings.log_level,
@@ -131,16 +137,21 @@ def cmd_user(args: argparse.Namespace) -> int:
 
 
 def cmd_secret(args: argparse.Namespace) -> int:
+    from revenge.redis_scripts import redacted_url
     from revenge.security import secrets as stream_secrets
+    from revenge.security.shared import is_shared, rotate_stream_secrets
 
     settings = _settings(args)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
     if args.secret_cmd == "rotate":
-        stream_secrets.rotate(settings.data_dir)
-        print(f"Rotated the stream-signing secret in {settings.data_dir / stream_secrets.FILE_NAME}.")
-        print("Restart the server(s) to sign with it. URLs signed before keep working until they expire;")
-        print("rotating again drops the previous secret, and with it those URLs.")
-        print("Several instances must share this file: copy it to each one's data dir.")
+        rotate_stream_secrets(settings)
+        if is_shared(settings):
+            print(f"Rotated the stream-signing secret in the shared store {redacted_url(settings.store)}.")
+            print(f"Every instance signs with it within {stream_secrets.REFRESH_SECONDS:g} s, no restart.")
+        else:
+            print(f"Rotated the stream-signing secret in {settings.data_dir / stream_secrets.FILE_NAME}.")
+            print("Restart the server to sign with it.")
+        print("URLs signed before keep working until they expire; rotating again drops the previous")
+        print("secret, and with it those URLs.")
     return 0
 
 
@@ -207,6 +218,6 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"revenge: configuration error: {exc}", file=sys.stderr)
         return 2
-    except UserError as exc:
+    except (UserError, StoreUnavailable) as exc:
         print(f"revenge: {exc}", file=sys.stderr)
         return 1

@@ -23,13 +23,14 @@ if TYPE_CHECKING:
     from revenge.playback.service import SessionService
     from revenge.progress.service import ProgressService
     from revenge.scrobblers.service import ScrobblerService
-    from revenge.security.keys import UserStore
+    from revenge.security.keys import UserDirectory
+    from revenge.security.secrets import StreamSecrets
 
 
 @dataclass
 class AppState:
     settings: Settings
-    users: UserStore
+    users: UserDirectory  # users.db, or the shared store (security.shared)
     catalog: Catalog
     scan: ScanStatus
     scans: ScanRunner  # starts scans (at start, and an admin's POST /api/v1/library/scan)
@@ -37,7 +38,7 @@ class AppState:
     metrics: Metrics
     hls: HlsEngine
     sessions: SessionService
-    stream_secrets: list[bytes]  # the first signs stream tokens, all verify (rotation)
+    stream_secrets: StreamSecrets  # current(): the first signs stream tokens, all verify (rotation)
     records: RecordStore  # scrobbles (with their outboxes), listening stats, bookmarks
     scrobblers: ScrobblerService  # linked ListenBrainz / Last.fm accounts and the forwarder
     art: ArtIndex  # item → cover art id, art id → where its picture is

@@ -19,7 +19,8 @@ from revenge.scrobblers.lastfm import LastfmClient, auth_url
 from revenge.scrobblers.links import LinkStore, open_link_store
 from revenge.scrobblers.listenbrainz import ListenBrainzClient
 from revenge.scrobblers.model import Link, link_json, secret_context
-from revenge.security.crypto import SecretBox, load_or_create_key
+from revenge.security.crypto import SecretBox
+from revenge.security.shared import secrets_key
 
 if TYPE_CHECKING:
     from revenge.config import Settings
@@ -43,7 +44,7 @@ class ScrobblerService:
         timeout = settings.scrobble_timeout_seconds
         self._http = httpx.AsyncClient(timeout=httpx.Timeout(timeout), follow_redirects=False,
                                        headers={"User-Agent": "revenge-audio"})
-        self._box = SecretBox(load_or_create_key(settings.data_dir))
+        self._box = SecretBox(secrets_key(settings))  # the data dir's, or the shared store's
         self.listenbrainz = ListenBrainzClient(self._http, settings.listenbrainz_url)
         self.lastfm = LastfmClient(self._http, settings.lastfm_api_url, settings.lastfm_api_key,
                                    settings.lastfm_api_secret)

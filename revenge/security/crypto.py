@@ -2,8 +2,9 @@
 the data dir (``secrets-key``, mode 0600, created on first use, like ``stream-secrets``).
 
 A sealed value is ``v1.<base64url(nonce ‖ ciphertext ‖ tag)>``; the ``context`` (e.g. the user and the
-service) is authenticated with it, so a value copied to another user's row does not open. Instances that
-share a Redis store must share this file too (as they share ``stream-secrets``).
+service) is authenticated with it, so a value copied to another user's row does not open. With a shared
+store (``REVENGE_STORE=redis://…``) the key is ``rv:secrets-key`` there instead, created once
+(``SET NX``: instances starting together agree), so every instance opens what any one sealed.
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from revenge.security.redis_sync import SyncRedis, text
+
 FILE_NAME = "secrets-key"
+SHARED_KEY = "rv:secrets-key"
 _PREFIX = "v1."
 _NONCE_BYTES = 12
 
@@ -74,4 +78,20 @@ def load_or_create_key(data_dir: Path) -> bytes:
         os.unlink(tmp)
         return load_or_create_key(data_dir)
     os.unlink(tmp)
+    return key
+
+
+def load_or_create_shared_key(store: SyncRedis, data_dir: Path) -> bytes:
+    """The shared store's key, created on first use: the data dir's key when there is that file (what a
+    server sealed before it shared a store still opens), else a new random one. The data dir is not
+    written."""
+    seed = load_or_create_key(data_dir) if (data_dir / FILE_NAME).exists() else os.urandom(32)
+    store.run(lambda client: client.set(SHARED_KEY, seed.hex(), nx=True))
+    value = store.run(lambda client: client.get(SHARED_KEY))
+    try:
+        key = bytes.fromhex(text(value)) if value is not None else b""
+    except ValueError:
+        key = b""
+    if len(key) != 32:
+        raise ValueError(f"{SHARED_KEY} in the store is damaged: expected one hex 32-byte key")
     return key

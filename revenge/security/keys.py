@@ -15,7 +15,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 USER_NAME_RE = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
 KEY_PREFIX = "rv_"
@@ -34,7 +34,7 @@ class User:
         return self.role == "admin"
 
 
-def _role(value: object) -> Role:
+def role_of(value: object) -> Role:
     return "admin" if value == "admin" else "listener"
 
 
@@ -62,6 +62,69 @@ class LastAdmin(UserError):
     """The operation would leave the server without an admin."""
 
 
+class UserDirectory(Protocol):
+    """Users and their hashed keys: the embedded :class:`UserStore` (``users.db``) or, with a shared
+    store, ``users_redis.RedisUserStore``. Both keep the same rules (tests/integration/
+    test_users_contract.py): unique names, the first user is the admin unless a role is given, the last
+    admin can be neither demoted nor removed, and ``authenticate``/``by_id`` answer from a cache of
+    ``CACHE_SECONDS``, so a change made elsewhere (another process, another instance) is seen within it.
+    Store failures raise ``revenge.errors.StoreUnavailable``; refusals raise :class:`UserError`."""
+
+    def close(self) -> None: ...
+    def count(self) -> int: ...
+    def add_user(self, name: str, role: Role | None = None) -> tuple[User, str]: ...
+    def set_role(self, name: str, role: Role) -> User: ...
+    def new_key(self, name: str) -> str: ...
+    def list_users(self) -> list[tuple[User, int]]: ...
+    def remove_user(self, name: str) -> None: ...
+    def authenticate(self, key: str) -> User | None: ...
+    def by_id(self, user_id: str) -> User | None: ...
+
+
+CACHE_SECONDS = 5.0
+
+
+class LookupCache:
+    """Answers of ``authenticate`` (by key digest) and ``by_id`` (by ``id:<id>``) for ``seconds``: the hot
+    path (every API request) is a dict hit, and a change elsewhere is seen once the entry is older."""
+
+    MAX_ENTRIES = 10_000
+
+    def __init__(self, seconds: float = CACHE_SECONDS) -> None:
+        self.seconds = seconds
+        self._entries: dict[str, tuple[float, User | None]] = {}
+
+    def get(self, key: str) -> tuple[bool, User | None]:
+        hit = self._entries.get(key)
+        if hit is not None and time.monotonic() - hit[0] < self.seconds:
+            return True, hit[1]
+        return False, None
+
+    def put(self, key: str, user: User | None) -> None:
+        if len(self._entries) > self.MAX_ENTRIES:
+            self._entries.clear()
+        self._entries[key] = (time.monotonic(), user)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+def check_new_user(name: str, role: Role | None) -> None:
+    if not USER_NAME_RE.fullmatch(name):
+        raise UserError("user names are 1-64 characters of letters, digits, _ . @ -")
+    if role is not None and role not in ROLES:
+        raise UserError(f"roles are {', '.join(ROLES)}")
+
+
+def check_role(role: str) -> None:
+    if role not in ROLES:
+        raise UserError(f"roles are {', '.join(ROLES)}")
+
+
+def valid_user_id(user_id: str) -> bool:
+    return user_id.isdigit() and len(user_id) <= 19
+
+
 class UserStore:
     """SQLite table of users and hashed keys (``users.db`` in the data dir).
 
@@ -69,7 +132,7 @@ class UserStore:
     key removed with ``revenge user remove`` from another process stops working within that time.
     """
 
-    CACHE_SECONDS = 5.0
+    CACHE_SECONDS = CACHE_SECONDS
 
     def __init__(self, path: Path) -> None:
         self._path = path
@@ -98,7 +161,7 @@ class UserStore:
             with self._db:
                 self._db.execute("ALTER TABLE users ADD COLUMN role TEXT NOT NULL DEFAULT 'listener'")
                 self._db.execute("UPDATE users SET role = 'admin' WHERE id = (SELECT min(id) FROM users)")
-        self._cache: dict[str, tuple[float, User | None]] = {}
+        self._cache = LookupCache(self.CACHE_SECONDS)
 
     def close(self) -> None:
         with self._lock:
@@ -111,10 +174,7 @@ class UserStore:
     def add_user(self, name: str, role: Role | None = None) -> tuple[User, str]:
         """Create a user and its first API key; the key is returned once and never stored. The role
         defaults to ``admin`` for the first user of the server and ``listener`` for every later one."""
-        if not USER_NAME_RE.fullmatch(name):
-            raise UserError("user names are 1-64 characters of letters, digits, _ . @ -")
-        if role is not None and role not in ROLES:
-            raise UserError(f"roles are {', '.join(ROLES)}")
+        check_new_user(name, role)
         key = new_api_key()
         now = int(time.time())
         with self._lock, self._db:
@@ -135,8 +195,7 @@ class UserStore:
 
     def set_role(self, name: str, role: Role) -> User:
         """Change a user's role; the last admin cannot stop being one (nobody could manage the server)."""
-        if role not in ROLES:
-            raise UserError(f"roles are {', '.join(ROLES)}")
+        check_role(role)
         with self._lock, self._db:
             self._db.execute("BEGIN IMMEDIATE")
             row = self._db.execute("SELECT id, role FROM users WHERE name = ?", (name,)).fetchone()
@@ -171,7 +230,7 @@ class UserStore:
                 "SELECT u.id, u.name, u.role, count(k.key_hash) FROM users u "
                 "LEFT JOIN api_keys k ON k.user_id = u.id GROUP BY u.id ORDER BY u.name"
             ).fetchall()
-        return [(User(str(r[0]), r[1], _role(r[2])), int(r[3])) for r in rows]
+        return [(User(str(r[0]), r[1], role_of(r[2])), int(r[3])) for r in rows]
 
     def remove_user(self, name: str) -> None:
         with self._lock, self._db:
@@ -187,36 +246,42 @@ class UserStore:
 
     def authenticate(self, key: str) -> User | None:
         digest = hash_key(key)
-        now = time.monotonic()
-        hit = self._cache.get(digest)
-        if hit is not None and now - hit[0] < self.CACHE_SECONDS:
-            return hit[1]
+        cached, user = self._cache.get(digest)
+        if cached:
+            return user
         with self._lock:
             row = self._db.execute(
                 "SELECT u.id, u.name, u.role FROM api_keys k JOIN users u ON u.id = k.user_id "
                 "WHERE k.key_hash = ?",
                 (digest,),
             ).fetchone()
-        user = User(str(row[0]), row[1], _role(row[2])) if row else None
-        if len(self._cache) > 10_000:
-            self._cache.clear()
-        self._cache[digest] = (now, user)
+        user = User(str(row[0]), row[1], role_of(row[2])) if row else None
+        self._cache.put(digest, user)
         return user
 
     def by_id(self, user_id: str) -> User | None:
         """The user with this id (signed stream tokens name users by id), cached like ``authenticate``."""
-        if not user_id.isdigit() or len(user_id) > 19:
+        if not valid_user_id(user_id):
             return None
         cache_key = "id:" + user_id  # cannot collide with a key digest (64 hex digits)
-        now = time.monotonic()
-        hit = self._cache.get(cache_key)
-        if hit is not None and now - hit[0] < self.CACHE_SECONDS:
-            return hit[1]
+        cached, user = self._cache.get(cache_key)
+        if cached:
+            return user
         with self._lock:
             row = self._db.execute("SELECT id, name, role FROM users WHERE id = ?",
                                    (int(user_id),)).fetchone()
-        user = User(str(row[0]), row[1], _role(row[2])) if row else None
-        if len(self._cache) > 10_000:
-            self._cache.clear()
-        self._cache[cache_key] = (now, user)
+        user = User(str(row[0]), row[1], role_of(row[2])) if row else None
+        self._cache.put(cache_key, user)
         return user
+
+    def dump(self) -> list[tuple[User, int, list[str]]]:
+        """Every user with its creation time and key digests: what moving ``users.db`` into a shared
+        store copies (``users_redis.RedisUserStore.import_users``)."""
+        with self._lock:
+            users = self._db.execute("SELECT id, name, role, created_at FROM users ORDER BY id").fetchall()
+            keys = self._db.execute("SELECT user_id, key_hash FROM api_keys").fetchall()
+        digests: dict[int, list[str]] = {}
+        for user_id, digest in keys:
+            digests.setdefault(int(user_id), []).append(digest)
+        return [(User(str(r[0]), r[1], role_of(r[2])), int(r[3]), sorted(digests.get(int(r[0]), [])))
+                for r in users]

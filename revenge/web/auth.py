@@ -7,7 +7,7 @@ import time
 from starlette.requests import Request
 
 from revenge.security.keys import User
-from revenge.security.signing import TokenError, sign_stream_token, verify_stream_token
+from revenge.security.signing import StreamGrant, TokenError, sign_stream_token, verify_stream_token
 from revenge.state import AppState
 from revenge.web.conn import Conn, app_state, header_value
 from revenge.web.errors import ApiError
@@ -64,7 +64,7 @@ def require_stream_user(request: Request, item_id: str | None = None) -> User:
     state = app_state(request)
     path_item = item_id if item_id is not None else str(request.path_params.get("item_id", ""))
     try:
-        grant = verify_stream_token(state.stream_secrets, token, path_item, int(time.time()))
+        grant = _verify(state, token, path_item)
     except TokenError as exc:
         code = "token_expired" if exc.reason == "expired" else "invalid_token"
         raise ApiError(403, code, str(exc), "t") from None
@@ -74,13 +74,25 @@ def require_stream_user(request: Request, item_id: str | None = None) -> User:
     return user
 
 
+def _verify(state: AppState, token: str, item_id: str) -> StreamGrant:
+    now = int(time.time())
+    try:
+        return verify_stream_token(state.stream_secrets.current(), token, item_id, now)
+    except TokenError as exc:
+        # Signed by another instance after a rotation this one has not read yet: once more with the
+        # store's secrets (the source bounds how often that reads the store).
+        if exc.reason != "bad_signature" or (newer := state.stream_secrets.after_mismatch()) is None:
+            raise
+        return verify_stream_token(newer, token, item_id, now)
+
+
 def issue_stream_token(state: AppState, user_id: str, item_id: str,
                        expires_at: int | None = None) -> tuple[str, int]:
     """A token for ``user_id`` to stream ``item_id`` and its expiry (unix seconds; default: now + the
     configured TTL), signed with the current secret. Same inputs, same secret: same token."""
     if expires_at is None:
         expires_at = int(time.time()) + state.settings.token_ttl_seconds
-    return sign_stream_token(state.stream_secrets[0], user_id, item_id, expires_at), expires_at
+    return sign_stream_token(state.stream_secrets.current()[0], user_id, item_id, expires_at), expires_at
 
 
 def stream_token_for(request: Request, user: User, item_id: str) -> str:
