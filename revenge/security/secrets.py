@@ -78,7 +78,10 @@ KEY_GUARD_ARGS = {"EXISTS": 1, "RPUSH": 1, "LRANGE": 1, "LPUSH": 1, "LTRIM": 1}
 
 
 def _decoded(values: list[bytes | str]) -> list[bytes]:
-    keys = [bytes.fromhex(text(v)) for v in values]
+    try:
+        keys = [bytes.fromhex(text(v)) for v in values]
+    except ValueError:
+        keys = []
     if not keys or any(len(k) != 32 for k in keys):
         raise ValueError(f"{SHARED_KEY} is damaged: expected hex 32-byte secrets")
     return keys
