@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from revenge.config import Settings
 
 USERS_DB = "users.db"
+MERGED = "users.db.merged"
 
 
 def is_shared(settings: Settings) -> bool:
@@ -27,8 +28,9 @@ def shared_store(settings: Settings, name: str) -> SyncRedis:
 
 
 def open_user_store(settings: Settings) -> UserDirectory:
-    """The user directory the settings name. The shared one takes in the data dir's ``users.db`` (with
-    its ids) the first time, when it has no users yet."""
+    """The user directory the settings name. The shared one first takes in the data dir's ``users.db``
+    (a server from before the users were shared), ids and keys kept, and renames it ``users.db.merged``:
+    merged once, so a user removed later does not come back with the next start."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     local_path = settings.data_dir / USERS_DB
     if not is_shared(settings):
@@ -38,9 +40,13 @@ def open_user_store(settings: Settings) -> UserDirectory:
         if local_path.exists():
             local = UserStore(local_path)
             try:
-                users.import_users(local.dump(), str(local_path))
+                users.merge_users(local.dump(), str(local_path))
             finally:
                 local.close()
+            for suffix in ("", "-wal", "-shm"):
+                old = local_path.with_name(USERS_DB + suffix)
+                if old.exists():
+                    old.rename(local_path.with_name(MERGED + suffix))
     except BaseException:
         users.close()
         raise

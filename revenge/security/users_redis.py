@@ -15,8 +15,9 @@ Why not a hash tag per user: a lookup by key, unique names and "not the last adm
 all users. With one tag they are plain atomic scripts; the directory is small and read only on cache
 misses, so one slot is no hot spot. (The user's own data, progress and records, stays under ``{<id>}``.)
 
-A ``users.db`` in the data dir (the embedded store of before) is copied in once, ids kept (progress and
-records in the store are keyed by them), when the shared directory is still empty: ``import_users``.
+A ``users.db`` in an instance's data dir (from before the users were shared) is merged in once, ids
+kept (progress and records in the store are keyed by them): ``merge_users``, then ``security.shared``
+renames the file, so a user removed later is not brought back by the next start.
 """
 
 from __future__ import annotations
@@ -50,7 +51,6 @@ NAMES = PREFIX + "names"
 USERS = PREFIX + "users"
 ADMINS = PREFIX + "admins"
 KEYS = PREFIX + "keys"
-IMPORTED = PREFIX + "imported"  # SET NX by the one instance that copies a users.db in
 
 
 def keys_of(user_id: str) -> str:
@@ -121,7 +121,27 @@ if not record then return false end
 return {id, record}
 """
 
-# KEYS: next-id. ARGV: the highest id imported. The counter never goes back.
+# KEYS: names, users, admins, keys, keys-of:<id>. ARGV: id, name, role, created_at, key digests…
+# A user the store has with the same id and name gets the keys; an id or a name taken by another user
+# is a conflict, left out.
+_MERGE = """
+local record = redis.call('HGET', KEYS[2], ARGV[1])
+if record then
+  if string.match(record, '^%S+ %S+ (.*)$') ~= ARGV[2] then return 'conflict' end
+else
+  if redis.call('HEXISTS', KEYS[1], ARGV[2]) == 1 then return 'conflict' end
+  redis.call('HSET', KEYS[1], ARGV[2], ARGV[1])
+  redis.call('HSET', KEYS[2], ARGV[1], ARGV[3] .. ' ' .. ARGV[4] .. ' ' .. ARGV[2])
+  if ARGV[3] == 'admin' then redis.call('SADD', KEYS[3], ARGV[1]) end
+end
+for i = 5, #ARGV do
+  redis.call('HSET', KEYS[4], ARGV[i], ARGV[1])
+  redis.call('SADD', KEYS[5], ARGV[i])
+end
+return 'ok'
+"""
+
+# KEYS: next-id. ARGV: the highest id merged in. The counter never goes back.
 _RAISE_COUNTER = """
 local current = tonumber(redis.call('GET', KEYS[1]) or '0')
 if current < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
@@ -129,7 +149,7 @@ return 1
 """
 
 SCRIPTS = {"add": _ADD, "set_role": _SET_ROLE, "new_key": _NEW_KEY, "remove": _REMOVE,
-           "authenticate": _AUTHENTICATE, "raise_counter": _RAISE_COUNTER}
+           "authenticate": _AUTHENTICATE, "merge": _MERGE, "raise_counter": _RAISE_COUNTER}
 KEY_GUARD_ARGS = {"HEXISTS": 1, "HLEN": 1, "HSET": 1, "HGET": 1, "HDEL": 1, "SADD": 1, "SREM": 1,
                   "SCARD": 1, "SISMEMBER": 1, "SMEMBERS": 1, "DEL": -1, "GET": 1, "SET": 1}
 
@@ -244,32 +264,23 @@ class RedisUserStore:
         self._cache.put(cache_key, user)
         return user
 
-    def import_users(self, users: Sequence[tuple[User, int, Sequence[str]]], source: str) -> bool:
-        """Copy users (with their ids, creation times and key digests: ``UserStore.dump``) into an empty
-        shared directory, once: the first instance to claim ``IMPORTED`` does it. False when another
-        did, or the directory already has users (then ``source`` is left alone, with a warning)."""
-        if not users:
-            return False
-        if not self._redis.run(lambda client: client.set(IMPORTED, source, nx=True)):
-            return False
-        if self.count():
-            log.warning("the shared store already has users: %s is not copied in", source)
-            return False
-
-        def copy(client: object) -> None:
-            pipe = client.pipeline(transaction=False)  # type: ignore[attr-defined]
-            for user, created_at, digests in users:
-                pipe.hset(NAMES, user.name, user.id)
-                pipe.hset(USERS, user.id, f"{user.role} {created_at} {user.name}")
-                if user.is_admin:
-                    pipe.sadd(ADMINS, user.id)
-                for digest in digests:
-                    pipe.hset(KEYS, digest, user.id)
-                    pipe.sadd(keys_of(user.id), digest)
-            pipe.execute()
-
-        self._redis.run(copy)
-        highest = max(int(user.id) for user, _, _ in users)
-        self._script("raise_counter", (NEXT_ID,), (str(highest),))
-        log.info("copied %d user(s) and their keys from %s into the shared store", len(users), source)
-        return True
+    def merge_users(self, users: Sequence[tuple[User, int, Sequence[str]]], source: str) -> list[str]:
+        """Add users (with their ids, creation times and key digests: ``UserStore.dump``) to the shared
+        directory: a user it has with the same id and name gets the keys; one whose id or name another
+        user has is left out. The names left out."""
+        conflicts: list[str] = []
+        for user, created_at, digests in users:
+            outcome = self._script("merge", (NAMES, USERS, ADMINS, KEYS, keys_of(user.id)),
+                                   (user.id, user.name, user.role, str(created_at), *digests))
+            if text(outcome) == "conflict":  # type: ignore[arg-type]
+                conflicts.append(user.name)
+        if users:
+            highest = max(int(user.id) for user, _, _ in users)
+            self._script("raise_counter", (NEXT_ID,), (str(highest),))
+            self._cache.clear()
+        if conflicts:
+            log.warning("users of %s left out (their id or name is another user's in the shared store): %s",
+                        source, ", ".join(conflicts))
+        log.info("merged %d user(s) and their keys from %s into the shared store",
+                 len(users) - len(conflicts), source)
+        return conflicts

@@ -15,7 +15,7 @@ import pytest
 
 from revenge.errors import StoreUnavailable
 from revenge.redis_scripts import key_guard_lua
-from revenge.security import keys, users_redis
+from revenge.security import keys, shared, users_redis
 from revenge.security.keys import (
     LastAdmin,
     UnknownUser,
@@ -25,7 +25,9 @@ from revenge.security.keys import (
     UserExists,
     UserStore,
 )
+from revenge.security.shared import open_user_store
 from revenge.security.users_redis import RedisUserStore
+from tests.live import add_user, test_settings
 from tests.redisfix import (
     RedisServer,
     redis_server,  # noqa: F401  (fixture used by the "redis" param)
@@ -220,8 +222,8 @@ def test_two_admins_demoting_each_other_at_once_leave_one(opener: Opener) -> Non
 
 # --- Redis only ----------------------------------------------------------------------------------------
 
-def test_a_users_db_is_copied_in_once_with_its_ids_and_keys(redis_server: RedisServer,  # noqa: F811
-                                                            tmp_path: Path) -> None:
+def test_users_dbs_are_merged_in_with_their_ids_and_keys(redis_server: RedisServer,  # noqa: F811
+                                                         tmp_path: Path) -> None:
     local = UserStore(tmp_path / "users.db")
     boss, boss_key = local.add_user("boss")
     local.add_user("gone")
@@ -232,17 +234,54 @@ def test_a_users_db_is_copied_in_once_with_its_ids_and_keys(redis_server: RedisS
     local.close()
     shared = RedisUserStore(redis_server.url, 2.0, key_guard=KEY_GUARD)
     try:
-        assert shared.import_users(dump, "users.db")
+        assert shared.merge_users(dump, "a/users.db") == []
         assert shared.list_users() == [(boss, 1), (kid, 2)]
         assert shared.authenticate(boss_key) == boss and shared.authenticate(extra) == kid
         assert shared.authenticate(kid_key) == kid and kid.id == "3"
-        assert int(shared.add_user("new")[0].id) > 3  # the counter starts past the copied ids
         with pytest.raises(LastAdmin):
             shared.set_role("boss", "listener")  # the admin set came along
-        assert not RedisUserStore(redis_server.url, 2.0).import_users(dump, "users.db")  # once only
-        assert shared.count() == 3
+        # Another instance's users.db: the same boss (id and name) with its own key, a user whose id
+        # and name are free, and two that clash with users the store has.
+        other_key = keys.new_api_key()
+        other = [(User("1", "boss", "admin"), 5, [keys.hash_key(other_key)]),
+                 (User("2", "carl", "listener"), 5, []),
+                 (User("4", "kid", "listener"), 5, []),  # the name is id 3's
+                 (User("3", "zed", "listener"), 5, [])]  # the id is kid's
+        assert shared.merge_users(other, "b/users.db") == ["kid", "zed"]
+        assert shared.authenticate(other_key) == boss and shared.authenticate(boss_key) == boss
+        assert [(u.name, u.id, n) for u, n in shared.list_users()] == [("boss", "1", 2), ("carl", "2", 0),
+                                                                       ("kid", "3", 2)]
+        assert int(shared.add_user("new")[0].id) > 4  # the counter starts past every merged id
+        assert shared.merge_users(other, "b/users.db") == ["kid", "zed"]  # again: nothing changes
+        assert [n for _, n in shared.list_users()] == [2, 0, 2, 1]
     finally:
         shared.close()
+
+
+def test_the_data_dirs_users_db_is_merged_once_then_renamed(redis_server: RedisServer,  # noqa: F811
+                                                           tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    key = add_user(data, "boss")
+    settings = test_settings(data, store=redis_server.url)
+    users = open_user_store(settings)
+    try:
+        boss = users.authenticate(key)
+        assert boss is not None and boss.is_admin
+        assert not (data / "users.db").exists() and (data / shared.MERGED).exists()
+        users.add_user("other", "admin")
+        users.remove_user("boss")
+    finally:
+        users.close()
+    again = open_user_store(settings)  # the next start does not bring the removed user back
+    try:
+        assert [u.name for u, _ in again.list_users()] == ["other"] and again.authenticate(key) is None
+    finally:
+        again.close()
+    embedded = open_user_store(test_settings(data))
+    try:
+        assert isinstance(embedded, UserStore) and (data / "users.db").exists()  # as before
+    finally:
+        embedded.close()
 
 
 def test_store_down_is_store_unavailable_then_fast(redis_server: RedisServer) -> None:  # noqa: F811
