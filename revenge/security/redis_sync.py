@@ -4,8 +4,9 @@ Blocking on purpose: ``authenticate`` and token checks are synchronous (as the S
 queries are) and answer from caches; the store is reached only on a cache miss, a secrets re-read every
 few seconds, and by the CLI. Every command has the store timeout, a broken connection is retried once on
 a fresh one (a restarted server), and any failure is ``StoreUnavailable`` (503), never a wrong answer.
-After a failure every call fails at once for ``DOWN_SECONDS``: a frozen server then blocks the event
-loop for at most one timeout per such period, not one per request.
+After a failure every call fails at once for ``down_seconds`` (or, when that is infinite, until a
+``probe`` call, e.g. from a background thread, succeeds): a frozen server then blocks the event loop for
+at most one timeout per such period, not one per request.
 """
 
 from __future__ import annotations
@@ -28,11 +29,12 @@ DOWN_SECONDS = 1.0
 
 
 class SyncRedis:
-    def __init__(self, url: str, timeout_seconds: float, name: str,
+    def __init__(self, url: str, timeout_seconds: float, name: str, *, down_seconds: float = DOWN_SECONDS,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.url = url
         self.name = name
         self._clock = clock
+        self._down_seconds = down_seconds
         self._down_until = 0.0
         self._cause = ""
         self.client = redis.Redis.from_url(
@@ -40,16 +42,19 @@ class SyncRedis:
             retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
         )
 
-    def run(self, call: Callable[[redis.Redis], T]) -> T:
-        """``call(client)``, with any Redis failure as ``StoreUnavailable`` (no password in the text)."""
-        if self._clock() < self._down_until:
+    def run(self, call: Callable[[redis.Redis], T], *, probe: bool = False) -> T:
+        """``call(client)``, with any Redis failure as ``StoreUnavailable`` (no password in the text).
+        While the store is known down it fails at once, unless ``probe``."""
+        if not probe and self._clock() < self._down_until:
             raise StoreUnavailable(f"{self.name} store is down: {self._cause}")
         try:
-            return call(self.client)
+            result = call(self.client)
         except RedisError as exc:
             self._cause = f"{redacted_url(self.url)}: {exc}"
-            self._down_until = self._clock() + DOWN_SECONDS
+            self._down_until = self._clock() + self._down_seconds
             raise StoreUnavailable(f"{self.name} store {self._cause}") from exc
+        self._down_until = 0.0
+        return result
 
     def close(self) -> None:
         self.client.close()

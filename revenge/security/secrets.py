@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets as _random
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -138,39 +139,61 @@ class FileSecrets:
 
 
 class SharedSecrets:
-    """The shared store's secrets, re-read every ``REFRESH_SECONDS`` (and, at most every
-    ``REREAD_MIN_SECONDS``, when a token fails with the known ones), so a ``revenge secret rotate`` on
-    any machine signs on every instance within seconds and a URL signed with the new secret by another
-    instance verifies here at once. While the store is down the known secrets keep serving."""
+    """The shared store's secrets. A thread (``start``) re-reads them every ``REFRESH_SECONDS``, so a
+    ``revenge secret rotate`` on any machine signs on every instance within that time, and the request
+    path never waits for the store for them. A token that fails with the known secrets re-reads them
+    there (at most every ``REREAD_MIN_SECONDS``, and never while the store is known down), so a URL
+    signed with the new secret by an instance that saw the rotation first verifies here at once. While
+    the store is down the known secrets keep serving."""
 
     def __init__(self, store: SyncRedis, data_dir: Path, *, key_guard: str = "",
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, interval: float = REFRESH_SECONDS) -> None:
         self._store = store
         self._clock = clock
+        self._interval = interval
         self._keys = load_or_create_shared(store, data_dir, key_guard)
         self._read_at = clock()
+        self._failing = False
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
-    def _reread(self) -> bool:
-        """Whether the secrets changed."""
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._refresh_loop, name="stream-secrets", daemon=True)
+        self._thread.start()
+
+    def _refresh_loop(self) -> None:
+        while not self._stop.wait(self._interval):
+            self.refresh()
+
+    def refresh(self, *, probe: bool = True) -> bool:
+        """Read the secrets again; whether they changed. ``probe``: even while the store is known down
+        (the thread's reads are what find it back)."""
         self._read_at = self._clock()
         try:
-            keys = _decoded(self._store.run(lambda client: client.lrange(SHARED_KEY, 0, KEEP - 1)))
+            keys = _decoded(self._store.run(lambda client: client.lrange(SHARED_KEY, 0, KEEP - 1),
+                                            probe=probe))
         except (StoreUnavailable, ValueError) as exc:
-            log.warning("stream secrets not re-read, the known ones stay in use: %s", exc)
+            if not self._failing:
+                log.warning("stream secrets not re-read, the known ones stay in use: %s", exc)
+            self._failing = True
             return False
+        if self._failing:
+            log.info("stream secrets read again from the store")
+        self._failing = False
         changed = keys != self._keys
         self._keys = keys
         return changed
 
     def current(self) -> list[bytes]:
-        if self._clock() - self._read_at >= REFRESH_SECONDS:
-            self._reread()
         return self._keys
 
     def after_mismatch(self) -> list[bytes] | None:
         if self._clock() - self._read_at < REREAD_MIN_SECONDS:
             return None
-        return self._keys if self._reread() else None
+        return self._keys if self.refresh(probe=False) else None
 
     def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
         self._store.close()

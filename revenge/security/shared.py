@@ -4,6 +4,7 @@ instances share users, keys and secrets (and the CLI changes them for all)."""
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 from revenge.security import crypto
@@ -57,12 +58,15 @@ def open_stream_secrets(settings: Settings) -> stream_secrets.StreamSecrets:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if not is_shared(settings):
         return stream_secrets.FileSecrets(settings.data_dir)
-    store = shared_store(settings, "secrets")
+    # Down until the refresh thread reads again: token checks never wait on a store known down.
+    store = SyncRedis(settings.store, settings.store_timeout_seconds, "secrets", down_seconds=math.inf)
     try:
-        return stream_secrets.SharedSecrets(store, settings.data_dir)
+        shared = stream_secrets.SharedSecrets(store, settings.data_dir)
     except BaseException:
         store.close()
         raise
+    shared.start()
+    return shared
 
 
 def rotate_stream_secrets(settings: Settings) -> list[bytes]:

@@ -5,6 +5,7 @@ secret), and the known secrets keep serving while the store is down."""
 
 from __future__ import annotations
 
+import math
 import threading
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from tests.redisfix import (
     RedisServer,
     redis_server,  # noqa: F401  (fixture)
 )
+from tests.waits import wait_until
 
 GUARD = key_guard_lua(stream_secrets.KEY_GUARD_ARGS)
 
@@ -93,21 +95,39 @@ def test_instances_pick_up_a_rotation_without_restart(redis_server: RedisServer,
     clock.now += stream_secrets.REREAD_MIN_SECONDS
     assert seen.after_mismatch() is None  # nothing newer: a bad token is just bad
     later = rotate_shared(store(redis_server), tmp_path, GUARD)
-    clock.now += stream_secrets.REFRESH_SECONDS
-    assert seen.current() == later  # the periodic re-read
+    assert seen.refresh() and seen.current() == later  # what the thread does every REFRESH_SECONDS
     seen.close()
+
+
+def test_the_refresh_thread_picks_up_a_rotation(redis_server: RedisServer, tmp_path: Path) -> None:  # noqa: F811
+    seen = SharedSecrets(store(redis_server), tmp_path, key_guard=GUARD, interval=0.05)
+    seen.start()
+    try:
+        rotated = rotate_shared(store(redis_server), tmp_path, GUARD)
+        wait_until(lambda: seen.current() == rotated, "the thread to read the rotation", timeout=10)
+    finally:
+        seen.close()
 
 
 def test_the_known_secrets_keep_serving_while_the_store_is_down(redis_server: RedisServer,  # noqa: F811
                                                                 tmp_path: Path) -> None:
     clock = Clock()
-    seen = SharedSecrets(store(redis_server), tmp_path, key_guard=GUARD, clock=clock)
+    down_until_probed = SyncRedis(redis_server.url, 1.0, "secrets", down_seconds=math.inf)
+    seen = SharedSecrets(down_until_probed, tmp_path, key_guard=GUARD, clock=clock)
     known = seen.current()
     redis_server.stop()
-    clock.now += stream_secrets.REFRESH_SECONDS
-    assert seen.current() == known
+    assert not seen.refresh() and seen.current() == known
     clock.now += stream_secrets.REREAD_MIN_SECONDS
     assert seen.after_mismatch() is None
+    redis_server.start()
+    rotated = rotate_shared(store(redis_server), tmp_path, GUARD)
+    clock.now += stream_secrets.REREAD_MIN_SECONDS
+    assert seen.after_mismatch() is None  # known down: a bad token does not wait for the store…
+    with pytest.raises(StoreUnavailable, match="is down"):
+        down_until_probed.run(lambda client: client.ping())
+    assert seen.refresh() and seen.current() == rotated  # …until the thread's read finds it back
+    clock.now += stream_secrets.REREAD_MIN_SECONDS
+    assert seen.after_mismatch() is None and down_until_probed.run(lambda client: client.ping())
     seen.close()
 
 
