@@ -38,12 +38,23 @@ KEY_GUARD = key_guard_lua(users_redis.KEY_GUARD_ARGS)
 Opener = Callable[[], UserDirectory]
 
 
-@pytest.fixture(params=["sqlite", "redis"])
+def cluster_redis(request: pytest.FixtureRequest, tmp_path: Path) -> RedisServer:
+    server = RedisServer(tmp_path / "cluster", cluster=True)
+    server.start()
+    request.addfinalizer(lambda: server.stop(hard=True))
+    return server
+
+
+@pytest.fixture(params=["sqlite", "redis", "redis-cluster"])
 def opener(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opener]:
-    """Opens another store object on the same backing store (another instance's view); closes them all."""
+    """Opens another store object on the same backing store (another instance's view); closes them all.
+    "redis-cluster" is a one-node cluster: it refuses a script whose keys span several slots."""
     opened: list[UserDirectory] = []
-    if request.param == "redis":
-        server: RedisServer = request.getfixturevalue("redis_server")
+    if request.param.startswith("redis"):
+        if request.param == "redis":
+            server: RedisServer = request.getfixturevalue("redis_server")
+        else:
+            server = cluster_redis(request, tmp_path)
 
         def make() -> UserDirectory:
             return RedisUserStore(server.url, 2.0, key_guard=KEY_GUARD)
