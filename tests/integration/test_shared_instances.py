@@ -23,7 +23,7 @@ from revenge.library.catalog import Catalog
 from revenge.library.scan import ScanStatus, scan_library
 from revenge.security import secrets as stream_secrets
 from revenge.security.keys import CACHE_SECONDS
-from revenge.security.signing import TokenError, verify_stream_token
+from revenge.security.signing import TokenError, sign_stream_token, verify_stream_token
 from tests.live import LiveServer, live_server
 from tests.live import test_settings as settings_for
 from tests.mediagen import write_audio
@@ -160,6 +160,12 @@ def test_rotation_on_the_cli_signs_on_every_instance_and_old_urls_still_play(pai
     assert "shared store" in out and "no restart" in out
     newest, previous = pair.store_secrets()
     assert previous == first
+    # A URL signed with the new secret (as by an instance that saw the rotation first) plays at once on
+    # instances that have not re-read the secrets yet: a token failing with the known ones re-reads them.
+    boss = pair.me(pair.a, pair.admin).json()["id"]
+    early = f"/api/v1/stream/{song}/direct?t=" + sign_stream_token(newest, boss, song, int(time.time()) + 600)
+    for live in (pair.a, pair.b):
+        assert httpx.get(live.url + early, headers={"Range": "bytes=0-3"}, timeout=10).status_code == 206
 
     def signs_with_newest(live: LiveServer) -> bool:
         return _signed_with(newest, pair.session_url(live, pair.admin, song, device="x"), song)
