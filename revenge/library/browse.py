@@ -8,7 +8,6 @@ handed out, so a page never repeats or skips a row while the scan adds others.
 
 from __future__ import annotations
 
-import base64
 import re
 import secrets
 import sqlite3
@@ -18,7 +17,8 @@ from typing import Any, Literal
 
 import orjson
 
-from revenge.library.catalog import Catalog, CursorError
+from revenge.library.catalog import Catalog
+from revenge.library.cursors import CursorError, cursor_text, cursor_values
 from revenge.library.grouping import fold, genre_ref
 from revenge.library.model import ITEM_ID_RE, Item
 from revenge.library.tags import Tags, tags_from_json
@@ -105,18 +105,13 @@ class SearchResult:
 
 
 def encode_list_cursor(kind: str, seed: int, values: Sequence[Any]) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps([kind, seed, *values])).decode("ascii").rstrip("=")
+    return cursor_text([kind, seed, *values])
 
 
 def decode_list_cursor(cursor: str, kind: str, width: int) -> tuple[int, list[Any]]:
     """(seed, key values) of a cursor made by ``encode_list_cursor(kind, …)`` with ``width`` values,
     the last of them a row id. CursorError for anything else."""
-    if len(cursor) > 4096 or not re.fullmatch(r"[A-Za-z0-9_-]+", cursor):
-        raise CursorError("malformed cursor")
-    try:
-        value = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (ValueError, orjson.JSONDecodeError):
-        raise CursorError("malformed cursor") from None
+    value = cursor_values(cursor)
     if (not isinstance(value, list) or len(value) != width + 2 or value[0] != kind
             or not isinstance(value[1], int) or isinstance(value[1], bool) or not 0 <= value[1] < _MAX_SEED
             or not all(isinstance(v, str | int | float) and not isinstance(v, bool) for v in value[2:])
@@ -247,12 +242,14 @@ def get_album(catalog: Catalog, album_id: str) -> tuple[Album, list[Track]] | No
 _ARTIST_COLUMNS = "id, name, sort_name, mb_artist_id, album_count, track_count"
 
 
-def list_artists(catalog: Catalog, *, cursor: str | None = None,
-                 limit: int = 50) -> tuple[list[Artist], str | None]:
-    sql = f"SELECT {_ARTIST_COLUMNS}, sort_key FROM artists"
+def _name_page(catalog: Catalog, kind: str, columns: str, cursor: str | None,
+               limit: int) -> tuple[list[tuple[Any, ...]], str | None]:
+    """A page of the artists or genres table by (sort_key, id): the rows (without the sort key) and
+    the next page's cursor."""
+    sql = f"SELECT {columns}, sort_key FROM {kind}"
     params: list[object] = []
     if cursor is not None:
-        _, after = decode_list_cursor(cursor, "artists", 2)
+        _, after = decode_list_cursor(cursor, kind, 2)
         sql += " WHERE (sort_key, id) > (?, ?)"
         params.extend(after)
     sql += " ORDER BY sort_key, id LIMIT ?"
@@ -260,9 +257,15 @@ def list_artists(catalog: Catalog, *, cursor: str | None = None,
     with catalog.reading() as db:
         rows = db.execute(sql, params).fetchall()
     page = rows[:limit]
-    next_cursor = (encode_list_cursor("artists", 0, [page[-1][6], page[-1][0]])
+    next_cursor = (encode_list_cursor(kind, 0, [page[-1][-1], page[-1][0]])
                    if len(rows) > limit and page else None)
-    return [Artist(*r[:6]) for r in page], next_cursor
+    return [r[:-1] for r in page], next_cursor
+
+
+def list_artists(catalog: Catalog, *, cursor: str | None = None,
+                 limit: int = 50) -> tuple[list[Artist], str | None]:
+    rows, next_cursor = _name_page(catalog, "artists", _ARTIST_COLUMNS, cursor, limit)
+    return [Artist(*r) for r in rows], next_cursor
 
 
 def get_artist(catalog: Catalog, artist_id: str) -> tuple[Artist, list[Album], list[Album]] | None:
@@ -286,20 +289,8 @@ def get_artist(catalog: Catalog, artist_id: str) -> tuple[Artist, list[Album], l
 
 def list_genres(catalog: Catalog, *, cursor: str | None = None,
                 limit: int = 50) -> tuple[list[Genre], str | None]:
-    sql = "SELECT id, name, album_count, track_count, sort_key FROM genres"
-    params: list[object] = []
-    if cursor is not None:
-        _, after = decode_list_cursor(cursor, "genres", 2)
-        sql += " WHERE (sort_key, id) > (?, ?)"
-        params.extend(after)
-    sql += " ORDER BY sort_key, id LIMIT ?"
-    params.append(limit + 1)
-    with catalog.reading() as db:
-        rows = db.execute(sql, params).fetchall()
-    page = rows[:limit]
-    next_cursor = (encode_list_cursor("genres", 0, [page[-1][4], page[-1][0]])
-                   if len(rows) > limit and page else None)
-    return [Genre(*r[:4]) for r in page], next_cursor
+    rows, next_cursor = _name_page(catalog, "genres", "id, name, album_count, track_count", cursor, limit)
+    return [Genre(*r) for r in rows], next_cursor
 
 
 def search(catalog: Catalog, text: str, limit: int = 20) -> SearchResult:

@@ -9,8 +9,6 @@ sees an item older than the last committed scan batch.
 
 from __future__ import annotations
 
-import base64
-import re
 import sqlite3
 import threading
 import time
@@ -25,7 +23,8 @@ import orjson
 from revenge.library.assemble import normalize_query_text, search_text, sort_key
 from revenge.library.catalog_links import Dirty, item_album, link_item, rebuild, unlink_items
 from revenge.library.catalog_schema import migrate, register_functions
-from revenge.library.model import ITEM_TYPES, Chapter, Item, ItemType, MediaFile, is_valid_item_id
+from revenge.library.cursors import decode_cursor, encode_cursor
+from revenge.library.model import ITEM_TYPES, Chapter, Item, ItemType, MediaFile
 from revenge.library.probe import EmbeddedChapter, Probe
 from revenge.library.tags import Tags, tags_from_json
 
@@ -38,10 +37,6 @@ _FILE_COLUMNS = ("item_id, path, size, mtime_ns, container, codec, sample_rate, 
                  "sample_count")
 
 
-class CursorError(ValueError):
-    """A list cursor that this catalog did not hand out."""
-
-
 @dataclass(frozen=True, slots=True)
 class Failure:
     root: str
@@ -49,23 +44,6 @@ class Failure:
     type: str
     reason: str
     failed_at: float
-
-
-def encode_cursor(key: str, item_id: str) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps([key, item_id])).decode("ascii").rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[str, str]:
-    if len(cursor) > 4096 or not re.fullmatch(r"[A-Za-z0-9_-]+", cursor):
-        raise CursorError("malformed cursor")
-    try:
-        value = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (ValueError, orjson.JSONDecodeError):
-        raise CursorError("malformed cursor") from None
-    if (not isinstance(value, list) or len(value) != 2 or not all(isinstance(v, str) for v in value)
-            or not is_valid_item_id(value[1])):
-        raise CursorError("malformed cursor")
-    return value[0], value[1]
 
 
 def _like_pattern(word: str) -> str:

@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from revenge.library.catalog import CursorError
+from revenge.library.cursors import CursorError
 from revenge.library.model import ITEM_TYPES, ItemType
 from revenge.web.auth import require_admin, require_user
 from revenge.web.conn import app_state

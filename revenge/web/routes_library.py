@@ -14,7 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from revenge.library import browse
-from revenge.library.catalog import CursorError
+from revenge.library.cursors import CursorError
 from revenge.library.model import is_valid_item_id
 from revenge.web.auth import require_user
 from revenge.web.conn import app_state

@@ -10,7 +10,8 @@ import pytest
 
 from revenge.library import browse
 from revenge.library.assemble import build_item
-from revenge.library.catalog import Catalog, CursorError
+from revenge.library.catalog import Catalog
+from revenge.library.cursors import CursorError
 from revenge.library.grouping import genre_ref
 from revenge.library.model import MediaFile
 from revenge.library.probe import Probe

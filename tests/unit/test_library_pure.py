@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from revenge.library.assemble import build_chapters, build_item, sort_key
-from revenge.library.catalog import CursorError, decode_cursor, encode_cursor
+from revenge.library.cursors import CursorError, decode_cursor, encode_cursor
 from revenge.library.ids import fingerprint, item_id, natural_key, natural_text, relative_key
 from revenge.library.layout import RootWalk, media_folder_roots, subfolder_type
 from revenge.library.media_types import is_audio_name, media_type_for
