@@ -70,6 +70,13 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         yield Env(live, keys, by_type["track"], by_type["episode"], book)
 
 
+def same_day_start() -> int:
+    """A listen start in the past from which the next half hour stays on one UTC day: listens counted
+    on ``utc_date(start)`` must not straddle midnight, whatever time of day the suite runs (01:00 UTC of
+    the day six hours ago: 5 to 29 hours back)."""
+    return (now_ms() - 6 * 60 * MIN) // DAY_MS * DAY_MS + 60 * MIN
+
+
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -258,7 +265,7 @@ def check_hook(live: LiveServer, headers: dict[str, str], track: str) -> None:
     """A track played past 50 % via PUTs records exactly one scrobble, a second listen another, a listen
     that stops short none; the player's own scrobble of the same listen is a duplicate."""
     with httpx.Client(base_url=live.url, headers=headers, timeout=30) as client:
-        start = now_ms() - 60 * MIN
+        start = same_day_start()
         date = utc_date(start)
         before = day_stats(client, date)["track"]["listens"]
         progress = play_track(client, track, start, 200)
@@ -284,7 +291,7 @@ def test_progress_hook_over_puts(env: Env) -> None:
 
 def test_progress_hook_over_a_batch_replay(env: Env) -> None:
     track = env.track["id"]
-    start = now_ms() - 3 * 60 * MIN
+    start = same_day_start()
     listens = [[{"item_id": track, "position_seconds": 0, "event": "start", "client_ts": begin}]
                + [{"item_id": track, "position_seconds": s, "client_ts": begin + s * 1000}
                   for s in range(20, 201, 20)]
