@@ -29,12 +29,11 @@ from revenge.web.conn import app_state
 from revenge.web.errors import ApiError, bad_request, error_body
 from revenge.web.request_json import read_json
 from revenge.web.responses import JSONResponse
-from revenge.web.validate import device_id_value, json_object, non_negative_field
+from revenge.web.validate import device_id_value, int_field, json_object, non_negative_field
 
 MAX_BODY_BYTES = 1024 * 1024  # 10 000 item ids in JSON are about 190 KB
 MAX_OPS = 100
 MAX_POSITION_SECONDS = 10**9
-_INT_MAX = 2**53  # indices, versions and seeds: JSON integers every client can represent
 
 
 def queue_json(queue: Queue) -> dict[str, Any]:
@@ -52,19 +51,6 @@ def queue_json(queue: Queue) -> dict[str, Any]:
         "changed_at": queue.changed_at,
         "changed_by": queue.changed_by or None,
     }
-
-
-def _int_field(body: Mapping[str, Any], name: str, prefix: str = "", required: bool = True) -> int | None:
-    value = body.get(name)
-    if value is None:
-        if required:
-            raise bad_request(prefix + name, f"{name} is required")
-        return None
-    # JSON Schema's "integer" is a number without a fraction: 3.0 is one.
-    whole = value.__class__ is int or (value.__class__ is float and value.is_integer())
-    if not whole or not 0 <= value < _INT_MAX:
-        raise bad_request(prefix + name, f"{name} must be an integer 0..{_INT_MAX - 1}")
-    return int(value)
 
 
 def _position_ms(body: Mapping[str, Any], prefix: str = "") -> int:
@@ -100,16 +86,16 @@ def _parse_op(raw: Any, prefix: str) -> tuple[Op, tuple[str, ...]]:
         items = _items_field(op, dot)
         return (rules.Append(items, prefix) if name == "append" else rules.InsertNext(items, prefix)), items
     if name == "move":
-        return rules.Move(_int_field(op, "from", dot), _int_field(op, "to", dot), prefix), ()  # type: ignore[arg-type]
+        return rules.Move(int_field(op, "from", dot), int_field(op, "to", dot), prefix), ()  # type: ignore[arg-type]
     if name == "remove":
-        return rules.Remove(_int_field(op, "index", dot), prefix), ()  # type: ignore[arg-type]
+        return rules.Remove(int_field(op, "index", dot), prefix), ()  # type: ignore[arg-type]
     if name == "clear":
         return rules.Clear(prefix), ()
     if name == "set_current":
-        index = _int_field(op, "index", dot)
+        index = int_field(op, "index", dot)
         return rules.SetCurrent(index, _position_ms(op, dot), prefix), ()  # type: ignore[arg-type]
     if name == "shuffle":
-        seed = _int_field(op, "seed", dot, required=False)
+        seed = int_field(op, "seed", dot, required=False)
         return rules.Shuffle(secrets.randbelow(2**31) if seed is None else seed, prefix), ()
     if name == "unshuffle":
         return rules.Unshuffle(prefix), ()
@@ -145,7 +131,7 @@ async def _check_items(request: Request, groups: Sequence[tuple[str, tuple[str, 
 
 async def _change(request: Request, body: Mapping[str, Any], ops: Sequence[Op]) -> Response:
     user = require_user(request)
-    version = _int_field(body, "version")
+    version = int_field(body, "version")
     assert version is not None
     device_id = device_id_value(body.get("device_id"))
     try:
@@ -174,7 +160,7 @@ async def get_queue(request: Request) -> Response:
 async def put_queue(request: Request) -> Response:
     body = await _body(request)
     items = _items_field(body)
-    current = _int_field(body, "current_index", required=False)
+    current = int_field(body, "current_index", required=False)
     ops: list[Op] = [rules.Replace(items, current, _position_ms(body))]
     repeat = body.get("repeat")
     if repeat is not None:

@@ -51,6 +51,23 @@ def string_field(body: Mapping[str, Any], name: str, default: str | None = None)
     return value
 
 
+JSON_INT_MAX = 2**53  # indices, versions, seeds: integers every JSON client represents exactly
+
+
+def int_field(body: Mapping[str, Any], name: str, prefix: str = "", required: bool = True) -> int | None:
+    """A JSON integer 0..2^53-1 (JSON Schema's "integer": a number without a fraction, so 3.0 is one);
+    ``None`` when absent and not required."""
+    value = body.get(name)
+    if value is None:
+        if required:
+            raise bad_request(prefix + name, f"{name} is required")
+        return None
+    whole = value.__class__ is int or (value.__class__ is float and value.is_integer())
+    if not whole or not 0 <= value < JSON_INT_MAX:
+        raise bad_request(prefix + name, f"{name} must be an integer 0..{JSON_INT_MAX - 1}")
+    return int(value)
+
+
 def non_negative_field(body: Mapping[str, Any], name: str, required: bool, prefix: str = "") -> float | None:
     """``number_field`` that also refuses a negative number."""
     value = number_field(body, name, required, prefix)

@@ -17,6 +17,7 @@ from revenge.web.errors import ApiError
 from revenge.web.validate import (
     DEFAULT_DEVICE_ID,
     device_id_value,
+    int_field,
     int_param,
     limit_param,
     non_negative_field,
@@ -89,3 +90,14 @@ def test_numbers() -> None:
     for rate in (0, -1, 17, float("nan"), "fast", False):
         with pytest.raises(ApiError):
             playback_rate_field({"playback_rate": rate})
+
+
+def test_int_field() -> None:
+    assert int_field({"index": 3}, "index") == 3 and int_field({"index": 3.0}, "index") == 3
+    assert int_field({}, "index", required=False) is None
+    for bad in (-1, 1.5, True, "3", 2**53):
+        with pytest.raises(ApiError) as caught:
+            int_field({"index": bad}, "index", prefix="ops[2].")
+        assert caught.value.field == "ops[2].index"
+    with pytest.raises(ApiError, match="required"):
+        int_field({}, "index")
