@@ -54,9 +54,11 @@ from revenge.hls.profiles import PROFILES  # noqa: E402
 from revenge.hls.rendition import prepare_rendition  # noqa: E402
 from revenge.hls.runs import EncoderRuns  # noqa: E402
 from revenge.hls.transcode import encode_segment  # noqa: E402
+from revenge.http_guard import HttpLimits  # noqa: E402
 from revenge.library.assemble import build_item  # noqa: E402
 from revenge.library.ids import item_id  # noqa: E402
 from revenge.library.probe import probe_file  # noqa: E402
+from revenge.server import uvicorn_config  # noqa: E402
 from tests.live import add_user, live_server, test_settings  # noqa: E402
 from tests.mediagen import write_audio  # noqa: E402
 
@@ -100,8 +102,8 @@ def dict_server(payload: bytes) -> Iterator[str]:
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(app, log_level="warning", loop="uvloop", http="httptools", lifespan="off",
-                            access_log=False)
+    # The server's own uvicorn setup (HTTP guard included), as the live server under test has.
+    config = uvicorn_config(app, HttpLimits(), log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
