@@ -22,6 +22,7 @@ import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -76,6 +77,17 @@ class LuaScript:
     @classmethod
     def of(cls, name: str, source: str) -> LuaScript:
         return cls(name, source, hashlib.sha1(source.encode()).hexdigest())
+
+    @classmethod
+    def packaged(cls, package: str, name: str, key_guard: str = "") -> LuaScript:
+        """``lua/<name>.lua`` as shipped in ``package``, with ``key_guard`` (``key_guard_lua``'s text,
+        which the contract tests turn on) in front."""
+        return cls.of(name, key_guard + resources.files(package).joinpath("lua", f"{name}.lua").read_text())
+
+
+def reply_text(value: bytes | str) -> str:
+    """A Redis reply as text (redis-py answers bytes unless the client decodes)."""
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def redacted_url(url: str) -> str:

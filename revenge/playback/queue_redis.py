@@ -5,7 +5,6 @@ KEYS. Failures to reach or write the server are ``StoreUnavailable`` (``revenge.
 from __future__ import annotations
 
 import logging
-from importlib import resources
 
 from redis.exceptions import RedisError
 
@@ -22,16 +21,12 @@ def queue_key(user_id: str) -> str:
     return f"rv:{{{user_id}}}:queue"
 
 
-def _script(key_guard: bool) -> LuaScript:
-    text = resources.files("revenge.playback").joinpath("lua", "queue_put.lua").read_text()
-    return LuaScript.of("queue_put", (_KEY_GUARD if key_guard else "") + text)
-
-
 class RedisQueueStore:
     """``QueueStore`` on Dragonfly or any Redis-protocol server; see the module docstring."""
 
     def __init__(self, url: str, timeout_seconds: float, *, key_guard: bool = False) -> None:
-        self._redis = ScriptedRedis(url, timeout_seconds, "queue", [_script(key_guard)], log)
+        script = LuaScript.packaged("revenge.playback", "queue_put", _KEY_GUARD if key_guard else "")
+        self._redis = ScriptedRedis(url, timeout_seconds, "queue", [script], log)
 
     async def open(self) -> None:
         await self._redis.open()

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from importlib import resources
 from typing import Any
 
 from redis.exceptions import RedisError
@@ -39,7 +38,7 @@ from revenge.playback.scrobbles import (
     ServiceName,
     queued_services,
 )
-from revenge.redis_scripts import LuaScript, ScriptCall, ScriptedRedis, key_guard_lua
+from revenge.redis_scripts import LuaScript, ScriptCall, ScriptedRedis, key_guard_lua, reply_text
 
 log = logging.getLogger("revenge.playback")
 
@@ -70,19 +69,10 @@ def bookmarks_key(user_id: str, item_id: str) -> str:
     return f"rv:{{{user_id}}}:bookmarks:{item_id}"
 
 
-def _script(name: str, key_guard: bool) -> LuaScript:
-    text = resources.files("revenge.playback").joinpath("lua", f"{name}.lua").read_text()
-    return LuaScript.of(name, (_KEY_GUARD if key_guard else "") + text)
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
 def _fields(flat: Sequence[Any] | Mapping[Any, Any]) -> dict[str, str]:
     if isinstance(flat, Mapping):
-        return {_text(k): _text(v) for k, v in flat.items()}
-    return {_text(flat[i]): _text(flat[i + 1]) for i in range(0, len(flat), 2)}
+        return {reply_text(k): reply_text(v) for k, v in flat.items()}
+    return {reply_text(flat[i]): reply_text(flat[i + 1]) for i in range(0, len(flat), 2)}
 
 
 def _scrobble(fields: Mapping[str, str]) -> Scrobble:
@@ -104,8 +94,9 @@ class RedisRecordStore:
     """``RecordStore`` on Dragonfly or any Redis-protocol server; see the module docstring."""
 
     def __init__(self, url: str, timeout_seconds: float, *, key_guard: bool = False) -> None:
-        self._redis = ScriptedRedis(url, timeout_seconds, "records",
-                                    [_script(name, key_guard) for name in SCRIPT_NAMES], log)
+        guard = _KEY_GUARD if key_guard else ""
+        scripts = [LuaScript.packaged("revenge.playback", name, guard) for name in SCRIPT_NAMES]
+        self._redis = ScriptedRedis(url, timeout_seconds, "records", scripts, log)
 
     # --- plumbing (revenge.redis_scripts) ----------------------------------------------------------
 
@@ -153,11 +144,11 @@ class RedisRecordStore:
         members = await client.zrange(old, 0, -1, withscores=True)
         pipe = client.pipeline(transaction=False)
         for scrobble_id, _ in members:
-            pipe.hget(scrobble_key(user_id, _text(scrobble_id)), "item_type")
+            pipe.hget(scrobble_key(user_id, reply_text(scrobble_id)), "item_type")
         types = await pipe.execute() if members else []
         pipe = client.pipeline(transaction=False)
         for (scrobble_id, score), item_type in zip(members, types, strict=True):
-            for service in queued_services(_text(item_type)) if item_type else ():  # type: ignore[arg-type]
+            for service in queued_services(reply_text(item_type)) if item_type else ():  # type: ignore[arg-type]
                 pipe.zadd(outbox_key(user_id, service), {scrobble_id: score})
         pipe.delete(old)
         await pipe.execute()
@@ -172,7 +163,7 @@ class RedisRecordStore:
                 return []
             pipe = client.pipeline(transaction=False)
             for scrobble_id in ids:
-                pipe.hgetall(scrobble_key(user_id, _text(scrobble_id)))
+                pipe.hgetall(scrobble_key(user_id, reply_text(scrobble_id)))
             hashes = await pipe.execute()
         except RedisError as exc:
             raise self._redis.unavailable(exc) from exc
@@ -221,7 +212,7 @@ class RedisRecordStore:
             entries = await self._redis.client().hgetall(bookmarks_key(user_id, item_id))
         except RedisError as exc:
             raise self._redis.unavailable(exc) from exc
-        return ordered(Bookmark.decode(user_id, item_id, _text(k), v) for k, v in entries.items())
+        return ordered(Bookmark.decode(user_id, item_id, reply_text(k), v) for k, v in entries.items())
 
     async def delete_bookmark(self, user_id: str, item_id: str, bookmark_id: str) -> bool:
         try:

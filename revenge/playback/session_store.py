@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib import resources
 from typing import TYPE_CHECKING, Any, Protocol
 
 from revenge.playback import sessions as rules
@@ -143,11 +142,6 @@ def live_key(user_id: str) -> str:
 _KEY_GUARD = key_guard_lua({"HGETALL": 1, "HGET": 1, "HSET": 1, "HDEL": 1, "PTTL": 1, "PEXPIRE": 1})
 
 
-def _script(key_guard: bool) -> LuaScript:
-    body = resources.files("revenge.playback").joinpath("lua", "sessions.lua").read_text()
-    return LuaScript.of("sessions", (_KEY_GUARD if key_guard else "") + body)
-
-
 def _decode_entry(entry: Sequence[Any]) -> Session | None:
     """``{id, static JSON, live text}`` → the session; ``None`` for a half-written or foreign entry."""
     if len(entry) != 3 or not entry[1]:
@@ -168,7 +162,8 @@ class RedisSessionStore:
 
     def __init__(self, url: str, idle_ms: int, timeout_seconds: float, *, key_guard: bool = False) -> None:
         self.idle_ms = idle_ms
-        self._redis = ScriptedRedis(url, timeout_seconds, "session", [_script(key_guard)], log)
+        script = LuaScript.packaged("revenge.playback", "sessions", _KEY_GUARD if key_guard else "")
+        self._redis = ScriptedRedis(url, timeout_seconds, "session", [script], log)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, key_guard: bool = False) -> RedisSessionStore:

@@ -53,7 +53,7 @@ from revenge.progress.model import (
     ProgressUpdate,
 )
 from revenge.progress.scripts import scripts
-from revenge.redis_scripts import ScriptCall, ScriptedRedis
+from revenge.redis_scripts import ScriptCall, ScriptedRedis, reply_text
 
 if TYPE_CHECKING:
     from revenge.config import Settings
@@ -126,9 +126,6 @@ class _Call:
         })
         self.positions.append(position)
 
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 Flat = list[str] | dict[str, str]  # a Redis hash as cjson gives it back
@@ -288,7 +285,7 @@ class DragonflyStore:
                 pipe.zrevrangebyscore(continue_key(user_id, t), "+inf", min_score, start=0, num=limit,
                                       withscores=True)
             per_type: list[list[tuple[bytes, float]]] = await pipe.execute()
-            entries = {(_text(m), int(score)) for rows in per_type for m, score in rows}
+            entries = {(reply_text(m), int(score)) for rows in per_type for m, score in rows}
             ranked = sorted(entries, key=lambda e: (-e[1], e[0]))
             if len(ranked) >= limit:
                 # Ties on the last score are ranked by item id, which the server does not order for
@@ -299,7 +296,7 @@ class DragonflyStore:
                     if len(rows) == limit:
                         pipe.zrangebyscore(continue_key(user_id, t), boundary, boundary)
                 for members in await pipe.execute():
-                    entries.update((_text(m), boundary) for m in members)
+                    entries.update((reply_text(m), boundary) for m in members)
                 ranked = sorted(entries, key=lambda e: (-e[1], e[0]))
             chosen = [item_id for item_id, _ in ranked[:limit]]
             pipe = client.pipeline(transaction=False)

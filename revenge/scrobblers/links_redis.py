@@ -11,12 +11,11 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Mapping
-from importlib import resources
 
 from redis.exceptions import RedisError
 
 from revenge.playback.scrobbles import SERVICES, ServiceName
-from revenge.redis_scripts import LuaScript, ScriptedRedis, key_guard_lua
+from revenge.redis_scripts import LuaScript, ScriptedRedis, key_guard_lua, reply_text
 from revenge.scrobblers.model import Link
 
 log = logging.getLogger("revenge.scrobblers")
@@ -35,15 +34,6 @@ def lease_key(user_id: str, service: str) -> str:
     return f"rv:{{{user_id}}}:scrobbler-lease:{service}"
 
 
-def _script(name: str, key_guard: bool) -> LuaScript:
-    text = resources.files("revenge.scrobblers").joinpath("lua", f"{name}.lua").read_text()
-    return LuaScript.of(name, (_KEY_GUARD if key_guard else "") + text)
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
 def _int(value: str | None) -> int | None:
     return None if value is None else int(value)
 
@@ -57,8 +47,9 @@ def _link(user_id: str, service: ServiceName, fields: Mapping[str, str]) -> Link
 
 class RedisLinkStore:
     def __init__(self, url: str, timeout_seconds: float, *, key_guard: bool = False) -> None:
-        self._redis = ScriptedRedis(url, timeout_seconds, "scrobblers",
-                                    [_script(name, key_guard) for name in SCRIPT_NAMES], log)
+        guard = _KEY_GUARD if key_guard else ""
+        scripts = [LuaScript.packaged("revenge.scrobblers", name, guard) for name in SCRIPT_NAMES]
+        self._redis = ScriptedRedis(url, timeout_seconds, "scrobblers", scripts, log)
 
     async def open(self) -> None:
         await self._redis.open()
@@ -71,7 +62,7 @@ class RedisLinkStore:
             raw = await self._redis.client().hgetall(link_key(user_id, service))
         except RedisError as exc:
             raise self._redis.unavailable(exc) from exc
-        fields = {_text(k): _text(v) for k, v in raw.items()}
+        fields = {reply_text(k): reply_text(v) for k, v in raw.items()}
         return _link(user_id, service, fields) if "secret" in fields else None
 
     async def put(self, link: Link) -> None:
@@ -103,7 +94,7 @@ class RedisLinkStore:
             raise self._redis.unavailable(exc) from exc
         found: list[tuple[str, ServiceName]] = []
         for member in members:
-            service, _, user_id = _text(member).partition(":")
+            service, _, user_id = reply_text(member).partition(":")
             for known in SERVICES:
                 if service == known and user_id:
                     found.append((user_id, known))

@@ -16,7 +16,8 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from revenge.security.redis_sync import SyncRedis, text
+from revenge.redis_scripts import reply_text
+from revenge.security.redis_sync import SyncRedis
 
 FILE_NAME = "secrets-key"
 SHARED_KEY = "rv:secrets-key"
@@ -89,7 +90,7 @@ def load_or_create_shared_key(store: SyncRedis, data_dir: Path) -> bytes:
     store.run(lambda client: client.set(SHARED_KEY, seed.hex(), nx=True))
     value = store.run(lambda client: client.get(SHARED_KEY))
     try:
-        key = bytes.fromhex(text(value)) if value is not None else b""
+        key = bytes.fromhex(reply_text(value)) if value is not None else b""
     except ValueError:
         key = b""
     if len(key) != 32:

@@ -59,6 +59,3 @@ class SyncRedis:
     def close(self) -> None:
         self.client.close()
 
-
-def text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

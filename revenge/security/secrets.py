@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Protocol
 
 from revenge.errors import StoreUnavailable
-from revenge.security.redis_sync import SyncRedis, text
+from revenge.redis_scripts import reply_text
+from revenge.security.redis_sync import SyncRedis
 
 log = logging.getLogger("revenge.security")
 
@@ -80,7 +81,7 @@ KEY_GUARD_ARGS = {"EXISTS": 1, "RPUSH": 1, "LRANGE": 1, "LPUSH": 1, "LTRIM": 1}
 
 def _decoded(values: list[bytes | str]) -> list[bytes]:
     try:
-        keys = [bytes.fromhex(text(v)) for v in values]
+        keys = [bytes.fromhex(reply_text(v)) for v in values]
     except ValueError:
         keys = []
     if not keys or any(len(k) != 32 for k in keys):

@@ -26,6 +26,7 @@ import logging
 import time
 from collections.abc import Sequence
 
+from revenge.redis_scripts import reply_text
 from revenge.security.keys import (
     CACHE_SECONDS,
     LastAdmin,
@@ -41,7 +42,7 @@ from revenge.security.keys import (
     role_of,
     valid_user_id,
 )
-from revenge.security.redis_sync import SyncRedis, text
+from revenge.security.redis_sync import SyncRedis
 
 log = logging.getLogger("revenge.security")
 
@@ -183,7 +184,7 @@ class RedisUserStore:
         user_id = self._redis.run(lambda client: client.hget(NAMES, name))
         if user_id is None:
             raise UnknownUser(f"no user {name!r}")
-        return text(user_id)
+        return reply_text(user_id)
 
     def count(self) -> int:
         return int(self._redis.run(lambda client: client.hlen(USERS)))
@@ -192,7 +193,7 @@ class RedisUserStore:
         check_new_user(name, role)
         key = new_api_key()
         user_id = str(self._redis.run(lambda client: client.incr(NEXT_ID)))
-        chosen = text(self._script("add", (NAMES, USERS, ADMINS, KEYS, keys_of(user_id)),
+        chosen = reply_text(self._script("add", (NAMES, USERS, ADMINS, KEYS, keys_of(user_id)),
                                    (name, user_id, role or "", hash_key(key), str(int(time.time())))))
         if chosen == "exists":
             raise UserExists(f"user {name!r} already exists")
@@ -201,13 +202,13 @@ class RedisUserStore:
     def set_role(self, name: str, role: Role) -> User:
         check_role(role)
         reply = self._script("set_role", (NAMES, USERS, ADMINS), (name, role))
-        outcome = text(reply[0])  # type: ignore[index]
+        outcome = reply_text(reply[0])  # type: ignore[index]
         if outcome == "unknown":
             raise UnknownUser(f"no user {name!r}")
         if outcome == "last_admin":
             raise LastAdmin(f"{name!r} is the only admin; make another user admin first")
         self._cache.clear()
-        return User(text(reply[1]), name, role)  # type: ignore[index]
+        return User(reply_text(reply[1]), name, role)  # type: ignore[index]
 
     def new_key(self, name: str) -> str:
         key = new_api_key()
@@ -218,7 +219,8 @@ class RedisUserStore:
 
     def list_users(self) -> list[tuple[User, int]]:
         records = self._redis.run(lambda client: client.hgetall(USERS))
-        users = sorted((_user(text(i), text(r)) for i, r in records.items()), key=lambda u: u.name)
+        users = sorted((_user(reply_text(i), reply_text(r)) for i, r in records.items()),
+                       key=lambda u: u.name)
         counts: list[int] = []
         for start in range(0, len(users), 500):  # bounded pipelines
             batch = users[start:start + 500]
@@ -234,7 +236,7 @@ class RedisUserStore:
 
     def remove_user(self, name: str) -> None:
         user_id = self._id_of(name)
-        outcome = text(self._script("remove", (NAMES, USERS, ADMINS, KEYS, keys_of(user_id)),
+        outcome = reply_text(self._script("remove", (NAMES, USERS, ADMINS, KEYS, keys_of(user_id)),
                                     (name, user_id)))
         if outcome == "unknown":
             raise UnknownUser(f"no user {name!r}")
@@ -248,7 +250,7 @@ class RedisUserStore:
         if cached:
             return user
         reply = self._script("authenticate", (KEYS, USERS), (digest,))
-        user = _user(text(reply[0]), text(reply[1])) if reply else None  # type: ignore[index]
+        user = _user(reply_text(reply[0]), reply_text(reply[1])) if reply else None  # type: ignore[index]
         self._cache.put(digest, user)
         return user
 
@@ -260,7 +262,7 @@ class RedisUserStore:
         if cached:
             return user
         record = self._redis.run(lambda client: client.hget(USERS, user_id))
-        user = _user(user_id, text(record)) if record is not None else None
+        user = _user(user_id, reply_text(record)) if record is not None else None
         self._cache.put(cache_key, user)
         return user
 
@@ -272,7 +274,7 @@ class RedisUserStore:
         for user, created_at, digests in users:
             outcome = self._script("merge", (NAMES, USERS, ADMINS, KEYS, keys_of(user.id)),
                                    (user.id, user.name, user.role, str(created_at), *digests))
-            if text(outcome) == "conflict":  # type: ignore[arg-type]
+            if reply_text(outcome) == "conflict":  # type: ignore[arg-type]
                 conflicts.append(user.name)
         if users:
             highest = max(int(user.id) for user, _, _ in users)
