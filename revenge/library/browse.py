@@ -8,7 +8,6 @@ handed out, so a page never repeats or skips a row while the scan adds others.
 
 from __future__ import annotations
 
-import re
 import secrets
 import sqlite3
 from collections.abc import Sequence
@@ -17,16 +16,15 @@ from typing import Any, Literal
 
 import orjson
 
-from revenge.library.catalog import Catalog
+from revenge.library.catalog import Catalog, fts_query
 from revenge.library.cursors import CursorError, cursor_text, cursor_values
-from revenge.library.grouping import fold, genre_ref
+from revenge.library.grouping import genre_ref
 from revenge.library.model import ITEM_ID_RE, Item
 from revenge.library.tags import Tags, tags_from_json
 
 AlbumSort = Literal["alphabetical", "artist", "newest", "random", "year"]
 ALBUM_SORTS: tuple[AlbumSort, ...] = ("alphabetical", "artist", "newest", "random", "year")
 MAX_RELATED = 500  # albums of one artist, tracks of one album: bounded like every list
-MAX_QUERY_WORDS = 8
 _MAX_SEED = 2**31
 
 # Each sort's key columns (ascending; the album id breaks ties). No NULLs: row values compare them as
@@ -118,13 +116,6 @@ def decode_list_cursor(cursor: str, kind: str, width: int) -> tuple[int, list[An
             or not isinstance(value[-1], str) or not ITEM_ID_RE.fullmatch(value[-1])):
         raise CursorError("malformed cursor")
     return value[1], value[2:]
-
-
-def fts_query(text: str) -> str | None:
-    """An FTS5 query: every word of ``text`` as a quoted prefix ("beyon" finds "Beyoncé"); None when
-    ``text`` holds no word. Quoting keeps FTS5's operators (AND, NEAR, ``*``, ``:``) out of user input."""
-    words = re.findall(r"\w+", fold(text))[:MAX_QUERY_WORDS]
-    return " ".join(f'"{word}"*' for word in words) or None
 
 
 def genre_id_of(value: str) -> str:
@@ -310,7 +301,8 @@ def search(catalog: Catalog, text: str, limit: int = 20) -> SearchResult:
             "JOIN albums a ON a.rowid = s.rowid WHERE search_albums MATCH ? "
             "ORDER BY bm25(search_albums, 2.0, 1.0), a.sort_key LIMIT ?", (query, limit)).fetchall()
         track_ids = [r[0] for r in db.execute(
-            "SELECT i.id FROM search_tracks s JOIN items i ON i.rowid = s.rowid WHERE search_tracks MATCH ? "
-            "ORDER BY bm25(search_tracks, 4.0, 2.0, 1.0), i.sort_key LIMIT ?", (query, limit))]
+            "SELECT i.id FROM search_items s JOIN items i ON i.rowid = s.rowid WHERE search_items MATCH ? "
+            "AND i.type = 'track' ORDER BY bm25(search_items, 4.0, 2.0, 1.0, 0.5), i.sort_key LIMIT ?",
+            (query, limit))]
         return SearchResult([Artist(*r) for r in artist_rows], _albums(db, album_rows),
                             _tracks(catalog, db, track_ids))

@@ -9,6 +9,7 @@ sees an item older than the last committed scan batch.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import threading
 import time
@@ -20,17 +21,18 @@ from pathlib import Path
 
 import orjson
 
-from revenge.library.assemble import normalize_query_text, search_text, sort_key
+from revenge.library.assemble import search_text, sort_key
 from revenge.library.catalog_links import Dirty, item_album, link_item, rebuild, unlink_items
 from revenge.library.catalog_schema import migrate, register_functions
 from revenge.library.cursors import decode_cursor, encode_cursor
+from revenge.library.grouping import fold
 from revenge.library.model import ITEM_TYPES, Chapter, Item, ItemType, MediaFile
 from revenge.library.probe import EmbeddedChapter, Probe
 from revenge.library.tags import Tags, tags_from_json
 
 _CACHE_ITEMS = 4096
 EXTERNAL_CHANGE_CHECK_S = 1.0  # how soon another process's commit (a CLI scan) is seen
-_MAX_QUERY_WORDS = 8
+MAX_QUERY_WORDS = 8
 
 _ITEM_COLUMNS = "id, type, title, artist, album, album_artist, track_number, disc_number, genre, fingerprint"
 _FILE_COLUMNS = ("item_id, path, size, mtime_ns, container, codec, sample_rate, channels, bit_rate, "
@@ -46,9 +48,12 @@ class Failure:
     failed_at: float
 
 
-def _like_pattern(word: str) -> str:
-    escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
+def fts_query(text: str) -> str | None:
+    """An FTS5 query: every word of ``text`` as a quoted prefix ("beyon" finds "Beyoncé"); None when
+    ``text`` holds no word. Quoting keeps FTS5's operators (AND, NEAR, ``*``, ``:``) out of user input;
+    words split where the tokenizer splits (``_`` too)."""
+    words = re.findall(r"[^\W_]+", fold(text))[:MAX_QUERY_WORDS]
+    return " ".join(f'"{word}"*' for word in words) or None
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -193,9 +198,11 @@ class Catalog:
             where.append("type = ?")
             params.append(type)
         if q:
-            for word in normalize_query_text(q).split()[:_MAX_QUERY_WORDS]:
-                where.append("search LIKE ? ESCAPE '\\'")
-                params.append(_like_pattern(word))
+            query = fts_query(q)
+            if query is None:
+                return [], None
+            where.append("rowid IN (SELECT rowid FROM search_items WHERE search_items MATCH ?)")
+            params.append(query)
         if cursor is not None:
             after_key, after_id = decode_cursor(cursor)
             where.append("(sort_key, id) > (?, ?)")

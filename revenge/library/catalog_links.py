@@ -1,5 +1,5 @@
 """The derived half of the catalog (the scanner's write connection only): a stored track's links to its
-artists and genres, its search row, and the album, artist and genre rows rebuilt from their items.
+artists and genres, every item's search row, and the album, artist and genre rows rebuilt from their items.
 
 ``link_item`` and ``unlink_items`` name the albums, artists and genres they touched in a ``Dirty``;
 ``rebuild`` then recomputes exactly those rows, once per commit, so a batch of 200 tracks of one album
@@ -69,15 +69,20 @@ def unlink_items(db: sqlite3.Connection, item_ids: Sequence[str], dirty: Dirty) 
     _mark_links(db, item_ids, dirty)
     for chunk in _chunks(item_ids):
         marks = _marks(chunk)
-        db.execute("DELETE FROM search_tracks WHERE rowid IN "
+        db.execute("DELETE FROM search_items WHERE rowid IN "
                    f"(SELECT rowid FROM items WHERE id IN ({marks}))", chunk)
         db.execute(f"DELETE FROM item_artists WHERE item_id IN ({marks})", chunk)
         db.execute(f"DELETE FROM item_genres WHERE item_id IN ({marks})", chunk)
 
 
 def link_item(db: sqlite3.Connection, item: Item, tags: Tags, dirty: Dirty) -> None:
-    """After a track is stored (its old links already unlinked): its artists, genres and search row."""
+    """After an item is stored (its old links already unlinked): its search row, and for a track its
+    artists and genres."""
+    rowid = db.execute("SELECT rowid FROM items WHERE id = ?", (item.id,)).fetchone()[0]
     if item.type != "track":
+        db.execute("INSERT INTO search_items(rowid, title, artist, album, extra) VALUES (?,?,?,?,?)",
+                   (rowid, item.title, item.artist or "", item.album or "",
+                    " ".join(n for n in (item.album_artist, item.genre) if n)))
         return
     track = track_artists(tags)
     album = album_artists(tags)
@@ -91,9 +96,9 @@ def link_item(db: sqlite3.Connection, item: Item, tags: Tags, dirty: Dirty) -> N
     genres = [genre_ref(name) for name in tags.genres]
     db.executemany("INSERT OR IGNORE INTO item_genres(item_id, position, genre_id, name) VALUES (?,?,?,?)",
                    [(item.id, i, gid, name) for i, (gid, name) in enumerate(genres)])
-    rowid = db.execute("SELECT rowid FROM items WHERE id = ?", (item.id,)).fetchone()[0]
-    db.execute("INSERT INTO search_tracks(rowid, title, artist, album) VALUES (?,?,?,?)",
-               (rowid, item.title, " ".join(r.name for r in track), item.album or ""))
+    db.execute("INSERT INTO search_items(rowid, title, artist, album, extra) VALUES (?,?,?,?,?)",
+               (rowid, item.title, " ".join(r.name for r in track), item.album or "",
+                " ".join([r.name for r in album] + [name for _, name in genres])))
     dirty.artists.update(r[3] for r in rows)
     dirty.genres.update(gid for gid, _ in genres)
     album_of = item_album(item, tags)

@@ -6,9 +6,9 @@ import hashlib
 import sqlite3
 from collections.abc import Sequence
 
-SCHEMA_VERSION = "2"
-_TABLES = ("search_tracks", "search_albums", "search_artists", "item_artists", "item_genres", "albums",
-           "artists", "genres", "chapters", "files", "items", "failures", "meta")
+SCHEMA_VERSION = "3"  # 3: search_items (every item type, album artists and genres)
+_TABLES = ("search_tracks", "search_items", "search_albums", "search_artists", "item_artists", "item_genres",
+           "albums", "artists", "genres", "chapters", "files", "items", "failures", "meta")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -128,9 +128,10 @@ CREATE TABLE IF NOT EXISTS genres (
 );
 CREATE INDEX IF NOT EXISTS genres_order ON genres(sort_key, id);
 -- Full-text search, rowids those of items / albums / artists. Diacritics folded ("beyonce" finds
--- "Beyoncé"), prefix indexes for type-ahead.
-CREATE VIRTUAL TABLE IF NOT EXISTS search_tracks USING fts5(
-  title, artist, album, tokenize='unicode61 remove_diacritics 2', prefix='1 2 3');
+-- "Beyoncé"), prefix indexes for type-ahead. search_items holds every item (GET /items?q=, and the
+-- tracks of GET /search); extra: album artists and genres.
+CREATE VIRTUAL TABLE IF NOT EXISTS search_items USING fts5(
+  title, artist, album, extra, tokenize='unicode61 remove_diacritics 2', prefix='1 2 3');
 CREATE VIRTUAL TABLE IF NOT EXISTS search_albums USING fts5(
   name, artist, tokenize='unicode61 remove_diacritics 2', prefix='1 2 3');
 CREATE VIRTUAL TABLE IF NOT EXISTS search_artists USING fts5(

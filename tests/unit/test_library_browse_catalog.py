@@ -10,7 +10,7 @@ import pytest
 
 from revenge.library import browse
 from revenge.library.assemble import build_item
-from revenge.library.catalog import Catalog
+from revenge.library.catalog import MAX_QUERY_WORDS, Catalog
 from revenge.library.cursors import CursorError
 from revenge.library.grouping import genre_ref
 from revenge.library.model import MediaFile
@@ -83,7 +83,8 @@ def test_fts_query_quotes_every_word_as_a_prefix() -> None:
     assert browse.fts_query("Beyoncé  LEMON") == '"beyoncé"* "lemon"*'
     assert browse.fts_query('x" OR y*') == '"x"* "or"* "y"*'
     assert browse.fts_query(" -*: ") is None
-    assert browse.fts_query(" ".join(["w"] * 20)) == " ".join(['"w"*'] * browse.MAX_QUERY_WORDS)
+    assert browse.fts_query(" ".join(["w"] * 20)) == " ".join(['"w"*'] * MAX_QUERY_WORDS)
+    assert browse.fts_query("_") is None and browse.fts_query("a_b") == '"a"* "b"*'  # split as FTS5 does
 
 
 def test_list_cursors_round_trip_and_refuse_others() -> None:
@@ -113,3 +114,22 @@ def test_other_artist_separators_rebuild_the_catalog(tmp_path: Path) -> None:
     split = Catalog(path, artist_separators=(";",))
     assert split.get_item(item_id) is None and split.count_items()["track"] == 0  # the next scan refills it
     split.close()
+
+
+def test_item_list_query_uses_the_full_text_index(catalog: Catalog) -> None:
+    # Word prefixes with diacritics folded, as GET /search: a LIKE '%…%' would miss "beyonce"
+    # and find "lemon" inside "Melemon".
+    hit = _put(catalog, "a.flac", title="Lemonade", artists=("Beyoncé",), album="Lemonade",
+               album_artists=("Queen B",), genres=("R&B",))
+    _put(catalog, "b.flac", title="Melemon", artists=("Other",))
+    catalog.commit()
+
+    def ids(q: str) -> list[str]:
+        return [i.id for i in catalog.list_items(q=q)[0]]
+
+    assert ids("beyonce lemon") == [hit] and ids("BEYON") == [hit]
+    assert ids("queen") == [hit] and ids("r&b") == [hit]  # album artist and genre too
+    assert ids("emon") == [] and ids("_%") == []
+    catalog.remove_item(hit)
+    catalog.commit()
+    assert ids("lemon") == []
