@@ -85,6 +85,7 @@ def create_app(settings: Settings) -> Starlette:
             metrics.sessions_active.set_function(sessions.watched_count)
             art = ArtIndex(settings.data_dir / "art.db")
             stack.callback(art.close)
+            catalog.on_removed(art.forget)  # a removed item's picture rows go with it
             art_cache = ArtCache(settings.data_dir / "art-cache", settings.art_cache_mb * 1024 * 1024, art)
             scans = ScanRunner(settings, catalog, ScanStatus(), on_unit=art.index_unit)
             stack.push_async_callback(scans.aclose)

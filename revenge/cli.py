@@ -101,6 +101,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     catalog = Catalog(settings.data_dir / "catalog.db", settings.artist_separators)
     art = ArtIndex(settings.data_dir / "art.db")
+    catalog.on_removed(art.forget)  # a removed item's picture rows go with it
     try:
         status = ScanStatus()
         report = scan_library(settings, catalog, status, show_progress=sys.stderr.isatty(),

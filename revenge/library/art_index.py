@@ -34,6 +34,7 @@ CREATE TABLE IF NOT EXISTS item_art (
   art_id TEXT,            -- NULL: the item has no picture (still recorded, so it is not looked at again)
   stamp TEXT NOT NULL     -- the files' and the folder image's (path, size, mtime) it was worked out from
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS item_art_art ON item_art(art_id);  -- is a picture still shown (forget)
 CREATE TABLE IF NOT EXISTS pictures (
   art_id TEXT PRIMARY KEY,
   path TEXT NOT NULL,     -- the audio file whose tags hold it, or the image file
@@ -41,6 +42,7 @@ CREATE TABLE IF NOT EXISTS pictures (
 ) WITHOUT ROWID;
 """
 MAX_FOLDER_IMAGE_BYTES = 32 * 1024 * 1024
+_CHUNK = 500  # ids per IN (...) list
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -181,6 +183,31 @@ class ArtIndex:
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
+
+    def forget(self, item_ids: list[str]) -> None:
+        """Drop the rows of items gone from the catalog (``Catalog.on_removed``), and the pictures no
+        item shows any more."""
+        try:
+            with self._write_lock:
+                db = self._write
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    for start in range(0, len(item_ids), _CHUNK):
+                        chunk = item_ids[start:start + _CHUNK]
+                        marks = ",".join("?" * len(chunk))
+                        gone = [r[0] for r in db.execute(
+                            f"DELETE FROM item_art WHERE item_id IN ({marks}) AND art_id IS NOT NULL "
+                            "RETURNING art_id", chunk)]
+                        db.execute(f"DELETE FROM item_art WHERE item_id IN ({marks})", chunk)
+                        for art_id in set(gone):
+                            db.execute("DELETE FROM pictures WHERE art_id = ? AND NOT EXISTS "
+                                       "(SELECT 1 FROM item_art WHERE art_id = ?)", (art_id, art_id))
+                    db.execute("COMMIT")
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+        except Exception:  # like indexing, forgetting must never fail a scan
+            log.exception("cover art of %d removed items not forgotten", len(item_ids))
 
     @staticmethod
     def _embedded(files: list[Path]) -> tuple[str, str, bool] | None:

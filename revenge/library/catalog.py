@@ -14,7 +14,7 @@ import sqlite3
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,6 +76,8 @@ class Catalog:
         self.path = path
         self.artist_separators = tuple(artist_separators)
         self._dirty = Dirty()  # albums, artists, genres to rebuild before the next commit
+        self._removed: list[str] = []  # items removed in the open transaction, for the listeners
+        self._removal_listeners: list[Callable[[list[str]], None]] = []
         self._write_lock = threading.Lock()
         self._write = _connect(path)
         self._write.execute("PRAGMA journal_mode=WAL")
@@ -247,6 +249,11 @@ class Catalog:
             self._in_tx = True
         return self._write
 
+    def on_removed(self, listener: Callable[[list[str]], None]) -> None:
+        """Call ``listener(item_ids)`` after each commit that removed items (the art index forgets them),
+        whichever path removed them: a scan, a re-probe that found the file gone, the watcher."""
+        self._removal_listeners.append(listener)
+
     def commit(self) -> None:
         with self._write_lock:
             if self._in_tx:
@@ -254,6 +261,10 @@ class Catalog:
                 self._write.execute("COMMIT")
                 self._in_tx = False
                 self._cache_stale = True
+            removed, self._removed = self._removed, []
+        if removed:
+            for listener in self._removal_listeners:
+                listener(removed)
 
     def begin_scan(self) -> int:
         """A new scan generation: everything the scan sees is stamped with it."""
@@ -355,7 +366,8 @@ class Catalog:
         with self._write_lock:
             db = self._tx()
             unlink_items(db, [item_id], self._dirty)
-            db.execute("DELETE FROM items WHERE id = ?", (item_id,))
+            if db.execute("DELETE FROM items WHERE id = ?", (item_id,)).rowcount:
+                self._removed.append(item_id)
 
     def record_failure(self, path: str, root: str, relative: str, item_type: ItemType, size: int | None,
                        mtime_ns: int | None, reason: str, generation: int) -> None:
@@ -391,6 +403,7 @@ class Catalog:
                 if table == "items":
                     gone = [r[0] for r in db.execute(f"SELECT id FROM items WHERE {where}", params)]
                     unlink_items(db, gone, self._dirty)
+                    self._removed.extend(gone)
                 cur = db.execute(f"DELETE FROM {table} WHERE {where}", params)
                 if table == "items":
                     removed = cur.rowcount

@@ -5,6 +5,7 @@ and sweeps half-written files, and a picture whose source changed is no longer s
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -150,3 +151,33 @@ def test_the_scan_command_indexes_art_too(tmp_path: Path) -> None:
         assert index.art_id(item_id("track", "A/t.mp3")) == art_id_for(cover)
     finally:
         index.close()
+
+
+def test_a_scan_that_removes_items_forgets_their_pictures(tmp_path: Path) -> None:
+    music = tmp_path / "music"
+    for rel in ("A/t1.mp3", "A/t2.mp3", "B/t3.mp3"):
+        write_audio(music / rel, samples=11_025, rate=22_050, channels=1)
+    shared = write_picture(music / "A" / "cover.png", 30, 30, RED)
+    own = write_picture(music / "B" / "cover.png", 31, 31, GREEN)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REVENGE_")}
+
+    def scan() -> None:
+        done = subprocess.run([sys.executable, "-m", "revenge", "scan", "--data-dir", str(tmp_path / "data"),
+                               str(music)], capture_output=True, text=True, env=env, timeout=120, check=False)
+        assert done.returncode == 0, done.stderr
+
+    def rows() -> tuple[set[str], set[str]]:
+        db = sqlite3.connect(tmp_path / "data" / "art.db")
+        try:
+            return ({r[0] for r in db.execute("SELECT item_id FROM item_art")},
+                    {r[0] for r in db.execute("SELECT art_id FROM pictures")})
+        finally:
+            db.close()
+
+    scan()
+    ids = {n: item_id("track", n) for n in ("A/t1.mp3", "A/t2.mp3", "B/t3.mp3")}
+    assert rows() == (set(ids.values()), {art_id_for(shared), art_id_for(own)})
+    (music / "A" / "t1.mp3").unlink()  # its picture stays: t2 still shows it
+    (music / "B" / "t3.mp3").unlink()  # the last item showing its picture
+    scan()
+    assert rows() == ({ids["A/t2.mp3"]}, {art_id_for(shared)})
