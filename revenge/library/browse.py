@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import secrets
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import orjson
 
@@ -25,7 +25,9 @@ from revenge.library.tags import Tags, tags_from_json
 AlbumSort = Literal["alphabetical", "artist", "newest", "random", "year"]
 ALBUM_SORTS: tuple[AlbumSort, ...] = ("alphabetical", "artist", "newest", "random", "year")
 MAX_RELATED = 500  # albums of one artist, tracks of one album: bounded like every list
+COVER_CANDIDATES = 4  # tracks looked at for an album's or an artist's picture
 _MAX_SEED = 2**31
+T = TypeVar("T")
 
 # Each sort's key columns (ascending; the album id breaks ties). No NULLs: row values compare them as
 # unknown, which would end a page early.
@@ -63,6 +65,7 @@ class Album:
     added_at: float
     artists: tuple[Ref, ...] = ()
     genres: tuple[Ref, ...] = ()
+    cover_items: tuple[str, ...] = ()  # its first tracks: the album's cover is the first one's that has one
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +76,7 @@ class Artist:
     mb_artist_id: str | None
     album_count: int
     track_count: int
+    cover_items: tuple[str, ...] = ()  # a few of their tracks, album artist's first: the artist's picture
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,8 +158,20 @@ def _albums(db: sqlite3.Connection, rows: Sequence[Sequence[Any]]) -> list[Album
                                   "JOIN genres gg ON gg.id = g.genre_id "
                                   "WHERE i.album_id IN ({marks}) "
                                   "ORDER BY i.album_id, i.disc_number, i.track_number, g.position")
+    covers = {aid: tuple(r[0] for r in db.execute(
+        "SELECT id FROM items WHERE album_id = ? ORDER BY disc_number, track_number, sort_key LIMIT ?",
+        (aid, COVER_CANDIDATES))) for aid in ids}
     return [Album(*r[:5], bool(r[5]), *r[6:13],  # type: ignore[arg-type]
-                  artists=tuple(artists.get(r[0], ())), genres=tuple(genres.get(r[0], ()))) for r in rows]
+                  artists=tuple(artists.get(r[0], ())), genres=tuple(genres.get(r[0], ())),
+                  cover_items=covers[r[0]]) for r in rows]
+
+
+def _artists(db: sqlite3.Connection, rows: Sequence[Sequence[Any]]) -> list[Artist]:
+    """Artists of rows of _ARTIST_COLUMNS, each with its cover candidates ('album' sorts before 'track':
+    the albums they made first, then those they appear on)."""
+    return [Artist(*r, cover_items=tuple(i[0] for i in db.execute(  # type: ignore[misc]
+        "SELECT item_id FROM item_artists WHERE artist_id = ? ORDER BY role, item_id LIMIT ?",
+        (r[0], COVER_CANDIDATES)))) for r in rows]
 
 
 def list_albums(catalog: Catalog, *, sort: AlbumSort = "alphabetical", genre: str | None = None,
@@ -233,10 +249,11 @@ def get_album(catalog: Catalog, album_id: str) -> tuple[Album, list[Track]] | No
 _ARTIST_COLUMNS = "id, name, sort_name, mb_artist_id, album_count, track_count"
 
 
-def _name_page(catalog: Catalog, kind: str, columns: str, cursor: str | None,
-               limit: int) -> tuple[list[tuple[Any, ...]], str | None]:
-    """A page of the artists or genres table by (sort_key, id): the rows (without the sort key) and
-    the next page's cursor."""
+def _name_page(catalog: Catalog, kind: str, columns: str, cursor: str | None, limit: int,
+               make: Callable[[sqlite3.Connection, list[tuple[Any, ...]]], list[T]],
+               ) -> tuple[list[T], str | None]:
+    """A page of the artists or genres table by (sort_key, id): ``make(db, rows)`` of the rows (without
+    the sort key), and the next page's cursor."""
     sql = f"SELECT {columns}, sort_key FROM {kind}"
     params: list[object] = []
     if cursor is not None:
@@ -247,16 +264,16 @@ def _name_page(catalog: Catalog, kind: str, columns: str, cursor: str | None,
     params.append(limit + 1)
     with catalog.reading() as db:
         rows = db.execute(sql, params).fetchall()
-    page = rows[:limit]
+        page = rows[:limit]
+        made = make(db, [r[:-1] for r in page])
     next_cursor = (encode_list_cursor(kind, 0, [page[-1][-1], page[-1][0]])
                    if len(rows) > limit and page else None)
-    return [r[:-1] for r in page], next_cursor
+    return made, next_cursor
 
 
 def list_artists(catalog: Catalog, *, cursor: str | None = None,
                  limit: int = 50) -> tuple[list[Artist], str | None]:
-    rows, next_cursor = _name_page(catalog, "artists", _ARTIST_COLUMNS, cursor, limit)
-    return [Artist(*r) for r in rows], next_cursor
+    return _name_page(catalog, "artists", _ARTIST_COLUMNS, cursor, limit, _artists)
 
 
 def get_artist(catalog: Catalog, artist_id: str) -> tuple[Artist, list[Album], list[Album]] | None:
@@ -274,14 +291,15 @@ def get_artist(catalog: Catalog, artist_id: str) -> tuple[Artist, list[Album], l
                 "ORDER BY coalesce(year, 99999), sort_key, id LIMIT ?", (artist_id, role, MAX_RELATED)
             ).fetchall()
             lists[role] = _albums(db, rows)
+        artist = _artists(db, [row])[0]
     own = {a.id for a in lists["album"]}
-    return Artist(*row), lists["album"], [a for a in lists["track"] if a.id not in own]
+    return artist, lists["album"], [a for a in lists["track"] if a.id not in own]
 
 
 def list_genres(catalog: Catalog, *, cursor: str | None = None,
                 limit: int = 50) -> tuple[list[Genre], str | None]:
-    rows, next_cursor = _name_page(catalog, "genres", "id, name, album_count, track_count", cursor, limit)
-    return [Genre(*r) for r in rows], next_cursor
+    return _name_page(catalog, "genres", "id, name, album_count, track_count", cursor, limit,
+                      lambda _, rows: [Genre(*r) for r in rows])
 
 
 def search(catalog: Catalog, text: str, limit: int = 20) -> SearchResult:
@@ -304,5 +322,5 @@ def search(catalog: Catalog, text: str, limit: int = 20) -> SearchResult:
             "SELECT i.id FROM search_items s JOIN items i ON i.rowid = s.rowid WHERE search_items MATCH ? "
             "AND i.type = 'track' ORDER BY bm25(search_items, 4.0, 2.0, 1.0, 0.5), i.sort_key LIMIT ?",
             (query, limit))]
-        return SearchResult([Artist(*r) for r in artist_rows], _albums(db, album_rows),
+        return SearchResult(_artists(db, artist_rows), _albums(db, album_rows),
                             _tracks(catalog, db, track_ids))

@@ -19,7 +19,7 @@ from revenge.library.model import is_valid_item_id
 from revenge.web.auth import require_user
 from revenge.web.conn import app_state
 from revenge.web.errors import bad_request, not_found
-from revenge.web.library_json import album_json, artist_json, discs_json, genre_json, track_json
+from revenge.web.library_json import album_json, art_of, artist_json, discs_json, genre_json, track_json
 from revenge.web.responses import JSONResponse
 from revenge.web.routes_progress import caller_progress
 from revenge.web.validate import int_param, limit_param
@@ -74,7 +74,8 @@ async def list_albums(request: Request) -> Response:
             year_to=year_to, cursor=params.get("cursor") or None, limit=limit)
     except CursorError:
         raise _bad_cursor() from None
-    return JSONResponse({"albums": [album_json(a) for a in albums], "next_cursor": next_cursor})
+    art = art_of(app_state(request).art, albums)
+    return JSONResponse({"albums": [album_json(a, art) for a in albums], "next_cursor": next_cursor})
 
 
 async def get_album(request: Request) -> Response:
@@ -84,8 +85,9 @@ async def get_album(request: Request) -> Response:
         raise not_found("album", "album_id")
     album, tracks = found
     progress = await asyncio.gather(*(caller_progress(request, user, t.item) for t in tracks))
-    body = album_json(album)
-    body["discs"] = discs_json(tracks, list(progress))
+    art = art_of(app_state(request).art, [album], tracks)
+    body = album_json(album, art)
+    body["discs"] = discs_json(tracks, list(progress), art)
     return JSONResponse(body)
 
 
@@ -98,7 +100,8 @@ async def list_artists(request: Request) -> Response:
                                                    limit=limit)
     except CursorError:
         raise _bad_cursor() from None
-    return JSONResponse({"artists": [artist_json(a) for a in artists], "next_cursor": next_cursor})
+    art = art_of(app_state(request).art, artists)
+    return JSONResponse({"artists": [artist_json(a, art) for a in artists], "next_cursor": next_cursor})
 
 
 async def get_artist(request: Request) -> Response:
@@ -107,9 +110,10 @@ async def get_artist(request: Request) -> Response:
     if found is None:
         raise not_found("artist", "artist_id")
     artist, albums, appears_on = found
-    body = artist_json(artist)
-    body["albums"] = [album_json(a) for a in albums]
-    body["appears_on"] = [album_json(a) for a in appears_on]
+    art = art_of(app_state(request).art, [artist, *albums, *appears_on])
+    body = artist_json(artist, art)
+    body["albums"] = [album_json(a, art) for a in albums]
+    body["appears_on"] = [album_json(a, art) for a in appears_on]
     return JSONResponse(body)
 
 
@@ -134,9 +138,10 @@ async def search(request: Request) -> Response:
     if len(q) > MAX_TEXT_CHARS:
         raise bad_request("q", f"q must be at most {MAX_TEXT_CHARS} characters")
     result = browse.search(app_state(request).catalog, q, limit)
-    return JSONResponse({"artists": [artist_json(a) for a in result.artists],
-                         "albums": [album_json(a) for a in result.albums],
-                         "tracks": [track_json(t) for t in result.tracks]})
+    art = art_of(app_state(request).art, [*result.artists, *result.albums], result.tracks)
+    return JSONResponse({"artists": [artist_json(a, art) for a in result.artists],
+                         "albums": [album_json(a, art) for a in result.albums],
+                         "tracks": [track_json(t, art) for t in result.tracks]})
 
 
 routes = [

@@ -83,6 +83,17 @@ def build(base: Path) -> ArtLibrary:
     lib.pictures["discs"] = write_picture(lib.music / "Discs" / "folder.png", 100, 100, GREY)
     write_audio(lib.music / "Discs" / "CD1" / "01.mp3", samples=44_100, tags={"title": "Disc track"})
 
+    # A tagged album whose second track alone has a picture: the album's and its artist's picture.
+    cover = {"album": "Covered Album", "artist": "Covered Artist", "album_artist": "Covered Artist"}
+    write_audio(lib.music / "Covered" / "01.mp3", samples=22_050, tags={**cover, "title": "Bare one",
+                                                                         "track": "1"})
+    write_audio(lib.music / "Covered" / "02.mp3", samples=22_050, tags={**cover, "title": "Covered two",
+                                                                         "track": "2"})
+    lib.pictures["covered"] = picture_bytes(60, 60, BLUE)
+    add_id3(lib.music / "Covered" / "02.mp3", pictures=((3, lib.pictures["covered"]),))
+    write_audio(lib.music / "Plain" / "01.mp3", samples=22_050,
+                tags={"album": "Plain Album", "artist": "Plain Artist", "title": "Plain one"})
+
     # A podcast episode and a folder audiobook, each with a folder image.
     lib.pictures["show"] = write_picture(lib.podcasts / "Show" / "Folder.PNG", 64, 64, RED)
     write_audio(lib.podcasts / "Show" / "ep1.mp3", samples=44_100, tags={"title": "Episode"})
@@ -120,6 +131,26 @@ def track(rel: str) -> str:
 
 def art_of(client: httpx.Client, uid: str) -> Any:
     return client.get(f"/api/v1/items/{uid}").json()["art_id"]
+
+
+def test_albums_and_artists_carry_their_picture(client: httpx.Client, lib: ArtLibrary) -> None:
+    covered = art_id_for(lib.pictures["covered"])
+    albums = {a["name"]: a for a in client.get("/api/v1/albums").json()["albums"]}
+    assert albums["Covered Album"]["art_id"] == covered  # the first track with a picture
+    assert albums["Plain Album"]["art_id"] is None
+    album = client.get(f"/api/v1/albums/{albums['Covered Album']['id']}").json()
+    assert album["art_id"] == covered
+    assert [t["art_id"] for t in album["discs"][0]["tracks"]] == [None, covered]
+    artists = {a["name"]: a for a in client.get("/api/v1/artists").json()["artists"]}
+    assert artists["Covered Artist"]["art_id"] == covered and artists["Plain Artist"]["art_id"] is None
+    artist = client.get(f"/api/v1/artists/{artists['Covered Artist']['id']}").json()
+    assert artist["art_id"] == covered and [a["art_id"] for a in artist["albums"]] == [covered]
+    found = client.get("/api/v1/search", params={"q": "covered"}).json()
+    assert [a["art_id"] for a in found["artists"]] == [covered]
+    assert [a["art_id"] for a in found["albums"]] == [covered]
+    assert [(t["title"], t["art_id"]) for t in found["tracks"]] == [("Covered two", covered),
+                                                                    ("Bare one", None)]  # title first
+    assert client.get(f"/api/v1/art/{covered}").status_code == 200
 
 
 def image(response: httpx.Response) -> Image.Image:
