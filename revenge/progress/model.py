@@ -202,3 +202,15 @@ DEFAULT_POLICIES: Mapping[ItemType, CompletionPolicy] = {
 }
 
 Policies = Mapping[ItemType, CompletionPolicy]
+
+
+PlayedOrder = Literal["recent", "frequent"]
+
+
+@dataclass(frozen=True, slots=True)
+class PlayedItem:
+    """One item a user played, as the per-user played lists give it (``ProgressStore.played``)."""
+
+    item_id: str
+    last_played_at: int
+    play_count: int

@@ -32,7 +32,15 @@ from revenge.progress import rules
 from revenge.progress.batcher import BatcherOverloaded, ProgressBatcher
 from revenge.progress.durability import StoreNotDurable
 from revenge.progress.guard import StoreGuard
-from revenge.progress.model import DEFAULT_POLICIES, CompletionPolicy, Policies, ProgressState, ProgressUpdate
+from revenge.progress.model import (
+    DEFAULT_POLICIES,
+    CompletionPolicy,
+    PlayedItem,
+    PlayedOrder,
+    Policies,
+    ProgressState,
+    ProgressUpdate,
+)
 from revenge.progress.store import ProgressStore, open_store
 
 if TYPE_CHECKING:
@@ -162,6 +170,10 @@ class ProgressService:
     async def continue_listening(self, user_id: str, item_type: ItemType | None,
                                  limit: int) -> list[ProgressState]:
         return await self._call(lambda: self.store.continue_listening(user_id, item_type, limit, now_ms()))
+
+    async def played(self, user_id: str, item_type: ItemType, order: PlayedOrder,
+                     limit: int) -> list[PlayedItem]:
+        return await self._call(lambda: self.store.played(user_id, item_type, order, limit))
 
     async def mark_played(self, user_id: str, item_id: str, item_type: ItemType, duration_ms: int,
                           played: bool) -> ProgressState:

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from revenge.library.model import ItemType
-from revenge.progress.model import ProgressState, ProgressUpdate
+from revenge.progress.model import PlayedItem, PlayedOrder, ProgressState, ProgressUpdate
 
 if TYPE_CHECKING:
     from revenge.config import Settings
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 CONTINUE_DEFAULT_LIMIT = 20
 CONTINUE_MAX_LIMIT = 100
+PLAYED_MAX_LIMIT = 5000
 SQLITE_BUSY_SHARE = 0.75  # of store_timeout_seconds: how long SQLite waits for a held write lock
 
 
@@ -72,6 +73,14 @@ class ProgressStore(Protocol):
         """States for which ``rules.is_continue_candidate(state, now_ms)`` holds, newest
         ``last_played_at`` first (ties: item id ascending), at most ``limit`` (1..CONTINUE_MAX_LIMIT),
         only of ``item_type`` when given. Devices may be left empty here."""
+
+    async def played(self, user_id: str, item_type: ItemType, order: PlayedOrder,
+                     limit: int) -> list[PlayedItem]:
+        """The user's items of ``item_type`` with the greatest ``last_played_at`` (``recent``: every item
+        with one) or ``play_count`` (``frequent``: items played at least once), at most ``limit``
+        (1..PLAYED_MAX_LIMIT), in that order (ties: the other one descending, then item id). Which of
+        the items tied at the limit are in is unspecified. Served from an index, whatever the number
+        of the user's items (the albums sorts recently_played and frequent)."""
 
     async def mark_played(
         self, user_id: str, item_id: str, item_type: ItemType, duration_ms: int, now_ms: int

@@ -6,6 +6,9 @@ Keys (every one carries the user id as a hash tag, so all keys of one user share
 * ``rv:{<user>}:d:<item>``  hash: device id → ``"position:event_ts:updated"`` (``DevicePosition``)
 * ``rv:{<user>}:c:<type>``  sorted set: item ids that are continue-listening candidates (all but the
   age test), scored by ``last_played_at``
+* ``rv:{<user>}:r:<type>``, ``rv:{<user>}:n:<type>``  sorted sets: every item played, scored by
+  ``last_played_at``; those played at least once, scored by ``play_count`` (``played``: the albums
+  sorts recently_played and frequent). A state stored before they existed joins them on its next write.
 
 Writes are Lua scripts (``lua/*.lua``, each prefixed with ``lua/common.lua``) that apply
 ``rules.apply_update`` / ``mark_*`` / ``set_hidden`` atomically per (user, item). Every key a script
@@ -48,6 +51,8 @@ from revenge.progress.model import (
     STATE_FIELD_KINDS,
     STATE_HASH_FIELDS,
     DevicePosition,
+    PlayedItem,
+    PlayedOrder,
     Policies,
     ProgressState,
     ProgressUpdate,
@@ -77,15 +82,25 @@ def continue_key(user_id: str, item_type: str) -> str:
     return f"rv:{{{user_id}}}:c:{item_type}"
 
 
-def continue_keys(user_id: str) -> list[str]:
-    """The user's continue sets, one per item type: the start of the user's group of KEYS."""
-    return [continue_key(user_id, t) for t in ITEM_TYPES]
+def recent_key(user_id: str, item_type: str) -> str:
+    return f"rv:{{{user_id}}}:r:{item_type}"
+
+
+def plays_key(user_id: str, item_type: str) -> str:
+    return f"rv:{{{user_id}}}:n:{item_type}"
+
+
+def user_keys(user_id: str) -> list[str]:
+    """The user's sorted sets, one of each kind per item type (continue candidates first): the start of
+    the user's group of KEYS."""
+    return ([continue_key(user_id, t) for t in ITEM_TYPES] + [recent_key(user_id, t) for t in ITEM_TYPES]
+            + [plays_key(user_id, t) for t in ITEM_TYPES])
 
 
 def script_keys(user_id: str, *item_ids: str) -> tuple[str, ...]:
-    """KEYS of a script call for one user's items: its continue sets, then each item's state and devices
+    """KEYS of a script call for one user's items: its sorted sets, then each item's state and devices
     hashes (the layout lua/common.lua expects)."""
-    keys = continue_keys(user_id)
+    keys = user_keys(user_id)
     for item_id in item_ids:
         keys += (state_key(user_id, item_id), devices_key(user_id, item_id))
     return tuple(keys)
@@ -113,7 +128,7 @@ class _Call:
         index = self.items.get((u.user_id, u.item_id))
         if index is None:
             if u.user_id != self._group_user:
-                self.keys += continue_keys(u.user_id)
+                self.keys += user_keys(u.user_id)
                 self._group_user = u.user_id
             index = self.items[u.user_id, u.item_id] = len(self.items)
             self.keys += (state_key(u.user_id, u.item_id), devices_key(u.user_id, u.item_id))
@@ -308,6 +323,24 @@ class DragonflyStore:
         states = [ProgressState.from_hash(h) for h in hashes if h]
         # The rules have the last word (a state may have changed between the two reads).
         return rules.select_continue(states, item_type, limit, now_ms)
+
+    async def played(self, user_id: str, item_type: ItemType, order: PlayedOrder,
+                     limit: int) -> list[PlayedItem]:
+        ranked, other = ((recent_key, plays_key) if order == "recent" else (plays_key, recent_key))
+        client = self._redis.client()
+        try:
+            rows: list[tuple[bytes, float]] = await client.zrevrange(ranked(user_id, item_type), 0, limit - 1,
+                                                                     withscores=True)
+            members = [m for m, _ in rows]
+            scores: list[float | None] = (await client.zmscore(other(user_id, item_type), members)
+                                          if members else [])
+        except RedisError as exc:
+            raise self._redis.unavailable(exc) from exc
+        found = [(reply_text(m), int(score), int(o or 0)) for (m, score), o in zip(rows, scores, strict=True)]
+        found.sort(key=lambda e: (-e[1], -e[2], e[0]))
+        if order == "recent":
+            return [PlayedItem(i, at, n) for i, at, n in found]
+        return [PlayedItem(i, at, n) for i, n, at in found]
 
     async def _modify(self, op: str, user_id: str, item_id: str, item_type: ItemType,
                       duration_ms: int, now_ms: int) -> ProgressState:

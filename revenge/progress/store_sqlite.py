@@ -22,6 +22,8 @@ from revenge.progress.model import (
     DEFAULT_POLICIES,
     STATE_HASH_FIELDS,
     DevicePosition,
+    PlayedItem,
+    PlayedOrder,
     Policies,
     ProgressState,
     ProgressUpdate,
@@ -53,6 +55,7 @@ CREATE TABLE IF NOT EXISTS progress (
   PRIMARY KEY (user_id, item_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS progress_recent ON progress (user_id, last_played_at);
+CREATE INDEX IF NOT EXISTS progress_frequent ON progress (user_id, play_count);
 CREATE TABLE IF NOT EXISTS progress_device (
   user_id TEXT NOT NULL,
   item_id TEXT NOT NULL,
@@ -206,6 +209,20 @@ class SqliteStore:
             return [_row_to_state(row, {}) for row in db.execute(sql, args)]
 
         return rules.select_continue(await self._sqlite.run(work), item_type, limit, now_ms)
+
+    async def played(self, user_id: str, item_type: ItemType, order: PlayedOrder,
+                     limit: int) -> list[PlayedItem]:
+        sql = ("SELECT item_id, last_played_at, play_count FROM progress WHERE user_id = ? AND item_type = ? "
+               + ("AND last_played_at IS NOT NULL ORDER BY last_played_at DESC, play_count DESC"
+                  if order == "recent" else
+                  "AND play_count > 0 ORDER BY play_count DESC, last_played_at DESC")
+               + ", item_id LIMIT ?")
+
+        def work(db: sqlite3.Connection) -> list[PlayedItem]:
+            rows = db.execute(sql, (user_id, item_type, limit))
+            return [PlayedItem(i, int(at or 0), int(n)) for i, at, n in rows]
+
+        return await self._sqlite.run(work)
 
     async def _modify(self, user_id: str, item_id: str,
                       change: Callable[[ProgressState | None], ProgressState]) -> ProgressState:

@@ -265,6 +265,37 @@ async def test_track_play_counting_through_the_store(progress_store: ProgressSto
     assert state is not None and state.play_count == 2 and state.completed
 
 
+def heard(item: str, start: int, user: str = "1") -> list[ProgressUpdate]:
+    """A listen of a 4-minute track from ``start``, heard long enough to count as a play."""
+    return [upd(item, 0, start, event="start", user=user)] + [
+        upd(item, 10_000 * i, start + 10_000 * i, user=user) for i in range(1, 14)]
+
+
+async def test_played_lists_by_last_play_and_by_play_count(progress_store: ProgressStore) -> None:
+    c, d, g, a = "c" * 16, "d" * 16, "g" * 16, "a" * 16
+    await progress_store.apply_batch(heard(c, T0) + heard(c, T0 + 10 * MIN) + heard(d, T0 + 20 * MIN))
+    await progress_store.apply_batch([upd(g, 5_000, T0 + 30 * MIN, event="start"),  # started, not a play
+                                      upd(a, 5 * MIN, T0 + 40 * MIN)])  # an episode: another type
+    await progress_store.apply_batch(heard(g, T0, user="2"))  # another user's
+    recent = await progress_store.played("1", "track", "recent", 10)
+    assert [(p.item_id, p.play_count) for p in recent] == [(g, 0), (d, 1), (c, 2)]
+    assert recent[1].last_played_at == T0 + 20 * MIN + 13 * 10_000
+    frequent = await progress_store.played("1", "track", "frequent", 10)
+    assert [(p.item_id, p.play_count) for p in frequent] == [(c, 2), (d, 1)]
+    assert frequent[0].last_played_at == T0 + 10 * MIN + 13 * 10_000
+    assert [p.item_id for p in await progress_store.played("1", "track", "recent", 2)] == [g, d]
+    assert [p.item_id for p in await progress_store.played("1", "episode", "recent", 10)] == [a]
+    assert [p.item_id for p in await progress_store.played("2", "track", "frequent", 10)] == [g]
+    assert await progress_store.played("3", "track", "recent", 10) == []
+    # A play moves an item up; a reset takes it out of both.
+    await progress_store.apply_batch(heard(d, T0 + 50 * MIN) + heard(d, T0 + 60 * MIN))
+    assert [p.item_id for p in await progress_store.played("1", "track", "frequent", 10)] == [d, c]
+    assert [p.item_id for p in await progress_store.played("1", "track", "recent", 10)] == [d, g, c]
+    await progress_store.reset("1", d)
+    assert [p.item_id for p in await progress_store.played("1", "track", "frequent", 10)] == [c]
+    assert [p.item_id for p in await progress_store.played("1", "track", "recent", 10)] == [g, c]
+
+
 async def test_state_survives_reopening(store_settings: Settings) -> None:
     updates = [upd(ITEMS[i % 3], 1000 * i, T0 + i, device=f"d{i % 4}") for i in range(50)]
     first = open_store(store_settings)

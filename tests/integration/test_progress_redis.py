@@ -71,7 +71,7 @@ async def store(redis_server: RedisServer, tmp_path: Path) -> AsyncIterator[Drag
 # --- every key a script touches is declared, and all of one call's keys share a slot -----------------
 
 _CALL_RE = re.compile(r"redis\.p?call\(\s*'(\w+)'\s*,\s*([^,)]+)")
-_DECLARED_KEY_RE = re.compile(r"^(K_STATE|K_DEVICES|ZSETS\[[\w.]+\]|KEYS\[\d+\])$")
+_DECLARED_KEY_RE = re.compile(r"^(K_STATE|K_DEVICES|(?:ZSETS|RECENT|PLAYS)\[[\w.]+\]|KEYS\[\d+\])$")
 
 
 def test_lua_sources_only_use_declared_keys() -> None:
@@ -85,14 +85,18 @@ def test_lua_sources_only_use_declared_keys() -> None:
         assert _DECLARED_KEY_RE.match(key), f"{name}: redis.call('{cmd}', {key}, …) uses an undeclared key"
     text = "\n".join(sources.values())
     # The names the calls use are bound in common.lua, and only to KEYS entries: select_item takes them
-    # from ITEMS, whose entries are two KEYS and a table of KEYS.
-    assert re.findall(r"\bK_STATE, K_DEVICES, ZSETS\s*=\s*([^\n]+)", text) == ["item[1], item[2], item[3]"]
-    assignments = r"(?m)^\s*(?:local\s+)?((?:\w+,\s*)*(?:K_STATE|K_DEVICES|ZSETS)(?:,\s*\w+)*)\s*=(?!=)"
-    assert re.findall(assignments, text) == ["K_STATE, K_DEVICES, ZSETS"]
+    # from ITEMS, whose entries are two KEYS and a table (per kind) of tables of KEYS.
+    assert re.findall(r"\bK_STATE, K_DEVICES\s*=\s*([^\n]+)", text) == ["item[1], item[2]"]
+    assert re.findall(r"\bZSETS, RECENT, PLAYS\s*=\s*([^\n]+)", text) == ["item[3].c, item[3].r, item[3].n"]
+    names = r"(?:K_STATE|K_DEVICES|ZSETS|RECENT|PLAYS)"
+    assignments = rf"(?m)^\s*(?:local\s+)?((?:\w+,\s*)*{names}(?:,\s*\w+)*)\s*=(?!=)"
+    assert re.findall(assignments, text) == ["K_STATE, K_DEVICES", "ZSETS, RECENT, PLAYS"]
     assert re.findall(r"local item = (ITEMS\[[^\]]*\])", text) == ["ITEMS[n]"]
-    assert re.findall(r"\bITEMS\[[^\]]*\]\s*=\s*([^\n]+)", text) == ["{KEYS[i], KEYS[i + 1], zsets}"]
-    assert re.findall(r"\bzsets\[[^\]]*\]\s*=\s*([^\n]+)", text) == ["KEYS[i]"]
-    assert re.findall(r"\bZSETS\[[^\]]*\]\s*=", text) == []
+    assert re.findall(r"\bITEMS\[[^\]]*\]\s*=\s*([^\n]+)", text) == ["{KEYS[i], KEYS[i + 1], sets}"]
+    assert re.findall(r"\bsets\[[^\]]*\](?:\[[^\]]*\])*\s*=\s*([^\n]+)", text) == ["KEYS[i]"]
+    assert re.findall(r"\bsets\s*=", text) == [] and re.findall(r"\bsets, in_sets\s*=\s*([^\n]+)", text) == [
+        "{c = {}, r = {}, n = {}}, true  -- a new user's group"]
+    assert re.findall(rf"\b{names}\[[^\]]*\]\s*=", text) == []
     # No command is built from a string the script makes up (e.g. redis.call(cmd, 'rv:' .. x)).
     assert text.count("redis.call(") + text.count("redis.pcall(") == len(calls)
 

@@ -2,8 +2,10 @@
 -- store loads them.
 --
 -- KEYS, in every script: groups, one per user the call is about (the write script's calls may carry
--- several users, the others one), each made of the user's continue-listening sorted sets
--- rv:{user}:c:<type>, one per item type, then, per item of that user the call is about, its state hash
+-- several users, the others one), each made of the user's sorted sets, one of each per item type:
+-- continue-listening candidates rv:{user}:c:<type>, and every item played, scored by last_played_at
+-- (rv:{user}:r:<type>) and by play_count (rv:{user}:n:<type>, those played at least once); then,
+-- per item of that user the call is about, its state hash
 -- rv:{user}:p:<item> and its devices hash rv:{user}:d:<item>. Items are numbered from 0 across the
 -- groups, in order. Every key a script touches is one of these (Dragonfly refuses undeclared keys). All
 -- keys of a group carry the user's {user} hash tag. On a cluster a call has several users only when they
@@ -14,33 +16,36 @@
 -- round-trips exactly). Redis' Lua numbers are doubles: exact for every integer below 2^53, and the float
 -- comparisons below are the same IEEE operations Python performs in rules.py.
 
-local ITEMS = {}  -- 0-based item index -> {state key, devices key, its user's sets: item type -> key}
+-- 0-based item index -> {state key, devices key, its user's sets: kind ('c', 'r', 'n') -> item type -> key}
+local ITEMS = {}
 do
-  local zsets, in_zsets, i, n_items = {}, false, 1, 0
+  local sets, in_sets, i, n_items = {}, false, 1, 0
   while KEYS[i] do
-    -- A continue set's item type is the key's suffix after ":c:" (item ids have no colon).
-    local item_type = string.match(KEYS[i], ':c:([^:]+)$')
-    if item_type then
-      if not in_zsets then
-        zsets, in_zsets = {}, true  -- a new user's group
+    -- A set's kind and item type are the key's last two parts (item ids have no colon).
+    local kind, item_type = string.match(KEYS[i], ':([crn]):([^:]+)$')
+    if kind then
+      if not in_sets then
+        sets, in_sets = {c = {}, r = {}, n = {}}, true  -- a new user's group
       end
-      zsets[item_type] = KEYS[i]
+      sets[kind][item_type] = KEYS[i]
       i = i + 1
     else
-      in_zsets = false
-      ITEMS[n_items] = {KEYS[i], KEYS[i + 1], zsets}
+      in_sets = false
+      ITEMS[n_items] = {KEYS[i], KEYS[i + 1], sets}
       n_items = n_items + 1
       i = i + 2
     end
   end
 end
 
--- The item the functions below work on: its state and devices hashes and its user's continue sets
--- (the first item of KEYS, until a script selects another one).
-local K_STATE, K_DEVICES, ZSETS
+-- The item the functions below work on: its state and devices hashes and its user's sets: continue
+-- candidates (ZSETS), played by time (RECENT) and by count (PLAYS), each item type -> key (the first
+-- item of KEYS, until a script selects another one).
+local K_STATE, K_DEVICES, ZSETS, RECENT, PLAYS
 local function select_item(n)  -- n: 0-based index of the item
   local item = ITEMS[n]
-  K_STATE, K_DEVICES, ZSETS = item[1], item[2], item[3]
+  K_STATE, K_DEVICES = item[1], item[2]
+  ZSETS, RECENT, PLAYS = item[3].c, item[3].r, item[3].n
 end
 select_item(0)
 
@@ -177,6 +182,22 @@ local function save_state(old, s, min_position_ms)
   end
   if is and not (was and old.item_type == s.item_type and old.last_played_at == s.last_played_at) then
     redis.call('ZADD', ZSETS[s.item_type], int_text(s.last_played_at), s.item_id)
+  end
+  -- The played sets: written whenever the state is (ZADD of an unchanged score costs little), so a
+  -- state stored before these sets existed joins them on its next write.
+  if old ~= nil and old.item_type ~= s.item_type then
+    redis.call('ZREM', RECENT[old.item_type], s.item_id)
+    redis.call('ZREM', PLAYS[old.item_type], s.item_id)
+  end
+  if s.last_played_at ~= nil then
+    redis.call('ZADD', RECENT[s.item_type], int_text(s.last_played_at), s.item_id)
+  else
+    redis.call('ZREM', RECENT[s.item_type], s.item_id)
+  end
+  if s.play_count > 0 then
+    redis.call('ZADD', PLAYS[s.item_type], int_text(s.play_count), s.item_id)
+  else
+    redis.call('ZREM', PLAYS[s.item_type], s.item_id)
   end
 end
 
