@@ -23,8 +23,12 @@ from revenge.library.model import ITEM_ID_RE, Item
 from revenge.library.tags import Tags, tags_from_json
 
 AlbumSort = Literal["alphabetical", "artist", "newest", "random", "year"]
-ALBUM_SORTS: tuple[AlbumSort, ...] = ("alphabetical", "artist", "newest", "random", "year")
+PlayedSort = Literal["recently_played", "frequent"]  # per user: from the progress store's played lists
+ALBUM_SORTS: tuple[AlbumSort | PlayedSort, ...] = ("alphabetical", "artist", "newest", "random", "year",
+                                                   "recently_played", "frequent")
+PLAYED_TRACKS = 2000  # the caller's tracks (most recent, most played) the per-user sorts rank albums by
 MAX_RELATED = 500  # albums of one artist, tracks of one album: bounded like every list
+_CHUNK = 500  # ids per IN (...) list
 COVER_CANDIDATES = 4  # tracks looked at for an album's or an artist's picture
 _MAX_SEED = 2**31
 T = TypeVar("T")
@@ -210,6 +214,74 @@ def list_albums(catalog: Catalog, *, sort: AlbumSort = "alphabetical", genre: st
         albums = _albums(db, page)
     columns = len(_ALBUM_COLUMNS.split(","))
     next_cursor = (encode_list_cursor(sort, seed, page[-1][columns:]) if len(rows) > limit and page else None)
+    return albums, next_cursor
+
+
+def rank_played(played: Sequence[tuple[str, int, int]], album_of: dict[str, str],
+                sort: PlayedSort) -> list[tuple[tuple[int, ...], str]]:
+    """Albums ranked by the caller's plays of their tracks: ``played`` is (item id, last played at,
+    play count) per track, ``album_of`` a track's album. An album's last play is its tracks' latest,
+    its play count their sum. Answers (sort key, album id), ascending: ``recently_played`` by last play
+    (newest first), ``frequent`` by play count (then last play), both then by album id."""
+    last: dict[str, int] = {}
+    plays: dict[str, int] = {}
+    for item_id, at, count in played:
+        album = album_of.get(item_id)
+        if album is not None:
+            last[album] = max(last.get(album, at), at)
+            plays[album] = plays.get(album, 0) + count
+    keys = {a: (-last[a],) if sort == "recently_played" else (-plays[a], -last[a]) for a in last
+            if sort == "recently_played" or plays[a] > 0}
+    return sorted(((k, a) for a, k in keys.items()), key=lambda e: (e[0], e[1]))
+
+
+def list_played_albums(catalog: Catalog, played: Sequence[tuple[str, int, int]], *, sort: PlayedSort,
+                       genre: str | None = None, year_from: int | None = None, year_to: int | None = None,
+                       cursor: str | None = None, limit: int = 50) -> tuple[list[Album], str | None]:
+    """One page of the albums of the tracks in ``played`` (the caller's, see ``rank_played``), and the
+    next page's cursor. Bounded by ``played``, whatever the size of the library."""
+    width = 2 if sort == "recently_played" else 3
+    after = decode_list_cursor(cursor, sort, width)[1] if cursor is not None else None
+    if after is not None and not all(isinstance(v, int) for v in after[:-1]):
+        raise CursorError("malformed cursor")  # keys are integers: a str among them would not compare
+    filters: list[str] = []
+    params: list[object] = []
+    if genre is not None:
+        filters.append("id IN (SELECT i.album_id FROM item_genres g JOIN items i ON i.id = g.item_id "
+                       "WHERE g.genre_id = ?)")
+        params.append(genre_id_of(genre))
+    if year_from is not None:
+        filters.append("year >= ?")
+        params.append(year_from)
+    if year_to is not None:
+        filters.append("year <= ?")
+        params.append(year_to)
+    with catalog.reading() as db:
+        ids = [p[0] for p in played]
+        album_of: dict[str, str] = {}
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start:start + _CHUNK]
+            album_of.update(db.execute(f"SELECT id, album_id FROM items WHERE id IN ({_marks(chunk)}) "
+                                       "AND album_id IS NOT NULL", chunk).fetchall())
+        ranked = rank_played(played, album_of, sort)
+        if after is not None:
+            ranked = [r for r in ranked if [*r[0], r[1]] > after]
+        # In rank order, a chunk at a time, until a page and one more pass the filters.
+        rows: dict[str, Sequence[Any]] = {}
+        chosen: list[tuple[tuple[int, ...], str]] = []
+        for start in range(0, len(ranked), limit + 1):
+            chunk = ranked[start:start + limit + 1]
+            chunk_ids = [a for _, a in chunk]
+            where = " AND ".join([f"id IN ({_marks(chunk_ids)})", *filters])
+            rows.update((r[0], r) for r in db.execute(f"SELECT {_ALBUM_COLUMNS} FROM albums WHERE {where}",
+                                                      [*chunk_ids, *params]))
+            chosen += [r for r in chunk if r[1] in rows]
+            if len(chosen) > limit:
+                break
+        page = chosen[:limit]
+        albums = _albums(db, [rows[a] for _, a in page])
+    next_cursor = (encode_list_cursor(sort, 0, [*page[-1][0], page[-1][1]])
+                   if len(chosen) > limit and page else None)
     return albums, next_cursor
 
 

@@ -1,8 +1,9 @@
 """Music library routes: albums, artists and genres to browse, one album with its discs and tracks
 (and the caller's progress), one artist with their albums, and search across all three.
 
-The per-user album sorts (``recently_played``, ``frequent``) are not offered: the progress store
-answers per (user, item) and a bounded continue list, not a user's most played or latest albums.
+The per-user album sorts (``recently_played``, ``frequent``) rank the albums of the caller's
+``browse.PLAYED_TRACKS`` most recently or most played tracks, which the progress store lists from an
+index: their cost is bounded by that, not by the size of the library.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ def _path_id(request: Request, name: str) -> str:
     return value
 
 
-def _sort(raw: str | None) -> browse.AlbumSort:
+def _sort(raw: str | None) -> browse.AlbumSort | browse.PlayedSort:
     if raw is None or raw == "":
         return "alphabetical"
     for sort in browse.ALBUM_SORTS:
@@ -62,16 +63,25 @@ def _bad_cursor() -> Exception:
 
 
 async def list_albums(request: Request) -> Response:
-    require_user(request)
+    user = require_user(request)
     params = request.query_params
     sort = _sort(params.get("sort"))
     year_from = int_param(params.get("year_from"), 0, MAX_YEAR, "year_from")
     year_to = int_param(params.get("year_to"), 0, MAX_YEAR, "year_to")
     limit = limit_param(params.get("limit"), DEFAULT_LIMIT, MAX_LIMIT)
+    genre, cursor = _text_param(request, "genre"), params.get("cursor") or None
+    state = app_state(request)
     try:
-        albums, next_cursor = browse.list_albums(
-            app_state(request).catalog, sort=sort, genre=_text_param(request, "genre"), year_from=year_from,
-            year_to=year_to, cursor=params.get("cursor") or None, limit=limit)
+        if sort == "recently_played" or sort == "frequent":
+            played = await state.progress.played(user.id, "track", "recent" if sort == "recently_played"
+                                                 else "frequent", browse.PLAYED_TRACKS)
+            albums, next_cursor = browse.list_played_albums(
+                state.catalog, [(p.item_id, p.last_played_at, p.play_count) for p in played], sort=sort,
+                genre=genre, year_from=year_from, year_to=year_to, cursor=cursor, limit=limit)
+        else:
+            albums, next_cursor = browse.list_albums(state.catalog, sort=sort, genre=genre,
+                                                     year_from=year_from, year_to=year_to, cursor=cursor,
+                                                     limit=limit)
     except CursorError:
         raise _bad_cursor() from None
     art = art_of(app_state(request).art, albums)

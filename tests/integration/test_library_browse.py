@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import struct
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import httpx
 import pytest
 from mutagen.flac import FLAC
 
+from revenge.library.browse import encode_list_cursor
 from tests.libgen import keyed_client
 from tests.live import LiveServer, add_user, live_server, test_settings
 from tests.mediagen import write_audio
@@ -177,12 +179,32 @@ def test_sorts_and_filters(client: httpx.Client) -> None:
     assert sorted(names(genre="pop")) == ["Duets", "Summer Hits"]
     jazz = {g["name"]: g["id"] for g in get(client, "/api/v1/genres")["genres"]}["Jazz"]
     assert names(genre=jazz) == ["Kind of Blue"]
-    for params, field in (({"sort": "frequent"}, "sort"), ({"cursor": "bogus"}, "cursor"),
+    for params, field in (({"sort": "played"}, "sort"), ({"cursor": "bogus"}, "cursor"),
                           ({"year_from": "²"}, "year_from"), ({"limit": "501"}, "limit")):
         response = client.get("/api/v1/albums", params=params)
         assert response.status_code == 400 and response.json()["error"]["field"] == field
     artist_cursor = get(client, "/api/v1/artists", limit=1)["next_cursor"]
     assert client.get("/api/v1/albums", params={"cursor": artist_cursor}).status_code == 400
+
+
+def test_recently_played_albums_from_the_callers_plays(client: httpx.Client) -> None:
+    albums = albums_by_name(client)
+    tracks = {name: get(client, f"/api/v1/albums/{albums[name]['id']}")["discs"][0]["tracks"]
+              for name in ("Lemonade", "Summer Hits", "Duets")}
+    now = int(time.time() * 1000)
+    for name, ago in (("Summer Hits", 30_000), ("Lemonade", 20_000), ("Duets", 40_000)):
+        for n, track in enumerate(tracks[name]):
+            r = client.put(f"/api/v1/playback/progress/{track['id']}",
+                           json={"position_seconds": 0, "event": "start", "device_id": "phone",
+                                 "client_ts": now - ago + n})
+            assert r.status_code == 200, r.text
+    names = lambda **params: [a["name"] for a in all_pages(client, "/api/v1/albums", "albums", **params)]  # noqa: E731
+    assert names(sort="recently_played") == ["Lemonade", "Summer Hits", "Duets"]
+    assert names(sort="recently_played", limit=1) == ["Lemonade", "Summer Hits", "Duets"]  # paged
+    assert names(sort="recently_played", genre="pop") == ["Summer Hits", "Duets"]
+    assert names(sort="frequent") == []  # 0.1 s tracks never count as a play (the service test counts)
+    bad = encode_list_cursor("frequent", 0, ["x", 1, albums["Duets"]["id"]])
+    assert client.get("/api/v1/albums", params={"sort": "frequent", "cursor": bad}).status_code == 400
 
 
 def test_search_folds_diacritics_matches_prefixes_and_ranks(client: httpx.Client) -> None:

@@ -133,3 +133,37 @@ def test_item_list_query_uses_the_full_text_index(catalog: Catalog) -> None:
     catalog.remove_item(hit)
     catalog.commit()
     assert ids("lemon") == []
+
+
+def test_rank_played_sums_plays_and_takes_the_latest_play_per_album() -> None:
+    played = [("t1", 500, 1), ("t2", 900, 0), ("t3", 700, 5), ("t4", 100, 2), ("t5", 800, 3)]
+    album_of = {"t1": "A", "t2": "A", "t3": "B", "t4": "A", "t5": "C"}  # t… not in the catalog: left out
+    assert browse.rank_played(played, album_of, "recently_played") == [((-900,), "A"), ((-800,), "C"),
+                                                                       ((-700,), "B")]
+    assert browse.rank_played(played, album_of, "frequent") == [((-5, -700), "B"), ((-3, -900), "A"),
+                                                                ((-3, -800), "C")]
+    assert browse.rank_played([("t2", 900, 0)], album_of, "frequent") == []
+
+
+def test_played_albums_page_filter_and_refuse_other_cursors(catalog: Catalog) -> None:
+    ids = {name: _put(catalog, f"{name}.flac", title=name, artists=("X",), album=f"Album {name}",
+                      year=year, genres=(genre,))
+           for name, year, genre in (("a", 1990, "Rock"), ("b", 2000, "Jazz"), ("c", 2010, "Rock"))}
+    catalog.commit()
+    played = [(ids["a"], 300, 1), (ids["b"], 200, 7), (ids["c"], 100, 3), ("zzzzzzzzzzzzzzzz", 900, 9)]
+
+    def names(**kw: object) -> list[str]:
+        out, cursor = [], None
+        while True:
+            page, cursor = browse.list_played_albums(catalog, played, cursor=cursor, **kw)  # type: ignore[arg-type]
+            out += [a.name for a in page]
+            if cursor is None:
+                return out
+
+    assert names(sort="frequent", limit=1) == ["Album b", "Album c", "Album a"]
+    assert names(sort="recently_played", limit=2) == ["Album a", "Album b", "Album c"]
+    assert names(sort="recently_played", limit=1, genre="rock") == ["Album a", "Album c"]
+    assert names(sort="frequent", limit=1, year_from=1995) == ["Album b", "Album c"]
+    _, cursor = browse.list_played_albums(catalog, played, sort="frequent", limit=1)
+    with pytest.raises(CursorError):
+        browse.list_played_albums(catalog, played, sort="recently_played", cursor=cursor)
