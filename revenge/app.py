@@ -22,6 +22,7 @@ from revenge.playback.queue_service import QueueService
 from revenge.playback.queue_store import open_queue_store
 from revenge.playback.records import open_record_store
 from revenge.playback.service import SessionService
+from revenge.podcasts.service import PodcastService
 from revenge.progress.service import ProgressService
 from revenge.scrobblers.service import ScrobblerService
 from revenge.security.shared import open_stream_secrets, open_user_store
@@ -36,6 +37,7 @@ from revenge.web import (
     routes_items,
     routes_library,
     routes_openapi,
+    routes_podcasts,
     routes_progress,
     routes_queue,
     routes_scrobblers,
@@ -89,11 +91,13 @@ def create_app(settings: Settings) -> Starlette:
             art_cache = ArtCache(settings.data_dir / "art-cache", settings.art_cache_mb * 1024 * 1024, art)
             scans = ScanRunner(settings, catalog, ScanStatus(), on_unit=art.index_unit)
             stack.push_async_callback(scans.aclose)
+            podcasts = await PodcastService.open(settings, scans)
+            stack.push_async_callback(podcasts.close)  # before scans.aclose: it may be starting a scan
             state = AppState(settings=settings, users=users, catalog=catalog, scan=scans.status, scans=scans,
                              progress=progress, metrics=metrics, hls=hls, sessions=sessions,
                              stream_secrets=stream_secrets, records=records,
                              scrobblers=scrobblers, art=art, art_cache=art_cache,
-                             queue=QueueService(queue_store))
+                             queue=QueueService(queue_store), podcasts=podcasts)
             if settings.scan_on_start:
                 scans.start()
             yield {"revenge": state}
@@ -117,6 +121,7 @@ def create_app(settings: Settings) -> Starlette:
         *routes_bookmarks.routes,
         *routes_queue.routes,
         *routes_users.routes,
+        *routes_podcasts.routes,
     ]
     return Starlette(
         routes=routes,

@@ -96,6 +96,15 @@ class Settings:
     scrobble_retry_seconds: float = 30.0  # the first backoff after a failure (then doubling, to 1 h)
     listenbrainz_batch: int = 100
     lastfm_batch: int = 50
+    # Podcast subscriptions (revenge/podcasts): checks, downloads, and the outbound guard
+    podcast_check_interval_seconds: float = 3600.0  # a new subscription's check interval (PATCH per feed)
+    podcast_download_concurrency: int = 2
+    podcast_max_failures: int = 10  # failed checks in a row that turn a feed's auto-download off
+    podcast_allow_private_addresses: bool = False  # the SSRF guard: feeds on loopback/LAN refused unless true
+    podcast_max_redirects: int = 5
+    podcast_max_feed_bytes: int = 16 * 1024 * 1024
+    podcast_max_episode_bytes: int = 2 * 1024 * 1024 * 1024
+    podcast_timeout_seconds: float = 30.0
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -216,6 +225,14 @@ _CONVERTERS: dict[str, Callable[[str, Any], Any]] = {
     "scrobble_retry_seconds": _as_float,
     "listenbrainz_batch": _as_int,
     "lastfm_batch": _as_int,
+    "podcast_check_interval_seconds": _as_float,
+    "podcast_download_concurrency": _as_int,
+    "podcast_max_failures": _as_int,
+    "podcast_allow_private_addresses": _as_bool,
+    "podcast_max_redirects": _as_int,
+    "podcast_max_feed_bytes": _as_int,
+    "podcast_max_episode_bytes": _as_int,
+    "podcast_timeout_seconds": _as_float,
 }
 
 
@@ -274,6 +291,16 @@ def _validate(s: Settings) -> None:
     _check(0.01 <= s.scrobble_retry_seconds <= 3600, "scrobble_retry_seconds", "must be 0.01..3600 seconds")
     _check(1 <= s.listenbrainz_batch <= 1000, "listenbrainz_batch", "must be 1..1000")
     _check(1 <= s.lastfm_batch <= 50, "lastfm_batch", "must be 1..50")
+    _check(1 <= s.podcast_check_interval_seconds <= 604_800, "podcast_check_interval_seconds",
+           "must be 1..604800 seconds")
+    _check(1 <= s.podcast_download_concurrency <= 16, "podcast_download_concurrency", "must be 1..16")
+    _check(1 <= s.podcast_max_failures <= 1000, "podcast_max_failures", "must be 1..1000")
+    _check(0 <= s.podcast_max_redirects <= 20, "podcast_max_redirects", "must be 0..20")
+    _check(1024 <= s.podcast_max_feed_bytes <= 256 * 1024 * 1024, "podcast_max_feed_bytes",
+           "must be 1 KiB..256 MiB")
+    _check(1024 <= s.podcast_max_episode_bytes <= 64 * 1024**3, "podcast_max_episode_bytes",
+           "must be 1 KiB..64 GiB")
+    _check(0.1 <= s.podcast_timeout_seconds <= 600, "podcast_timeout_seconds", "must be 0.1..600 seconds")
 
 
 def _apply(values: dict[str, Any], source: Mapping[str, Any], key_of: Callable[[str], str]) -> None:

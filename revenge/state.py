@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from revenge.playback.queue_service import QueueService
     from revenge.playback.records import RecordStore
     from revenge.playback.service import SessionService
+    from revenge.podcasts.service import PodcastService
     from revenge.progress.service import ProgressService
     from revenge.scrobblers.service import ScrobblerService
     from revenge.security.keys import UserDirectory
@@ -44,3 +45,4 @@ class AppState:
     art: ArtIndex  # item → cover art id, art id → where its picture is
     art_cache: ArtCache  # resized pictures on disk
     queue: QueueService  # the play queue of each user, shared by the user's devices
+    podcasts: PodcastService  # feed subscriptions and episode downloads (podcasts.db)

@@ -39,17 +39,26 @@ BOMB = b"""<?xml version="1.0"?>
 def test_feed_fields() -> None:
     feed = parse_feed(FEED)
     assert (feed.title, feed.description, feed.image, feed.link) == (
-        "The Show", "About things", "http://example.com/show.jpg", "http://example.com/")
+        "The Show",
+        "About things",
+        "http://example.com/show.jpg",
+        "http://example.com/",
+    )
     assert [e.title for e in feed.episodes] == ["Two", "One"]  # the item without an enclosure is no episode
     two, one = feed.episodes
     assert two.guid == "guid-2" and two.published == 1796205600.0
     assert two.duration_seconds == 3723 and (two.season, two.episode) == (2, 5)
     assert (two.enclosure_url, two.enclosure_type, two.enclosure_length) == (
-        "http://example.com/two.mp3", "audio/mpeg", 1234)
+        "http://example.com/two.mp3",
+        "audio/mpeg",
+        1234,
+    )
     assert two.image == "http://example.com/two.jpg"
     assert two.chapters_url == "http://example.com/two.json"
     assert [(c.start_seconds, c.title, c.url) for c in two.chapters] == [
-        (0.0, "Intro", None), (90.5, "Main", "http://a/")]
+        (0.0, "Intro", None),
+        (90.5, "Main", "http://a/"),
+    ]
     assert one.guid == "http://example.com/one.m4a"  # no GUID: the enclosure URL
     assert one.duration_seconds == 95 and one.enclosure_length is None and one.season is None
 
@@ -64,19 +73,34 @@ def test_not_a_feed() -> None:
         parse_feed(b"<html><body>hello</body></html>")
 
 
-@pytest.mark.parametrize(("text", "seconds"), [
-    ("1:02:03", 3723), ("62:03", 3723), ("3723", 3723), ("3723.5", 3723.5), ("00:01:30.500", 90.5),
-    ("", None), ("soon", None), ("-5", None), (None, None)])
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("1:02:03", 3723),
+        ("62:03", 3723),
+        ("3723", 3723),
+        ("3723.5", 3723.5),
+        ("00:01:30.500", 90.5),
+        ("", None),
+        ("soon", None),
+        ("-5", None),
+        (None, None),
+    ],
+)
 def test_parse_clock(text: str | None, seconds: float | None) -> None:
     assert parse_clock(text) == seconds
 
 
 def test_json_chapters() -> None:
-    data = (b'{"version": "1.2.0", "chapters": [{"startTime": 60, "title": "B", "url": "http://u"},'
-            b'{"startTime": 0, "title": "A"}, {"startTime": 30, "title": "hidden", "toc": false},'
-            b'{"title": "no start"}]}')
+    data = (
+        b'{"version": "1.2.0", "chapters": [{"startTime": 60, "title": "B", "url": "http://u"},'
+        b'{"startTime": 0, "title": "A"}, {"startTime": 30, "title": "hidden", "toc": false},'
+        b'{"title": "no start"}]}'
+    )
     assert [(c.start_seconds, c.title, c.url) for c in parse_json_chapters(data)] == [
-        (0.0, "A", None), (60.0, "B", "http://u")]
+        (0.0, "A", None),
+        (60.0, "B", "http://u"),
+    ]
     with pytest.raises(FeedError):
         parse_json_chapters(b"[1, 2]")
 
@@ -139,11 +163,25 @@ def test_keep_last_drops_the_oldest() -> None:
     assert schedule.to_drop(downloaded, 5) == []
 
 
-@pytest.mark.parametrize(("address", "public"), [
-    ("93.184.216.34", True), ("2606:2800:220:1:248:1893:25c8:1946", True),
-    ("127.0.0.1", False), ("10.1.2.3", False), ("192.168.0.1", False), ("172.16.0.1", False),
-    ("169.254.169.254", False), ("100.64.0.1", False), ("0.0.0.0", False), ("::1", False),
-    ("fe80::1", False), ("fc00::1", False), ("::ffff:127.0.0.1", False), ("224.0.0.1", False)])
+@pytest.mark.parametrize(
+    ("address", "public"),
+    [
+        ("93.184.216.34", True),
+        ("2606:2800:220:1:248:1893:25c8:1946", True),
+        ("127.0.0.1", False),
+        ("10.1.2.3", False),
+        ("192.168.0.1", False),
+        ("172.16.0.1", False),
+        ("169.254.169.254", False),
+        ("100.64.0.1", False),
+        ("0.0.0.0", False),
+        ("::1", False),
+        ("fe80::1", False),
+        ("fc00::1", False),
+        ("::ffff:127.0.0.1", False),
+        ("224.0.0.1", False),
+    ],
+)
 def test_address_check(address: str, public: bool) -> None:
     assert address_allowed(address, allow_private=False) is public
     if address not in ("0.0.0.0", "224.0.0.1"):
@@ -158,8 +196,18 @@ def test_one_private_answer_refuses_the_name() -> None:
         refuse_addresses("none", [], False)
 
 
-@pytest.mark.parametrize("url", ["ftp://x/feed", "file:///etc/passwd", "gopher://x", "http://", "/relative",
-                                 "http://user:pw@x/feed", "http://x:99999/"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://x/feed",
+        "file:///etc/passwd",
+        "gopher://x",
+        "http://",
+        "/relative",
+        "http://user:pw@x/feed",
+        "http://x:99999/",
+    ],
+)
 def test_only_plain_http_urls(url: str) -> None:
     with pytest.raises(UnsafeUrl):
         check_url(url)
@@ -171,4 +219,6 @@ def test_naming() -> None:
     assert audio_suffix("http://x/e.MP3?x=1", None) == ".mp3"
     assert audio_suffix("http://x/download?id=3", "audio/mp4") == ".m4a"
     assert audio_suffix("http://x/download", None) == ".mp3"
-    assert episode_file_name("Ep 1: Hi", 1796205600.0, ".mp3", "abcdefgh") == "2026-12-02 Ep 1 Hi [abcdef].mp3"
+    assert (
+        episode_file_name("Ep 1: Hi", 1796205600.0, ".mp3", "abcdefgh") == "2026-12-02 Ep 1 Hi [abcdef].mp3"
+    )
