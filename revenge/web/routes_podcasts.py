@@ -233,8 +233,8 @@ async def import_opml(request: Request) -> Response:
 routes = [
     Route("/api/v1/podcasts", list_podcasts, methods=["GET"]),
     Route("/api/v1/podcasts", subscribe, methods=["POST"]),
-    Route("/api/v1/podcasts/opml", export_opml, methods=["GET"]),
-    Route("/api/v1/podcasts/opml", import_opml, methods=["POST"]),
+    Route("/api/v1/podcasts:opml", export_opml, methods=["GET"]),
+    Route("/api/v1/podcasts:opml", import_opml, methods=["POST"]),
     Route("/api/v1/podcasts/episodes/{episode_id}/download", start_download, methods=["POST"]),
     Route("/api/v1/podcasts/episodes/{episode_id}/download", remove_download, methods=["DELETE"]),
     Route("/api/v1/podcasts/{podcast_id}", get_podcast, methods=["GET"]),

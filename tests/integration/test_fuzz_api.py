@@ -88,7 +88,7 @@ POSITIVE_ACCEPTANCE_EXEMPT = {
     "PUT /api/v1/queue",  # current_index must name one of the items
     "PATCH /api/v1/queue",  # indices must name an entry of the queue as it is then
     "POST /api/v1/podcasts",  # feed_url must name a reachable public feed (the fuzzer's hosts do not exist)
-    "POST /api/v1/podcasts/opml",  # the body must be an OPML document
+    "POST /api/v1/podcasts:opml",  # the body must be an OPML document
 }
 
 BATCH = "POST /api/v1/playback/progress:batch"
@@ -380,7 +380,8 @@ def test_integer_query_parameters_refuse_what_is_not_ascii_digits(target: Target
 
 SAMPLE_PATH_VALUES = {"item_id": "a" * 16, "session_id": "a" * 22, "bookmark_id": "a" * 16,
                       "album_id": "a" * 16, "artist_id": "a" * 16,
-                      "profile": "aac-128", "index": "0", "name": "app.js", "art_id": "a" * 24}
+                      "profile": "aac-128", "index": "0", "name": "app.js", "art_id": "a" * 24,
+                      "podcast_id": "a" * 16, "episode_id": "a" * 16}
 IMPLICIT = {"HEAD", "OPTIONS"}
 
 

@@ -301,17 +301,17 @@ def test_opml_round_trip(env: Env) -> None:
         env.http.post("/api/v1/podcasts", json={"feed_url": u, "auto_download": False}).json()["id"]
         for u in urls
     ]
-    exported = env.http.get("/api/v1/podcasts/opml")
+    exported = env.http.get("/api/v1/podcasts:opml")
     assert exported.status_code == 200 and exported.headers["content-type"].startswith("text/x-opml")
     assert env.http.delete(f"/api/v1/podcasts/{ids[1]}").status_code == 204
     results = {
         r["feed_url"]: r["status"]
-        for r in env.http.post("/api/v1/podcasts/opml", content=exported.content).json()["results"]
+        for r in env.http.post("/api/v1/podcasts:opml", content=exported.content).json()["results"]
     }
     assert results[urls[0]] == "exists" and results[urls[1]] == "subscribed"
-    again = env.http.get("/api/v1/podcasts/opml").content
+    again = env.http.get("/api/v1/podcasts:opml").content
     assert all(u.encode() in again for u in urls)
-    assert env.http.post("/api/v1/podcasts/opml", content=b"<nope").status_code == 400
+    assert env.http.post("/api/v1/podcasts:opml", content=b"<nope").status_code == 400
 
 
 def test_loopback_refused_with_the_guard_on(tmp_path: Path) -> None:
