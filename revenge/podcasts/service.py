@@ -178,18 +178,19 @@ class PodcastService:
 
     async def _checker(self) -> None:
         while True:
-            now = time.time()
-            soonest = now + 3600
-            for row in await self._store.all():
-                if row["next_check_at"] <= now:
-                    try:
+            pause = 0.05
+            try:
+                now = time.time()
+                for row in await self._store.all():
+                    if row["next_check_at"] <= now:
                         await self._check(row)
-                    except Exception:
-                        log.exception("checking podcast %s failed", row["id"])
-                else:
-                    soonest = min(soonest, row["next_check_at"])
+                soonest = min((row["next_check_at"] for row in await self._store.all()), default=now + 3600)
+            except Exception:
+                log.exception("podcast checks failed")  # the store is down: try again a little later
+                soonest, pause = time.time() + 5, 5
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=max(0.05, soonest - time.time()))
+                wait = min(max(pause, soonest - time.time()), 3600)
+                await asyncio.wait_for(self._wake.wait(), timeout=wait)
             self._wake.clear()
 
     async def _check(self, row: dict[str, Any]) -> dict[str, Any]:

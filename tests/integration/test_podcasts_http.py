@@ -177,7 +177,8 @@ def test_subscribe_download_play_keep_last_and_progress(env: Env) -> None:
         "new_episodes": 0,
         "error": None,
     }
-    last = host.hits_of("/show/feed.xml")[-1]
+    first, last = host.hits_of("/show/feed.xml")[0], host.hits_of("/show/feed.xml")[-1]
+    assert "gzip" in first.headers["Accept-Encoding"]  # the host then compressed it (tests/feedhost.py)
     assert last.status == 304 and last.headers.get("If-None-Match")
 
     # A new episode: only it is fetched; keep-last-2 drops the oldest download (Episode 1) and its file.
@@ -332,3 +333,22 @@ def test_loopback_refused_with_the_guard_on(tmp_path: Path) -> None:
         and "127.0.0.1" in response.json()["error"]["message"]
     )
     assert not host.hits  # refused before connecting
+
+
+def test_feeds_are_checked_on_their_own_schedule(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    key = add_user(data, "boss")
+    host = FeedHost()
+    one = {"title": "One", "guid": "1", "date": DAYS[0], "url": host.url + "/1.mp3"}
+    feed_url = host.put("/feed.xml", rss("Ticking", [one]), "application/rss+xml")
+    settings = settings_for(data, podcasts=(tmp_path / "pods",), podcast_allow_private_addresses=True,
+                            podcast_check_interval_seconds=1)
+    with host.running(), live_server(settings) as live:
+        http = httpx.Client(base_url=live.url, headers={"Authorization": f"Bearer {key}"}, timeout=30)
+        pid = http.post("/api/v1/podcasts", json={"feed_url": feed_url, "auto_download": False}).json()["id"]
+        wait_until(lambda: any(hit.status == 304 for hit in host.hits_of("/feed.xml")), "a scheduled check")
+        two = {"title": "Two", "guid": "2", "date": DAYS[1], "url": host.url + "/2.mp3"}
+        host.put("/feed.xml", rss("Ticking", [two, one]), "application/rss+xml")
+        wait_until(lambda: len(http.get(f"/api/v1/podcasts/{pid}/episodes").json()["episodes"]) == 2,
+                   "the new episode found without a refresh")
+        assert not host.hits_of("/1.mp3") and not host.hits_of("/2.mp3")  # auto-download off
