@@ -1,48 +1,28 @@
-"""``PodcastService``: subscriptions checked on their schedules, episodes downloaded by a bounded set of
-workers into the podcast library folder, and a rescan asked for when files came or went, so downloaded
-episodes become items (HLS, progress) like any other file."""
+"""``PodcastService``: subscriptions (subscribe, change, unsubscribe, OPML) and their checks, each feed on
+its own jittered schedule; new episodes handed to ``Downloads``."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-import os
 import random
 import time
-from pathlib import Path
 from typing import Any
 
-import orjson
-
 from revenge.config import Settings
-from revenge.library.ids import item_id, relative_key
-from revenge.library.probe import ProbeError, probe_file
 from revenge.library.scan import library_roots
 from revenge.library.scan_runner import ScanRunner
 from revenge.podcasts import schedule
-from revenge.podcasts.feeds import FeedError, parse_feed, parse_json_chapters
+from revenge.podcasts.downloads import Downloads, PodcastError
+from revenge.podcasts.feeds import FeedError, parse_feed
 from revenge.podcasts.fetch import Fetcher, FetchError
-from revenge.podcasts.naming import audio_suffix, episode_file_name, episode_id, podcast_id, safe_name
+from revenge.podcasts.naming import episode_id, podcast_id, safe_name
 from revenge.podcasts.netguard import UnsafeUrl, check_url
 from revenge.podcasts.opml import OpmlFeed, export_opml, parse_opml
 from revenge.podcasts.store import PodcastStore
 
 log = logging.getLogger("revenge.podcasts")
-
-PARTS_FOLDER = ".revenge-downloads"  # hidden (the scanner skips it), on the library's filesystem (rename)
-MAX_CHAPTERS_BYTES = 1024 * 1024
-ACTIVE = ("queued", "downloading")
-
-
-class PodcastError(Exception):
-    """A request the service refuses: ``code`` for the API (``unsafe_url``, ``feed_unreachable``,
-    ``feed_unusable``, ``exists``, ``no_podcast_folder``)."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-
 
 class PodcastService:
     def __init__(self, settings: Settings, store: PodcastStore, scans: ScanRunner) -> None:
@@ -56,14 +36,9 @@ class PodcastService:
             user_agent="Revenge/0.1 (podcasts)",
         )
         roots = [path for path, kind in library_roots(settings) if kind == "episode"]
-        self.root: Path | None = roots[0] if roots else None
-        self._queue: asyncio.Queue[str] = asyncio.Queue()  # bounded by the episodes table: one entry each
-        self._queued: set[str] = set()
-        self.progress: dict[str, tuple[int, int | None]] = {}  # episode id → (bytes done, bytes total)
+        self.downloads = Downloads(settings, store, self._fetcher, scans, roots[0] if roots else None)
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
-        self._rescan_task: asyncio.Task[None] | None = None
-        self._rescan_wanted = False
         self._rng = random.Random()
         self._checking: dict[str, asyncio.Lock] = {}
 
@@ -72,20 +47,17 @@ class PodcastService:
         store = PodcastStore(settings.data_dir / "podcasts.db")
         await store.open()
         service = cls(settings, store, scans)
-        for row in await store.with_download(ACTIVE):  # downloads the last run did not finish
-            service._enqueue(row["id"])
+        await service.downloads.start()
         service._tasks.append(asyncio.create_task(service._checker(), name="podcast-checker"))
-        for n in range(settings.podcast_download_concurrency):
-            service._tasks.append(asyncio.create_task(service._worker(), name=f"podcast-download-{n}"))
         return service
 
     async def close(self) -> None:
-        tasks = [*self._tasks, *([self._rescan_task] if self._rescan_task else [])]
-        for task in tasks:
+        for task in self._tasks:
             task.cancel()
-        for task in tasks:
+        for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        await self.downloads.close()
         await self._fetcher.aclose()
         await self._store.close()
 
@@ -161,7 +133,7 @@ class PodcastService:
         """Forget the subscription and its episodes; downloaded files stay in the library (they are items
         with progress now) until removed like any other file."""
         for episode in await self._store.episodes(pid):
-            self._queued.discard(episode["id"])
+            self.downloads.forget(episode["id"])
         return await self._store.delete(pid)
 
     async def episodes(self, pid: str) -> list[dict[str, Any]]:
@@ -234,7 +206,7 @@ class PodcastService:
                 schedule.Dated(i, e.published) for i, e in zip(ids, feed.episodes, strict=True) if i in fresh
             ]
             for eid in schedule.to_auto_download(dated, newest, row["new_per_check"]):
-                await self.download(eid)
+                await self.downloads.download(eid)
         return len(new)
 
     async def _failed(self, row: dict[str, Any], now: float, error: str) -> dict[str, Any]:
@@ -253,144 +225,6 @@ class PodcastService:
         await self._store.update(row["id"], fields)
         log.warning("podcast %s: check failed (%d in a row): %s", row["id"], failures, error)
         return {"status": "failed", "new_episodes": 0, "error": error}
-
-    # Downloads -----------------------------------------------------------------------------------
-
-    async def download(self, eid: str) -> None:
-        """Queue the episode's download (nothing when it is queued, running or done)."""
-        if self.root is None:
-            raise PodcastError("no_podcast_folder", "no podcast folder is configured to download into")
-        row = await self._store.episode(eid)
-        if row is None or row["download"] in (*ACTIVE, "downloaded"):
-            return
-        await self._store.set_episode(eid, {"download": "queued", "error": None})
-        self._enqueue(eid)
-
-    def _enqueue(self, eid: str) -> None:
-        if eid not in self._queued:
-            self._queued.add(eid)
-            self._queue.put_nowait(eid)
-
-    async def _worker(self) -> None:
-        while True:
-            eid = await self._queue.get()
-            try:
-                if eid in self._queued:
-                    await self._download(eid)
-            except Exception:
-                log.exception("downloading episode %s failed", eid)
-                with contextlib.suppress(Exception):
-                    await self._store.set_episode(eid, {"download": "failed", "error": "internal error"})
-            finally:
-                self._queued.discard(eid)
-                self.progress.pop(eid, None)
-
-    def _part_path(self, row: dict[str, Any]) -> Path:
-        assert self.root is not None
-        return (
-            self.root
-            / PARTS_FOLDER
-            / f"{row['id']}{audio_suffix(row['enclosure_url'], row['enclosure_type'])}"
-        )
-
-    async def _download(self, eid: str) -> None:
-        row = await self._store.episode(eid)
-        podcast = await self._store.get(row["podcast_id"]) if row else None
-        if row is None or podcast is None or self.root is None or row["download"] not in ACTIVE:
-            return
-        await self._store.set_episode(eid, {"download": "downloading"})
-        part = self._part_path(row)
-        part.parent.mkdir(parents=True, exist_ok=True)
-
-        def note(done: int, total: int | None) -> None:
-            self.progress[eid] = (done, total)
-
-        try:
-            await self._fetcher.download(
-                row["enclosure_url"], part, self._settings.podcast_max_episode_bytes, note
-            )
-            await asyncio.to_thread(probe_file, part)
-        except (FetchError, ProbeError) as exc:
-            if isinstance(exc, ProbeError) or not exc.resumable:
-                part.unlink(missing_ok=True)
-            message = f"not playable: {exc}" if isinstance(exc, ProbeError) else str(exc)
-            await self._store.set_episode(eid, {"download": "failed", "error": message})
-            log.warning("episode %s: download failed: %s", eid, message)
-            return
-        name = episode_file_name(row["title"], row["published"], part.suffix, eid)
-        relative = (podcast["folder"], name)
-        final = self.root.joinpath(*relative)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(part, final)  # same filesystem (the parts folder is in the root): atomic
-        chapters = await self._chapters(row)
-        await self._store.set_episode(
-            eid,
-            {
-                "download": "downloaded",
-                "file": "/".join(relative),
-                "error": None,
-                "downloaded_at": time.time(),
-                "item_id": item_id("episode", relative_key(relative)),
-                **({"chapters": chapters} if chapters else {}),
-            },
-        )
-        await self._keep_last(podcast)
-        self._request_rescan()
-
-    async def _chapters(self, row: dict[str, Any]) -> bytes | None:
-        """The podcast:chapters JSON, read once when the episode is downloaded (psc:chapters come inline)."""
-        if not row["chapters_url"] or row["chapters"] != b"[]":
-            return None
-        try:
-            response = await self._fetcher.get_bytes(row["chapters_url"], MAX_CHAPTERS_BYTES)
-            chapters = parse_json_chapters(response.body)
-        except (FetchError, FeedError) as exc:
-            log.info("episode %s: chapters not read: %s", row["id"], exc)
-            return None
-        return orjson.dumps(
-            [{"start_seconds": c.start_seconds, "title": c.title, "url": c.url} for c in chapters]
-        )
-
-    async def _keep_last(self, podcast: dict[str, Any]) -> None:
-        downloaded = [e for e in await self._store.episodes(podcast["id"]) if e["download"] == "downloaded"]
-        by_id = {e["id"]: e for e in downloaded}
-        for eid in schedule.to_drop(
-            [schedule.Dated(e["id"], e["published"]) for e in downloaded], podcast["keep_last"]
-        ):
-            await self._remove_file(by_id[eid])
-
-    async def remove_download(self, eid: str) -> bool:
-        """Delete the episode's file (its progress stays: it is keyed by the item id, which a new download
-        of the same episode gets again). False when there was no download."""
-        row = await self._store.episode(eid)
-        if row is None:
-            return False
-        self._queued.discard(eid)
-        if self.root is not None:
-            self._part_path(row).unlink(missing_ok=True)
-        had = row["download"] != "none"
-        await self._remove_file(row)
-        self._request_rescan()
-        return had
-
-    async def _remove_file(self, row: dict[str, Any]) -> None:
-        if row["file"] and self.root is not None:
-            (self.root / row["file"]).unlink(missing_ok=True)
-        await self._store.set_episode(row["id"], {"download": "none", "file": None, "error": None})
-
-    def _request_rescan(self) -> None:
-        self._rescan_wanted = True
-        if self._rescan_task is None or self._rescan_task.done():
-            self._rescan_task = asyncio.create_task(self._rescan(), name="podcast-rescan")
-
-    async def _rescan(self) -> None:
-        # A scan already running may have passed the show's folder: wait for it, then scan again.
-        while self._rescan_wanted:
-            if self._scans.running:
-                await asyncio.sleep(0.2)
-                continue
-            self._rescan_wanted = False
-            self._scans.start()
 
     # OPML ----------------------------------------------------------------------------------------
 

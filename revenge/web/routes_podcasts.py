@@ -10,9 +10,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from revenge.podcasts.downloads import PodcastError
 from revenge.podcasts.feeds import FeedError
 from revenge.podcasts.naming import ID_RE
-from revenge.podcasts.service import PodcastError, PodcastService
+from revenge.podcasts.service import PodcastService
 from revenge.web.auth import require_admin, require_user
 from revenge.web.conn import app_state
 from revenge.web.errors import ApiError, bad_request, not_found
@@ -178,7 +179,8 @@ async def list_episodes(request: Request) -> Response:
     if await service.get(pid) is None:
         raise not_found("podcast", "podcast_id")
     rows = await service.episodes(pid)
-    return JSONResponse({"episodes": [episode_json(row, service.progress.get(row["id"])) for row in rows]})
+    progress = service.downloads.progress
+    return JSONResponse({"episodes": [episode_json(row, progress.get(row["id"])) for row in rows]})
 
 
 async def start_download(request: Request) -> Response:
@@ -186,13 +188,13 @@ async def start_download(request: Request) -> Response:
     service = _service(request)
     eid = _id(request, "episode_id")
     try:
-        await service.download(eid)
+        await service.downloads.download(eid)
     except PodcastError as exc:
         raise _error(exc, "episode_id") from None
     row = await service.episode(eid)
     if row is None:
         raise not_found("episode", "episode_id")
-    return JSONResponse(episode_json(row, service.progress.get(eid)), status_code=202)
+    return JSONResponse(episode_json(row, service.downloads.progress.get(eid)), status_code=202)
 
 
 async def remove_download(request: Request) -> Response:
@@ -201,7 +203,7 @@ async def remove_download(request: Request) -> Response:
     eid = _id(request, "episode_id")
     if await service.episode(eid) is None:
         raise not_found("episode", "episode_id")
-    await service.remove_download(eid)
+    await service.downloads.remove_download(eid)
     return Response(status_code=204)
 
 
