@@ -1,5 +1,6 @@
 """A podcast host for the tests, on a free loopback port: serves feeds and enclosures from memory the
-way real hosts do (ETag and Last-Modified with 304s, gzip for feeds, Range with 206), records every
+way real hosts do (ETag and Last-Modified with 304s, gzip for feeds, Range with 206 unless If-Range
+names another version), records every
 request, and misbehaves on demand (404, a body cut short, a Content-Length that lies)."""
 
 from __future__ import annotations
@@ -91,7 +92,9 @@ class FeedHost:
                 )
                 status = 200
                 wanted = self.headers.get("Range", "")
-                if wanted.startswith("bytes=") and wanted.endswith("-") and resource.mode == "ok":
+                if_range = self.headers.get("If-Range")
+                current = if_range is None or if_range in (resource.etag, resource.last_modified)
+                if wanted.startswith("bytes=") and wanted.endswith("-") and resource.mode == "ok" and current:
                     start = int(wanted[6:-1])
                     headers["Content-Range"] = f"bytes {start}-{len(body) - 1}/{len(body)}"
                     body, status = body[start:], 206

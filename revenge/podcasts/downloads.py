@@ -20,7 +20,7 @@ from revenge.library.probe import ProbeError, probe_file
 from revenge.library.scan_runner import ScanRunner
 from revenge.podcasts import schedule
 from revenge.podcasts.feeds import FeedError, parse_json_chapters
-from revenge.podcasts.fetch import Fetcher, FetchError
+from revenge.podcasts.fetch import Fetcher, FetchError, discard_part, validator_path
 from revenge.podcasts.naming import audio_suffix, episode_file_name
 from revenge.podcasts.store import PodcastStore
 
@@ -129,7 +129,7 @@ class Downloads:
             await asyncio.to_thread(probe_file, part)
         except (FetchError, ProbeError) as exc:
             if isinstance(exc, ProbeError) or not exc.resumable:
-                part.unlink(missing_ok=True)
+                await discard_part(part)
             message = f"not playable: {exc}" if isinstance(exc, ProbeError) else str(exc)
             await self._store.set_episode(eid, {"download": "failed", "error": message})
             log.warning("episode %s: download failed: %s", eid, message)
@@ -139,6 +139,7 @@ class Downloads:
         final = self.root.joinpath(*relative)
         final.parent.mkdir(parents=True, exist_ok=True)
         os.replace(part, final)  # same filesystem (the parts folder is in the root): atomic
+        validator_path(part).unlink(missing_ok=True)
         chapters = await self._chapters(row)
         await self._store.set_episode(
             eid,
@@ -184,7 +185,7 @@ class Downloads:
             return False
         self._queued.discard(eid)
         if self.root is not None:
-            self._part_path(row).unlink(missing_ok=True)
+            await discard_part(self._part_path(row))
         had = row["download"] != "none"
         await self._remove_file(row)
         self._request_rescan()

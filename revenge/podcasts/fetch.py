@@ -39,6 +39,16 @@ class FeedResponse:
 _CONTENT_RANGE_RE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 
 
+def validator_path(part: Path) -> Path:
+    return part.with_name(part.name + ".validator")
+
+
+async def discard_part(part: Path) -> None:
+    """Remove a part file and the validator it would be resumed under."""
+    await anyio.Path(part).unlink(missing_ok=True)
+    await anyio.Path(validator_path(part)).unlink(missing_ok=True)
+
+
 class Fetcher:
     def __init__(self, *, allow_private: bool, timeout: float, max_redirects: int, user_agent: str) -> None:
         self._client = guarded_client(allow_private, timeout, user_agent)
@@ -108,34 +118,46 @@ class Fetcher:
         self, url: str, part: Path, max_bytes: int, progress: Callable[[int, int | None], None]
     ) -> None:
         """``url`` into ``part``, continuing what ``part`` already holds when the host answers the Range
-        with a matching 206 (else from the start). Complete means exactly the announced length arrived
-        (Content-Length, or the total of Content-Range); anything short is ``FetchError(resumable=True)``
-        with ``part`` kept, anything too long or refused is ``FetchError`` with ``part`` removed."""
-        apart = anyio.Path(part)
-        have = (await apart.stat()).st_size if await apart.exists() else 0
+        with a matching 206 (else from the start). A part is only continued under ``If-Range`` with the
+        validator (strong ETag, else Last-Modified) of the answer it came from, kept next to it: a file
+        that changed on the host since, or one under a new URL, is fetched whole, never spliced. Complete
+        means exactly the announced length arrived (Content-Length, or the total of Content-Range); anything
+        short is ``FetchError(resumable=True)`` with ``part`` kept, anything too long or refused is
+        ``FetchError`` with ``part`` removed."""
+        apart, avalidator = anyio.Path(part), anyio.Path(validator_path(part))
+        validator = (await avalidator.read_text()).strip() if await avalidator.exists() else ""
+        have = (await apart.stat()).st_size if validator and await apart.exists() else 0
         headers = {"Accept-Encoding": "identity"}  # byte offsets must be the file's
         if have:
             headers["Range"] = f"bytes={have}-"
+            headers["If-Range"] = validator
         async with self._get(url, headers) as response:
             if response.status_code == 416 and have:
-                await apart.unlink(missing_ok=True)  # what we kept is no prefix of the file any more
+                await discard_part(part)  # what we kept is no prefix of the file any more
                 raise FetchError("the host refused to resume (416)", resumable=True)
             if response.status_code == 206 and have:
                 match = _CONTENT_RANGE_RE.fullmatch(response.headers.get("content-range", ""))
                 if match is None or int(match.group(1)) != have:
-                    await apart.unlink(missing_ok=True)
+                    await discard_part(part)
                     raise FetchError("the host answered a different range", resumable=True)
                 total = None if match.group(3) == "*" else int(match.group(3))
                 mode = "ab"
             elif response.status_code == 200:
                 have, mode = 0, "wb"
+                etag = response.headers.get("etag", "")
+                strong = etag if etag and not etag.startswith("W/") else ""
+                fresh = strong or response.headers.get("last-modified", "")
+                if fresh:
+                    await avalidator.write_text(fresh)
+                else:
+                    await avalidator.unlink(missing_ok=True)
                 length = response.headers.get("content-length")
                 total = int(length) if length and length.isdigit() else None
             else:
-                await apart.unlink(missing_ok=True)
+                await discard_part(part)
                 raise FetchError(f"HTTP {response.status_code}")
             if total is not None and total > max_bytes:
-                await apart.unlink(missing_ok=True)
+                await discard_part(part)
                 raise FetchError(f"the file is {total} bytes, more than the {max_bytes} allowed")
             done = have
             progress(done, total)
@@ -152,7 +174,7 @@ class Fetcher:
             except httpx.HTTPError as exc:
                 raise FetchError(f"transfer broke off at {done} bytes: {exc}", resumable=True) from None
             except FetchError:
-                await apart.unlink(missing_ok=True)
+                await discard_part(part)
                 raise
             if total is not None and done != total:
                 raise FetchError(f"transfer ended at {done} of {total} bytes", resumable=True)

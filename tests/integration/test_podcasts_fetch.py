@@ -70,3 +70,27 @@ async def test_a_too_large_enclosure_keeps_nothing(host: FeedHost, tmp_path: Pat
     finally:
         await f.aclose()
     assert not part.exists()
+
+
+async def test_a_cut_download_resumes_only_the_same_version(host: FeedHost, tmp_path: Path) -> None:
+    first, second = bytes(range(256)) * 400, bytes(reversed(range(256))) * 400
+    url = host.put("/e.mp3", first, mode="truncate")
+    part = tmp_path / "part.mp3"
+    f = fetcher()
+    try:
+        with pytest.raises(FetchError) as caught:
+            await f.download(url, part, 10**6, lambda done, total: None)
+        assert caught.value.resumable and part.read_bytes() == first[: len(first) // 2]
+        host.resources["/e.mp3"].mode = "ok"
+        await f.download(url, part, 10**6, lambda done, total: None)  # same version: the rest only
+        assert part.read_bytes() == first
+        resumed = host.hits_of("/e.mp3")[-1]
+        assert resumed.status == 206 and resumed.headers["If-Range"] == host.resources["/e.mp3"].etag
+
+        part.write_bytes(first[:1000])  # cut again, then the file changes on the host
+        host.put("/e.mp3", second)
+        await f.download(url, part, 10**6, lambda done, total: None)
+        assert part.read_bytes() == second  # fetched whole: never the old start with the new end
+        assert host.hits_of("/e.mp3")[-1].status == 200
+    finally:
+        await f.aclose()
