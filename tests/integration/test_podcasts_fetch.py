@@ -82,7 +82,9 @@ async def test_a_cut_download_resumes_only_the_same_version(host: FeedHost, tmp_
             await f.download(url, part, 10**6, lambda done, total: None)
         assert caught.value.resumable and part.read_bytes() == first[: len(first) // 2]
         host.resources["/e.mp3"].mode = "ok"
-        await f.download(url, part, 10**6, lambda done, total: None)  # same version: the rest only
+        seen: list[tuple[int, int | None]] = []
+        await f.download(url, part, 10**6, lambda done, total: seen.append((done, total)))  # the rest only
+        assert seen[0] == (len(first) // 2, len(first)) and seen[-1] == (len(first), len(first))
         assert part.read_bytes() == first
         resumed = host.hits_of("/e.mp3")[-1]
         assert resumed.status == 206 and resumed.headers["If-Range"] == host.resources["/e.mp3"].etag

@@ -35,6 +35,7 @@ class Env:
     ) -> None:
         self.live, self.host, self.podcasts, self.audio = live, host, podcasts, audio
         self.http = httpx.Client(base_url=live.url, headers={"Authorization": f"Bearer {key}"}, timeout=30)
+        self.listener = self.http
 
     def episodes(self, pid: str) -> list[dict[str, Any]]:
         response = self.http.get(f"/api/v1/podcasts/{pid}/episodes")
@@ -79,12 +80,17 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     podcasts.mkdir()
     data = base / "data"
     key = add_user(data, "boss")  # the first user: an admin
+    listener = add_user(data, "ears")  # later ones: listeners
     settings = settings_for(
         data, podcasts=(podcasts,), podcast_allow_private_addresses=True, podcast_max_failures=3
     )
     host = FeedHost()
     with host.running(), live_server(settings) as live:
-        yield Env(live, host, key, podcasts, audio)
+        env = Env(live, host, key, podcasts, audio)
+        env.listener = httpx.Client(
+            base_url=live.url, headers={"Authorization": f"Bearer {listener}"}, timeout=30
+        )
+        yield env
 
 
 def _episode(
@@ -170,6 +176,20 @@ def test_subscribe_download_play_keep_last_and_progress(env: Env) -> None:
         json={"position_seconds": 1.5, "duration_seconds": 2.25, "device_id": "phone"},
     )
     assert put.status_code == 200, put.text
+
+    # Listeners see shows and episodes; only admins change them.
+    assert env.listener.get(f"/api/v1/podcasts/{pid}/episodes").status_code == 200
+    for method, path in (
+        ("POST", "/api/v1/podcasts"),
+        ("PATCH", f"/api/v1/podcasts/{pid}"),
+        ("POST", f"/api/v1/podcasts/{pid}/refresh"),
+        ("DELETE", f"/api/v1/podcasts/{pid}"),
+        ("DELETE", f"/api/v1/podcasts/episodes/{done['Episode 1']['id']}/download"),
+    ):
+        assert env.listener.request(method, path, json={"feed_url": feed_url}).status_code == 403, (
+            method,
+            path,
+        )
 
     # Unchanged feed: a conditional GET answered 304.
     assert env.http.post(f"/api/v1/podcasts/{pid}/refresh").json() == {
@@ -341,14 +361,20 @@ def test_feeds_are_checked_on_their_own_schedule(tmp_path: Path) -> None:
     host = FeedHost()
     one = {"title": "One", "guid": "1", "date": DAYS[0], "url": host.url + "/1.mp3"}
     feed_url = host.put("/feed.xml", rss("Ticking", [one]), "application/rss+xml")
-    settings = settings_for(data, podcasts=(tmp_path / "pods",), podcast_allow_private_addresses=True,
-                            podcast_check_interval_seconds=1)
+    settings = settings_for(
+        data,
+        podcasts=(tmp_path / "pods",),
+        podcast_allow_private_addresses=True,
+        podcast_check_interval_seconds=1,
+    )
     with host.running(), live_server(settings) as live:
         http = httpx.Client(base_url=live.url, headers={"Authorization": f"Bearer {key}"}, timeout=30)
         pid = http.post("/api/v1/podcasts", json={"feed_url": feed_url, "auto_download": False}).json()["id"]
         wait_until(lambda: any(hit.status == 304 for hit in host.hits_of("/feed.xml")), "a scheduled check")
         two = {"title": "Two", "guid": "2", "date": DAYS[1], "url": host.url + "/2.mp3"}
         host.put("/feed.xml", rss("Ticking", [two, one]), "application/rss+xml")
-        wait_until(lambda: len(http.get(f"/api/v1/podcasts/{pid}/episodes").json()["episodes"]) == 2,
-                   "the new episode found without a refresh")
+        wait_until(
+            lambda: len(http.get(f"/api/v1/podcasts/{pid}/episodes").json()["episodes"]) == 2,
+            "the new episode found without a refresh",
+        )
         assert not host.hits_of("/1.mp3") and not host.hits_of("/2.mp3")  # auto-download off
