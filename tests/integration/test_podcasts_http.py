@@ -237,16 +237,18 @@ def test_broken_enclosures_fail_cleanly_and_a_cut_one_resumes(env: Env) -> None:
         _episode(0, host, "/bad/missing.mp3"),  # never put: 404
         _episode(1, host, "/bad/cut.mp3", mode="truncate", audio=env.audio[1]),
         _episode(2, host, "/bad/lie.mp3", mode="lie", audio=env.audio[2]),
+        _episode(3, host, "/bad/noise.mp3", audio=bytes(range(256)) * 200),  # arrives whole, is no audio
     ]
     host.resources.pop("/bad/missing.mp3")
     feed_url = host.put("/bad/feed.xml", rss("Bad Host", episodes), "application/rss+xml")
-    response = env.http.post("/api/v1/podcasts", json={"feed_url": feed_url, "new_per_check": 3})
+    response = env.http.post("/api/v1/podcasts", json={"feed_url": feed_url, "new_per_check": 4})
     assert response.status_code == 201, response.text
     pid = response.json()["id"]
-    failed = env.wait_downloads(pid, {"Episode 0", "Episode 1", "Episode 2"}, state="failed")
+    failed = env.wait_downloads(pid, {"Episode 0", "Episode 1", "Episode 2", "Episode 3"}, state="failed")
     assert failed["Episode 0"]["download"]["error"] == "HTTP 404"
     assert "transfer" in failed["Episode 1"]["download"]["error"]
     assert "transfer" in failed["Episode 2"]["download"]["error"]
+    assert failed["Episode 3"]["download"]["error"].startswith("not playable")
     assert all(e["item_id"] is None for e in failed.values())
     assert not any(f.startswith("Bad Host") for f in env.audio_files())  # nothing half-written in the library
 
