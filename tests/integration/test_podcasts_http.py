@@ -7,6 +7,8 @@ OPML round trip; the SSRF guard, the redirect cap and an XML bomb refuse."""
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -380,3 +382,36 @@ def test_feeds_are_checked_on_their_own_schedule(tmp_path: Path) -> None:
             "the new episode found without a refresh",
         )
         assert not host.hits_of("/1.mp3") and not host.hits_of("/2.mp3")  # auto-download off
+
+
+def test_a_download_left_queued_finishes_after_a_restart(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    key = add_user(data, "boss")
+    write_audio(tmp_path / "e.mp3", seconds=1.0)
+    host = FeedHost()
+    url = host.put("/e.mp3", (tmp_path / "e.mp3").read_bytes())
+    feed_url = host.put(
+        "/feed.xml",
+        rss("Restart", [{"title": "E", "guid": "e", "date": DAYS[0], "url": url}]),
+        "application/rss+xml",
+    )
+    settings = settings_for(data, podcasts=(tmp_path / "pods",), podcast_allow_private_addresses=True)
+    auth = {"Authorization": f"Bearer {key}"}
+    with host.running():
+        with live_server(settings) as live:
+            pid = httpx.post(
+                live.url + "/api/v1/podcasts",
+                headers=auth,
+                timeout=30,
+                json={"feed_url": feed_url, "auto_download": False},
+            ).json()["id"]
+        with contextlib.closing(sqlite3.connect(data / "podcasts.db")) as db, db:
+            db.execute("UPDATE episode SET download = 'queued'")  # stopped before a worker took it
+        assert not host.hits_of("/e.mp3")
+        with live_server(settings) as live:
+
+            def state() -> str:
+                episodes = httpx.get(f"{live.url}/api/v1/podcasts/{pid}/episodes", headers=auth, timeout=30)
+                return str(episodes.json()["episodes"][0]["download"]["state"])
+
+            wait_until(lambda: state() == "downloaded", "the queued download done after the restart")
