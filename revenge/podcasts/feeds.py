@@ -9,6 +9,7 @@ first, with ``defusedxml``, so an entity-expansion bomb is refused before anythi
 from __future__ import annotations
 
 import calendar
+import io
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -176,7 +177,9 @@ def parse_feed(data: bytes) -> Feed:
     """The feed in ``data``; ``FeedError`` when it declares entities or holds neither a title nor an episode.
     An episode listed twice under one GUID counts once (the first, as the feed orders them)."""
     refuse_entities(data)
-    parsed = feedparser.parse(data, sanitize_html=False, resolve_relative_uris=False)
+    # A stream, never the bytes themselves: feedparser opens a bytes or str argument as a file name when
+    # it can, so a host answering "/etc/…" would have the server read its own files.
+    parsed = feedparser.parse(io.BytesIO(data), sanitize_html=False, resolve_relative_uris=False)
     episodes: list[FeedEpisode] = []
     seen: set[str] = set()
     for entry in parsed.entries:

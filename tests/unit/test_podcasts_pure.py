@@ -3,6 +3,8 @@ keep-last-N selection, the outbound address check, file naming."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from revenge.podcasts import schedule
@@ -222,3 +224,12 @@ def test_naming() -> None:
     assert (
         episode_file_name("Ep 1: Hi", 1796205600.0, ".mp3", "abcdefgh") == "2026-12-02 Ep 1 Hi [abcdef].mp3"
     )
+
+
+def test_a_body_naming_a_local_file_is_not_read(tmp_path: Path) -> None:
+    # feedparser opens a str or bytes argument as a file name when it can: a host answering with a path
+    # must not make the server read its own files.
+    secret = tmp_path / "secret.xml"
+    secret.write_bytes(FEED.replace(b"The Show", b"Secret"))
+    with pytest.raises(FeedError):
+        parse_feed(str(secret).encode())
