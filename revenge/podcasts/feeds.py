@@ -20,6 +20,7 @@ import feedparser
 import orjson
 
 MAX_TEXT = 20_000  # longest description kept (show notes can be huge HTML)
+MAX_URL = 4000
 
 
 class FeedError(Exception):
@@ -153,6 +154,8 @@ def _episode(entry: Any) -> FeedEpisode | None:
     if enclosure is None:
         return None  # an item without media is a blog post, not an episode
     url = str(enclosure["href"]).strip()
+    if len(url) > MAX_URL:
+        return None  # no real host needs it; the row and every answer listing it would carry it
     published = entry.get("published_parsed") or entry.get("updated_parsed")
     chapters_ref = entry.get("podcast_chapters")
     chapters_url = chapters_ref.get("url") if isinstance(chapters_ref, dict) else None

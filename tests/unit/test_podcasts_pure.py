@@ -65,6 +65,11 @@ def test_feed_fields() -> None:
     assert one.duration_seconds == 95 and one.enclosure_length is None and one.season is None
 
 
+def test_an_enclosure_url_past_4000_characters_is_no_episode() -> None:
+    long = FEED.replace(b"http://example.com/one.m4a", b"http://example.com/" + b"x" * 4000)
+    assert [e.title for e in parse_feed(long).episodes] == ["Two"]
+
+
 def test_entity_bomb_refused_before_feedparser() -> None:
     with pytest.raises(FeedError, match="entities"):
         parse_feed(BOMB)
