@@ -21,9 +21,12 @@ from tests.live import free_port
 class Resource:
     body: bytes
     content_type: str
-    mode: str = "ok"  # ok | truncate (half, then close) | lie (Content-Length past the body) | redirect:<url>
+    # ok | truncate (half, then close) | lie (Content-Length past the body) | redirect:<url>
+    # | slow (half, the rest once ``gate`` is set)
+    mode: str = "ok"
     etag: str = ""
     last_modified: str = ""
+    gate: threading.Event = field(default_factory=threading.Event)  # mode "slow": the rest after set()
 
 
 @dataclass
@@ -110,6 +113,12 @@ class FeedHost:
                     self.close_connection = True
                 else:
                     headers["Content-Length"] = str(len(body))
+                if resource.mode == "slow":
+                    self.answer(status, headers, body[: len(body) // 2])
+                    self.wfile.flush()
+                    resource.gate.wait(timeout=60)
+                    self.wfile.write(body[len(body) // 2 :])
+                    return
                 self.answer(status, headers, body)
 
         server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)

@@ -122,15 +122,26 @@ class Downloads:
         def note(done: int, total: int | None) -> None:
             self.progress[eid] = (done, total)
 
+        failure: Exception | None = None
         try:
             await self._fetcher.download(
                 row["enclosure_url"], part, self._settings.podcast_max_episode_bytes, note
             )
-            await asyncio.to_thread(probe_file, part)
-        except (FetchError, ProbeError) as exc:
-            if isinstance(exc, ProbeError) or not exc.resumable:
+        except FetchError as exc:
+            failure = exc
+        current = await self._store.episode(eid)
+        if current is None or current["download"] != "downloading":
+            await discard_part(part)  # removed or unsubscribed while it ran: nothing goes into the library
+            return
+        if failure is None:
+            try:
+                await asyncio.to_thread(probe_file, part)
+            except ProbeError as exc:
+                failure = exc
+        if failure is not None:
+            if isinstance(failure, ProbeError) or not getattr(failure, "resumable", False):
                 await discard_part(part)
-            message = f"not playable: {exc}" if isinstance(exc, ProbeError) else str(exc)
+            message = f"not playable: {failure}" if isinstance(failure, ProbeError) else str(failure)
             await self._store.set_episode(eid, {"download": "failed", "error": message})
             log.warning("episode %s: download failed: %s", eid, message)
             return

@@ -415,3 +415,32 @@ def test_a_download_left_queued_finishes_after_a_restart(tmp_path: Path) -> None
                 return str(episodes.json()["episodes"][0]["download"]["state"])
 
             wait_until(lambda: state() == "downloaded", "the queued download done after the restart")
+
+
+def test_a_download_removed_while_it_runs_leaves_nothing(env: Env) -> None:
+    host = env.host
+    episodes = [_episode(0, host, "/slow/e.mp3", mode="slow", audio=env.audio[0])]
+    feed_url = host.put("/slow/feed.xml", rss("Slow Host", episodes), "application/rss+xml")
+    pid = env.http.post("/api/v1/podcasts", json={"feed_url": feed_url}).json()["id"]
+
+    def running() -> bool:
+        download = env.by_title(pid)["Episode 0"]["download"]
+        return download["state"] == "downloading" and (download["bytes_done"] or 0) > 0
+
+    wait_until(running, "the download under way")
+    download = env.by_title(pid)["Episode 0"]["download"]
+    assert download["bytes_total"] == len(env.audio[0]) and download["bytes_done"] < len(env.audio[0])
+    eid = env.by_title(pid)["Episode 0"]["id"]
+    assert env.http.delete(f"/api/v1/podcasts/episodes/{eid}/download").status_code == 204
+    host.resources["/slow/e.mp3"].gate.set()
+    # The worker is done with it when its progress figure goes.
+    wait_until(lambda: env.by_title(pid)["Episode 0"]["download"]["bytes_done"] is None, "the worker done")
+    assert env.by_title(pid)["Episode 0"]["download"] == {
+        "state": "none",
+        "error": None,
+        "bytes_done": None,
+        "bytes_total": None,
+        "downloaded_at": None,
+    }
+    assert not any(p.name.startswith(eid) for p in (env.podcasts / ".revenge-downloads").iterdir())
+    assert not any(f.startswith("Slow Host") for f in env.audio_files())
