@@ -163,3 +163,17 @@ def ffmpeg_decode(url: str, timeout: float = 300) -> tuple[int, int, int, str]:
                          capture_output=True, timeout=timeout)
     assert run.returncode == 0, run.stderr.decode(errors="replace")
     return len(run.stdout) // (2 * channels), rate, channels, run.stderr.decode(errors="replace")
+
+
+def ffmpeg_pcm(url: str, channels: int, timeout: float = 300) -> np.ndarray:
+    """Debian's ffmpeg as the HLS client: every decoded sample, float64 planar (channels, n)."""
+    run = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", url, "-f", "f64le", "-"],
+                         capture_output=True, timeout=timeout)
+    assert run.returncode == 0, run.stderr.decode(errors="replace")
+    return np.frombuffer(run.stdout, dtype="<f8").reshape(-1, channels).T
+
+
+def snr_db(decoded: np.ndarray, source: np.ndarray) -> float:
+    """Signal-to-noise ratio of ``decoded`` against ``source`` (same shape), in dB: the null test."""
+    noise = float(np.sum((decoded - source) ** 2))
+    return 10 * float(np.log10(float(np.sum(source**2)) / max(noise, 1e-30)))

@@ -2,7 +2,8 @@
 the Opus-in-ISOBMFF and FLAC-in-ISOBMFF mappings).
 
 * :func:`init_segment`: ``ftyp`` + ``moov`` (``mvex``/``trex``, an edit list that drops the
-  encoder's priming and end padding, and the codec's ``esds``/``dOps``/``dfLa``).
+  encoder's priming and end padding, and the codec's ``esds``/``dOps``/``dfLa``; for AAC with
+  priming also an ``iTunSMPB`` tag, the gapless note of players that ignore fragmented edit lists).
 * :func:`media_segment`: one ``moof`` (``mfhd``, ``traf`` with ``tfhd``/``tfdt``/``trun`` and
   per-sample sizes) + one ``mdat``. ``tfdt`` is the segment's first media sample, so consecutive
   segments are continuous by construction.
@@ -178,6 +179,23 @@ def _mvex(track: TrackInfo) -> bytes:
     return box(b"mvex", mehd, trex)
 
 
+def itunsmpb_text(priming: int, total: int, frame_size: int) -> str:
+    """The iTunes gapless note: delay, end padding and audio samples, in hex (as iTunes writes it)."""
+    padding = -(priming + total) % frame_size
+    return f" 00000000 {priming:08X} {padding:08X} {total:016X}" + " 00000000" * 8
+
+
+def _udta_itunsmpb(track: TrackInfo) -> bytes:
+    """``udta/meta/ilst`` with one ``----`` item ``com.apple.iTunes:iTunSMPB``. FFmpeg reads it into
+    the stream's start padding (so up to 5.x, which ignores edit lists in fragmented MP4, still
+    drops the AAC priming); players that honour the edit list drop the same samples once."""
+    text = itunsmpb_text(track.priming, track.total, track.frame_size).encode("ascii")
+    item = box(b"----", full_box(b"mean", 0, 0, b"com.apple.iTunes"), full_box(b"name", 0, 0, b"iTunSMPB"),
+               box(b"data", struct.pack(">II", 1, 0), text))  # type 1: UTF-8, locale 0
+    hdlr = full_box(b"hdlr", 0, 0, struct.pack(">I4s4s8x", 0, b"mdir", b"appl"), b"\x00")
+    return box(b"udta", full_box(b"meta", 0, 0, hdlr, box(b"ilst", item)))
+
+
 def init_segment(track: TrackInfo) -> bytes:
     """``ftyp`` + ``moov`` for the track. Movie and media timescale are the sample rate."""
     trak = box(
@@ -186,7 +204,10 @@ def init_segment(track: TrackInfo) -> bytes:
         _elst(track.total, track.priming),
         box(b"mdia", _mdhd(track.sample_rate), _hdlr(), _minf(track)),
     )
-    return _ftyp(track.codec) + box(b"moov", _mvhd(track.sample_rate, track.total), trak, _mvex(track))
+    # After the trak: FFmpeg applies the tag to the last stream read.
+    extra = [_udta_itunsmpb(track)] if track.codec == "aac" and track.priming else []
+    return _ftyp(track.codec) + box(b"moov", _mvhd(track.sample_rate, track.total), trak, _mvex(track),
+                                    *extra)
 
 
 _MDAT_HEADER = 8

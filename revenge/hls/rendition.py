@@ -9,12 +9,11 @@ Encoder delay ("priming") is handled once, at the start of the timeline, per cod
 
 * Opus: the priming packet is kept and announced by ``dOps`` PreSkip (plus the edit list the Opus
   mapping asks for); every decoder we know honours PreSkip, so the output is exact.
-* AAC: the priming packet is *dropped*: the media timeline starts at the packet that decodes to
-  source sample 0. An edit list would be the textbook answer, but FFmpeg up to 5.x ignores edit
-  lists in fragmented MP4 (and so would play 1024 extra samples); without the priming packet every
-  decoder outputs exactly the source's samples plus < 1 frame of end padding (which the edit
-  list's duration lets compliant players drop). The price: the first 23 ms are decoded without
-  their overlap partner (a fade-in), which is silent for the usual track that starts in silence.
+* AAC: the priming packet is kept too (dropping it leaves the first frame without its overlap
+  partner: the first ~448 samples decode to silence and the next ~250 fade in), and announced twice:
+  the edit list (media_time = the delay), which FFmpeg 6+ and MSE players honour in fragmented MP4,
+  and an ``iTunSMPB`` tag in the ``moov``, which FFmpeg up to 5.x (it ignores fragmented edit lists)
+  and Apple's players honour. A player that honours neither plays 1024 samples (23 ms) of lead-in.
 * FLAC has no delay.
 """
 
@@ -45,7 +44,7 @@ class Rendition:
     file_counts: tuple[int, ...]  # each file's samples at the output rate
     plan: SegmentPlan
     encoder_delay: int  # samples: the encoder's first packet has pts -encoder_delay
-    priming: int  # media samples before presentation sample 0 (Opus pre-skip; 0 for AAC, FLAC)
+    priming: int  # media samples before presentation sample 0 (the encoder delay; 0 for FLAC)
     codec_config: bytes
     aac_coder: str
     # Segments encoded by one encoder fed continuously (see SegmentRun); 1 = each on its own.
@@ -119,9 +118,9 @@ def encoder_setup(fmt: OutputFormat, aac_coder: str) -> tuple[int, bytes]:
 
 
 def timeline_priming(fmt: OutputFormat, encoder_delay: int) -> int:
-    """Media samples presented before source sample 0 (see the module docstring: Opus keeps its
-    priming packet, AAC drops it, FLAC has none)."""
-    return encoder_delay if fmt.profile.encoder == "libopus" else 0
+    """Media samples before source sample 0: the encoder's delay, kept (see the module docstring;
+    FLAC has none)."""
+    return encoder_delay if fmt.profile.encoder in ("libopus", "aac") else 0
 
 
 def make_frame(block: np.ndarray, fmt: OutputFormat, pts: int) -> av.AudioFrame:

@@ -21,7 +21,7 @@ def track(codec: str, rate: int = 44100, channels: int = 2, total: int = 573_423
     profile = {"aac": "aac-128", "opus": "opus-128", "flac": "flac"}[codec]
     fmt = output_format(PROFILES[profile], rate, channels)
     delay, config = encoder_setup(fmt, "twoloop")
-    priming = delay if codec == "opus" else 0
+    priming = delay  # the encoder delay is kept (FLAC has none)
     return fmp4.TrackInfo(codec, fmt.sample_rate, fmt.channels, fmt.bits_per_sample, fmt.frame_size, priming,
                           total, fmt.bit_rate, config)
 
@@ -37,7 +37,14 @@ def test_aac_init_segment() -> None:
     tkhd = top.find("moov/trak/tkhd")
     assert tkhd.flags & 1 and struct.unpack_from(">I", tkhd.payload, 12)[0] == 1  # enabled, track 1
     elst = top.find("moov/trak/edts/elst").payload
-    assert struct.unpack_from(">IIiHH", elst, 4) == (1, 573_423, 0, 1, 0)  # one edit: all audio from 0
+    # One edit: all audio, from the first sample after the encoder's priming frame.
+    assert struct.unpack_from(">IIiHH", elst, 4) == (1, 573_423, 1024, 1, 0)
+    # ... and the same said as iTunes' gapless note, after the trak, for FFmpeg 5 (see fmp4).
+    assert [b.type for b in top.find("moov").children] == ["mvhd", "trak", "mvex", "udta"]
+    udta = top.find("moov/udta").payload
+    note = fmp4.itunsmpb_text(1024, 573_423, 1024).encode()
+    assert b"com.apple.iTunes" in udta and b"iTunSMPB" in udta and note in udta
+    assert note.split()[1:4] == [b"00000400", b"%08X" % (-(1024 + 573_423) % 1024), b"%016X" % 573_423]
     mdhd = top.find("moov/trak/mdia/mdhd").payload
     assert struct.unpack_from(">I", mdhd, 12)[0] == 44100
     assert top.find("moov/trak/mdia/hdlr").payload[8:12] == b"soun"

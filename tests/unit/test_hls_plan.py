@@ -20,7 +20,7 @@ from revenge.hls.plan import (
 )
 
 RATES = st.sampled_from([8000, 16000, 22050, 32000, 44100, 48000, 88200, 96000, 192000])
-CODECS = st.sampled_from([(1024, 0), (960, 312), (4096, 0)])  # AAC (priming dropped), Opus, FLAC
+CODECS = st.sampled_from([(1024, 1024), (960, 312), (4096, 0)])  # AAC, Opus, FLAC
 
 
 @given(total=st.integers(1, 3 * 3600 * 192000), rate=RATES, codec=CODECS,
@@ -74,9 +74,10 @@ def test_frames_per_segment_matches_the_issue_grid() -> None:
 
 
 def test_aac_plan_at_44100_and_the_short_last_segment() -> None:
-    plan = plan_segments(13 * 44100 + 5, 44100, 1024, 0, 6.0)
+    plan = plan_segments(13 * 44100 + 5, 44100, 1024, 1024, 6.0)
     assert plan.count == 3
-    assert [extinf_text(plan.duration(s)) for s in plan.segments()] == ["5.990748", "5.990748", "1.018617"]
+    # Segment 0 carries the priming frame: one frame (1024 samples) less presented.
+    assert [extinf_text(plan.duration(s)) for s in plan.segments()] == ["5.967528", "5.990748", "1.041837"]
     assert target_duration(plan) == 6
 
 
