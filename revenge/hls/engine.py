@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections import OrderedDict, deque
@@ -49,6 +50,7 @@ log = logging.getLogger("revenge.hls")
 EncodeFn = Callable[[Rendition, int], dict[int, bytes]]
 PrepareFn = Callable[[Item, Profile, float, str, int], Rendition]
 
+_EntryKey = tuple[str, str, str, float]  # item id, fingerprint, profile, gain
 _RENDITIONS_KEPT = 1024  # prepared renditions remembered (each is a few hundred bytes)
 # Suspended encoder runs kept (~0.7 MiB each for AAC): about one per listener on uncached audio.
 _RUNS_KEPT = 128
@@ -117,15 +119,16 @@ class HlsEngine:
         self._prefetch: deque[_Job] = deque()
         self._running: set[asyncio.Future[dict[int, bytes]]] = set()
         self._busy_runs: set[RunKey] = set()  # runs a running job is advancing
-        self._entries: OrderedDict[tuple[str, str, str], _Entry] = OrderedDict()
-        self._preparing: dict[tuple[str, str, str], asyncio.Future[_Entry]] = {}
+        self._entries: OrderedDict[_EntryKey, _Entry] = OrderedDict()
+        self._preparing: dict[_EntryKey, asyncio.Future[_Entry]] = {}
         self._expiry: asyncio.Task[None] | None = None  # closes idle runs; from the first encode on
         self._closed = False
 
     # ------------------------------------------------------------------ renditions
 
-    async def entry(self, item: Item, profile: Profile) -> _Entry:
-        key = (item.id, item.fingerprint, profile.name)
+    async def entry(self, item: Item, profile: Profile, gain: float = 1.0) -> _Entry:
+        """The prepared rendition of ``item`` in ``profile``, its samples scaled by ``gain``."""
+        key = (item.id, item.fingerprint, profile.name, gain)
         entry = self._entries.get(key)
         if entry is not None:
             self._entries.move_to_end(key)
@@ -138,12 +141,14 @@ class HlsEngine:
             self._preparing[key] = pending
         return await asyncio.shield(pending)
 
-    async def _prepare_entry(self, key: tuple[str, str, str], item: Item, profile: Profile) -> _Entry:
+    async def _prepare_entry(self, key: _EntryKey, item: Item, profile: Profile) -> _Entry:
         try:
             rendition = await asyncio.get_running_loop().run_in_executor(
                 self._meta_pool, self._prepare, item, profile, self.settings.segment_seconds,
                 self.settings.aac_coder, self.settings.encoder_run_segments,
             )
+            if key[3] != 1.0:
+                rendition = dataclasses.replace(rendition, gain=key[3])
             entry = _Entry(rendition, rendition.init_segment())
             self._entries[key] = entry
             while len(self._entries) > _RENDITIONS_KEPT:
@@ -152,17 +157,17 @@ class HlsEngine:
         finally:
             del self._preparing[key]
 
-    async def rendition(self, item: Item, profile: Profile) -> Rendition:
-        return (await self.entry(item, profile)).rendition
+    async def rendition(self, item: Item, profile: Profile, gain: float = 1.0) -> Rendition:
+        return (await self.entry(item, profile, gain)).rendition
 
     async def init_segment(self, item: Item, profile: Profile) -> bytes:
-        return (await self.entry(item, profile)).init
+        return (await self.entry(item, profile)).init  # the same whatever the gain
 
     # ------------------------------------------------------------------ segments
 
     @staticmethod
     def key(rendition: Rendition, index: int) -> SegmentKey:
-        return SegmentKey(rendition.item_id, rendition.fingerprint, rendition.profile.name, index)
+        return SegmentKey(rendition.item_id, rendition.fingerprint, rendition.key_name, index)
 
     def peek(self, rendition: Rendition, index: int) -> bytes | None:
         """The segment if it is cached (counted as a hit, next segments prefetched), else None:
@@ -267,7 +272,7 @@ class HlsEngine:
         for ahead in range(index + 1, last):
             if len(self._prefetch) >= self._queue_max:
                 break
-            key = SegmentKey(rendition.item_id, rendition.fingerprint, rendition.profile.name, ahead)
+            key = SegmentKey(rendition.item_id, rendition.fingerprint, rendition.key_name, ahead)
             if key in self.cache or key in self._inflight:
                 continue
             self._prefetch.append(self._new_job(key, rendition, demand=False))
@@ -295,7 +300,7 @@ class HlsEngine:
             self.stats.encodes += 1
             if not job.demand:
                 self.stats.prefetch_encodes += 1
-            name = job.key.profile
+            name = job.rendition.profile.name
             self.stats.by_profile[name] = self.stats.by_profile.get(name, 0) + 1
             run = run_key(job.rendition, job.key.index)
             self._busy_runs.add(run)

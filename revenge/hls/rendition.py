@@ -49,10 +49,17 @@ class Rendition:
     aac_coder: str
     # Segments encoded by one encoder fed continuously (see SegmentRun); 1 = each on its own.
     run_segments: int = 1
+    gain: float = 1.0  # linear factor the source's samples are scaled by (ReplayGain, revenge.hls.gain)
 
     @property
     def profile(self) -> Profile:
         return self.format.profile
+
+    @property
+    def key_name(self) -> str:
+        """The profile, plus the gain when there is one: what segment and run keys name, so the
+        segments of a gain rendition are never mixed with the plain ones (1.0 shares them)."""
+        return self.profile.name if self.gain == 1.0 else f"{self.profile.name}@{self.gain!r}"
 
     def init_segment(self) -> bytes:
         return fmp4.init_segment(self.track_info())

@@ -30,7 +30,7 @@ RunKey = tuple[str, str, str, int]
 
 def run_key(rendition: Rendition, index: int) -> RunKey:
     """The run segment ``index`` belongs to."""
-    return (rendition.item_id, rendition.fingerprint, rendition.profile.name,
+    return (rendition.item_id, rendition.fingerprint, rendition.key_name,
             index // rendition.run_segments)
 
 

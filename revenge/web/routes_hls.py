@@ -27,6 +27,7 @@ from starlette.types import Receive
 from revenge.errors import StoreUnavailable
 from revenge.hls.decode import SourceError, SourceMissing
 from revenge.hls.engine import HlsEngine
+from revenge.hls.gain import GAIN_MODES, gain_factor
 from revenge.hls.playlist import MEDIA_TYPE as PLAYLIST_TYPE
 from revenge.hls.playlist import media_playlist, multivariant_playlist
 from revenge.hls.profiles import PROFILES, Profile, is_offered
@@ -132,6 +133,24 @@ def profile_for(request: Request, item: Item) -> Profile:
     return profile
 
 
+def gain_mode(request: Request) -> str | None:
+    """``?gain=track|album``: a ReplayGain rendition (None: the plain one)."""
+    mode = request.query_params.get("gain")
+    if mode is None:
+        return None
+    if mode not in GAIN_MODES:
+        raise bad_request("gain", "gain must be track or album")
+    return mode
+
+
+def gain_of(request: Request, item: Item) -> tuple[str, float]:
+    """(the ``gain`` query to carry on in URIs, the linear factor from the item's tags)."""
+    mode = gain_mode(request)
+    if mode is None:
+        return "", 1.0
+    return "&" + urlencode({"gain": mode}), gain_factor(app_state(request).catalog.track_tags(item.id), mode)
+
+
 def segment_index(request: Request) -> int:
     raw = str(request.path_params["index"])
     if not _INDEX_RE.fullmatch(raw):
@@ -203,17 +222,20 @@ async def multivariant(request: Request) -> Response:
     user = require_stream_user(request)
     item = await get_current_item_or_404(request)
     names = ladder_for(request, item)
+    gain, _ = gain_of(request, item)
     engine = engine_of(request)
     variants = await engine_call(asyncio.gather(*(engine.variant(item, PROFILES[n]) for n in names)))
-    return playlist_response(request, multivariant_playlist(variants, credential_query(request, user, item)))
+    return playlist_response(request, multivariant_playlist(variants, credential_query(request, user, item)
+                                                            + gain))
 
 
 @cors
 async def media(request: Request) -> Response:
     user = require_stream_user(request)
     item = await get_current_item_or_404(request)
+    gain, _ = gain_of(request, item)
     rendition = await engine_call(engine_of(request).rendition(item, profile_for(request, item)))
-    query = credential_query(request, user, item) + "&" + urlencode({"v": media_version(item)})
+    query = credential_query(request, user, item) + "&" + urlencode({"v": media_version(item)}) + gain
     return playlist_response(request, media_playlist(rendition.plan, query))
 
 
@@ -249,8 +271,9 @@ async def segment(request: Request) -> Response:
     item = await media_item(request)
     profile = profile_for(request, item)
     index = segment_index(request)
+    _, factor = gain_of(request, item)
     engine = engine_of(request)
-    rendition = await engine_call(engine.rendition(item, profile))
+    rendition = await engine_call(engine.rendition(item, profile, factor))
     if index >= rendition.plan.count:
         raise ApiError(404, "not_found", f"segment {index} out of range 0..{rendition.plan.count - 1}",
                        "segment")

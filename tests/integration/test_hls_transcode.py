@@ -16,7 +16,7 @@ from revenge.hls.decode import SourceError, SourceMissing, read_timeline
 from revenge.hls.plan import converted_count
 from revenge.hls.profiles import PROFILES, Profile
 from revenge.hls.rendition import Rendition, prepare_rendition
-from revenge.hls.runs import EncoderRuns
+from revenge.hls.runs import EncoderRuns, run_key
 from revenge.hls.seek_index import SeekIndexes
 from revenge.hls.transcode import SegmentRun, encode_segment
 from revenge.library.model import Item
@@ -246,6 +246,17 @@ def test_book_segments_are_byte_identical_in_any_order(book: tuple[Item, list[Ge
     r = rendition(book[0], "aac-128", seconds=2.0)
     _, in_order = stream_of(r)
     assert [encode_segment(r, i) for i in reversed(range(r.plan.count))] == in_order[::-1]
+
+
+def test_gain_segments_are_byte_identical_in_any_order_and_apart_from_the_plain_ones(tmp_path: Path) -> None:
+    g = write_audio(tmp_path / "tone.flac", seconds=9.0, rate=44100, channels=2, kind="music")
+    plain = rendition(probed_item([g.path]), "aac-128", seconds=2.0)
+    r = dataclasses.replace(plain, gain=0.5)
+    _, in_order = stream_of(r)
+    assert [encode_segment(r, i) for i in reversed(range(r.plan.count))] == in_order[::-1]
+    assert in_order[1] != encode_segment(plain, 1)
+    assert (r.key_name, plain.key_name) == ("aac-128@0.5", "aac-128")
+    assert run_key(r, 0) != run_key(plain, 0)
 
 
 @pytest.mark.parametrize("profile", ["aac-128", "opus-128", "flac"])
