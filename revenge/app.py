@@ -29,6 +29,7 @@ from revenge.security.shared import open_stream_secrets, open_user_store
 from revenge.state import AppState
 from revenge.web import metrics as routes_metrics
 from revenge.web import (
+    routes_album_stream,
     routes_art,
     routes_bookmarks,
     routes_direct,
@@ -107,6 +108,7 @@ def create_app(settings: Settings) -> Starlette:
     routes = [
         *routes_progress.routes,
         *routes_hls.routes,
+        *routes_album_stream.routes,
         *playback_routes,
         *routes_health.routes,
         *routes_metrics.routes,

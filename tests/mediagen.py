@@ -75,8 +75,9 @@ def _frame(data: np.ndarray, fmt: str, layout: str) -> av.AudioFrame:
 def write_audio(path: Path, *, seconds: float | None = None, samples: int | None = None,
                 rate: int = 44100, channels: int = 2, kind: str = "sine", freq: float = 1000.0,
                 tags: dict[str, str] | None = None, bit_rate: int | None = None,
-                chapters: list[tuple[float, float, str]] | None = None) -> Generated:
-    """Encode a test signal to ``path`` (format from its extension). Returns what was written."""
+                chapters: list[tuple[float, float, str]] | None = None, start: int = 0) -> Generated:
+    """Encode a test signal to ``path`` (format from its extension). Returns what was written.
+    ``start`` offsets the signal's sample clock: a file that continues another's tone."""
     if samples is None:
         assert seconds is not None
         samples = round(seconds * rate)
@@ -103,7 +104,7 @@ def write_audio(path: Path, *, seconds: float | None = None, samples: int | None
         pts = 0
         for offset in range(0, samples, block):
             n = min(block, samples - offset)
-            data = make_signal(n, rate, channels, kind, freq, start=offset)
+            data = make_signal(n, rate, channels, kind, freq, start=start + offset)
             frame = _frame(data, stream.codec_context.format.name, layout)
             frame.sample_rate = rate
             frame.pts = pts

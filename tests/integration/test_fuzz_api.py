@@ -83,6 +83,7 @@ POSITIVE_ACCEPTANCE_EXEMPT = {
     "POST /api/v1/playback/scrobble",  # started_at ≤ now + 5 min; listened_seconds ≤ 3× the item's duration
     "GET /api/v1/stats/listening",  # to ≥ from, at most 366 days, a real calendar date
     "GET /api/v1/stream/{item_id}/playlist.m3u8",  # profiles=flac only for a lossless item
+    "GET /api/v1/albums/{album_id}/playlist.m3u8",  # profiles=flac only for an all-lossless album
     "POST /api/v1/playback/sessions",  # 422 when the declared capabilities cannot play the item
     "PUT /api/v1/me/scrobblers/listenbrainz",  # the token must be one the service knows (400 invalid_token)
     "PUT /api/v1/queue",  # current_index must name one of the items
