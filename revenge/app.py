@@ -16,6 +16,7 @@ from revenge.library.art_index import ArtIndex
 from revenge.library.catalog import Catalog
 from revenge.library.scan import ScanStatus
 from revenge.library.scan_runner import ScanRunner
+from revenge.library.watch import LibraryWatcher
 from revenge.metrics import Metrics
 from revenge.playback.progress_scrobbles import ProgressScrobbler
 from revenge.playback.queue_service import QueueService
@@ -94,13 +95,17 @@ def create_app(settings: Settings) -> Starlette:
             stack.push_async_callback(scans.aclose)
             podcasts = await PodcastService.open(settings, scans)
             stack.push_async_callback(podcasts.close)  # before scans.aclose: it may be starting a scan
+            watcher = LibraryWatcher(settings, scans, metrics)
+            stack.push_async_callback(watcher.aclose)  # before scans.aclose: its rescan finishes first
             state = AppState(settings=settings, users=users, catalog=catalog, scan=scans.status, scans=scans,
                              progress=progress, metrics=metrics, hls=hls, sessions=sessions,
                              stream_secrets=stream_secrets, records=records,
                              scrobblers=scrobblers, art=art, art_cache=art_cache,
-                             queue=QueueService(queue_store), podcasts=podcasts)
+                             queue=QueueService(queue_store), podcasts=podcasts,
+                             watch=watcher.status)
             if settings.scan_on_start:
                 scans.start()
+            watcher.start()
             yield {"revenge": state}
 
     # Starlette tries the routes in this order, so the paths players hit all the time come first:

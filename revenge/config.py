@@ -44,6 +44,8 @@ class Settings:
     podcasts: tuple[Path, ...] = ()
     audiobooks: tuple[Path, ...] = ()
     scan_on_start: bool = True
+    watch: bool = True  # apply changes to the folders within seconds (library/watch)
+    scan_interval_seconds: float = 3600.0  # also scan incrementally this often; 0: never
     # Split artist and album artist tags at these (e.g. [";", " / "]); none: as tagged (AC/DC is one)
     artist_separators: tuple[str, ...] = ()
     # Server
@@ -184,6 +186,8 @@ _CONVERTERS: dict[str, Callable[[str, Any], Any]] = {
     "podcasts": _as_paths,
     "audiobooks": _as_paths,
     "scan_on_start": _as_bool,
+    "watch": _as_bool,
+    "scan_interval_seconds": _as_float,
     "artist_separators": _as_strs,
     "data_dir": _as_path,
     "host": _as_str,
@@ -244,6 +248,8 @@ def _check(ok: bool, key: str, message: str) -> None:
 def _validate(s: Settings) -> None:
     _check(len(s.artist_separators) <= 8 and all(1 <= len(sep) <= 8 for sep in s.artist_separators),
            "artist_separators", "must be at most 8 separators of 1..8 characters")
+    _check(s.scan_interval_seconds == 0 or 1 <= s.scan_interval_seconds <= 604_800, "scan_interval_seconds",
+           "must be 0 (off) or 1..604800 seconds")
     _check(0 <= s.port <= 65535, "port", f"must be 0..65535, got {s.port}")
     _check(s.log_level in ("critical", "error", "warning", "info", "debug", "trace"), "log_level",
            f"must be one of critical, error, warning, info, debug, trace; got {s.log_level!r}")

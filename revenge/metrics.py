@@ -48,6 +48,10 @@ class Metrics:
         self.store_ping_seconds = Histogram(
             "revenge_store_ping_seconds", "Store round trip measured by /healthz", ["store"], buckets=_FAST,
             registry=r)
+        self.library_rescans = Counter(
+            "revenge_library_rescans", "Folders rescanned for the library watcher's changes", registry=r)
+        self.library_watch_restarts = Counter(
+            "revenge_library_watch_restarts", "Library watcher restarts after a failure", registry=r)
         # Route label → its time-to-first-byte child: ``labels()`` validates and locks on every call, and
         # this is paid on every response. Labels are route templates, so the dict stays small.
         self._ttfb_children: dict[str, Any] = {}

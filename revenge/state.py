@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from revenge.library.catalog import Catalog
     from revenge.library.scan import ScanStatus
     from revenge.library.scan_runner import ScanRunner
+    from revenge.library.watch import WatchStatus
     from revenge.metrics import Metrics
     from revenge.playback.queue_service import QueueService
     from revenge.playback.records import RecordStore
@@ -46,3 +47,4 @@ class AppState:
     art_cache: ArtCache  # resized pictures on disk
     queue: QueueService  # the play queue of each user, shared by the user's devices
     podcasts: PodcastService  # feed subscriptions and episode downloads (podcasts.db)
+    watch: WatchStatus | None = None  # the library watcher (None: an app built without one)

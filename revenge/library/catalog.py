@@ -26,6 +26,7 @@ from revenge.library.catalog_links import Dirty, item_album, link_item, rebuild,
 from revenge.library.catalog_schema import migrate, register_functions
 from revenge.library.cursors import decode_cursor, encode_cursor
 from revenge.library.grouping import fold
+from revenge.library.ids import unit_content
 from revenge.library.model import ITEM_TYPES, Chapter, Item, ItemType, MediaFile
 from revenge.library.probe import EmbeddedChapter, Probe
 from revenge.library.tags import Tags, tags_from_json
@@ -289,14 +290,15 @@ class Catalog:
         with self._write_lock:
             row = self._write.execute(
                 "SELECT path, size, mtime_ns, container, codec, sample_rate, channels, bit_rate, "
-                "sample_count, tags, embedded FROM files WHERE path = ? AND size = ? AND mtime_ns = ?",
+                "sample_count, tags, embedded, content FROM files "
+                "WHERE path = ? AND size = ? AND mtime_ns = ?",
                 (path, size, mtime_ns),
             ).fetchone()
         if row is None:
             return None
         tags = tags_from_json(orjson.loads(row[9]))
         chapters = tuple(EmbeddedChapter(*c) for c in orjson.loads(row[10]))
-        return Probe(MediaFile(*row[:9]), tags, chapters)
+        return Probe(MediaFile(*row[:9]), tags, chapters, row[11])
 
     def known_failure(self, path: str, size: int, mtime_ns: int) -> str | None:
         """The recorded reason if ``path`` failed before and has not changed since."""
@@ -314,6 +316,12 @@ class Catalog:
             db.execute("UPDATE items SET seen_scan = ? WHERE id = ?", (generation, item_id))
             db.executemany("UPDATE failures SET seen_scan = ? WHERE path = ?",
                            [(generation, p) for p in paths])
+
+    @contextmanager
+    def writing(self) -> Iterator[sqlite3.Connection]:
+        """The write connection inside the open transaction, under its lock (library/identity)."""
+        with self._write_lock:
+            yield self._tx()
 
     def touch_failure(self, path: str, generation: int) -> None:
         with self._write_lock:
@@ -333,26 +341,26 @@ class Catalog:
             db.execute(
                 "INSERT INTO items(id, type, title, artist, album, album_artist, track_number, disc_number, "
                 "genre, fingerprint, root, relative, sort_key, search, seen_scan, updated_at, added_at, "
-                "album_id, year) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+                "album_id, year, content) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
                 "ON CONFLICT(id) DO UPDATE SET "
                 "type=excluded.type, title=excluded.title, artist=excluded.artist, album=excluded.album, "
                 "album_artist=excluded.album_artist, track_number=excluded.track_number, "
                 "disc_number=excluded.disc_number, genre=excluded.genre, fingerprint=excluded.fingerprint, "
                 "root=excluded.root, relative=excluded.relative, sort_key=excluded.sort_key, "
                 "search=excluded.search, seen_scan=excluded.seen_scan, updated_at=excluded.updated_at, "
-                "album_id=excluded.album_id, year=excluded.year",
+                "album_id=excluded.album_id, year=excluded.year, content=excluded.content",
                 (item.id, item.type, item.title, item.artist, item.album, item.album_artist,
                  item.track_number, item.disc_number, item.genre, item.fingerprint, root, relative,
                  sort_key(item), search_text(item, relative), generation, now, now,
-                 item_album(item, tags), tags.year),
+                 item_album(item, tags), tags.year, unit_content(p.content for p in probes)),
             )
             db.executemany(
                 "INSERT OR REPLACE INTO files(path, item_id, position, size, mtime_ns, container, codec, "
-                "sample_rate, channels, bit_rate, sample_count, tags, embedded) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "sample_rate, channels, bit_rate, sample_count, tags, embedded, content) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 [(p.file.path, item.id, i, p.file.size, p.file.mtime_ns, p.file.container, p.file.codec,
                   p.file.sample_rate, p.file.channels, p.file.bit_rate, p.file.sample_count,
-                  _tags_json(p), _embedded_json(p)) for i, p in enumerate(probes)],
+                  _tags_json(p), _embedded_json(p), p.content) for i, p in enumerate(probes)],
             )
             db.executemany(
                 "INSERT INTO chapters(item_id, idx, title, start_ms, end_ms) VALUES (?,?,?,?,?)",

@@ -6,7 +6,7 @@ import hashlib
 import sqlite3
 from collections.abc import Sequence
 
-SCHEMA_VERSION = "3"  # 3: search_items (every item type, album artists and genres)
+SCHEMA_VERSION = "4"  # 3: search_items (every item type, album artists and genres); 4: content
 _TABLES = ("search_tracks", "search_items", "search_albums", "search_artists", "item_artists", "item_genres",
            "albums", "artists", "genres", "chapters", "files", "items", "failures", "meta")
 
@@ -27,12 +27,15 @@ CREATE TABLE IF NOT EXISTS items (
   updated_at REAL NOT NULL,
   added_at REAL NOT NULL,  -- first stored: kept when the item is updated (albums sort=newest)
   album_id TEXT,           -- tracks with an album title (library/grouping)
-  year INTEGER
+  year INTEGER,
+  content TEXT             -- the files' audio fingerprints combined (ids.unit_content): moves keep the id
 );
 CREATE INDEX IF NOT EXISTS items_album ON items(album_id, disc_number, track_number, sort_key);
 CREATE INDEX IF NOT EXISTS items_order ON items(sort_key, id);
 CREATE INDEX IF NOT EXISTS items_type_order ON items(type, sort_key, id);
 CREATE INDEX IF NOT EXISTS items_seen ON items(seen_scan);
+CREATE INDEX IF NOT EXISTS items_content ON items(type, content);
+CREATE INDEX IF NOT EXISTS items_place ON items(root, relative);
 CREATE TABLE IF NOT EXISTS files (
   path TEXT PRIMARY KEY,
   item_id TEXT NOT NULL REFERENCES items(id) ON DELETE CASCADE,
@@ -46,7 +49,8 @@ CREATE TABLE IF NOT EXISTS files (
   bit_rate INTEGER NOT NULL,
   sample_count INTEGER NOT NULL,
   tags BLOB NOT NULL,      -- the probe's tags and embedded chapters (JSON): a book whose other
-  embedded BLOB NOT NULL   -- files changed is rebuilt without probing this one again
+  embedded BLOB NOT NULL,  -- files changed is rebuilt without probing this one again
+  content TEXT             -- the audio's fingerprint (probe.AudioHasher); NULL: not computed yet
 );
 CREATE INDEX IF NOT EXISTS files_item ON files(item_id, position);
 CREATE TABLE IF NOT EXISTS chapters (
@@ -139,17 +143,37 @@ CREATE VIRTUAL TABLE IF NOT EXISTS search_artists USING fts5(
 """
 
 
+def _from_3(db: sqlite3.Connection) -> None:
+    """Version 3 → 4: the content fingerprints (NULL until the next scan computes them: the item ids
+    already stored stay, and a moved item keeps its id from then on)."""
+    db.executescript(
+        "BEGIN; ALTER TABLE items ADD COLUMN content TEXT; ALTER TABLE files ADD COLUMN content TEXT; "
+        "CREATE INDEX IF NOT EXISTS items_content ON items(type, content); "
+        "CREATE INDEX IF NOT EXISTS items_place ON items(root, relative); "
+        f"UPDATE meta SET value = '{SCHEMA_VERSION}' WHERE key = 'schema'; COMMIT;")
+
+
 def migrate(db: sqlite3.Connection, artist_separators: Sequence[str]) -> None:
-    """Create the schema; drop everything first when it is of another version or was built with other
-    artist separators. The catalog only mirrors the filesystem and every id is derived from paths and
-    tags: rebuilding it loses nothing but the time of one full scan."""
+    """Create the schema, migrate it from version 3 in place, or drop everything first when it is of
+    another version or was built with other artist separators. The catalog mirrors the filesystem:
+    a rebuild costs one full scan, and the ids of items that were moved (no longer those their path
+    derives) are carried over in ``kept_ids`` for that scan to find (``identity``)."""
     separators = "\x1f".join(artist_separators)
     has_meta = db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone()
     stored = dict(db.execute("SELECT key, value FROM meta").fetchall()) if has_meta else None
+    if stored is not None and stored.get("schema") == "3" and stored.get("artist_separators") == separators:
+        _from_3(db)
+        stored["schema"] = SCHEMA_VERSION
+    db.execute("CREATE TABLE IF NOT EXISTS kept_ids (root TEXT NOT NULL, relative TEXT NOT NULL, "
+               "id TEXT NOT NULL, PRIMARY KEY (root, relative)) WITHOUT ROWID")
     if stored is not None and stored.get("schema") == SCHEMA_VERSION \
             and stored.get("artist_separators") == separators:
         return  # as built: the CREATE statements would only cost every open a few milliseconds
     if stored is not None:
+        has_items = db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='items'").fetchone()
+        if has_items:
+            db.execute("INSERT OR REPLACE INTO kept_ids(root, relative, id) "
+                       "SELECT root, relative, id FROM items")
         db.executescript("".join(f"DROP TABLE IF EXISTS {table};" for table in _TABLES))
     db.executescript(SCHEMA)
     db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('schema', ?)", (SCHEMA_VERSION,))

@@ -24,6 +24,22 @@ def item_id(item_type: ItemType, relative: str) -> str:
     return base64.b32encode(digest[:10]).decode("ascii").lower()
 
 
+def variant_item_id(item_type: ItemType, relative: str, n: int) -> str:
+    """The ``n``-th alternative id of a path whose own id is held by an item moved away from it."""
+    return item_id(item_type, f"{relative}\x00{n}")
+
+
+def unit_content(contents: Iterable[str | None]) -> str | None:
+    """One item's content fingerprint from its files' (in play order): the file's own for one file;
+    None when any is unknown, so an item is only matched on audio every file of it vouches for."""
+    values = list(contents)
+    if not values or any(v is None for v in values):
+        return None
+    if len(values) == 1:
+        return values[0]
+    return hashlib.blake2b("\x00".join(v for v in values if v).encode(), digest_size=12).hexdigest()
+
+
 def fingerprint(files: Iterable[tuple[str, int, int]]) -> str:
     """Changes when any file's (path, size, mtime_ns) changes, or files are added, removed or reordered."""
     h = hashlib.sha256()

@@ -90,6 +90,12 @@ class RootWalk:
     _skip_keys: set[tuple[int, int]] = field(default_factory=set, repr=False)
 
     def units(self) -> Iterator[Unit]:
+        yield from self.units_in((), deep=True)
+
+    def units_in(self, parts: tuple[str, ...], *, deep: bool) -> Iterator[Unit]:
+        """The units of the folder ``parts`` (relative to the root) as the whole walk makes them,
+        and with ``deep`` those of its subfolders (the library watcher's rescans). A folder that is
+        gone yields nothing and leaves the walk complete: its items are gone too."""
         try:
             st = self.root.stat()
         except OSError as exc:
@@ -104,7 +110,23 @@ class RootWalk:
             except OSError:
                 continue  # its own walk reports it
             self._skip_keys.add((inner.st_dev, inner.st_ino))
-        yield from self._walk(self.root, (), {(st.st_dev, st.st_ino)})
+        ancestors = {(st.st_dev, st.st_ino)}
+        folder = self.root
+        for part in parts:
+            folder = folder / part
+            try:
+                at = folder.stat()
+            except FileNotFoundError:
+                return
+            except OSError as exc:
+                self._problem(folder, f"folder unreadable: {exc.strerror or exc}")
+                return
+            if (at.st_dev, at.st_ino) in self._skip_keys:
+                return  # another root's folder
+            ancestors.add((at.st_dev, at.st_ino))
+        if parts and not folder.is_dir():
+            return  # a folder replaced by a file: its items are gone
+        yield from self._walk(folder, parts, ancestors, deep)
 
     # -----------------------------------------------------------------------------------------
 
@@ -140,8 +162,8 @@ class RootWalk:
     def _unit(self, parts: tuple[str, ...], files: list[Path], folder_book: bool = False) -> Unit:
         return Unit(self.type, self.root, relative_key(parts), tuple(files), folder_book)
 
-    def _walk(self, folder: Path, parts: tuple[str, ...],
-              ancestors: set[tuple[int, int]]) -> Iterator[Unit]:
+    def _walk(self, folder: Path, parts: tuple[str, ...], ancestors: set[tuple[int, int]],
+              deep: bool = True) -> Iterator[Unit]:
         listing = self._list(folder)
         if listing is None:
             return
@@ -172,6 +194,8 @@ class RootWalk:
                         book.append(Path(entry.path))
             if book:
                 yield self._unit(parts, book, folder_book=True)
+        if not deep:
+            return
         for entry in subfolders:
             try:
                 st = entry.stat()  # follows links: a link to an ancestor would loop forever

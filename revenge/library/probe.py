@@ -25,6 +25,7 @@ the file a failure with the reason, instead of an item that fails mid-play.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import struct
 from collections.abc import Iterable, Mapping, Sequence
@@ -69,6 +70,42 @@ class Probe:
     file: MediaFile
     tags: Tags
     chapters: tuple[EmbeddedChapter, ...]
+    content: str | None = None  # the audio's fingerprint (``AudioHasher``); None: not computed yet
+
+
+CONTENT_BYTES = 256 * 1024  # of the first demuxed audio packets, hashed into the content fingerprint
+
+
+class AudioHasher:
+    """The content fingerprint of a file's audio: BLAKE2b of the bytes of its first demuxed packets
+    (up to ``CONTENT_BYTES``: seconds of audio) with the codec, rate, channels and exact sample count.
+    Packets are the coded audio without the container's tags (ID3, Vorbis comments, MP4 ``udta``,
+    pictures), so the fingerprint survives re-tagging and moving; a re-encode changes it. Reading
+    from the start costs no seek, and the exact length tells apart tracks that begin alike (silence)."""
+
+    def __init__(self) -> None:
+        self._hash = hashlib.blake2b(digest_size=12)
+        self._left = CONTENT_BYTES
+
+    @property
+    def full(self) -> bool:
+        return self._left <= 0
+
+    def feed(self, packet: av.Packet) -> None:
+        if self._left > 0 and packet.size:
+            data = bytes(packet)[:self._left]
+            self._hash.update(data)
+            self._left -= len(data)
+
+    def feed_from(self, container: av.container.InputContainer, stream: av.stream.Stream) -> None:
+        for packet in container.demux(stream):
+            self.feed(packet)
+            if self.full:
+                return
+
+    def hexdigest(self, codec: str, rate: int, channels: int, samples: int) -> str:
+        self._hash.update(f"\x00{codec}\x00{rate}\x00{channels}\x00{samples}".encode())
+        return self._hash.hexdigest()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -228,8 +265,10 @@ def chapters_from_container(raw: Iterable[Mapping[str, object]],
 # The probe (I/O)
 
 
-def _count_by_demuxing(container: av.container.InputContainer, stream: av.stream.Stream, rate: int) -> int:
-    """Sum packet durations without decoding, minus the declared start skip and end discard."""
+def _count_by_demuxing(container: av.container.InputContainer, stream: av.stream.Stream, rate: int,
+                       hasher: AudioHasher) -> int:
+    """Sum packet durations without decoding, minus the declared start skip and end discard (and
+    feed the first packets to ``hasher`` on the way)."""
     is_opus = stream.codec_context.codec.canonical_name == "opus"
     time_base = stream.time_base or Fraction(1, rate)
     ticks = 0
@@ -238,6 +277,7 @@ def _count_by_demuxing(container: av.container.InputContainer, stream: av.stream
     for packet in container.demux(stream):
         if packet.size == 0:
             continue
+        hasher.feed(packet)
         if is_opus:
             opus_samples += opus_packet_samples(bytes(packet))
         elif packet.duration:
@@ -310,7 +350,11 @@ def probe_file(path: Path, artist_separators: Sequence[str] = ()) -> Probe:
         raw_chapters = container.chapters()
         container_bit_rate = int(container.bit_rate or 0)
         codec_bit_rate = int(ctx.bit_rate or 0)
-        samples = declared if declared is not None else _count_by_demuxing(container, stream, rate)
+        hasher = AudioHasher()
+        if declared is not None:
+            hasher.feed_from(container, stream)  # before check_tail seeks away from the start
+        samples = declared if declared is not None else _count_by_demuxing(container, stream, rate, hasher)
+        content = hasher.hexdigest(codec, rate, channels, samples)
         problem = check_tail(path, container, stream, samples, rate) if samples > 0 else None
     except av.FFmpegError as exc:
         raise ProbeError(f"cannot read audio: {exc.strerror or exc}") from exc
@@ -338,4 +382,14 @@ def probe_file(path: Path, artist_separators: Sequence[str] = ()) -> Probe:
         sample_count=samples,
     )
     duration_ms = samples * 1000 // rate
-    return Probe(media, tags, chapters_from_container(raw_chapters, duration_ms))
+    return Probe(media, tags, chapters_from_container(raw_chapters, duration_ms), content)
+
+
+def file_content(path: Path) -> str | None:
+    """The content fingerprint of ``path`` alone, as ``probe_file`` computes it (for files probed
+    before fingerprints were kept); None when the file cannot be read or counted the same way."""
+    try:
+        probe = probe_file(path)
+    except ProbeError:
+        return None
+    return probe.content

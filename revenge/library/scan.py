@@ -16,17 +16,18 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO
 
 from revenge.config import Settings
 from revenge.library.assemble import build_item
 from revenge.library.catalog import Catalog
-from revenge.library.ids import fingerprint, item_id, relative_key
+from revenge.library.identity import clear_kept, item_at, new_item_id, set_content
+from revenge.library.ids import fingerprint, item_id, relative_key, unit_content
 from revenge.library.layout import RootWalk, Unit
 from revenge.library.model import ItemType
-from revenge.library.probe import Probe, ProbeError, probe_file
+from revenge.library.probe import Probe, ProbeError, file_content, probe_file
 
 log = logging.getLogger("revenge.scan")
 
@@ -40,7 +41,7 @@ class ScanStatus:
     """Thread-safe progress of the current (or last) scan, shown by /healthz."""
 
     _COUNTERS = ("files_seen", "probed", "unchanged", "failed", "items_added", "items_updated",
-                 "items_removed")
+                 "items_moved", "items_removed")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -127,6 +128,7 @@ class ScanReport:
     failed: int = 0
     items_added: int = 0
     items_updated: int = 0
+    items_moved: int = 0  # kept their id at a new path (library/identity)
     items_removed: int = 0
     seconds: float = 0.0
     cancelled: bool = False
@@ -138,7 +140,8 @@ class ScanReport:
         lines = [
             f"Scanned {self.files_seen} files in {self.seconds:.1f} s ({rate:.0f} files/s): "
             f"{self.probed} probed, {self.unchanged} unchanged, {self.failed} failed.",
-            f"Items: {self.items_added} added, {self.items_updated} updated, {self.items_removed} removed.",
+            f"Items: {self.items_added} added, {self.items_updated} updated, {self.items_moved} moved, "
+            f"{self.items_removed} removed.",
         ]
         if self.cancelled:
             lines.append("The scan was cancelled: nothing was removed.")
@@ -242,7 +245,9 @@ class UnitScanner:
         if len(self.report.failures) < _REPORTED_FAILURES:
             self.report.failures.append((str(path), reason))
 
-    def unit(self, unit: Unit) -> None:
+    def unit(self, unit: Unit) -> str:
+        """Scan one unit; the id of its item (the path's own when nothing of it could be used)."""
+        root = str(unit.root)
         uid = item_id(unit.type, unit.relative)
         stats: list[tuple[Path, int, int] | None] = []
         for path in unit.files:
@@ -255,24 +260,30 @@ class UnitScanner:
         self.report.files_seen += len(present)
         self.status.add(files_seen=len(present))
         if not present:
-            return
+            return uid
         unit_fingerprint = fingerprint((str(p), size, mtime) for p, size, mtime in present)
-        state = self.catalog.item_state(uid)
-        if state is not None and state[2] == self.generation and state[1] != str(unit.root):
-            # Two roots of the same kind hold the same relative path: the first one keeps the id.
-            for path, size, mtime in present:
-                self._fail(unit, path, size, mtime, f"same path as an item already in {state[1]}")
-            return
-        if state is not None and state[0] == unit_fingerprint and state[1] == str(unit.root):
+        place = item_at(self.catalog, root, unit.relative)
+        if place is None:
+            state = self.catalog.item_state(uid)
+            if state is not None and state[2] == self.generation and state[1] != root \
+                    and state[3] == unit.relative:
+                # Two roots of the same kind hold the same relative path: the first one keeps the id.
+                for path, size, mtime in present:
+                    self._fail(unit, path, size, mtime, f"same path as an item already in {state[1]}")
+                return uid
+        elif place.fingerprint == unit_fingerprint:
             # Unreadable files of a book stay listed as failures while the book is unchanged.
-            self.catalog.touch_item(uid, [str(p) for p, _, _ in present], self.generation)
+            self.catalog.touch_item(place.id, [str(p) for p, _, _ in present], self.generation)
+            if place.content is None:  # scanned before fingerprints were kept: once, now
+                contents = [(str(p), file_content(p)) for p, _, _ in present]
+                set_content(self.catalog, place.id, unit_content(c for _, c in contents), contents)
             self.report.unchanged += len(present)
             self.status.add(unchanged=len(present))
-            return
+            return place.id
         probes: list[Probe] = []
         for path, size, mtime in present:
             if self.status.cancelled:
-                return
+                return uid
             self._on_file(relative_key(path.relative_to(unit.root).parts))
             stored = self.catalog.stored_probe(str(path), size, mtime)
             if stored is not None:
@@ -301,16 +312,27 @@ class UnitScanner:
             self.status.add(probed=1)
             probes.append(probe)
         if not probes:
-            return  # nothing playable: a stale item of this id is removed at the end of the scan
-        item = build_item(unit.type, unit.relative, probes, folder_book=unit.folder_book,
-                          file_fingerprint=unit_fingerprint)
-        self.catalog.put_item(item, probes, str(unit.root), unit.relative, self.generation)
-        if state is None:
+            return place.id if place is not None else uid  # a stale item is removed at the end of the scan
+        arrival = "stored"
+        if place is not None:
+            uid = place.id
+        else:
+            uid, arrival = new_item_id(self.catalog, unit.type, root, unit.relative,
+                                     unit_content(p.content for p in probes))
+        item = replace(build_item(unit.type, unit.relative, probes, folder_book=unit.folder_book,
+                                  file_fingerprint=unit_fingerprint), id=uid)
+        self.catalog.put_item(item, probes, root, unit.relative, self.generation)
+        if arrival == "moved":
+            log.info("%s moved to %s: item %s kept its id", unit.type, unit.relative, uid)
+            self.report.items_moved += 1
+            self.status.add(items_moved=1)
+        elif arrival == "new":
             self.report.items_added += 1
             self.status.add(items_added=1)
         else:
             self.report.items_updated += 1
             self.status.add(items_updated=1)
+        return uid
 
 
 def _walks(roots: list[tuple[Path, ItemType]]) -> list[RootWalk]:
@@ -363,9 +385,9 @@ def scan_library(settings: Settings, catalog: Catalog, status: ScanStatus,
         for unit in _walk_all(walks):
             if status.cancelled:
                 break
-            scanner.unit(unit)
+            uid = scanner.unit(unit)
             if on_unit is not None:  # hook: cover art (library/art_index)
-                on_unit(item_id(unit.type, unit.relative), unit.files)
+                on_unit(uid, unit.files)
             batch.step()
             if bar is not None:
                 bar.draw(status.as_dict(), current[0])
@@ -385,6 +407,8 @@ def scan_library(settings: Settings, catalog: Catalog, status: ScanStatus,
             walked = [str(w.root) for w in walks if w.complete]
             report.items_removed = catalog.remove_unseen(generation, walked, [str(r) for r, _ in roots])
             status.add(items_removed=report.items_removed)
+            if len(walked) == len(walks):
+                clear_kept(catalog)
         catalog.commit()
     except BaseException as exc:  # also KeyboardInterrupt in `revenge scan`
         error = f"{type(exc).__name__}: {exc}"

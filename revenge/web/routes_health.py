@@ -42,6 +42,7 @@ async def healthz(request: Request) -> Response:
         "version": __version__,
         "store": store,
         "scan": state.scan.as_dict(),
+        "watch": None if state.watch is None else state.watch.as_dict(),
     }
     return JSONResponse(body, status_code=200 if ok else 503, headers=None if ok else {"Retry-After": "1"})
 

@@ -1,0 +1,108 @@
+"""Which id a unit of the library gets, so that what users did with an item follows it when its file
+is moved or renamed (progress, play counts, scrobbles and bookmarks are keyed by item id).
+
+In this order:
+
+1. the item stored at the unit's place (root + relative path): its id, whatever it was derived from;
+2. after a catalog rebuild, the id that place held before (``kept_ids``);
+   the item at the same relative path under another root (a library folder moved or remounted);
+3. the id of an item of the same type with the same audio (``ids.unit_content``: the files' audio
+   fingerprints) none of whose files is still where the catalog has it: the same file moved or
+   renamed, across folders and across roots of the same type. A copy is a new item (the original is
+   still there);
+4. the id derived from the path (``ids.item_id``), or, when an item moved away from this path
+   still holds that id, the first free ``ids.variant_item_id``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Literal
+
+from revenge.library.catalog import Catalog
+from revenge.library.ids import item_id, variant_item_id
+from revenge.library.model import ItemType
+
+_MAX_VARIANTS = 64
+Arrival = Literal["new", "moved", "remounted"]
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """A stored item as its place in the library knows it."""
+
+    id: str
+    fingerprint: str
+    root: str
+    seen_scan: int
+    relative: str
+    content: str | None
+
+
+def item_at(catalog: Catalog, root: str, relative: str) -> Place | None:
+    with catalog.writing() as db:
+        row = db.execute("SELECT id, fingerprint, root, seen_scan, relative, content FROM items "
+                         "WHERE root = ? AND relative = ?", (root, relative)).fetchone()
+    return Place(row[0], row[1], row[2], int(row[3]), row[4], row[5]) if row else None
+
+
+def _held(catalog: Catalog, uid: str) -> bool:
+    with catalog.writing() as db:
+        return db.execute("SELECT 1 FROM items WHERE id = ?", (uid,)).fetchone() is not None
+
+
+def _gone(catalog: Catalog, uid: str) -> bool:
+    """None of the item's files is where the catalog has it."""
+    with catalog.writing() as db:
+        paths = [r[0] for r in db.execute("SELECT path FROM files WHERE item_id = ?", (uid,))]
+    return not any(os.path.exists(p) for p in paths)
+
+
+def moved_from(catalog: Catalog, item_type: ItemType, content: str | None) -> str | None:
+    """The id of a stored item with this audio whose files are all gone (see the module's rule 3)."""
+    if content is None:
+        return None
+    with catalog.writing() as db:
+        ids = [r[0] for r in db.execute("SELECT id FROM items WHERE type = ? AND content = ? ORDER BY id",
+                                        (item_type, content))]
+    return next((uid for uid in ids if _gone(catalog, uid)), None)
+
+
+def new_item_id(catalog: Catalog, item_type: ItemType, root: str, relative: str,
+                content: str | None) -> tuple[str, Arrival]:
+    """The id of a unit no stored item has the place of (rules 2–4), and how it came: ``new``,
+    ``moved`` (a moved item's id) or ``remounted`` (its item stored under another root)."""
+    with catalog.writing() as db:
+        row = db.execute("SELECT id FROM kept_ids WHERE root = ? AND relative = ?",
+                         (root, relative)).fetchone()
+    if row is not None and not _held(catalog, row[0]):
+        return row[0], "new"
+    derived = item_id(item_type, relative)
+    with catalog.writing() as db:
+        holder = db.execute("SELECT relative FROM items WHERE id = ?", (derived,)).fetchone()
+    if holder is not None and holder[0] == relative:
+        return derived, "remounted"  # the same path under another root: a library folder moved
+    moved = moved_from(catalog, item_type, content)
+    if moved is not None:
+        return moved, "moved"
+    if holder is None:
+        return derived, "new"
+    for n in range(1, _MAX_VARIANTS):
+        candidate = variant_item_id(item_type, relative, n)
+        if not _held(catalog, candidate):
+            return candidate, "new"
+    raise RuntimeError(f"no free item id for {relative!r}")  # 64 items moved away from one path
+
+
+def set_content(catalog: Catalog, uid: str, unit: str | None, files: list[tuple[str, str | None]]) -> None:
+    """Store fingerprints computed for an item scanned before they were kept (catalog version 2)."""
+    with catalog.writing() as db:
+        db.execute("UPDATE items SET content = ? WHERE id = ?", (unit, uid))
+        db.executemany("UPDATE files SET content = ? WHERE path = ?", [(c, p) for p, c in files])
+
+
+def clear_kept(catalog: Catalog) -> None:
+    """After a complete scan every kept id found its place again (or its item is gone)."""
+    with catalog.writing() as db:
+        db.execute("DELETE FROM kept_ids")
