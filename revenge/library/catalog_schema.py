@@ -10,6 +10,25 @@ SCHEMA_VERSION = "4"  # 3: search_items (every item type, album artists and genr
 _TABLES = ("search_tracks", "search_items", "search_albums", "search_artists", "item_artists", "item_genres",
            "albums", "artists", "genres", "chapters", "files", "items", "failures", "meta")
 
+_MISSING = """
+-- Items that went (deleted, or moved while nobody looked): a file with the same audio found later
+-- takes the id back (library/identity). Not dropped with the rest when the catalog is rebuilt.
+CREATE TABLE IF NOT EXISTS missing_ids (
+  id TEXT PRIMARY KEY,
+  type TEXT NOT NULL,
+  content TEXT NOT NULL,
+  removed_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS missing_content ON missing_ids(type, content);
+CREATE TRIGGER IF NOT EXISTS items_gone AFTER DELETE ON items WHEN old.content IS NOT NULL BEGIN
+  INSERT OR REPLACE INTO missing_ids(id, type, content, removed_at)
+  VALUES (old.id, old.type, old.content, (julianday('now') - 2440587.5) * 86400.0);
+END;
+CREATE TRIGGER IF NOT EXISTS items_back AFTER INSERT ON items BEGIN
+  DELETE FROM missing_ids WHERE id = new.id;
+END;
+"""
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS items (
@@ -36,7 +55,7 @@ CREATE INDEX IF NOT EXISTS items_type_order ON items(type, sort_key, id);
 CREATE INDEX IF NOT EXISTS items_seen ON items(seen_scan);
 CREATE INDEX IF NOT EXISTS items_content ON items(type, content);
 CREATE INDEX IF NOT EXISTS items_place ON items(root, relative);
-CREATE TABLE IF NOT EXISTS files (
+""" + _MISSING + """CREATE TABLE IF NOT EXISTS files (
   path TEXT PRIMARY KEY,
   item_id TEXT NOT NULL REFERENCES items(id) ON DELETE CASCADE,
   position INTEGER NOT NULL,
@@ -150,6 +169,7 @@ def _from_3(db: sqlite3.Connection) -> None:
         "BEGIN; ALTER TABLE items ADD COLUMN content TEXT; ALTER TABLE files ADD COLUMN content TEXT; "
         "CREATE INDEX IF NOT EXISTS items_content ON items(type, content); "
         "CREATE INDEX IF NOT EXISTS items_place ON items(root, relative); "
+        + _MISSING +
         f"UPDATE meta SET value = '{SCHEMA_VERSION}' WHERE key = 'schema'; COMMIT;")
 
 

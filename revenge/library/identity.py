@@ -7,9 +7,11 @@ In this order:
 2. after a catalog rebuild, the id that place held before (``kept_ids``);
    the item at the same relative path under another root (a library folder moved or remounted);
 3. the id of an item of the same type with the same audio (``ids.unit_content``: the files' audio
-   fingerprints) none of whose files is still where the catalog has it: the same file moved or
-   renamed, across folders and across roots of the same type. A copy is a new item (the original is
-   still there);
+   fingerprints) none of whose files is still where the catalog has it, or that was removed in the
+   last 30 days (``missing_ids``, filled by a trigger on every removal): the same file moved or
+   renamed, across folders and across roots of the same type, in one batch of changes or over
+   several (moved out of the library and back, or a request saw it gone before the watcher did).
+   A copy is a new item (the original is still there);
 4. the id derived from the path (``ids.item_id``), or, when an item moved away from this path
    still holds that id, the first free ``ids.variant_item_id``.
 """
@@ -17,6 +19,7 @@ In this order:
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from typing import Literal
 
@@ -25,6 +28,7 @@ from revenge.library.ids import item_id, variant_item_id
 from revenge.library.model import ItemType
 
 _MAX_VARIANTS = 64
+MISSING_KEPT_S = 30 * 86_400  # how long a removed item's id waits for its audio to come back
 Arrival = Literal["new", "moved", "remounted"]
 
 
@@ -60,13 +64,18 @@ def _gone(catalog: Catalog, uid: str) -> bool:
 
 
 def moved_from(catalog: Catalog, item_type: ItemType, content: str | None) -> str | None:
-    """The id of a stored item with this audio whose files are all gone (see the module's rule 3)."""
+    """The id of a stored item with this audio whose files are all gone, else of such an item that
+    was removed in the last ``MISSING_KEPT_S`` (see the module's rule 3)."""
     if content is None:
         return None
     with catalog.writing() as db:
         ids = [r[0] for r in db.execute("SELECT id FROM items WHERE type = ? AND content = ? ORDER BY id",
                                         (item_type, content))]
-    return next((uid for uid in ids if _gone(catalog, uid)), None)
+        missing = [r[0] for r in db.execute(
+            "SELECT id FROM missing_ids WHERE type = ? AND content = ? AND removed_at > ? "
+            "ORDER BY removed_at DESC", (item_type, content, time.time() - MISSING_KEPT_S))]
+    return next((uid for uid in ids if _gone(catalog, uid)), None) \
+        or next((uid for uid in missing if not _held(catalog, uid)), None)
 
 
 def new_item_id(catalog: Catalog, item_type: ItemType, root: str, relative: str,
@@ -103,6 +112,8 @@ def set_content(catalog: Catalog, uid: str, unit: str | None, files: list[tuple[
 
 
 def clear_kept(catalog: Catalog) -> None:
-    """After a complete scan every kept id found its place again (or its item is gone)."""
+    """After a complete scan every kept id found its place again (or its item is gone); ids removed
+    long ago stop waiting."""
     with catalog.writing() as db:
         db.execute("DELETE FROM kept_ids")
+        db.execute("DELETE FROM missing_ids WHERE removed_at <= ?", (time.time() - MISSING_KEPT_S,))

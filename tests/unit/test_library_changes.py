@@ -34,8 +34,9 @@ def test_a_500_file_copy_into_a_new_folder_is_one_rescan_of_it() -> None:
 
 
 def test_files_rescan_their_folder_only_and_each_folder_once() -> None:
-    assert targets(("modified", str(MUSIC / "A" / "B" / "1.mp3")), ("added", str(MUSIC / "A" / "B" / "2.mp3")),
-                   ("deleted", str(MUSIC / "C" / "3.ogg")), ("modified", str(MUSIC / "top.mp3"))) == [
+    assert targets(("modified", str(MUSIC / "A" / "B" / "1.mp3")),
+                   ("added", str(MUSIC / "A" / "B" / "2.mp3")), ("deleted", str(MUSIC / "C" / "3.ogg")),
+                   ("modified", str(MUSIC / "top.mp3"))) == [
         t(MUSIC, "", False), t(MUSIC, "A/B", False), t(MUSIC, "C", False)]
 
 
@@ -46,7 +47,8 @@ def test_a_move_between_folders_rescans_both_in_one_batch() -> None:
 
 def test_a_vanished_name_that_is_no_audio_file_may_have_been_a_folder() -> None:
     assert targets(("deleted", str(MUSIC / "Old Album"))) == [t(MUSIC, "Old Album", True)]
-    assert targets(("deleted", str(MUSIC / "Old Album" / "cover.jpg"))) == [t(MUSIC, "Old Album/cover.jpg", True)]
+    cover = MUSIC / "Old Album" / "cover.jpg"
+    assert targets(("deleted", str(cover))) == [t(MUSIC, "Old Album/cover.jpg", True)]
 
 
 def test_hidden_names_and_paths_outside_every_root_change_nothing() -> None:
@@ -68,7 +70,8 @@ def test_a_disc_folder_of_a_book_stands_for_the_book() -> None:
     assert targets(("added", str(BOOKS / "Author" / "Book" / "CD2"))) == [book]
     assert targets(("added", str(BOOKS / "Author" / "Book"))) == [t(BOOKS, "Author/Book", True)]
     # In a music root a "CD1" folder is a folder like any other.
-    assert targets(("added", str(MUSIC / "New Album" / "CD1" / "1.mp3"))) == [t(MUSIC, "New Album/CD1", False)]
+    disc = MUSIC / "New Album" / "CD1" / "1.mp3"
+    assert targets(("added", str(disc))) == [t(MUSIC, "New Album/CD1", False)]
 
 
 def test_what_a_shallow_rescan_owns() -> None:

@@ -1,0 +1,114 @@
+"""Ids that survive moves at the scanner's level (no server): full scans, a catalog of version 2
+migrated in place, a rebuild for other artist separators, and a path whose id a moved item holds."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from revenge.library.catalog import Catalog
+from revenge.library.ids import item_id
+from revenge.library.scan import ScanReport, ScanStatus, scan_library
+from tests.live import test_settings
+from tests.mediagen import write_audio
+
+
+@pytest.fixture
+def music(tmp_path: Path) -> Path:
+    root = tmp_path / "music"
+    write_audio(root / "A" / "one.mp3", seconds=1.0, freq=440, tags={"title": "One"})
+    write_audio(root / "A" / "two.flac", seconds=1.0, freq=550, tags={"title": "Two"})
+    return root
+
+
+def scan(music: Path, catalog: Catalog, **overrides: object) -> ScanReport:
+    settings = test_settings(music.parent / "data", library=(music,), **overrides)
+    return scan_library(settings, catalog, ScanStatus())
+
+
+@pytest.fixture
+def catalog(tmp_path: Path) -> Iterator[Catalog]:
+    cat = Catalog(tmp_path / "catalog.db")
+    yield cat
+    cat.close()
+
+
+def ids_by_title(catalog: Catalog) -> dict[str, str]:
+    return {i.title: i.id for i in catalog.list_items(limit=100)[0]}
+
+
+def test_a_full_scan_keeps_the_id_of_a_moved_file_and_a_new_file_at_its_old_path_gets_another(
+        music: Path, catalog: Catalog) -> None:
+    scan(music, catalog)
+    before = ids_by_title(catalog)
+    assert before["One"] == item_id("track", "A/one.mp3")
+    (music / "B").mkdir()
+    (music / "A" / "one.mp3").rename(music / "B" / "renamed.mp3")
+    report = scan(music, catalog)
+    assert (report.items_moved, report.items_added, report.items_removed) == (1, 0, 0)
+    assert ids_by_title(catalog) == before
+    # Other audio at the old path: a new item; the moved one keeps the id the path derives.
+    write_audio(music / "A" / "one.mp3", seconds=1.5, freq=990, tags={"title": "Newcomer"})
+    scan(music, catalog)
+    after = ids_by_title(catalog)
+    assert after["One"] == before["One"] and after["Newcomer"] not in before.values()
+
+
+def test_a_deleted_file_that_comes_back_takes_its_id_back(music: Path, catalog: Catalog,
+                                                         tmp_path: Path) -> None:
+    scan(music, catalog)
+    before = ids_by_title(catalog)
+    (music / "A" / "two.flac").rename(tmp_path / "outside.flac")
+    assert scan(music, catalog).items_removed == 1
+    (tmp_path / "outside.flac").rename(music / "elsewhere.flac")
+    assert scan(music, catalog).items_moved == 1
+    assert ids_by_title(catalog) == before
+
+
+def test_a_version_2_catalog_is_migrated_with_its_items_and_learns_their_fingerprints(
+        music: Path, tmp_path: Path) -> None:
+    path = tmp_path / "catalog.db"
+    cat = Catalog(path)
+    scan(music, cat)
+    before = ids_by_title(cat)
+    cat.close()
+    db = sqlite3.connect(path)  # as version 2 left it: no fingerprints, no missing ids
+    db.executescript("DROP TRIGGER items_gone; DROP TRIGGER items_back; DROP TABLE missing_ids; "
+                     "DROP TABLE kept_ids; DROP INDEX items_content; DROP INDEX items_place; "
+                     "ALTER TABLE items DROP COLUMN content; ALTER TABLE files DROP COLUMN content; "
+                     "UPDATE meta SET value = '2' WHERE key = 'schema';")
+    db.close()
+    cat = Catalog(path)
+    try:
+        assert ids_by_title(cat) == before
+        with cat.reading() as read:
+            assert read.execute("SELECT count(*) FROM items WHERE content IS NULL").fetchone()[0] == 2
+        report = scan(music, cat)
+        assert report.unchanged == 2 and report.probed == 0
+        with cat.reading() as read:
+            assert read.execute("SELECT count(*) FROM items WHERE content IS NULL").fetchone()[0] == 0
+        (music / "A" / "one.mp3").rename(music / "moved.mp3")
+        scan(music, cat)
+        assert ids_by_title(cat) == before
+    finally:
+        cat.close()
+
+
+def test_a_rebuild_for_other_artist_separators_keeps_moved_ids(music: Path, tmp_path: Path) -> None:
+    path = tmp_path / "catalog.db"
+    cat = Catalog(path)
+    scan(music, cat)
+    before = ids_by_title(cat)
+    (music / "A" / "one.mp3").rename(music / "moved.mp3")
+    scan(music, cat)
+    cat.close()
+    cat = Catalog(path, artist_separators=(";",))  # drops and rebuilds every table
+    try:
+        assert ids_by_title(cat) == {}
+        scan(music, cat, artist_separators=(";",))
+        assert ids_by_title(cat) == before
+    finally:
+        cat.close()
