@@ -19,7 +19,8 @@ def relative_key(parts: Iterable[str]) -> str:
 
 def item_id(item_type: ItemType, relative: str) -> str:
     """16 lowercase base32 characters (80 bits of SHA-256) of the item's type and its path relative
-    to its library root: stable across restarts and across moving the whole library folder."""
+    to its library root: the id of an item first seen there (a moved item keeps the id it has:
+    ``identity``), the same across restarts and across moving the whole library folder."""
     digest = hashlib.sha256(f"{item_type}\x00{relative}".encode()).digest()
     return base64.b32encode(digest[:10]).decode("ascii").lower()
 

@@ -43,7 +43,9 @@ class Env:
 
 
 def song(path: Path, title: str, freq: float, seconds: float = 40.0) -> Path:
-    write_audio(path, seconds=seconds, freq=freq, tags={"title": title, "artist": "Watcher"})
+    """A track long enough for a listen to count as a play (30 s), cheap to encode (16 kHz mono)."""
+    write_audio(path, seconds=seconds, rate=16_000, channels=1, freq=freq,
+                tags={"title": title, "artist": "Watcher"})
     return path
 
 
@@ -109,7 +111,7 @@ def at_new_place(env: Env, title: str, path: Path) -> bool:
 
 def test_moved_renamed_and_across_roots_keep_id_progress_and_play_count(tmp_path: Path) -> None:
     song(tmp_path / "m1" / "Album" / "01 Move.mp3", "Move Me", 440)
-    song(tmp_path / "m1" / "Album" / "02 Stay.mp3", "Stay Here", 660)
+    song(tmp_path / "m1" / "Album" / "02 Stay.mp3", "Stay Here", 660, seconds=1)
     with serve(tmp_path) as env:
         item_id = one_titled(env, "Move Me")["id"]
         before = listen(env, item_id)
@@ -164,12 +166,12 @@ def test_a_50_file_copy_into_a_new_folder_is_one_rescan(tmp_path: Path) -> None:
 
 
 def test_new_album_delete_and_retag_show_up(tmp_path: Path) -> None:
-    song(tmp_path / "m1" / "Old" / "gone.mp3", "Delete Me", 300)
+    song(tmp_path / "m1" / "Old" / "gone.mp3", "Delete Me", 300, seconds=1)
     retag = song(tmp_path / "m1" / "Old" / "retag.mp3", "Before Retag", 350)
     with serve(tmp_path) as env:
         retag_id = one_titled(env, "Before Retag")["id"]
         before = listen(env, retag_id)
-        song(env.m2 / "New Album" / "new.flac", "Brand New", 400)
+        song(env.m2 / "New Album" / "new.flac", "Brand New", 400, seconds=1)
         wait_until(lambda: len(env.titled("Brand New")) == 1, "the new album", DEADLINE_S)
         (env.m1 / "Old" / "gone.mp3").unlink()
         wait_until(lambda: not env.titled("Delete Me"), "the deleted file to disappear", DEADLINE_S)
@@ -189,6 +191,7 @@ def test_new_album_delete_and_retag_show_up(tmp_path: Path) -> None:
 def test_a_book_folder_moved_keeps_its_id(tmp_path: Path) -> None:
     for n in (1, 2):
         write_audio(tmp_path / "books" / "Author" / "Book" / f"{n:02d}.mp3", seconds=20, freq=300 + n * 50,
+                    rate=16_000, channels=1,
                     tags={"album": "A Moving Book", "title": f"Part {n}"})
     with serve(tmp_path) as env:
         book_id = one_titled(env, "A Moving Book")["id"]
@@ -208,7 +211,7 @@ def test_a_book_folder_moved_keeps_its_id(tmp_path: Path) -> None:
 
 
 def test_copy_is_a_new_item_and_the_original_keeps_its_id(tmp_path: Path) -> None:
-    original = song(tmp_path / "m1" / "orig.mp3", "Copy Me", 700)
+    original = song(tmp_path / "m1" / "orig.mp3", "Copy Me", 700, seconds=1)
     with serve(tmp_path) as env:
         item_id = one_titled(env, "Copy Me")["id"]
         shutil.copy2(original, env.m1 / "copy.mp3")
@@ -217,12 +220,12 @@ def test_copy_is_a_new_item_and_the_original_keeps_its_id(tmp_path: Path) -> Non
 
 
 def test_watching_off_changes_nothing_until_a_scan(tmp_path: Path) -> None:
-    song(tmp_path / "m1" / "a.mp3", "Unwatched", 800)
+    song(tmp_path / "m1" / "a.mp3", "Unwatched", 800, seconds=1)
     admin = add_user(tmp_path / "data", "admin-user")  # the first user is the admin
     with serve(tmp_path, watch=False) as env:
         assert env.watch()["enabled"] is False and env.watch()["watching"] == []
         item_id = one_titled(env, "Unwatched")["id"]
-        song(env.m1 / "b.mp3", "Added Unwatched", 900)
+        song(env.m1 / "b.mp3", "Added Unwatched", 900, seconds=1)
         target = env.m1 / "moved" / "a.mp3"
         target.parent.mkdir()
         (env.m1 / "a.mp3").rename(target)
@@ -244,14 +247,43 @@ def test_the_content_fingerprint_survives_retagging_and_tells_audio_apart(tmp_pa
                                                                            suffix: str) -> None:
     from revenge.library.probe import probe_file
 
-    a = song(tmp_path / f"a{suffix}", "One", 440)
+    a = song(tmp_path / f"a{suffix}", "One", 440, seconds=3)
     retagged = tmp_path / f"b{suffix}"
     subprocess.run(["ffmpeg", "-y", "-loglevel", "error", "-i", str(a), "-c", "copy", "-map_metadata", "-1",
                     "-metadata", "title=A much longer title than before", "-metadata", "artist=Other",
                     str(retagged)], check=True)
-    other = song(tmp_path / f"c{suffix}", "One", 441)
+    other = song(tmp_path / f"c{suffix}", "One", 441, seconds=3)
     longer = song(tmp_path / f"d{suffix}", "One", 440, seconds=3.5)
     content = probe_file(a).content
     assert content is not None and a.stat().st_size != retagged.stat().st_size
     assert probe_file(retagged).content == content
     assert probe_file(other).content != content and probe_file(longer).content != content
+
+
+def test_a_failing_watcher_is_restarted_and_the_server_keeps_serving(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import revenge.library.watch as watch_module
+
+    real = watch_module.watchfiles.awatch
+    calls = []
+
+    def failing_once(*args: Any, **kwargs: Any) -> Any:
+        calls.append(args)
+        if len(calls) == 1:
+            raise OSError(28, "inotify watch limit reached")  # what a huge tree can provoke
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(watch_module.watchfiles, "awatch", failing_once)
+    with serve(tmp_path) as env:  # waits for the watcher to watch again
+        assert env.watch()["restarts"] == 1 and len(calls) == 2
+        assert "revenge_library_watch_restarts_total 1.0" in httpx.get(env.live.url + "/metrics").text
+        song(env.m1 / "after.mp3", "After Restart", 520, seconds=1)
+        wait_until(lambda: len(env.titled("After Restart")) == 1, "a change seen after the restart",
+                   DEADLINE_S)
+
+
+def test_the_periodic_scan_finds_changes_without_watching(tmp_path: Path) -> None:
+    with serve(tmp_path, watch=False, scan_interval_seconds=1) as env:
+        song(env.m2 / "polled.mp3", "Polled", 610, seconds=1)
+        wait_until(lambda: len(env.titled("Polled")) == 1, "the periodic scan", DEADLINE_S)
+        assert env.watch()["batches"] == 0
