@@ -74,7 +74,8 @@ def main() -> int:
                 write_audio(src, seconds=2.0, freq=3000 + run * 7, tags={"title": title})
 
                 def listed(title: str = title) -> list[dict[str, object]]:
-                    return list(c.get("/api/v1/items", params={"q": title}).json()["items"])
+                    found = c.get("/api/v1/items", params={"q": title, "limit": 500}).json()["items"]
+                    return [i for i in found if i["title"] == title]  # "3" also finds "….mp3"
 
                 target = music / f"New {run}" / "track.mp3"
                 started = time.perf_counter()
