@@ -105,7 +105,7 @@ def new_item_id(catalog: Catalog, item_type: ItemType, root: str, relative: str,
 
 
 def set_content(catalog: Catalog, uid: str, unit: str | None, files: list[tuple[str, str | None]]) -> None:
-    """Store fingerprints computed for an item scanned before they were kept (catalog version 2)."""
+    """Store fingerprints computed for an item scanned before they were kept (catalog version 3)."""
     with catalog.writing() as db:
         db.execute("UPDATE items SET content = ? WHERE id = ?", (unit, uid))
         db.executemany("UPDATE files SET content = ? WHERE path = ?", [(c, p) for p, c in files])

@@ -1,4 +1,4 @@
-"""Ids that survive moves at the scanner's level (no server): full scans, a catalog of version 2
+"""Ids that survive moves at the scanner's level (no server): full scans, a catalog of version 3
 migrated in place, a rebuild for other artist separators, and a path whose id a moved item holds."""
 
 from __future__ import annotations
@@ -68,18 +68,18 @@ def test_a_deleted_file_that_comes_back_takes_its_id_back(music: Path, catalog: 
     assert ids_by_title(catalog) == before
 
 
-def test_a_version_2_catalog_is_migrated_with_its_items_and_learns_their_fingerprints(
+def test_a_version_3_catalog_is_migrated_with_its_items_and_learns_their_fingerprints(
         music: Path, tmp_path: Path) -> None:
     path = tmp_path / "catalog.db"
     cat = Catalog(path)
     scan(music, cat)
     before = ids_by_title(cat)
     cat.close()
-    db = sqlite3.connect(path)  # as version 2 left it: no fingerprints, no missing ids
+    db = sqlite3.connect(path)  # as version 3 left it: no fingerprints, no missing ids
     db.executescript("DROP TRIGGER items_gone; DROP TRIGGER items_back; DROP TABLE missing_ids; "
                      "DROP TABLE kept_ids; DROP INDEX items_content; DROP INDEX items_place; "
                      "ALTER TABLE items DROP COLUMN content; ALTER TABLE files DROP COLUMN content; "
-                     "UPDATE meta SET value = '2' WHERE key = 'schema';")
+                     "UPDATE meta SET value = '3' WHERE key = 'schema';")
     db.close()
     cat = Catalog(path)
     try:
