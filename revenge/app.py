@@ -18,6 +18,7 @@ from revenge.library.scan import ScanStatus
 from revenge.library.scan_runner import ScanRunner
 from revenge.library.watch import LibraryWatcher
 from revenge.metrics import Metrics
+from revenge.playback.event_service import EventService
 from revenge.playback.progress_scrobbles import ProgressScrobbler
 from revenge.playback.queue_service import QueueService
 from revenge.playback.queue_store import open_queue_store
@@ -34,6 +35,7 @@ from revenge.web import (
     routes_art,
     routes_bookmarks,
     routes_direct,
+    routes_events,
     routes_health,
     routes_hls,
     routes_items,
@@ -67,6 +69,9 @@ def create_app(settings: Settings) -> Starlette:
             catalog = Catalog(settings.data_dir / "catalog.db", settings.artist_separators)
             stack.callback(catalog.close)
             metrics = Metrics()
+            events = await EventService.open(
+                settings, lambda item_id: item.duration_ms if (item := catalog.get_item(item_id)) else 0)
+            stack.push_async_callback(events.close)  # after the services that publish to it
             records = open_record_store(settings)
             await records.open()
             stack.push_async_callback(records.close)  # after progress.close: its drain may record plays
@@ -97,11 +102,16 @@ def create_app(settings: Settings) -> Starlette:
             stack.push_async_callback(podcasts.close)  # before scans.aclose: it may be starting a scan
             watcher = LibraryWatcher(settings, scans, metrics)
             stack.push_async_callback(watcher.aclose)  # before scans.aclose: its rescan finishes first
+            queue = QueueService(queue_store)
+            progress.on_applied(events.progress_applied)
+            queue.on_change(lambda user_id, q: events.queue_changed(user_id, routes_queue.queue_json(q)))
+            sessions.on_start(events.session_started)
+            sessions.on_end(events.session_ended)
             state = AppState(settings=settings, users=users, catalog=catalog, scan=scans.status, scans=scans,
                              progress=progress, metrics=metrics, hls=hls, sessions=sessions,
                              stream_secrets=stream_secrets, records=records,
                              scrobblers=scrobblers, art=art, art_cache=art_cache,
-                             queue=QueueService(queue_store), podcasts=podcasts,
+                             queue=queue, events=events, podcasts=podcasts,
                              watch=watcher.status)
             if settings.scan_on_start:
                 scans.start()
@@ -127,6 +137,7 @@ def create_app(settings: Settings) -> Starlette:
         *routes_scrobblers.routes,
         *routes_bookmarks.routes,
         *routes_queue.routes,
+        *routes_events.routes,
         *routes_users.routes,
         *routes_podcasts.routes,
     ]

@@ -87,6 +87,12 @@ class Settings:
     session_idle_seconds: float = 60.0
     sessions_per_user: int = 4
     token_ttl_seconds: int = 86_400
+    events_backlog: int = 1000
+    events_backlog_seconds: float = 600.0
+    events_client_buffer: int = 256
+    events_heartbeat_seconds: float = 15.0
+    events_token_ttl_seconds: int = 60
+    devices_recent_seconds: int = 86_400
     # Scrobbling (ListenBrainz-compatible services, Last.fm): where to, and the admin's Last.fm API account
     listenbrainz_url: str = "https://api.listenbrainz.org"
     lastfm_api_url: str = "https://ws.audioscrobbler.com/2.0/"
@@ -219,6 +225,12 @@ _CONVERTERS: dict[str, Callable[[str, Any], Any]] = {
     "session_idle_seconds": _as_float,
     "sessions_per_user": _as_int,
     "token_ttl_seconds": _as_int,
+    "events_backlog": _as_int,
+    "events_backlog_seconds": _as_float,
+    "events_client_buffer": _as_int,
+    "events_heartbeat_seconds": _as_float,
+    "events_token_ttl_seconds": _as_int,
+    "devices_recent_seconds": _as_int,
     "listenbrainz_url": _as_str,
     "lastfm_api_url": _as_str,
     "lastfm_auth_url": _as_str,
@@ -286,6 +298,12 @@ def _validate(s: Settings) -> None:
     _check(s.session_idle_seconds > 0, "session_idle_seconds", "must be positive")
     _check(1 <= s.sessions_per_user <= 1000, "sessions_per_user", "must be 1..1000")
     _check(60 <= s.token_ttl_seconds <= 31 * 86_400, "token_ttl_seconds", "must be 60..2678400 seconds")
+    _check(1 <= s.events_backlog <= 100_000, "events_backlog", "must be 1..100000")
+    _check(1 <= s.events_backlog_seconds <= 86_400, "events_backlog_seconds", "must be 1..86400")
+    _check(8 <= s.events_client_buffer <= 100_000, "events_client_buffer", "must be 8..100000")
+    _check(0.05 <= s.events_heartbeat_seconds <= 300, "events_heartbeat_seconds", "must be 0.05..300")
+    _check(1 <= s.events_token_ttl_seconds <= 3600, "events_token_ttl_seconds", "must be 1..3600")
+    _check(60 <= s.devices_recent_seconds <= 31 * 86_400, "devices_recent_seconds", "must be 60..2678400")
     for key in ("listenbrainz_url", "lastfm_api_url", "lastfm_auth_url"):
         url = getattr(s, key)
         _check(url.startswith(("http://", "https://")) and len(url) > len("https://") and url == url.strip(),

@@ -114,6 +114,9 @@ def _error_response(status: int, code: str, message: str) -> bytes:
             "connection: close\r\n\r\n").encode() + body
 
 
+ENDLESS = "revenge.endless"  # a scope key: this response runs until the client leaves
+
+
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
     """Use :func:`guarded_protocol`, which binds the limits and a gate shared by one server's connections."""
 
@@ -153,6 +156,14 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().connection_made(transport)
         self._idle_timer = self.loop.call_later(self.limits.first_request_timeout,
                                                 self._first_request_timed_out)
+
+    def shutdown(self) -> None:
+        super().shutdown()
+        # A response that never ends by itself (an event stream marks its scope ENDLESS) would hold the
+        # server's exit forever: close its connection, which tells it the client left.
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete and cycle.scope.get(ENDLESS):
+            self.transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from revenge.library.scan_runner import ScanRunner
     from revenge.library.watch import WatchStatus
     from revenge.metrics import Metrics
+    from revenge.playback.event_service import EventService
     from revenge.playback.queue_service import QueueService
     from revenge.playback.records import RecordStore
     from revenge.playback.service import SessionService
@@ -47,4 +48,5 @@ class AppState:
     art_cache: ArtCache  # resized pictures on disk
     queue: QueueService  # the play queue of each user, shared by the user's devices
     podcasts: PodcastService  # feed subscriptions and episode downloads (podcasts.db)
+    events: EventService  # live events to the user's devices, the device list, remote control
     watch: WatchStatus | None = None  # the library watcher (None: an app built without one)

@@ -80,6 +80,19 @@ class ProgressService:
         self.policies = policies
         self.plays = plays
         self.guard = guard
+        self._on_applied: list[Callable[[ProgressUpdate, ProgressState], object]] = []
+
+    def on_applied(self, callback: Callable[[ProgressUpdate, ProgressState], object]) -> None:
+        """Call ``callback(update, state)`` after every acknowledged update (the events to the user's
+        other devices). It must not block; a failing callback is logged and fails nothing."""
+        self._on_applied.append(callback)
+
+    def _applied(self, update: ProgressUpdate, state: ProgressState) -> None:
+        for callback in self._on_applied:
+            try:
+                callback(update, state)
+            except Exception:
+                log.exception("a progress callback failed")
 
     @classmethod
     async def open(cls, settings: Settings, policies: Policies = DEFAULT_POLICIES,
@@ -123,6 +136,7 @@ class ProgressService:
         state = await self.batcher.submit(update)
         if self.plays is not None and self.plays.counted_play(update, state):
             await self.plays.record_plays([(update, state)])
+        self._applied(update, state)
         return state
 
     async def update_many(self, updates: Sequence[ProgressUpdate]) -> list[ProgressState | BaseException]:
@@ -148,6 +162,15 @@ class ProgressService:
             results.extend(await asyncio.gather(*futures, return_exceptions=True))
         if self.plays is not None:
             await self._record_plays(updates, results)
+        if self._on_applied:
+            # One event per item, its last: an offline replay of 1 000 updates is news of a few items.
+            last: dict[str, tuple[ProgressUpdate, ProgressState]] = {}
+            for update, result in zip(updates, results, strict=True):
+                if isinstance(result, ProgressState):
+                    last.pop(update.item_id, None)
+                    last[update.item_id] = (update, result)
+            for update, state in last.values():
+                self._applied(update, state)
         return results
 
     async def _record_plays(self, updates: Sequence[ProgressUpdate],

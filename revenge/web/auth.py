@@ -64,7 +64,7 @@ def require_stream_user(request: Request, item_id: str | None = None) -> User:
     state = app_state(request)
     path_item = item_id if item_id is not None else str(request.path_params.get("item_id", ""))
     try:
-        grant = _verify(state, token, path_item)
+        grant = verify_token(state, token, path_item)
     except TokenError as exc:
         code = "token_expired" if exc.reason == "expired" else "invalid_token"
         raise ApiError(403, code, str(exc), "t") from None
@@ -74,7 +74,8 @@ def require_stream_user(request: Request, item_id: str | None = None) -> User:
     return user
 
 
-def _verify(state: AppState, token: str, item_id: str) -> StreamGrant:
+def verify_token(state: AppState, token: str, item_id: str) -> StreamGrant:
+    """The grant of a stream token (or an events token: ``item_id`` is then what it was signed for)."""
     now = int(time.time())
     try:
         return verify_stream_token(state.stream_secrets.current(), token, item_id, now)

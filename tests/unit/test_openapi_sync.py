@@ -122,8 +122,8 @@ def test_api_routes_need_the_bearer_key_and_stream_routes_also_take_the_token() 
         security = operation["security"]
         if method == "options" or not path.startswith("/api/"):
             assert security == [], (method, path)  # CORS preflights and public routes
-        elif path.startswith("/api/v1/stream/") or (path.startswith("/api/v1/albums/{album_id}/")
-                                                     and path.endswith((".m3u8", ".mp4", ".m4s"))):
+        elif path.startswith("/api/v1/stream/") or path == "/api/v1/events" or (  # events: its own ?t=
+                path.startswith("/api/v1/albums/{album_id}/") and path.endswith((".m3u8", ".mp4", ".m4s"))):
             assert security == [{"streamToken": []}, {"bearerAuth": []}], (method, path)  # gapless albums too
         else:
             assert security == [{"bearerAuth": []}], (method, path)
