@@ -289,3 +289,22 @@ def test_a_redis_outage_ends_streams_with_resync_and_loses_no_acknowledged_chang
             assert again.wait_event("progress").data["position_seconds"] == 11.0
         body = httpx.get(f"{live.url}/api/v1/playback/progress/{items[0]}", headers=env.alice, timeout=10)
         assert body.json()["position_seconds"] == 11.0
+
+
+def test_a_session_started_and_stopped_on_one_device_is_told_to_the_others(env: Env) -> None:
+    with running(env) as (live, items), stream(live, env.alice, "phone") as phone:
+        body = {"item_id": items[2], "device_id": "car",
+                "capabilities": {"codecs": ["flac"], "containers": ["flac"], "hls": False}}
+        started = httpx.post(live.url + "/api/v1/playback/sessions", headers=env.alice, json=body, timeout=10)
+        assert started.status_code == 201, started.text
+        session_id = started.json()["session_id"]
+        got = phone.wait_event("session")
+        assert got.data["action"] == "started" and got.data["device_id"] == "car"
+        assert got.data["item_id"] == items[2] and got.data["session_id"] == session_id
+        listed = httpx.get(live.url + "/api/v1/devices", headers=env.alice, timeout=10).json()["devices"]
+        assert {d["device_id"]: d["item_id"] for d in listed}["car"] == items[2]
+        stopped = httpx.delete(f"{live.url}/api/v1/playback/sessions/{session_id}", headers=env.alice,
+                               timeout=10)
+        assert stopped.status_code in (200, 204), stopped.text
+        end = phone.wait_event("session", where=lambda e: e.data["action"] == "stopped")
+        assert end.data["reason"] == "stopped" and end.data["device_id"] == "car"
