@@ -107,6 +107,7 @@ class Streams:
         self.arrivals: dict[tuple[int, int], float] = {}
         self.ready = 0
         self.refused = 0
+        self.refusal = ""
 
     async def open(self, user: int, key: str, device: str) -> None:
         for attempt in range(5):  # a 503 (store busy) is retried, as a client would
@@ -119,6 +120,7 @@ class Streams:
             except asyncio.IncompleteReadError as exc:
                 writer.close()
                 self.refused += 1
+                self.refusal = self.refusal or exc.partial.decode(errors="replace")[-200:]
                 if attempt == 4:
                     raise RuntimeError(exc.partial[:300]) from None
                 await asyncio.sleep(0.5)
@@ -226,7 +228,8 @@ async def latency(port: int, srv: Server, keys: list[str], items: list[str], cou
     # lead over the answer shows the fan-out is not what the latency is made of.
     lead = [(answered[k] - streams.arrivals[k]) * 1000 for k in sent
             if k in answered and k in streams.arrivals]
-    return {"streams": streams.ready, "refused_opens": streams.refused, "writes": len(sent), "errors": errors,
+    return {"streams": streams.ready, "refused_opens": streams.refused,
+            "refusal": streams.refusal, "writes": len(sent), "errors": errors,
             "delivered": len(lat),
             "p50_ms": round(statistics.median(lat), 1), "p95_ms": round(percentile(lat, 0.95), 1),
             "p99_ms": round(percentile(lat, 0.99), 1), "put_p50_ms": round(statistics.median(put), 1),

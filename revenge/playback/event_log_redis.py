@@ -180,6 +180,8 @@ class RedisEventLog:
     async def replay(self, user_id: str, last_event_id: str | None) -> Replay:
         if not self.reader_live:
             raise StoreUnavailable("events: the store's subscription is down")
+        if last_event_id is None:  # a fresh stream: nothing to read (reconnect storms cost no round trip)
+            return Replay([], None)
         key = events_key(user_id)
         parsed = parse_event_id(last_event_id)
         count = self._max + 1000  # an approximate trim keeps somewhat more than the bound

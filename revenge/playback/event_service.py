@@ -79,6 +79,7 @@ class EventService:
         self._duration_of = duration_of
         self._clock = clock
         self._presence: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[None]] = set()
 
     @classmethod
     async def open(cls, settings: Settings, duration_of: DurationOf | None = None) -> EventService:
@@ -93,10 +94,10 @@ class EventService:
 
     async def close(self) -> None:
         task, self._presence = self._presence, None
-        if task is not None:
-            task.cancel()
+        for pending in [*self._background, *([task] if task is not None else [])]:
+            pending.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await task
+                await pending
         await self.log.close()
 
     # --- events from the hooks (never raise, never wait) ----------------------------------------------
@@ -198,9 +199,15 @@ class EventService:
             subscriber.seen_up_to(replay.newest_id)
         elif last_event_id is not None:
             subscriber.seen_up_to(replay.missed[-1].id if replay.missed else last_event_id)
-        with contextlib.suppress(StoreUnavailable):
-            await self.log.mark_seen({user_id: {device_id}}, self._clock())
+        # Noted for the other instances' device lists in the background: the stream does not wait.
+        task = asyncio.create_task(self._mark_seen({user_id: {device_id}}))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
         return Opened(subscriber, replay)
+
+    async def _mark_seen(self, devices: dict[str, set[str]]) -> None:
+        with contextlib.suppress(StoreUnavailable):
+            await self.log.mark_seen(devices, self._clock())
 
     async def close_stream(self, subscriber: Subscriber) -> None:
         subscriber.close()
