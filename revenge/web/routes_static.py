@@ -29,12 +29,13 @@ INDEX = "index.html"
 
 # The page loads only its own files and talks only to its own origin. Media elements need blob: for
 # Media Source Extensions (hls.js attaches a MediaSource through an object URL); hls.js runs with
-# its worker disabled, so no blob: workers are allowed.
+# its worker disabled, so no blob: workers are allowed. Cover art is fetched with the API key and
+# shown from blob: object URLs (an <img src> cannot send the key).
 CONTENT_SECURITY_POLICY = "; ".join((
     "default-src 'none'",
     "script-src 'self'",
     "style-src 'self'",
-    "img-src 'self'",
+    "img-src 'self' blob:",
     "media-src 'self' blob:",
     "connect-src 'self'",
     "manifest-src 'self'",

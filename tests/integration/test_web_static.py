@@ -43,6 +43,7 @@ def test_page_is_served_with_a_self_only_csp(client: httpx.Client) -> None:
     assert csp["script-src"] == "'self'"  # no inline scripts, no eval, no CDN
     assert csp["connect-src"] == "'self'"
     assert csp["media-src"] == "'self' blob:"  # MSE needs blob: object URLs
+    assert csp["img-src"] == "'self' blob:"  # cover art, fetched with the API key
     assert csp["frame-ancestors"] == "'none'"
     assert response.headers["x-content-type-options"] == "nosniff"
     assert response.headers["referrer-policy"] == "no-referrer"
