@@ -4,6 +4,7 @@
 // says when an item ended ("ended" on ``events``) and plays what it is given.
 import { api, ApiError, deviceId, isRetryable } from "./api.js";
 import { capabilities, options } from "./caps.js";
+import { cover } from "./art.js";
 import { $, clearError, formatTime, showError, subtitle } from "./dom.js";
 
 const REPORT_INTERVAL_MS = 10_000;
@@ -23,7 +24,14 @@ export const diagnostics = {
   lastReport: null,
   ended: 0,
   played: [], // item ids in the order they started playing
+  gaps: [], // wall ms from one item's "ended" to the next one's "playing", when one follows at once
 };
+let endedAt = null;
+// A timeline of the last switch (ms since its "ended"): where a gap between two entries goes.
+const mark = (what) => {
+  if (endedAt !== null) diagnostics.timeline.push([what, Math.round(performance.now() - endedAt)]);
+};
+diagnostics.timeline = [];
 window.revengeDiagnostics = diagnostics;
 
 // "change" (detail: the item now in the player, or null), "ended" (detail: the item that ended, at
@@ -34,7 +42,7 @@ const emit = (type, detail) => events.dispatchEvent(new CustomEvent(type, { deta
 export const audio = $("audio");
 const ui = {
   player: $("player"), nowTitle: $("now-title"), nowSub: $("now-sub"), nowStatus: $("now-status"),
-  nowPlayed: $("now-played"), nowStop: $("now-stop"), rate: $("rate"),
+  nowPlayed: $("now-played"), nowStop: $("now-stop"), rate: $("rate"), nowArt: $("now-art"),
 };
 
 // current: { item, session, hls, started, lastReportAt, gone, renewed } for the item in the player.
@@ -104,7 +112,9 @@ export async function play(item, { startSeconds = null, renewed = false } = {}) 
   if (startSeconds !== null) body.start_seconds = Math.max(0, startSeconds);
   let session;
   try {
+    mark("session-asked");
     session = await api("POST", "/playback/sessions", body);
+    mark("session");
   } catch (err) {
     if (generation === playGeneration) {
       showError(err);
@@ -127,6 +137,7 @@ export async function play(item, { startSeconds = null, renewed = false } = {}) 
   showPlayer(true);
   ui.nowTitle.textContent = item.title;
   ui.nowSub.textContent = subtitle(item);
+  if (!renewed) ui.nowArt.replaceChildren(cover(item.art_id || null, 48, item.album || item.title));
   setPlayedLabel(ui.nowPlayed, false);
   if (!renewed) emit("change", item);
   const resume = Number(session.resume_seconds) || 0;
@@ -183,6 +194,9 @@ function attachHlsJs(playing, url, resume) {
       teardownPlayback();
     }
   });
+  for (const name of ["MANIFEST_PARSED", "LEVEL_LOADED", "FRAG_LOADED", "BUFFER_APPENDED"]) {
+    hls.once(window.Hls.Events[name], () => mark(name));
+  }
   hls.loadSource(url);
   hls.attachMedia(audio);
 }
@@ -203,7 +217,9 @@ function renew(playing) {
 }
 
 // Stop the current item: a final report, then end the session. "stopped" also hides the player;
-// "switching" and "renewing" keep it (another item or session follows at once).
+// "switching" and "renewing" keep it and do not wait for the old session's end: the next session
+// starts at once (the server drops the device's old session when it does; the DELETE then finds
+// nothing, and a late report of the old one goes to the progress API).
 export async function stopPlayback(reason = "stopped") {
   const playing = current;
   if (!playing) {
@@ -216,15 +232,18 @@ export async function stopPlayback(reason = "stopped") {
   if (playing.started && !audio.ended) report(playing, "stopped", audio.currentTime, { event: "stop" });
   teardownPlayback();
   current = null;
-  await reportChain;
-  if (!playing.gone) {
+  const ended = reportChain.then(async () => {
+    // Switching: the server drops this device's old session when the next one starts.
+    if (playing.gone || reason !== "stopped") return;
     try {
       await api("DELETE", `/playback/sessions/${playing.session.session_id}`);
     } catch (err) {
       if (!(err instanceof ApiError && err.status === 404)) showError(err);
     }
-  }
+  });
   if (reason === "stopped") {
+    await ended;
+    mark("stopped");
     showPlayer(false);
     emit("change", null);
   }
@@ -320,6 +339,8 @@ audio.addEventListener("playing", () => {
     current.started = true;
     diagnostics.startedAt = audio.currentTime;
     diagnostics.played.push(current.item.id);
+    if (endedAt !== null) diagnostics.gaps.push(Math.round(performance.now() - endedAt));
+    endedAt = null;
     report(current, "playing", audio.currentTime, { event: "start" });
   }
   setStatus(modeLabel(current.session));
@@ -338,6 +359,8 @@ audio.addEventListener("seeked", () => {
 audio.addEventListener("ended", async () => {
   diagnostics.ended += 1;
   diagnostics.bufferedAtEnd = bufferedRanges();
+  endedAt = performance.now();
+  diagnostics.timeline = [];
   const playing = current;
   if (!playing) return;
   const end = Number.isFinite(audio.duration) ? audio.duration : playing.item.duration_ms / 1000;
@@ -348,6 +371,7 @@ audio.addEventListener("ended", async () => {
   await reportChain;
   if (current === playing) {
     // The session is over: without a source, the element cannot start an unreported replay.
+    endedAt = null; // nothing followed
     teardownPlayback();
     current = null;
     emit("change", null);

@@ -14,7 +14,7 @@ const known = new Map(); // item id → item JSON: titles for the panel, what pl
 let prefetchedFor = null; // the item whose successor was prefetched
 const diagnostics = player.diagnostics;
 diagnostics.queue = null;
-diagnostics.prefetched = []; // {item, urls, before}: what was fetched ahead, and how long before the end
+diagnostics.prefetched = []; // {item, urls, before, left}: what was fetched ahead, seconds before the end
 
 export const events = new EventTarget();
 
@@ -156,10 +156,10 @@ player.audio.addEventListener("timeupdate", () => {
   const next = predictedNext(queue);
   if (!next || next === item.id) return;
   prefetchedFor = item.id;
-  prefetch(next, session, audio.duration - audio.currentTime).catch((err) => console.warn("revenge: prefetch", err));
+  prefetch(next, item, session, audio.duration - audio.currentTime).catch((err) => console.warn("revenge: prefetch", err));
 });
 
-async function prefetch(itemId, session, before) {
+async function prefetch(itemId, playing, session, before) {
   const get = async (url, headers = {}) => {
     const response = await fetch(url, { headers: { ...authHeaders(), ...headers } });
     if (!response.ok) throw new Error(`${response.status} for ${url}`);
@@ -180,7 +180,10 @@ async function prefetch(itemId, session, before) {
     urls.push(url);
     await (await get(url, { Range: "bytes=0-262143" })).arrayBuffer();
   }
-  diagnostics.prefetched.push({ item: itemId, urls, before });
+  // Seconds of the current entry left when it was all here (negative: it had ended already).
+  const audio = player.audio;
+  const left = player.currentItem() === playing ? audio.duration - audio.currentTime : -1;
+  diagnostics.prefetched.push({ item: itemId, urls, before, left });
 }
 
 function firstUri(playlist) {
