@@ -132,6 +132,8 @@ def test_album_in_disc_order_play_album_fills_the_queue_and_next_plays_the_secon
     assert texts(page, "[data-disc='2'] .track-title") == IN_ORDER[2:]
     assert texts(page, ".disc-title") == ["Disc 1", "Disc 2"]
     assert page.text_content("#album-meta") == "2024 · 3 tracks · 1 min"
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "view_album_page.png"))
     page.click("#album-play")
     wait_playing(page, site.ids["Night Start"])
     page.wait_for_function("() => window.revengeDiagnostics.queue?.items.length === 3")
@@ -207,6 +209,8 @@ def test_search_results_grouped_by_kind(page: Page, site: Site, page_log: PageLo
     assert texts(page, "#search-groups .search-artists .chip") == ["The Testers"]
     assert texts(page, "#search-groups .search-albums .album-name") == [ALBUM]
     assert sorted(texts(page, "#search-groups .search-tracks .track-title")) == sorted(IN_ORDER)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "view_search.png"), full_page=True)
     page.fill("#search-q", "alone")
     page.wait_for_function("() => [...document.querySelectorAll('#search-groups .search-group')]"
                            ".map((g) => g.dataset.kind).join() === 'tracks'")
@@ -229,6 +233,8 @@ def test_artist_and_genre_pages(page: Page, site: Site, page_log: PageLog) -> No
     page.wait_for_selector(".artist-appears .album-card")
     assert texts(page, ".artist-albums .album-name") == ["Quiet Room"]
     assert texts(page, ".artist-appears .album-name") == [ALBUM]  # Second Street has them as a track artist
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "view_artist.png"), full_page=True)
     page.click("nav#tabs a[data-tab=genres]")
     page.wait_for_selector(".genre-list .name-link")
     assert texts(page, ".genre-list .name") == ["Electronic", "Jazz"]
