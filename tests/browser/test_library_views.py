@@ -27,6 +27,7 @@ ALBUM = "Night Drive"
 TRACKS = [("a-encore.flac", 2, 1, "Encore"), ("b-second.flac", 1, 2, "Second Street"),
           ("c-start.flac", 1, 1, "Night Start")]
 IN_ORDER = ["Night Start", "Second Street", "Encore"]
+BOOK = "Chaptered Book"
 LRC = "[ti:Night Start]\n[00:00.00]Night begins\n[00:01.50]Street lights\n[00:03.00]Home again\n"
 
 
@@ -65,9 +66,13 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
                 tags={"title": "Alone", "artist": "Solo Artist", "album_artist": "Solo Artist",
                       "album": "Quiet Room", "track": "1", "genre": "Jazz", "date": "2019"})
     ids["Alone"] = item_id("track", "Solo Artist/Quiet Room/01 Alone.mp3")
+    books = base / "books"
+    write_audio(books / "Other Author" / "Chaptered.m4b", seconds=6, rate=48_000, channels=1,
+                tags={"title": BOOK, "artist": "Other Author"},
+                chapters=[(0.0, 2.0, "Intro"), (2.0, 4.0, "Middle"), (4.0, 6.0, "End")])
     data = base / "data"
     key = add_user(data, "listener")
-    with live_server(make_settings(data, library=(music,), aac_coder="fast")) as live:
+    with live_server(make_settings(data, library=(music,), audiobooks=(books,), aac_coder="fast")) as live:
         yield Site(live, key, ids)
 
 
@@ -259,3 +264,22 @@ def test_space_plays_and_pauses(page: Page, site: Site) -> None:
     page.click("#search-q")
     page.keyboard.press(" ")
     assert page.evaluate("document.getElementById('audio').paused") is False
+
+
+def test_book_chapters_follow_the_playhead_and_seek(page: Page, site: Site, page_log: PageLog) -> None:
+    sign_in(page, site, route="#/")
+    page.locator("#items .item", has_text=BOOK).locator("button.play").click()
+    page.wait_for_function("() => window.revengeDiagnostics.startedAt !== null")
+    page.evaluate("document.getElementById('audio').pause()")
+    page.click("#tab-chapters")
+    page.wait_for_function("() => document.querySelectorAll('#chapter-list .chapter').length === 3")
+    assert texts(page, "#chapter-list .chapter-title") == ["Intro", "Middle", "End"]
+    page.evaluate("document.getElementById('audio').currentTime = 3")
+    page.wait_for_function("() => document.querySelector('#chapter-list .chapter.current .chapter-title')"
+                           "?.textContent === 'Middle'")
+    page.locator("#chapter-list .chapter", has_text="End").locator("button").click()
+    page.wait_for_function("() => document.getElementById('audio').currentTime >= 4"
+                           " && document.querySelector('#chapter-list .chapter.current .chapter-title')"
+                           "?.textContent === 'End'")
+    assert page.is_hidden("#tab-lyrics")  # a book: no lyrics to ask for
+    no_page_errors(page_log)

@@ -3,8 +3,8 @@ import { api } from "../api.js";
 import { button, emptyState, node } from "../dom.js";
 import { albumCard, failed, loading } from "./common.js";
 
-const SORTS = [["alphabetical", "A–Z"], ["artist", "Artist"], ["newest", "Recently added"], ["year", "Year"],
-  ["random", "Random"]];
+const SORTS = [["alphabetical", "A–Z"], ["artist", "Artist"], ["newest", "Recently added"],
+  ["recently_played", "Recently played"], ["frequent", "Most played"], ["year", "Year"], ["random", "Random"]];
 const PAGE = 60;
 
 export function albumsView(view, { query, isCurrent }, { genre = null } = {}) {
@@ -49,8 +49,10 @@ export function albumsView(view, { query, isCurrent }, { genre = null } = {}) {
     grid.append(...body.albums.map(albumCard));
     cursor = body.next_cursor;
     more.hidden = !cursor;
-    status.replaceWith(grid.children.length ? node("span") : emptyState(
-      genre ? "No albums in this genre." : "No albums yet. Music files with album tags show up here after a scan."));
+    const none = genre ? "No albums in this genre."
+      : sort === "recently_played" || sort === "frequent" ? "Nothing played yet."
+        : "No albums yet. Music files with album tags show up here after a scan.";
+    status.replaceWith(grid.children.length ? node("span") : emptyState(none));
   }
   page(null);
 }

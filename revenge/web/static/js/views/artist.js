@@ -1,5 +1,6 @@
 // Artists (#/artists, paged) and one artist (#/artist/<id>): their albums and the albums they appear on.
 import { api } from "../api.js";
+import { cover } from "../art.js";
 import { button, emptyState, link, node } from "../dom.js";
 import { artistHref } from "../router.js";
 import { albumGrid, failed, loading } from "./common.js";
@@ -50,7 +51,7 @@ export function artistsView(view, { isCurrent }) {
     for (const artist of body.artists) {
       const li = node("li");
       const a = link(artistHref(artist.id), "name-link");
-      a.append(node("span", "name", artist.name),
+      a.append(cover(artist.art_id || null, 40, artist.name, "cover cover-round"), node("span", "name", artist.name),
         node("span", "muted count", `${artist.album_count} · ${artist.track_count}`));
       li.append(a);
       list.append(li);
