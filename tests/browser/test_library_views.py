@@ -136,7 +136,7 @@ def test_album_in_disc_order_play_album_fills_the_queue_and_next_plays_the_secon
     assert texts(page, "[data-disc='1'] .track-title") == IN_ORDER[:2]
     assert texts(page, "[data-disc='2'] .track-title") == IN_ORDER[2:]
     assert texts(page, ".disc-title") == ["Disc 1", "Disc 2"]
-    assert page.text_content("#album-meta") == "2024 · 3 tracks · 1 min"
+    assert page.text_content("#album-meta") == "2024 · 3 tracks · 12 s"
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "view_album_page.png"))
     page.click("#album-play")

@@ -39,10 +39,11 @@ export function formatTime(seconds) {
   return h ? `${h}:${String(m).padStart(2, "0")}:${rest}` : `${m}:${rest}`;
 }
 
-// "1 h 12 min" for an album's total time; "42 min" under an hour.
+// "1 h 12 min" for an album's total time; "42 min" under an hour, "40 s" under a minute.
 export function formatLength(ms) {
+  if (ms < 59_500) return `${Math.round(ms / 1000)} s`;
   const minutes = Math.round(ms / 60000);
-  if (minutes < 60) return `${Math.max(1, minutes)} min`;
+  if (minutes < 60) return `${minutes} min`;
   return `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
 }
 
