@@ -52,7 +52,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     album = music / "The Testers" / ALBUM
     ids: dict[str, str] = {}
     for name, disc, track, title in TRACKS:
-        write_audio(album / name, seconds=4, kind="sine", freq=330 + 110 * track, channels=1,
+        write_audio(album / name, seconds=6, kind="sine", freq=330 + 110 * track, channels=1,
                     tags={"title": title, "artist": "The Testers", "album_artist": "The Testers",
                           "album": ALBUM, "disc": f"{disc}/2", "track": str(track), "genre": "Electronic",
                           "date": "2024"})
@@ -136,7 +136,7 @@ def test_album_in_disc_order_play_album_fills_the_queue_and_next_plays_the_secon
     assert texts(page, "[data-disc='1'] .track-title") == IN_ORDER[:2]
     assert texts(page, "[data-disc='2'] .track-title") == IN_ORDER[2:]
     assert texts(page, ".disc-title") == ["Disc 1", "Disc 2"]
-    assert page.text_content("#album-meta") == "2024 · 3 tracks · 12 s"
+    assert page.text_content("#album-meta") == "2024 · 3 tracks · 18 s"
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "view_album_page.png"))
     page.click("#album-play")
@@ -159,6 +159,29 @@ def test_album_in_disc_order_play_album_fills_the_queue_and_next_plays_the_secon
     no_page_errors(page_log)
 
 
+def test_a_queue_changed_elsewhere_is_changed_on_top_of_it(page: Page, site: Site, page_log: PageLog) -> None:
+    """Another device appends while this page has an older version: the page's own append is refused
+    (409, with the current queue) and sent again on top of it; nothing is lost."""
+    sign_in(page, site)
+    open_album(page)
+    page.click("#album-play")
+    page.wait_for_function("() => window.revengeDiagnostics.queue?.items.length === 3")
+    seen = site.queue()
+    with httpx.Client(base_url=site.live.url, headers={"Authorization": f"Bearer {site.key}"}) as client:
+        response = client.patch("/api/v1/queue", json={
+            "version": seen["version"], "device_id": "other-device",
+            "ops": [{"op": "append", "items": [site.ids["Alone"]]}]})
+        assert response.status_code == 200, response.text
+    with page.expect_response(lambda r: r.request.method == "PATCH" and r.status == 409):
+        page.locator(".track", has_text="Encore").locator(".track-add").click()
+    album = [site.ids[t] for t in IN_ORDER]
+    page.wait_for_function("(n) => window.revengeDiagnostics.queue?.items.length === n", arg=5)
+    assert site.queue()["items"] == [*album, site.ids["Alone"], site.ids["Encore"]]
+    # The 409 is the only failed request, and the page says nothing about it: it was handled.
+    assert page.is_hidden("#error")
+    assert [e for e in page_log.console_errors if "409" not in e] == []
+
+
 def test_the_next_entry_starts_at_the_end_with_its_first_segment_fetched_ahead(
     page: Page, site: Site, page_log: PageLog
 ) -> None:
@@ -169,7 +192,7 @@ def test_the_next_entry_starts_at_the_end_with_its_first_segment_fetched_ahead(
     state = diagnostics(page)
     assert state["played"] == [site.ids[t] for t in IN_ORDER]
     # Both followers were fetched (playlist, init and first segment) before the entry before them ended.
-    # (At 1x: a 4 s entry leaves the prefetch its 4 s; its playlist measures every variant of the ladder.)
+    # (At 1x: a 6 s entry leaves the prefetch its 6 s; its playlist measures every variant of the ladder.)
     ahead = {p["item"]: p for p in state["prefetched"]}
     for title in IN_ORDER[1:]:
         entry = ahead[site.ids[title]]
