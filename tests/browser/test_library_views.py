@@ -72,7 +72,11 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
                 chapters=[(0.0, 2.0, "Intro"), (2.0, 4.0, "Middle"), (4.0, 6.0, "End")])
     data = base / "data"
     key = add_user(data, "listener")
-    with live_server(make_settings(data, library=(music,), audiobooks=(books,), aac_coder="fast")) as live:
+    # Each test is a fresh browser context, so a new device whose session is left to time out: room
+    # for all of them under the per-user cap.
+    settings = make_settings(data, library=(music,), audiobooks=(books,), aac_coder="fast",
+                             sessions_per_user=32)
+    with live_server(settings) as live:
         yield Site(live, key, ids)
 
 
@@ -305,4 +309,25 @@ def test_book_chapters_follow_the_playhead_and_seek(page: Page, site: Site, page
                            " && document.querySelector('#chapter-list .chapter.current .chapter-title')"
                            "?.textContent === 'End'")
     assert page.is_hidden("#tab-lyrics")  # a book: no lyrics to ask for
+    no_page_errors(page_log)
+
+
+def test_the_queue_left_elsewhere_continues_here(page: Page, site: Site, page_log: PageLog) -> None:
+    """A queue another device left at its second entry, 2 s in: home offers it, and a click plays that
+    entry from there."""
+    album = [site.ids[t] for t in IN_ORDER]
+    with httpx.Client(base_url=site.live.url, headers={"Authorization": f"Bearer {site.key}"}) as client:
+        version = client.get("/api/v1/queue").json()["version"]
+        body = {"version": version, "device_id": "other-device", "items": album, "current_index": 1,
+                "position_seconds": 2}
+        response = client.put("/api/v1/queue", json=body)
+        assert response.status_code == 200, response.text
+    sign_in(page, site, route="#/")
+    page.wait_for_selector("#queue-resume:not([hidden])")
+    assert page.text_content("#queue-resume-title") == "▶ Second Street"
+    assert "from 0:02 · 2 of 3" in (page.text_content("#queue-resume-sub") or "")
+    page.click("#queue-resume-play")
+    wait_playing(page, site.ids["Second Street"])
+    assert diagnostics(page)["session"]["resume_seconds"] == pytest.approx(2.0)
+    assert page.is_hidden("#queue-resume")
     no_page_errors(page_log)

@@ -192,6 +192,36 @@ function firstUri(playlist) {
   return line;
 }
 
+// ---- continue the queue here (home): its current entry, where it was left --------------------------
+
+async function offerResume() {
+  const q = queue;
+  const shelf = $("queue-resume");
+  if (!q || !q.current_item_id || player.currentItem()) {
+    shelf.hidden = true;
+    return;
+  }
+  let item;
+  try {
+    item = await itemFor(q.current_item_id);
+  } catch {
+    shelf.hidden = true;
+    return;
+  }
+  if (q !== queue || player.currentItem()) return;
+  const at = q.position_seconds ? ` · from ${formatTime(q.position_seconds)}` : "";
+  $("queue-resume-title").textContent = `▶ ${item.title}`;
+  $("queue-resume-sub").textContent = `${subtitle(item)}${at} · ${q.current_index + 1} of ${q.items.length}`;
+  shelf.hidden = false;
+}
+
+$("queue-resume-play").addEventListener("click", () => {
+  $("queue-resume").hidden = true;
+  if (queue) playCurrent(queue).catch(showError);
+});
+events.addEventListener("change", offerResume);
+player.events.addEventListener("change", offerResume);
+
 // ---- the panel ------------------------------------------------------------------------------------
 
 const panel = $("queue-list");
