@@ -36,6 +36,16 @@ function adopt(next) {
   return next;
 }
 
+// The queue as another device changed it (a live event): shown as it is, no request.
+export function adoptRemote(q) {
+  if (!queue || q.version > queue.version) adopt(q);
+}
+
+// Play the queue's current entry here, from where it was left.
+export function resume() {
+  return queue ? playCurrent(queue).catch(showError) : Promise.resolve(false);
+}
+
 export async function load() {
   return adopt(await api("GET", "/queue"));
 }
@@ -217,7 +227,7 @@ async function offerResume() {
 
 $("queue-resume-play").addEventListener("click", () => {
   $("queue-resume").hidden = true;
-  if (queue) playCurrent(queue).catch(showError);
+  resume();
 });
 events.addEventListener("change", offerResume);
 player.events.addEventListener("change", offerResume);
