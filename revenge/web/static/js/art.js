@@ -5,7 +5,10 @@ import { API, authHeaders } from "./api.js";
 import { node } from "./dom.js";
 
 export const ART_SIZES = [64, 128, 256, 512, 800, 1200];
-const urls = new Map(); // "art_id@size" → object URL (or the promise of one)
+const urls = new Map(); // "art_id@size" → the promise of an object URL, least recently used first
+// Bounded: a long scroll through a big library would otherwise keep every picture's bytes. An evicted
+// URL is revoked; an <img> that already shows it keeps its picture.
+const MAX_URLS = 400;
 
 // The smallest size of the set that covers ``css`` pixels on this screen.
 export function artSize(css) {
@@ -15,14 +18,23 @@ export function artSize(css) {
 
 function artUrl(artId, size) {
   const key = `${artId}@${size}`;
-  if (!urls.has(key)) {
-    const pending = fetch(`${API}/art/${artId}?size=${size}`, { headers: authHeaders() })
-      .then((r) => (r.ok ? r.blob() : Promise.reject(new Error(`art ${r.status}`))))
-      .then((blob) => URL.createObjectURL(blob));
-    urls.set(key, pending);
-    pending.catch(() => urls.delete(key)); // a later view may try again
+  if (urls.has(key)) {
+    const known = urls.get(key);
+    urls.delete(key);
+    urls.set(key, known);
+    return known;
   }
-  return urls.get(key);
+  const pending = fetch(`${API}/art/${artId}?size=${size}`, { headers: authHeaders() })
+    .then((r) => (r.ok ? r.blob() : Promise.reject(new Error(`art ${r.status}`))))
+    .then((blob) => URL.createObjectURL(blob));
+  urls.set(key, pending);
+  pending.catch(() => urls.delete(key)); // a later view may try again
+  while (urls.size > MAX_URLS) {
+    const [oldest, old] = urls.entries().next().value;
+    urls.delete(oldest);
+    old.then((url) => URL.revokeObjectURL(url), () => {});
+  }
+  return pending;
 }
 
 const observer = "IntersectionObserver" in window ? new IntersectionObserver((entries) => {
