@@ -102,11 +102,9 @@ def played_from(page: Page) -> float:
     """Where the element started playing its current source: the start of its first played range.
     Unlike ``startedAt`` (read in the "playing" handler, which runs late on a busy machine while the
     media clock goes on, 16 s per second at 16x), it does not depend on when the page's script runs."""
-    value: float = page.evaluate("""() => {
-        const played = document.getElementById('audio').played;
-        return played.length ? played.start(0) : null;
-    }""")
-    assert value is not None, "nothing played yet"
+    # "playing" can come before the clock has moved (an empty played range) on a busy machine.
+    page.wait_for_function("() => document.getElementById('audio').played.length > 0")
+    value: float = page.evaluate("() => document.getElementById('audio').played.start(0)")
     return value
 
 
