@@ -11,6 +11,17 @@ encoded from its own signal and tags — no copies), then measures:
 The OS page cache is warm for every run (the files were just written): "cold" means a cold catalog.
 
     .venv/bin/python benchmarks/bench_scan.py [--files 1000] [--repeats 3] [--out bench-results/scan.json]
+
+``--tagged N`` (the library issue's figure: N = 20 000) measures a realistic tagged library instead:
+N short MP3s in N / 20 albums, made from one encoded file copied and retagged with mutagen (fast: no
+encode per file), full ID3 tags (album artist, track and disc with totals, year, genres, MusicBrainz
+ids, ReplayGain; some multi-artist), embedded front covers on 30 % of the albums and a ``cover.jpg``
+on another 20 %. It times ``revenge scan`` as a subprocess (tags, pictures, the art index) from an
+empty data dir and again with nothing changed, with each run's peak RSS, and the same two scans by
+Debian's ``supysonic`` (``supysonic-cli folder scan --foreground``) on the same files when it is
+installed.
+
+    .venv/bin/python benchmarks/bench_scan.py --tagged 20000 [--media-dir CACHE]
 """
 
 from __future__ import annotations
@@ -18,6 +29,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import re
 import shutil
 import socket
 import statistics
@@ -155,13 +167,157 @@ def empty_server_memory(tmp: Path) -> float:
     return server_memory(empty, tmp / "data-empty")["idle_rss_mib"]
 
 
+GENRES = ("Rock", "Jazz", "Folk", "Electronic", "Hip-Hop", "Classical", "Pop", "Metal")
+TRACKS_PER_ALBUM = 20
+
+
+def generate_tagged(base: Path, files: int, seed: int = 3) -> dict[str, int]:
+    """``files`` tagged MP3s in ``files // TRACKS_PER_ALBUM`` album folders (see the module docstring)."""
+    from mutagen.id3 import APIC, ID3, TALB, TCON, TDRC, TIT2, TPE1, TPE2, TPOS, TRCK, TXXX
+
+    from tests.artgen import picture_bytes
+
+    rng = random.Random(seed)
+    template = base / ".template.mp3"
+    write_audio(template, seconds=0.5, rate=44_100, channels=1, kind="music", bit_rate=64_000)
+    ID3().save(template)  # an empty ID3 header: every copy is retagged below
+    raw = template.read_bytes()
+    counts = {"albums": 0, "embedded_covers": 0, "folder_covers": 0}
+    for a in range(files // TRACKS_PER_ALBUM):
+        artist = f"Artist {a // 4:03d} {rng.choice(('Quartet', 'Band', 'Orchestra', 'Beyoncé', 'Sigur Rós'))}"
+        album = f"Album {a:04d} {rng.choice(('Live', 'Sessions', 'Nights', 'Été'))}"
+        year = rng.randint(1950, 2024)
+        folder = base / "music" / artist / album
+        folder.mkdir(parents=True, exist_ok=True)
+        mb_album = f"{a:08x}-0000-4000-8000-{rng.getrandbits(48):012x}"
+        genres = rng.sample(GENRES, rng.choice((1, 1, 2)))
+        roll = rng.random()
+        cover = picture_bytes(300, 300, (a % 255, 90, 160)) if roll < 0.5 else None
+        if cover is not None and roll >= 0.3:
+            (folder / "cover.jpg").write_bytes(picture_bytes(300, 300, (a % 255, 40, 40), "JPEG"))
+            cover = None
+            counts["folder_covers"] += 1
+        elif cover is not None:
+            counts["embedded_covers"] += 1
+        counts["albums"] += 1
+        for t in range(1, TRACKS_PER_ALBUM + 1):
+            path = folder / f"{t:02d} Track {t}.mp3"
+            path.write_bytes(raw)
+            tags = ID3(path)
+            performers = [artist] + ([f"Guest {rng.randint(1, 500)}"] if rng.random() < 0.1 else [])
+            tags.add(TIT2(encoding=3, text=f"Track {t} of {a}"))
+            tags.add(TPE1(encoding=3, text=performers))
+            tags.add(TPE2(encoding=3, text=artist))
+            tags.add(TALB(encoding=3, text=album))
+            tags.add(TRCK(encoding=3, text=f"{t}/{TRACKS_PER_ALBUM}"))
+            tags.add(TPOS(encoding=3, text="1/1" if t <= 10 else "2/2") if a % 5 == 0 else
+                     TPOS(encoding=3, text="1/1"))
+            tags.add(TDRC(encoding=3, text=str(year)))
+            tags.add(TCON(encoding=3, text=genres))
+            tags.add(TXXX(encoding=3, desc="MusicBrainz Album Id", text=mb_album))
+            tags.add(TXXX(encoding=3, desc="REPLAYGAIN_TRACK_GAIN", text=f"{rng.uniform(-12, 3):.2f} dB"))
+            tags.add(TXXX(encoding=3, desc="REPLAYGAIN_TRACK_PEAK", text=f"{rng.uniform(0.5, 1):.6f}"))
+            if cover is not None:
+                tags.add(APIC(encoding=3, mime="image/png", type=3, desc="front", data=cover))
+            tags.save(path)
+    template.unlink()
+    return counts
+
+
+def _timed(command: list[str], cwd: Path, env: dict[str, str]) -> dict[str, Any]:
+    """Run ``command``: its wall time, its peak RSS and its output. The RSS comes from GNU time's
+    wait4 of a process it forked (a child forked from this benchmark would count our own memory, copied
+    before its exec, in its peak)."""
+    with tempfile.NamedTemporaryFile(suffix=".rss") as rss:
+        started = time.perf_counter()
+        done = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", rss.name, *command], cwd=cwd, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)
+        seconds = time.perf_counter() - started
+        output = done.stdout.decode(errors="replace").strip()
+        if done.returncode != 0:
+            raise RuntimeError(f"{command[:4]} failed ({done.returncode}):\n{output[-3000:]}")
+        peak_kib = int(Path(rss.name).read_text().split()[-1])
+    scanned = re.search(r"Scanned \d+ files in ([\d.]+) s", output)  # ours: the scan's own time
+    return {"seconds": round(seconds, 2), "peak_rss_mib": round(peak_kib / 1024, 1),
+            "scan_seconds": float(scanned.group(1)) if scanned else None,
+            "output": output[-400:]}
+
+
+def tagged_library(args: argparse.Namespace) -> int:
+    files = args.tagged
+    tmp = Path(tempfile.mkdtemp(prefix="revenge-bench-tagged-"))
+    try:
+        media = args.media_dir or tmp / "media"
+        marker = media / f".generated-tagged-{files}"
+        started = time.perf_counter()
+        counts: dict[str, Any] = {}
+        if marker.exists():
+            counts = orjson.loads(marker.read_bytes())
+        else:
+            shutil.rmtree(media, ignore_errors=True)
+            counts = generate_tagged(media, files)
+            marker.write_bytes(orjson.dumps(counts))
+        generation_seconds = time.perf_counter() - started
+        env = {k: v for k, v in os.environ.items() if not k.startswith("REVENGE_")}
+        env["PYTHONPATH"] = str(ROOT)
+        ours = [sys.executable, "-m", "revenge", "scan", "--data-dir", str(tmp / "data"),
+                str(media / "music")]
+        result: dict[str, Any] = {"files": files, **counts, "cpus": os.cpu_count(),
+                                  "generation_seconds": round(generation_seconds, 1)}
+        result["revenge_full_scan"] = _timed(ours, ROOT, env)
+        result["revenge_rescan"] = _timed(ours, ROOT, env)
+        if shutil.which("supysonic-cli"):
+            home = tmp / "supysonic"
+            home.mkdir()
+            # supysonic reads ./supysonic.conf among its config paths: a private database and cache.
+            (home / "supysonic.conf").write_text(
+                f"[base]\ndatabase_uri = sqlite:///{home}/supysonic.db\n"
+                f"[webapp]\ncache_dir = {home}/cache\nlog_level = WARNING\n"
+                f"[daemon]\nsocket = {home}/daemon.sock\n")
+            theirs = ["supysonic-cli", "folder", "scan", "--foreground", "lib"]
+            sup_env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+            _timed(["supysonic-cli", "folder", "add", "lib", str(media / "music")], home, sup_env)
+            result["supysonic_full_scan"] = _timed(theirs, home, sup_env)
+            result["supysonic_rescan"] = _timed(theirs, home, sup_env)
+            result["full_scan_speedup"] = round(result["supysonic_full_scan"]["seconds"]
+                                                / result["revenge_full_scan"]["seconds"], 2)
+            result["rescan_speedup"] = round(result["supysonic_rescan"]["seconds"]
+                                             / result["revenge_rescan"]["seconds"], 2)
+        else:
+            result["supysonic"] = "not installed (apt-get install supysonic)"
+        print(f"bench_scan --tagged {files} ({os.cpu_count()} CPUs): {counts}, generated in "
+              f"{generation_seconds:.1f} s")
+        for key, value in result.items():
+            if isinstance(value, dict):
+                own = value["scan_seconds"]
+                inner = "" if own is None else f" (scan itself {own:.1f} s)"
+                print(f"  {key:<22} {value['seconds']:>8.2f} s{inner}"
+                      f"  peak RSS {value['peak_rss_mib']:>7.1f} MiB")
+        for key in ("full_scan_speedup", "rescan_speedup", "supysonic"):
+            if key in result:
+                print(f"  {key:<22} {result[key]}")
+        out = args.out if args.out != DEFAULT_OUT else ROOT / "bench-results" / "scan-tagged.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
+        print(f"  written: {out}")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # a --media-dir is the caller's cache: kept
+    return 0
+
+
+DEFAULT_OUT = ROOT / "bench-results" / "scan.json"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--files", type=int, default=1000)
+    parser.add_argument("--tagged", type=int, help="measure a tagged library of this many files instead")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--media-dir", type=Path, help="reuse generated files here (made if missing)")
-    parser.add_argument("--out", type=Path, default=ROOT / "bench-results" / "scan.json")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args()
+    if args.tagged:
+        return tagged_library(args)
 
     tmp = Path(tempfile.mkdtemp(prefix="revenge-bench-scan-"))
     try:
