@@ -131,7 +131,12 @@ CREATE TABLE IF NOT EXISTS albums (
   duration_ms INTEGER NOT NULL,
   added_at REAL NOT NULL
 );
-CREATE INDEX IF NOT EXISTS albums_alphabetical ON albums(sort_key, id);
+-- One index per album sort (library/browse's _ALBUM_KEYS, the same expressions): a page is an index
+-- range, not a sort of every album.
+CREATE INDEX IF NOT EXISTS albums_alphabetical ON albums(sort_key, artist_sort_key, id);
+CREATE INDEX IF NOT EXISTS albums_artist ON albums(artist_sort_key, coalesce(year, 0), sort_key, id);
+CREATE INDEX IF NOT EXISTS albums_newest ON albums(-added_at, sort_key, id);
+CREATE INDEX IF NOT EXISTS albums_year ON albums(coalesce(year, 99999), sort_key, id);
 CREATE TABLE IF NOT EXISTS artists (
   id TEXT PRIMARY KEY,
   name TEXT NOT NULL,
