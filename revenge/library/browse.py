@@ -40,7 +40,7 @@ _ALBUM_KEYS: dict[str, tuple[str, ...]] = {
     "artist": ("artist_sort_key", "coalesce(year, 0)", "sort_key"),
     "newest": ("-added_at", "sort_key"),
     "year": ("coalesce(year, 99999)", "sort_key"),
-    "random": ("rv_shuffle({seed}, id)",),
+    "random": ("((shuffle | {seed}) - (shuffle & {seed}))",),  # shuffle XOR seed: SQLite has no ^
 }
 _ALBUM_COLUMNS = ("id, name, artist, year, original_year, compilation, mb_release_id, mb_release_group_id, "
                   "label, track_count, disc_count, duration_ms, added_at")

@@ -23,7 +23,7 @@ import orjson
 
 from revenge.library.assemble import search_text, sort_key
 from revenge.library.catalog_links import Dirty, item_album, link_item, rebuild, unlink_items
-from revenge.library.catalog_schema import migrate, register_functions
+from revenge.library.catalog_schema import migrate
 from revenge.library.cursors import decode_cursor, encode_cursor
 from revenge.library.grouping import fold
 from revenge.library.ids import unit_content
@@ -88,7 +88,6 @@ class Catalog:
         self._read_lock = threading.Lock()
         self._read = _connect(path)
         self._read.execute("PRAGMA query_only=ON")
-        register_functions(self._read)
         self._cache: OrderedDict[str, Item] = OrderedDict()
         self._cache_version = -1
         # Our own commits mark the cache stale at once; another process's (a `revenge scan` beside the

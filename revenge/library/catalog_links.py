@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
+from revenge.library.catalog_schema import shuffle_key
 from revenge.library.grouping import (
     AlbumSummary,
     album_artists,
@@ -138,12 +139,12 @@ def _rebuild_album(db: sqlite3.Connection, aid: str) -> None:
     summary: AlbumSummary = summarize_album([tags_from_json(orjson.loads(r[0])) for r in rows])
     db.execute(
         "INSERT INTO albums(id, name, sort_key, artist, artist_sort_key, year, original_year, compilation, "
-        "mb_release_id, mb_release_group_id, label, track_count, disc_count, duration_ms, added_at) "
-        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        "mb_release_id, mb_release_group_id, label, track_count, disc_count, duration_ms, added_at, shuffle) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         (aid, summary.name, natural_text(summary.sort_name), summary.artist,
          natural_text(summary.artist_sort), summary.year, summary.original_year, int(summary.compilation),
          summary.mb_release_id, summary.mb_release_group_id, summary.label, len(rows), summary.disc_count,
-         sum(int(r[1]) for r in rows), min(float(r[2]) for r in rows)))
+         sum(int(r[1]) for r in rows), min(float(r[2]) for r in rows), shuffle_key(aid)))
     rowid = db.execute("SELECT rowid FROM albums WHERE id = ?", (aid,)).fetchone()[0]
     db.execute("INSERT INTO search_albums(rowid, name, artist) VALUES (?,?,?)",
                (rowid, summary.name, summary.artist))
