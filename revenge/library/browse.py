@@ -139,34 +139,21 @@ def _marks(values: Sequence[object]) -> str:
     return ",".join("?" * len(values))
 
 
-def _album_refs(db: sqlite3.Connection, album_ids: Sequence[str], sql: str) -> dict[str, list[Ref]]:
-    refs: dict[str, list[Ref]] = {}
-    seen: set[tuple[str, str]] = set()
-    for album_id, ref_id, name in db.execute(sql.format(marks=_marks(album_ids)), album_ids):
-        if (album_id, ref_id) not in seen:
-            seen.add((album_id, ref_id))
-            refs.setdefault(album_id, []).append(Ref(ref_id, name))
-    return refs
-
-
 def _albums(db: sqlite3.Connection, rows: Sequence[Sequence[Any]]) -> list[Album]:
     ids = [r[0] for r in rows]
     if not ids:
         return []
-    artists = _album_refs(db, ids, "SELECT i.album_id, a.artist_id, ar.name FROM items i "
-                                   "JOIN item_artists a ON a.item_id = i.id AND a.role = 'album' "
-                                   "JOIN artists ar ON ar.id = a.artist_id WHERE i.album_id IN ({marks}) "
-                                   "ORDER BY i.album_id, i.disc_number, i.track_number, a.position")
-    genres = _album_refs(db, ids, "SELECT i.album_id, g.genre_id, gg.name FROM items i "
-                                  "JOIN item_genres g ON g.item_id = i.id "
-                                  "JOIN genres gg ON gg.id = g.genre_id "
-                                  "WHERE i.album_id IN ({marks}) "
-                                  "ORDER BY i.album_id, i.disc_number, i.track_number, g.position")
+    refs: dict[tuple[str, str], list[Ref]] = {}
+    for album_id, kind, ref_id, name in db.execute(
+            f"SELECT album_id, kind, ref_id, name FROM album_refs WHERE album_id IN ({_marks(ids)}) "
+            "ORDER BY album_id, kind, position", ids):
+        refs.setdefault((album_id, kind), []).append(Ref(ref_id, name))
     covers = {aid: tuple(r[0] for r in db.execute(
         "SELECT id FROM items WHERE album_id = ? ORDER BY disc_number, track_number, sort_key LIMIT ?",
         (aid, COVER_CANDIDATES))) for aid in ids}
     return [Album(*r[:5], bool(r[5]), *r[6:13],  # type: ignore[arg-type]
-                  artists=tuple(artists.get(r[0], ())), genres=tuple(genres.get(r[0], ())),
+                  artists=tuple(refs.get((r[0], "artist"), ())),
+                  genres=tuple(refs.get((r[0], "genre"), ())),
                   cover_items=covers[r[0]]) for r in rows]
 
 

@@ -28,6 +28,15 @@ from revenge.library.model import Item
 from revenge.library.tags import Tags, tags_from_json
 
 _CHUNK = 500  # ids per IN (...) list
+# An album's album artists and genres, by the rows of artists and genres (rebuilt before the albums).
+_ALBUM_REFS = (
+    ("artist", "SELECT a.artist_id, ar.name FROM items i JOIN item_artists a ON a.item_id = i.id "
+               "AND a.role = 'album' JOIN artists ar ON ar.id = a.artist_id WHERE i.album_id = ? "
+               "ORDER BY i.disc_number, i.track_number, a.position"),
+    ("genre", "SELECT g.genre_id, gg.name FROM items i JOIN item_genres g ON g.item_id = i.id "
+              "JOIN genres gg ON gg.id = g.genre_id WHERE i.album_id = ? "
+              "ORDER BY i.disc_number, i.track_number, g.position"),
+)
 
 
 @dataclass
@@ -110,12 +119,12 @@ def link_item(db: sqlite3.Connection, item: Item, tags: Tags, dirty: Dirty) -> N
 def rebuild(db: sqlite3.Connection, dirty: Dirty) -> None:
     """Recompute the rows of the albums, artists and genres in ``dirty`` from their items (a row
     without items left is deleted), then empty ``dirty``."""
-    for aid in sorted(dirty.albums):
-        _rebuild_album(db, aid)
     for artist_id in sorted(dirty.artists):
         _rebuild_artist(db, artist_id)
     for genre_id in sorted(dirty.genres):
         _rebuild_genre(db, genre_id)
+    for aid in sorted(dirty.albums):  # last: its album_refs take the names of the rows just rebuilt
+        _rebuild_album(db, aid)
     dirty.albums.clear()
     dirty.artists.clear()
     dirty.genres.clear()
@@ -134,8 +143,13 @@ def _rebuild_album(db: sqlite3.Connection, aid: str) -> None:
         "JOIN files f ON f.item_id = i.id AND f.position = 0 WHERE i.album_id = ? "
         "ORDER BY i.disc_number, i.track_number, i.sort_key, i.id", (aid,)).fetchall()
     _forget(db, "albums", "search_albums", aid)
+    db.execute("DELETE FROM album_refs WHERE album_id = ?", (aid,))
     if not rows:
         return
+    for kind, sql in _ALBUM_REFS:
+        refs = dict.fromkeys(db.execute(sql, (aid,)).fetchall())  # (id, name) once each, first seen first
+        db.executemany("INSERT INTO album_refs(album_id, kind, position, ref_id, name) VALUES (?,?,?,?,?)",
+                       [(aid, kind, i, ref_id, name) for i, (ref_id, name) in enumerate(refs)])
     summary: AlbumSummary = summarize_album([tags_from_json(orjson.loads(r[0])) for r in rows])
     db.execute(
         "INSERT INTO albums(id, name, sort_key, artist, artist_sort_key, year, original_year, compilation, "

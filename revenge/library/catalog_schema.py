@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 SCHEMA_VERSION = "4"  # 3: search_items (every item type, album artists and genres); 4: content
 _TABLES = ("search_tracks", "search_items", "search_albums", "search_artists", "item_artists", "item_genres",
-           "albums", "artists", "genres", "chapters", "files", "items", "failures", "meta")
+           "album_refs", "albums", "artists", "genres", "chapters", "files", "items", "failures", "meta")
 
 _MISSING = """
 -- Items that went (deleted, or moved while nobody looked): a file with the same audio found later
@@ -138,6 +138,16 @@ CREATE INDEX IF NOT EXISTS albums_alphabetical ON albums(sort_key, artist_sort_k
 CREATE INDEX IF NOT EXISTS albums_artist ON albums(artist_sort_key, coalesce(year, 0), sort_key, id);
 CREATE INDEX IF NOT EXISTS albums_newest ON albums(-added_at, sort_key, id);
 CREATE INDEX IF NOT EXISTS albums_year ON albums(coalesce(year, 99999), sort_key, id);
+-- An album's album artists and genres (from its tracks, in track order, each once), kept with the album
+-- row: a page of albums reads them with one indexed range per album, not a join over its tracks.
+CREATE TABLE IF NOT EXISTS album_refs (
+  album_id TEXT NOT NULL,
+  kind TEXT NOT NULL,  -- 'artist' or 'genre'
+  position INTEGER NOT NULL,
+  ref_id TEXT NOT NULL,
+  name TEXT NOT NULL,
+  PRIMARY KEY (album_id, kind, position)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS artists (
   id TEXT PRIMARY KEY,
   name TEXT NOT NULL,
