@@ -83,7 +83,10 @@ class Catalog:
         self._write = _connect(path)
         self._write.execute("PRAGMA journal_mode=WAL")
         self._write.execute("PRAGMA synchronous=NORMAL")
-        migrate(self._write, self.artist_separators)
+        if migrate(self._write, self.artist_separators):  # an older schema's album rows: rebuilt
+            self._write.execute("BEGIN IMMEDIATE")
+            rebuild(self._write, Dirty(albums={r[0] for r in self._write.execute("SELECT id FROM albums")}))
+            self._write.execute("COMMIT")
         self._in_tx = False
         self._read_lock = threading.Lock()
         self._read = _connect(path)

@@ -6,7 +6,8 @@ import hashlib
 import sqlite3
 from collections.abc import Sequence
 
-SCHEMA_VERSION = "4"  # 3: search_items (every item type, album artists and genres); 4: content
+SCHEMA_VERSION = "5"  # 3: search_items (every item type, album artists and genres); 4: content;
+# 5: albums.shuffle, album_refs, an index per album sort
 _TABLES = ("search_tracks", "search_items", "search_albums", "search_artists", "item_artists", "item_genres",
            "album_refs", "albums", "artists", "genres", "chapters", "files", "items", "failures", "meta")
 
@@ -27,6 +28,25 @@ END;
 CREATE TRIGGER IF NOT EXISTS items_back AFTER INSERT ON items BEGIN
   DELETE FROM missing_ids WHERE id = new.id;
 END;
+"""
+
+_ALBUM_EXTRAS = """
+-- One index per album sort (library/browse's _ALBUM_KEYS, the same expressions): a page is an index
+-- range, not a sort of every album.
+CREATE INDEX IF NOT EXISTS albums_alphabetical ON albums(sort_key, artist_sort_key, id);
+CREATE INDEX IF NOT EXISTS albums_artist ON albums(artist_sort_key, coalesce(year, 0), sort_key, id);
+CREATE INDEX IF NOT EXISTS albums_newest ON albums(-added_at, sort_key, id);
+CREATE INDEX IF NOT EXISTS albums_year ON albums(coalesce(year, 99999), sort_key, id);
+-- An album's album artists and genres (from its tracks, in track order, each once), kept with the album
+-- row: a page of albums reads them with one indexed range per album, not a join over its tracks.
+CREATE TABLE IF NOT EXISTS album_refs (
+  album_id TEXT NOT NULL,
+  kind TEXT NOT NULL,  -- 'artist' or 'genre'
+  position INTEGER NOT NULL,
+  ref_id TEXT NOT NULL,
+  name TEXT NOT NULL,
+  PRIMARY KEY (album_id, kind, position)
+) WITHOUT ROWID;
 """
 
 SCHEMA = """
@@ -132,22 +152,7 @@ CREATE TABLE IF NOT EXISTS albums (
   added_at REAL NOT NULL,
   shuffle INTEGER NOT NULL  -- shuffle_key(id): sort=random orders by it XOR the cursor's seed
 );
--- One index per album sort (library/browse's _ALBUM_KEYS, the same expressions): a page is an index
--- range, not a sort of every album.
-CREATE INDEX IF NOT EXISTS albums_alphabetical ON albums(sort_key, artist_sort_key, id);
-CREATE INDEX IF NOT EXISTS albums_artist ON albums(artist_sort_key, coalesce(year, 0), sort_key, id);
-CREATE INDEX IF NOT EXISTS albums_newest ON albums(-added_at, sort_key, id);
-CREATE INDEX IF NOT EXISTS albums_year ON albums(coalesce(year, 99999), sort_key, id);
--- An album's album artists and genres (from its tracks, in track order, each once), kept with the album
--- row: a page of albums reads them with one indexed range per album, not a join over its tracks.
-CREATE TABLE IF NOT EXISTS album_refs (
-  album_id TEXT NOT NULL,
-  kind TEXT NOT NULL,  -- 'artist' or 'genre'
-  position INTEGER NOT NULL,
-  ref_id TEXT NOT NULL,
-  name TEXT NOT NULL,
-  PRIMARY KEY (album_id, kind, position)
-) WITHOUT ROWID;
+""" + _ALBUM_EXTRAS + """
 CREATE TABLE IF NOT EXISTS artists (
   id TEXT PRIMARY KEY,
   name TEXT NOT NULL,
@@ -186,25 +191,38 @@ def _from_3(db: sqlite3.Connection) -> None:
         "CREATE INDEX IF NOT EXISTS items_content ON items(type, content); "
         "CREATE INDEX IF NOT EXISTS items_place ON items(root, relative); "
         + _MISSING +
-        f"UPDATE meta SET value = '{SCHEMA_VERSION}' WHERE key = 'schema'; COMMIT;")
+        "UPDATE meta SET value = '4' WHERE key = 'schema'; COMMIT;")
 
 
-def migrate(db: sqlite3.Connection, artist_separators: Sequence[str]) -> None:
+def _from_4(db: sqlite3.Connection) -> None:
+    """Version 4 → 5: the album extras; the album rows are then rebuilt (``migrate`` says so) to fill
+    them."""
+    db.executescript("BEGIN; ALTER TABLE albums ADD COLUMN shuffle INTEGER NOT NULL DEFAULT 0; "
+                     "DROP INDEX IF EXISTS albums_alphabetical; " + _ALBUM_EXTRAS
+                     + f"UPDATE meta SET value = '{SCHEMA_VERSION}' WHERE key = 'schema'; COMMIT;")
+
+
+def migrate(db: sqlite3.Connection, artist_separators: Sequence[str]) -> bool:
     """Create the schema, migrate it from version 3 in place, or drop everything first when it is of
     another version or was built with other artist separators. The catalog mirrors the filesystem:
     a rebuild costs one full scan, and the ids of items that were moved (no longer those their path
-    derives) are carried over in ``kept_ids`` for that scan to find (``identity``)."""
+    derives) are carried over in ``kept_ids`` for that scan to find (``identity``). True when the album
+    rows must be rebuilt from their items (migrated from 4)."""
     separators = "\x1f".join(artist_separators)
     has_meta = db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone()
     stored = dict(db.execute("SELECT key, value FROM meta").fetchall()) if has_meta else None
+    albums_stale = False
     if stored is not None and stored.get("schema") == "3" and stored.get("artist_separators") == separators:
         _from_3(db)
-        stored["schema"] = SCHEMA_VERSION
+        stored["schema"] = "4"
+    if stored is not None and stored.get("schema") == "4" and stored.get("artist_separators") == separators:
+        _from_4(db)
+        stored["schema"], albums_stale = SCHEMA_VERSION, True
     db.execute("CREATE TABLE IF NOT EXISTS kept_ids (root TEXT NOT NULL, relative TEXT NOT NULL, "
                "id TEXT NOT NULL, PRIMARY KEY (root, relative)) WITHOUT ROWID")
     if stored is not None and stored.get("schema") == SCHEMA_VERSION \
             and stored.get("artist_separators") == separators:
-        return  # as built: the CREATE statements would only cost every open a few milliseconds
+        return albums_stale  # as built: the CREATE statements would only cost every open a few ms
     if stored is not None:
         has_items = db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='items'").fetchone()
         if has_items:
@@ -215,6 +233,7 @@ def migrate(db: sqlite3.Connection, artist_separators: Sequence[str]) -> None:
     db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('schema', ?)", (SCHEMA_VERSION,))
     db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('scan_generation', '0')")
     db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('artist_separators', ?)", (separators,))
+    return False
 
 
 def shuffle_key(row_id: str) -> int:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from revenge.library import browse
 from revenge.library.catalog import Catalog
 from revenge.library.ids import item_id
 from revenge.library.scan import ScanReport, ScanStatus, scan_library
@@ -68,6 +69,34 @@ def test_a_deleted_file_that_comes_back_takes_its_id_back(music: Path, catalog: 
     assert ids_by_title(catalog) == before
 
 
+_UNDO_5 = ("DROP TABLE album_refs; DROP INDEX albums_artist; DROP INDEX albums_newest; "
+           "DROP INDEX albums_year; "
+           "DROP INDEX albums_alphabetical; CREATE INDEX albums_alphabetical ON albums(sort_key, id); "
+           "ALTER TABLE albums DROP COLUMN shuffle; ")  # back to version 4's album tables
+
+
+def test_a_version_4_catalog_gets_its_album_extras_in_place(music: Path, tmp_path: Path) -> None:
+    for n, genre in ((1, "Rock"), (2, "Jazz")):
+        write_audio(music / "B" / f"{n}.flac", seconds=0.2, tags={"title": f"B{n}", "album": "Bee",
+                                                                 "album_artist": "Bea", "genre": genre})
+    path = tmp_path / "catalog.db"
+    cat = Catalog(path)
+    scan(music, cat)
+    before = browse.list_albums(cat)[0]
+    assert [(a.name, [r.name for r in a.artists], [g.name for g in a.genres]) for a in before] == [
+        ("Bee", ["Bea"], ["Rock", "Jazz"])]
+    cat.close()
+    db = sqlite3.connect(path)
+    db.executescript(_UNDO_5 + "UPDATE meta SET value = '4' WHERE key = 'schema';")
+    db.close()
+    cat = Catalog(path)
+    try:
+        assert before and browse.list_albums(cat)[0] == before  # artists and genres from album_refs
+        assert sorted(a.id for a in browse.list_albums(cat, sort="random")[0]) == sorted(a.id for a in before)
+    finally:
+        cat.close()
+
+
 def test_a_version_3_catalog_is_migrated_with_its_items_and_learns_their_fingerprints(
         music: Path, tmp_path: Path) -> None:
     path = tmp_path / "catalog.db"
@@ -76,7 +105,7 @@ def test_a_version_3_catalog_is_migrated_with_its_items_and_learns_their_fingerp
     before = ids_by_title(cat)
     cat.close()
     db = sqlite3.connect(path)  # as version 3 left it: no fingerprints, no missing ids
-    db.executescript("DROP TRIGGER items_gone; DROP TRIGGER items_back; DROP TABLE missing_ids; "
+    db.executescript(_UNDO_5 + "DROP TRIGGER items_gone; DROP TRIGGER items_back; DROP TABLE missing_ids; "
                      "DROP TABLE kept_ids; DROP INDEX items_content; DROP INDEX items_place; "
                      "ALTER TABLE items DROP COLUMN content; ALTER TABLE files DROP COLUMN content; "
                      "UPDATE meta SET value = '3' WHERE key = 'schema';")
