@@ -11,6 +11,7 @@ from starlette.middleware import Middleware
 
 from revenge.config import Settings
 from revenge.hls.engine import HlsEngine
+from revenge.library.album_stream import album_tracks
 from revenge.library.art_cache import ArtCache
 from revenge.library.art_index import ArtIndex
 from revenge.library.catalog import Catalog
@@ -85,7 +86,8 @@ def create_app(settings: Settings) -> Starlette:
             scrobblers = await ScrobblerService.open(settings, records, catalog.get_item,
                                                      tags_of=catalog.track_tags)
             stack.push_async_callback(scrobblers.close)  # before records.close: a drain may be marking
-            sessions = await SessionService.open(settings, progress, catalog.get_item)
+            sessions = await SessionService.open(settings, progress, catalog.get_item,
+                                                 lambda album_id: album_tracks(catalog, album_id))
             stack.push_async_callback(sessions.close)
             # A session's start is "now playing" on the user's linked services (fire and forget).
             sessions.on_start(lambda session: scrobblers.now_playing(session.user_id, session.item_id))

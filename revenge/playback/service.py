@@ -17,15 +17,17 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from revenge.errors import StoreUnavailable
+from revenge.library.album_stream import spans
 from revenge.playback import sessions as rules
+from revenge.playback.album_session import album_beat
 from revenge.playback.decide import Decision
 from revenge.playback.session_store import SessionStore, open_session_store
-from revenge.playback.sessions import EndReason, PlayerState, Session, SessionCapReached
+from revenge.playback.sessions import EndReason, Kind, PlayerState, Session, SessionCapReached
 from revenge.progress import rules as progress_rules
 from revenge.progress.model import ProgressEvent, ProgressState
 
@@ -39,6 +41,7 @@ log = logging.getLogger("revenge.playback")
 EndCallback = Callable[[Session, EndReason], None]
 StartCallback = Callable[[Session], None]
 ItemLookup = Callable[[str], "Item | None"]
+AlbumLookup = Callable[[str], "Sequence[Item]"]  # an album's tracks in order ([] when gone)
 
 
 class ItemGone(LookupError):
@@ -49,18 +52,20 @@ class ItemGone(LookupError):
 class HeartbeatResult:
     session: Session
     progress: ProgressState
-    item: Item
+    item: Item  # for an album session: the track playing at the position
+    offset_ms: int | None = None  # album sessions: the position within that track
 
 
 class SessionService:
     def __init__(self, store: SessionStore, *, idle_seconds: float, cap: int,
                  progress: ProgressService | None = None, item_of: ItemLookup | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 album_of: AlbumLookup | None = None, clock: Callable[[], float] = time.time) -> None:
         self.store = store
         self.idle_ms = round(idle_seconds * 1000)
         self.cap = cap
         self.progress = progress
         self._item_of = item_of
+        self._album_of = album_of
         self._clock = clock
         self._callbacks: list[EndCallback] = []
         self._start_callbacks: list[StartCallback] = []
@@ -68,12 +73,13 @@ class SessionService:
         self._reaper: asyncio.Task[None] | None = None
 
     @classmethod
-    async def open(cls, settings: Settings, progress: ProgressService, item_of: ItemLookup) -> SessionService:
+    async def open(cls, settings: Settings, progress: ProgressService, item_of: ItemLookup,
+                   album_of: AlbumLookup | None = None) -> SessionService:
         """Open the store ``settings.store`` implies and start the reaper on the running loop."""
         store = open_session_store(settings)
         await store.open()
         service = cls(store, idle_seconds=settings.session_idle_seconds, cap=settings.sessions_per_user,
-                      progress=progress, item_of=item_of)
+                      progress=progress, item_of=item_of, album_of=album_of)
         service.start_reaper()
         return service
 
@@ -113,14 +119,16 @@ class SessionService:
     # --- the session API ------------------------------------------------------------------------------
 
     async def start(self, user_id: str, device_id: str, item_id: str, decision: Decision, resume_ms: int,
-                    token_expires_at: int) -> Session:
+                    token_expires_at: int, kind: Kind = "item") -> Session:
         """A new session for the user's device (replacing that device's session); raises
-        :class:`SessionCapReached` when the user has ``cap`` sessions on other devices."""
+        :class:`SessionCapReached` when the user has ``cap`` sessions on other devices. For an album
+        (``kind``), ``item_id`` is the album's id and ``resume_ms`` a position on its timeline."""
         now = self.now_ms()
         session = Session(
             id=rules.new_session_id(), user_id=user_id, device_id=device_id, item_id=item_id,
             mode=decision.mode, profiles=decision.profiles, reasons=decision.reasons, resume_ms=resume_ms,
             created_ms=now, token_expires_at=token_expires_at, last_active_ms=now, position_ms=resume_ms,
+            kind=kind,
         )
         outcome = await self.store.start(session, self.cap, now)
         for old in outcome.expired:
@@ -157,6 +165,8 @@ class SessionService:
         existing = await self.store.get(user_id, session_id, received)
         if existing is None:
             return None
+        if existing.kind == "album":
+            return await self._album_heartbeat(existing, position_ms, state, playback_rate, event, received)
         item = self._item_of(existing.item_id)
         if item is None:
             raise ItemGone(existing.item_id)
@@ -170,6 +180,30 @@ class SessionService:
             session.device_id, None, received, playback_rate,
         )
         return HeartbeatResult(session, await self.progress.update(update), item)
+
+    async def _album_heartbeat(self, existing: Session, position_ms: int, state: PlayerState,
+                               playback_rate: float, event: ProgressEvent | None,
+                               received: int) -> HeartbeatResult | None:
+        """The position is on the album timeline: the session keeps it, the tracks get the progress
+        (:func:`revenge.playback.album_session.album_beat`)."""
+        assert self.progress is not None
+        tracks = list(self._album_of(existing.item_id)) if self._album_of is not None else []
+        if not tracks:
+            raise ItemGone(existing.item_id)
+        track_spans = spans(tracks)
+        clamped = max(0, min(position_ms, track_spans[-1].end_ms))
+        session = await self.store.heartbeat(existing.user_id, existing.id, clamped, state, received)
+        if session is None:
+            return None
+        self._remember(session)
+        beat = album_beat(track_spans, {t.id: t for t in tracks}, existing.position_ms, clamped,
+                          event or rules.progress_event_for(state), session.user_id, session.device_id,
+                          received, playback_rate)
+        progress = None
+        for update in beat.updates:  # in order: the previous track's end before the next one's start
+            progress = await self.progress.update(update)
+        assert progress is not None
+        return HeartbeatResult(session, progress, beat.track, beat.offset_ms)
 
     async def stop(self, user_id: str, session_id: str) -> Session | None:
         """End the session; ``None`` when the user has no live session of that id."""

@@ -31,6 +31,10 @@ from revenge.progress.model import ProgressEvent
 PlayerState = Literal["playing", "paused", "buffering", "stopped"]
 PLAYER_STATES: tuple[PlayerState, ...] = ("playing", "paused", "buffering", "stopped")
 Mode = Literal["direct", "hls"]
+# What a session plays: one item, or an album as one gapless timeline (``item_id`` is then the album id,
+# positions are on the album timeline, and progress lands on the track playing there).
+Kind = Literal["item", "album"]
+KINDS: tuple[Kind, ...] = ("item", "album")
 # Why a session ended, as the end callbacks are told.
 EndReason = Literal["stopped", "replaced", "idle", "gone"]
 
@@ -70,6 +74,7 @@ class Session:
     last_active_ms: int
     position_ms: int = 0
     state: PlayerState = "playing"
+    kind: Kind = "item"
 
     def deadline_ms(self, idle_ms: int) -> int:
         """When the session ends unless something refreshes it first."""
@@ -140,12 +145,15 @@ def sweep(sessions: Sequence[Session], now_ms: int, idle_ms: int) -> tuple[list[
 # --- storage form ---------------------------------------------------------------------------------------
 
 def encode_static(session: Session) -> bytes:
-    return orjson.dumps({
+    fixed = {
         "id": session.id, "user_id": session.user_id, "device_id": session.device_id,
         "item_id": session.item_id, "mode": session.mode, "profiles": list(session.profiles),
         "reasons": list(session.reasons), "resume_ms": session.resume_ms, "created_ms": session.created_ms,
         "token_expires_at": session.token_expires_at,
-    })
+    }
+    if session.kind != "item":  # item sessions keep the form they always had
+        fixed["kind"] = session.kind
+    return orjson.dumps(fixed)
 
 
 def encode_live(session: Session) -> str:
@@ -161,7 +169,8 @@ def decode(static: bytes | str, live: bytes | str) -> Session:
     if match is None or not isinstance(fixed, dict):
         raise ValueError(f"not a stored session: {text!r}")
     last_active, position, state, item_id, device_id = match.groups()
-    if state not in PLAYER_STATES or fixed.get("mode") not in ("direct", "hls"):
+    kind = fixed.get("kind", "item")
+    if state not in PLAYER_STATES or fixed.get("mode") not in ("direct", "hls") or kind not in KINDS:
         raise ValueError(f"not a stored session: {text!r}")
     if item_id != fixed["item_id"] or device_id != fixed["device_id"]:
         raise ValueError("stored session halves disagree")
@@ -170,5 +179,5 @@ def decode(static: bytes | str, live: bytes | str) -> Session:
         mode=fixed["mode"], profiles=tuple(fixed["profiles"]), reasons=tuple(fixed["reasons"]),
         resume_ms=int(fixed["resume_ms"]), created_ms=int(fixed["created_ms"]),
         token_expires_at=int(fixed["token_expires_at"]), last_active_ms=int(last_active),
-        position_ms=int(position), state=state,  # type: ignore[arg-type]
+        position_ms=int(position), state=state, kind=kind,  # type: ignore[arg-type]
     )

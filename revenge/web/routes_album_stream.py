@@ -36,6 +36,7 @@ from revenge.web.routes_hls import (
     engine_call,
     engine_of,
     gain_mode,
+    keep_sessions_alive,
     ladder_for,
     media_version,
     playlist_response,
@@ -101,16 +102,18 @@ async def media(request: Request) -> Response:
 
 @cors
 async def init(request: Request) -> Response:
-    _, album, _ = _album(request)
+    user, album, _ = _album(request)
     check_media_version(request, album)
+    await keep_sessions_alive(request, user, album)  # playback activity of the caller's album session
     data = await engine_call(engine_of(request).init_segment(album, profile_for(request, album)))
     return Response(data, media_type=SEGMENT_TYPE, headers={"Cache-Control": SEGMENT_CACHE})
 
 
 @cors
 async def segment(request: Request) -> Response:
-    _, album, tracks = _album(request)
+    user, album, tracks = _album(request)
     check_media_version(request, album)
+    await keep_sessions_alive(request, user, album)
     profile = profile_for(request, album)
     index = segment_index(request)
     _, factor = _gain(request, tracks)

@@ -14,7 +14,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from revenge.library.model import Item
+from revenge.library.album_stream import album_item, album_tracks, spans
+from revenge.library.model import Item, is_valid_item_id
 from revenge.playback.decide import (
     PREFERENCES,
     ClientCapabilities,
@@ -23,7 +24,7 @@ from revenge.playback.decide import (
     is_apple_user_agent,
 )
 from revenge.playback.service import ItemGone, SessionService
-from revenge.playback.sessions import PLAYER_STATES, Session, SessionCapReached, is_session_id
+from revenge.playback.sessions import PLAYER_STATES, Kind, Session, SessionCapReached, is_session_id
 from revenge.progress import rules as progress_rules
 from revenge.progress.model import PROGRESS_EVENTS
 from revenge.security.keys import User
@@ -53,10 +54,24 @@ async def _read_object(request: Request) -> Mapping[str, Any]:
 
 def _item(request: Request, value: Any) -> Item:
     if value is None:
-        raise bad_request("item_id", "item_id is required")
+        raise bad_request("item_id", "item_id is required (or album_id, to play an album gaplessly)")
     if not isinstance(value, str):
         raise bad_request("item_id", "item_id must be 16 characters a-z, 2-7")
     return find_item(request, value)
+
+
+def _album(request: Request, body: Mapping[str, Any]) -> tuple[Item, int]:
+    """``album_id``: the album as one item (:func:`revenge.library.album_stream.album_item`) and its
+    timeline's duration in ms."""
+    if "item_id" in body:
+        raise bad_request("album_id", "give item_id or album_id, not both")
+    value = body["album_id"]
+    if not isinstance(value, str) or not is_valid_item_id(value):
+        raise bad_request("album_id", "album_id must be 16 characters a-z, 2-7")
+    tracks = album_tracks(app_state(request).catalog, value)
+    if not tracks:
+        raise not_found("album", "album_id")
+    return album_item(value, tracks[0].album or "", tracks), spans(tracks)[-1].end_ms
 
 
 def _names(caps: Mapping[str, Any], name: str, required: bool) -> list[str]:
@@ -103,7 +118,7 @@ def stream_url(request: Request, session: Session) -> str:
     reading a session again gives the same URL (until the secret is rotated)."""
     token, _ = issue_stream_token(app_state(request), session.user_id, session.item_id,
                                   session.token_expires_at)
-    base = f"/api/v1/stream/{session.item_id}"
+    base = f"/api/v1/{'albums' if session.kind == 'album' else 'stream'}/{session.item_id}"
     if session.mode == "direct":
         return f"{base}/direct?t={token}"
     return f"{base}/playlist.m3u8?t={token}&profiles={','.join(session.profiles)}"
@@ -114,6 +129,7 @@ def session_json(request: Request, session: Session) -> dict[str, Any]:
     idle_ms = _sessions(request).idle_ms
     return {
         "session_id": session.id,
+        "kind": session.kind,
         "item_id": session.item_id,
         "device_id": session.device_id,
         "decision": session.mode,
@@ -141,7 +157,12 @@ async def _resume_ms(request: Request, user: User, item: Item, start_seconds: fl
 async def start_session(request: Request) -> Response:
     user = require_user(request)
     body = await _read_object(request)
-    item = _item(request, body.get("item_id"))
+    kind: Kind = "album" if "album_id" in body else "item"
+    if kind == "album":
+        item, duration_ms = _album(request, body)
+    else:
+        item = _item(request, body.get("item_id"))
+        duration_ms = item.duration_ms
     device_id = device_id_value(body.get("device_id"),
                                 required_message="device_id is required (sessions are kept per device)")
     caps = capabilities_from_body(body.get("capabilities"), request.headers.get("user-agent", ""))
@@ -153,10 +174,14 @@ async def start_session(request: Request) -> Response:
         error = error_body("no_compatible_stream", str(exc), "capabilities")
         error["error"]["reasons"] = list(exc.reasons)  # type: ignore[assignment]
         return JSONResponse(error, status_code=422)
-    resume_ms = await _resume_ms(request, user, item, start_seconds)
+    if kind == "album":  # an album starts at its start unless told (progress is per track)
+        resume_ms = progress_rules.clamp_position(round(min(start_seconds or 0, 1e12) * 1000), duration_ms)
+    else:
+        resume_ms = await _resume_ms(request, user, item, start_seconds)
     _, expires_at = issue_stream_token(state, user.id, item.id)
     try:
-        session = await state.sessions.start(user.id, device_id, item.id, decision, resume_ms, expires_at)
+        session = await state.sessions.start(user.id, device_id, item.id, decision, resume_ms, expires_at,
+                                             kind)
     except SessionCapReached as exc:
         retry = str(max(1, math.ceil(state.settings.session_idle_seconds)))
         raise ApiError(429, "too_many_sessions", str(exc), None, {"Retry-After": retry}) from None
@@ -212,9 +237,11 @@ async def heartbeat(request: Request) -> Response:
     if result is None:
         raise _no_session()
     policy = app_state(request).progress.policy(result.item.type)
-    return JSONResponse({**session_json(request, result.session),
-                         "progress": progress_json(result.progress, result.item, user.id, policy,
-                                                   with_devices=False)})
+    answer = {**session_json(request, result.session),
+              "progress": progress_json(result.progress, result.item, user.id, policy, with_devices=False)}
+    if result.offset_ms is not None:  # an album session: the track playing, where progress landed
+        answer["track"] = {"item_id": result.item.id, "offset_seconds": result.offset_ms / 1000.0}
+    return JSONResponse(answer)
 
 
 async def stop_session(request: Request) -> Response:

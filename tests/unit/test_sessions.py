@@ -110,12 +110,22 @@ def test_session_ids_are_128_random_bits_in_url_safe_text() -> None:
 @given(position=st.integers(0, 10**12), last=st.integers(0, 10**13),
        device=st.from_regex(DEVICE_ID_RE, fullmatch=True),
        state=st.sampled_from(rules.PLAYER_STATES), mode=st.sampled_from(["direct", "hls"]),
-       profiles=st.lists(st.sampled_from(["aac-64", "aac-256", "opus-128", "flac"]), max_size=4))
+       profiles=st.lists(st.sampled_from(["aac-64", "aac-256", "opus-128", "flac"]), max_size=4),
+       kind=st.sampled_from(rules.KINDS))
 def test_storage_form_round_trips(position: int, last: int, device: str, state: rules.PlayerState,
-                                  mode: rules.Mode, profiles: list[str]) -> None:
+                                  mode: rules.Mode, profiles: list[str], kind: rules.Kind) -> None:
     s = dataclasses.replace(session(device=device, last_active_ms=last), position_ms=position, state=state,
-                            mode=mode, profiles=tuple(profiles))
+                            mode=mode, profiles=tuple(profiles), kind=kind)
     assert rules.decode(rules.encode_static(s), rules.encode_live(s)) == s
+
+
+def test_item_sessions_keep_their_stored_form_and_an_unknown_kind_is_refused() -> None:
+    s = session()
+    assert b"kind" not in rules.encode_static(s)  # sessions stored before albums still decode
+    album = dataclasses.replace(s, kind="album")
+    bad = rules.encode_static(album).replace(b'"album"', b'"box"')
+    with pytest.raises(ValueError):
+        rules.decode(bad, rules.encode_live(album))
 
 
 def test_decode_refuses_halves_of_different_sessions() -> None:
