@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 from revenge.config import Settings
 from revenge.errors import Overloaded
 from revenge.hls.cache import SegmentCache, SegmentKey
+from revenge.hls.gain import Gain
 from revenge.hls.playlist import Variant, declared_bandwidth
 from revenge.hls.profiles import Profile
 from revenge.hls.rendition import Rendition, prepare_rendition
@@ -50,7 +51,7 @@ log = logging.getLogger("revenge.hls")
 EncodeFn = Callable[[Rendition, int], dict[int, bytes]]
 PrepareFn = Callable[[Item, Profile, float, str, int], Rendition]
 
-_EntryKey = tuple[str, str, str, float]  # item id, fingerprint, profile, gain
+_EntryKey = tuple[str, str, str, Gain]  # item id, fingerprint, profile, gain
 _RENDITIONS_KEPT = 1024  # prepared renditions remembered (each is a few hundred bytes)
 # Suspended encoder runs kept (~0.7 MiB each for AAC): about one per listener on uncached audio.
 _RUNS_KEPT = 128
@@ -126,7 +127,7 @@ class HlsEngine:
 
     # ------------------------------------------------------------------ renditions
 
-    async def entry(self, item: Item, profile: Profile, gain: float = 1.0) -> _Entry:
+    async def entry(self, item: Item, profile: Profile, gain: Gain = 1.0) -> _Entry:
         """The prepared rendition of ``item`` in ``profile``, its samples scaled by ``gain``."""
         key = (item.id, item.fingerprint, profile.name, gain)
         entry = self._entries.get(key)
@@ -157,7 +158,7 @@ class HlsEngine:
         finally:
             del self._preparing[key]
 
-    async def rendition(self, item: Item, profile: Profile, gain: float = 1.0) -> Rendition:
+    async def rendition(self, item: Item, profile: Profile, gain: Gain = 1.0) -> Rendition:
         return (await self.entry(item, profile, gain)).rendition
 
     async def init_segment(self, item: Item, profile: Profile) -> bytes:

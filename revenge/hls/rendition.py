@@ -28,6 +28,7 @@ import numpy as np
 from revenge.errors import raise_if_out_of_descriptors
 from revenge.hls import fmp4
 from revenge.hls.decode import SourceError, SourceMissing, sample_dtype
+from revenge.hls.gain import Gain, gain_name
 from revenge.hls.plan import SegmentPlan, converted_count, plan_segments
 from revenge.hls.profiles import OutputFormat, Profile, output_format
 from revenge.library.model import Item, MediaFile
@@ -49,7 +50,8 @@ class Rendition:
     aac_coder: str
     # Segments encoded by one encoder fed continuously (see SegmentRun); 1 = each on its own.
     run_segments: int = 1
-    gain: float = 1.0  # linear factor the source's samples are scaled by (ReplayGain, revenge.hls.gain)
+    # Linear factor the source's samples are scaled by (ReplayGain, revenge.hls.gain), or one per file.
+    gain: Gain = 1.0
 
     @property
     def profile(self) -> Profile:
@@ -59,7 +61,8 @@ class Rendition:
     def key_name(self) -> str:
         """The profile, plus the gain when there is one: what segment and run keys name, so the
         segments of a gain rendition are never mixed with the plain ones (1.0 shares them)."""
-        return self.profile.name if self.gain == 1.0 else f"{self.profile.name}@{self.gain!r}"
+        name = gain_name(self.gain)
+        return f"{self.profile.name}@{name}" if name else self.profile.name
 
     def init_segment(self) -> bytes:
         return fmp4.init_segment(self.track_info())

@@ -13,7 +13,8 @@ and whenever it is asked for. Pipeline for a run (all positions in samples at th
    none inside a run, which is one continuous encode. Segment 0 starts at sample 0, exactly as a
    continuous encode does.
 2. :func:`~revenge.hls.decode.read_timeline` decodes that span from the item's files, exactly;
-   a ReplayGain rendition scales it (:func:`~revenge.hls.gain.apply_gain`).
+   a ReplayGain rendition scales it (:func:`~revenge.hls.gain.apply_gains`: one factor, or each
+   file's on its own samples).
 3. Packets whose media time lies in ``[media_start, media_end)`` are kept (the priming rule of
    :mod:`revenge.hls.rendition` decides where media time 0 is); FLAC frames are renumbered to their
    global index; :func:`fmp4.media_segment` wraps them.
@@ -29,7 +30,7 @@ import av
 
 from revenge.hls import flac_frames, fmp4
 from revenge.hls.decode import read_timeline
-from revenge.hls.gain import apply_gain
+from revenge.hls.gain import apply_gains
 from revenge.hls.plan import Segment
 from revenge.hls.rendition import Rendition, make_frame, open_encoder
 from revenge.hls.seek_index import SeekIndexes
@@ -120,7 +121,8 @@ class SegmentRun:
             return False
         fmt, ctx = self.rendition.format, self._ctx
         assert ctx is not None
-        pcm = apply_gain(read_timeline(self.rendition, self.fed, stop, self._indexes), self.rendition.gain)
+        pcm = apply_gains(read_timeline(self.rendition, self.fed, stop, self._indexes), self.fed,
+                          self.rendition.file_counts, self.rendition.gain)
         for offset in range(0, pcm.shape[1], fmt.frame_size):
             block = pcm[:, offset : offset + fmt.frame_size]
             self._collect(ctx.encode(make_frame(block, fmt, self.fed + offset)))

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from revenge.hls.gain import gain_factor
+from revenge.hls.gain import Gain, gain_factor, per_file
 from revenge.hls.playlist import media_playlist, multivariant_playlist
 from revenge.hls.profiles import PROFILES
 from revenge.library.album_stream import album_item, album_tracks, locate, spans
@@ -70,14 +70,15 @@ def _album(request: Request) -> tuple[User, Item, list[Item]]:
     return user, album_item(album_id, tracks[0].album or "", tracks), tracks
 
 
-def _gain(request: Request, tracks: list[Item]) -> tuple[str, float]:
-    """``?gain=``: one factor for the whole timeline, from the first track's tags (``album`` is the
-    mode that makes sense here: one gain for every track)."""
+def _gain(request: Request, tracks: list[Item]) -> tuple[str, Gain]:
+    """``?gain=``: each track's factor for its own files (``track``: its track gain; ``album``: the
+    album gain, one factor when the tracks agree), so every part of the timeline plays at its tag."""
     mode = gain_mode(request)
     if mode is None:
         return "", 1.0
-    tags = app_state(request).catalog.track_tags(tracks[0].id)
-    return "&" + urlencode({"gain": mode}), gain_factor(tags, mode)
+    catalog = app_state(request).catalog
+    factors = [f for t in tracks for f in [gain_factor(catalog.track_tags(t.id), mode)] * len(t.files)]
+    return "&" + urlencode({"gain": mode}), per_file(factors)
 
 
 @cors

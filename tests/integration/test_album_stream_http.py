@@ -22,6 +22,8 @@ RATE = 44100
 SPLIT = round(4.3 * RATE)  # mid-tone, mid-segment: the join is no segment boundary
 TOTAL = 10 * RATE
 FREQ = 1000.0
+TRACK_GAINS = (-6.0, -1.0)  # the "Gains" album's two tracks; its album gain is ALBUM_GAIN
+ALBUM_GAIN = -3.5
 MIXED = [("01.flac", 3.0, 44100, 2), ("02.flac", 2.0, 48000, 1), ("03.m4a", 1.5, 22050, 2)]
 
 
@@ -49,6 +51,12 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
                 tags=tags("Sine", 1, "First half"))
     write_audio(music / "Sine" / "02.flac", samples=TOTAL - SPLIT, rate=RATE, channels=1, kind="sine",
                 freq=FREQ, start=SPLIT, tags=tags("Sine", 2, "Second half"))
+    # The same tone as two tracks of different track gains (the join mid-segment, as above).
+    for number, (samples, gain) in enumerate(zip((SPLIT, TOTAL - SPLIT), TRACK_GAINS, strict=True), 1):
+        write_audio(music / "Gains" / f"0{number}.flac", samples=samples, rate=RATE, channels=1, kind="sine",
+                    freq=FREQ, tags={**tags("Gains", number, f"G{number}"),
+                                     "REPLAYGAIN_TRACK_GAIN": f"{gain:+.2f} dB",
+                                     "REPLAYGAIN_ALBUM_GAIN": f"{ALBUM_GAIN:+.2f} dB"})
     for number, (name, seconds, rate, channels) in reversed(list(enumerate(MIXED, 1))):
         write_audio(music / "Mixed" / name, samples=round(seconds * rate), rate=rate, channels=channels,
                     kind="music", tags=tags("Mixed", number, f"Part {number}"))
@@ -67,9 +75,11 @@ def client(env: Env) -> Iterator[httpx.Client]:
         yield c
 
 
-def album_pcm(env: Env, client: httpx.Client, name: str, profile: str, channels: int) -> np.ndarray:
+def album_pcm(env: Env, client: httpx.Client, name: str, profile: str, channels: int,
+              gain: str | None = None) -> np.ndarray:
     base = f"/api/v1/albums/{env.albums[name]['id']}"
-    top = client.get(f"{base}/playlist.m3u8", params={"profiles": profile})
+    params = {"profiles": profile, **({"gain": gain} if gain else {})}
+    top = client.get(f"{base}/playlist.m3u8", params=params)
     assert top.status_code == 200, top.text
     variant = next(line for line in top.text.splitlines() if line.startswith(f"{profile}/"))
     # The player follows the variant with no header: the token in the URI opens it.
@@ -107,6 +117,27 @@ def test_a_tone_split_across_two_tracks_plays_with_no_click_and_no_dip_at_the_jo
     else:
         assert db(near) <= db(away) + 1.0
     assert all(abs(level - 1.0) < 0.05 for level in levels)
+
+
+@pytest.mark.parametrize("profile", ["flac", "aac-128"])
+def test_gain_track_gives_each_track_its_own_gain_and_gain_album_the_albums(
+        env: Env, client: httpx.Client, profile: str) -> None:
+    plain = album_pcm(env, client, "Gains", profile, channels=1)[0]
+    margin = RATE // 10  # away from the join and the ends: the level of each part alone
+
+    def level_db(decoded: np.ndarray, lo: int, hi: int) -> float:
+        ratio = np.sqrt(np.mean(decoded[lo:hi] ** 2)) / np.sqrt(np.mean(plain[lo:hi] ** 2))
+        return float(20 * np.log10(ratio))
+
+    parts = [(margin, SPLIT - margin), (SPLIT + margin, TOTAL - margin)]
+    for mode, expected in [("track", TRACK_GAINS), ("album", (ALBUM_GAIN, ALBUM_GAIN))]:
+        decoded = album_pcm(env, client, "Gains", profile, channels=1, gain=mode)[0]
+        measured = [level_db(decoded, lo, hi) for lo, hi in parts]
+        print(f"\n{profile} gain={mode}: {measured[0]:.2f} dB, {measured[1]:.2f} dB")
+        assert all(abs(m - e) < 0.5 for m, e in zip(measured, expected, strict=True)), (mode, measured)
+        # The join is still seamless: the level just either side of it is each track's.
+        around = [level_db(decoded, SPLIT - 441, SPLIT), level_db(decoded, SPLIT, SPLIT + 441)]
+        assert all(abs(m - e) < 0.5 for m, e in zip(around, expected, strict=True)), (mode, around)
 
 
 def test_mixed_rates_and_channels_are_resampled_to_one_rendition(env: Env, client: httpx.Client) -> None:

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from revenge.hls.gain import apply_gain, gain_db, gain_factor
+from revenge.hls.gain import apply_gain, apply_gains, gain_db, gain_factor, gain_name, per_file
 from revenge.library.tags import Tags
 
 
@@ -55,3 +55,27 @@ def test_apply_gain_scales_and_clamps_floats_and_integers() -> None:
     ints = np.array([[20000, -30000, 100]], dtype=np.int16)
     scaled = apply_gain(ints, 2.0)
     assert scaled.dtype == np.int16 and scaled.tolist() == [[32767, -32768, 200]]
+
+
+def test_per_file_gains_collapse_when_equal_and_name_the_key() -> None:
+    assert per_file([]) == 1.0 and per_file([1.0, 1.0]) == 1.0 and per_file([0.5, 0.5]) == 0.5
+    assert per_file([0.5, 0.25]) == (0.5, 0.25)
+    assert gain_name(1.0) == "" and gain_name(0.5) == "0.5"
+    # Deterministic and short whatever the track count; different vectors never share a name.
+    assert gain_name((0.5, 0.25)) == gain_name((0.5, 0.25)) != gain_name((0.25, 0.5))
+    assert len(gain_name(tuple(1 / n for n in range(1, 500)))) == 17
+
+
+def test_each_files_factor_applies_to_its_own_samples_across_a_join() -> None:
+    pcm = np.ones((2, 10), dtype=np.float32)
+    # Files of 4, 4 and 6 samples; the block covers timeline samples 2..12: a part of each.
+    out = apply_gains(pcm, 2, [4, 4, 6], (0.5, 0.25, 1.0))
+    assert out.shape == pcm.shape
+    assert out[0].tolist() == [0.5, 0.5, 0.25, 0.25, 0.25, 0.25, 1, 1, 1, 1]
+    # Past the last file (the encoder's padding) samples stay as they are; one factor is apply_gain's.
+    assert apply_gains(np.ones((1, 4), np.float32), 12, [4, 4, 6], (0.5, 0.25, 0.5))[0].tolist() == \
+        [0.5, 0.5, 1, 1]
+    assert np.array_equal(apply_gains(pcm, 0, [10], 0.5), apply_gain(pcm, 0.5))
+    assert apply_gains(pcm[:, :0], 0, [4, 6], (0.5, 1.0)).shape == (2, 0)
+    with pytest.raises(ValueError):
+        apply_gains(pcm, 0, [4, 6], (0.5,))
