@@ -259,6 +259,21 @@ def test_gain_segments_are_byte_identical_in_any_order_and_apart_from_the_plain_
     assert run_key(r, 0) != run_key(plain, 0)
 
 
+
+def test_per_file_gain_segments_are_byte_identical_in_any_order(tmp_path: Path) -> None:
+    # Two files joined mid-segment, each with its own factor (an album with gain=track).
+    files = [write_audio(tmp_path / f"{n}.flac", seconds=s, rate=44100, channels=2, kind="music").path
+             for n, s in (("a", 3.3), ("b", 4.0))]
+    plain = rendition(probed_item(files), "aac-128", seconds=2.0)
+    r = dataclasses.replace(plain, gain=(0.5, 0.25))
+    _, in_order = stream_of(r)
+    assert [encode_segment(r, i) for i in reversed(range(r.plan.count))] == in_order[::-1]
+    same = dataclasses.replace(plain, gain=0.5)
+    assert encode_segment(same, 0) == in_order[0]  # before the join: only the first file's factor
+    assert encode_segment(same, 1) != in_order[1]  # the segment spanning the join differs
+    assert r.key_name.startswith("aac-128@g") and r.key_name not in (plain.key_name, same.key_name)
+
+
 @pytest.mark.parametrize("profile", ["aac-128", "opus-128", "flac"])
 def test_fragments_are_numbered_and_continuous(tmp_path: Path, profile: str) -> None:
     g = write_audio(tmp_path / "tone.flac", seconds=20.0, rate=44100, channels=2, kind="music")
