@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from fractions import Fraction
 from math import ceil
 
@@ -26,8 +27,38 @@ def segment_uri(index: int) -> str:
 INIT_URI = "init.mp4"
 
 
-def media_playlist(plan: SegmentPlan, query: str = "") -> str:
-    """VOD media playlist: every segment with its exact duration, the init segment as EXT-X-MAP."""
+# EXT-X-DATERANGE needs a date on the timeline: a fixed one (the epoch) keeps the playlist a pure
+# function of the plan; players use it only to place the ranges.
+TIMELINE_START = "1970-01-01T00:00:00.000Z"
+
+
+@dataclass(frozen=True, slots=True)
+class DateRange:
+    """A span of the timeline as an EXT-X-DATERANGE (RFC 8216bis §4.4.5.1): a track of an album."""
+
+    id: str
+    cls: str  # CLASS, reverse-DNS: ranges of one class share their semantics
+    start_ms: int
+    end_ms: int
+    attributes: tuple[tuple[str, str], ...] = ()  # client attributes (X-…), quoted strings
+
+    def tag(self) -> str:
+        start = datetime.fromtimestamp(self.start_ms / 1000, tz=UTC).isoformat(timespec="milliseconds")
+        parts = [f'ID="{_quoted(self.id)}"', f'CLASS="{_quoted(self.cls)}"',
+                 f'START-DATE="{start.replace("+00:00", "Z")}"',
+                 f"DURATION={(self.end_ms - self.start_ms) / 1000:.3f}"]
+        parts += [f'{name}="{_quoted(value)}"' for name, value in self.attributes]
+        return "#EXT-X-DATERANGE:" + ",".join(parts)
+
+
+def _quoted(value: str) -> str:
+    """A quoted-string's value: no double quote, CR or LF (RFC 8216bis §4.2)."""
+    return value.replace('"', "'").replace("\r", " ").replace("\n", " ")
+
+
+def media_playlist(plan: SegmentPlan, query: str = "", ranges: Sequence[DateRange] = ()) -> str:
+    """VOD media playlist: every segment with its exact duration, the init segment as EXT-X-MAP;
+    ``ranges`` (an album's tracks) as EXT-X-DATERANGE tags on a timeline starting at the epoch."""
     suffix = _suffix(query)
     lines = [
         "#EXTM3U",
@@ -38,6 +69,9 @@ def media_playlist(plan: SegmentPlan, query: str = "") -> str:
         "#EXT-X-INDEPENDENT-SEGMENTS",
         f'#EXT-X-MAP:URI="{INIT_URI}{suffix}"',
     ]
+    if ranges:  # a playlist with EXT-X-DATERANGE must have an EXT-X-PROGRAM-DATE-TIME
+        lines.append(f"#EXT-X-PROGRAM-DATE-TIME:{TIMELINE_START}")
+        lines += [r.tag() for r in ranges]
     for segment in plan.segments():
         lines.append(f"#EXTINF:{extinf_text(plan.duration(segment))},")
         lines.append(f"{segment_uri(segment.index)}{suffix}")

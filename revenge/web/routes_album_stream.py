@@ -16,7 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from revenge.hls.gain import Gain, gain_factor, per_file
-from revenge.hls.playlist import media_playlist, multivariant_playlist
+from revenge.hls.playlist import DateRange, media_playlist, multivariant_playlist
 from revenge.hls.profiles import PROFILES
 from revenge.library.album_stream import album_item, album_tracks, locate, spans
 from revenge.library.model import Item, is_valid_item_id
@@ -46,6 +46,8 @@ from revenge.web.routes_hls import (
 )
 from revenge.web.routes_progress import MAX_BODY_BYTES, update_from_body
 from revenge.web.validate import json_object, non_negative_field
+
+TRACK_CLASS = "com.revenge.track"
 
 
 def _album_id(request: Request) -> str:
@@ -98,7 +100,14 @@ async def media(request: Request) -> Response:
     gain, _ = _gain(request, tracks)
     rendition = await engine_call(engine_of(request).rendition(album, profile_for(request, album)))
     query = urlencode({"t": stream_token_for(request, user, album.id), "v": media_version(album)}) + gain
-    return playlist_response(request, media_playlist(rendition.plan, query))
+    return playlist_response(request, media_playlist(rendition.plan, query, track_ranges(tracks)))
+
+
+def track_ranges(tracks: list[Item]) -> list[DateRange]:
+    """Each track as an EXT-X-DATERANGE of class ``com.revenge.track``, with its item id and title."""
+    return [DateRange(f"track-{n}", TRACK_CLASS, s.start_ms, s.end_ms, (("X-ITEM-ID", s.item_id),
+                                                                          ("X-TITLE", s.title)))
+            for n, s in enumerate(spans(tracks), 1)]
 
 
 @cors

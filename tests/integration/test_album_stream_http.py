@@ -161,6 +161,12 @@ def test_the_timeline_lists_the_tracks_in_order_and_progress_lands_on_the_track(
     assert body["item_id"] == tracks[1]["item_id"] and body["offset_seconds"] == 1.25
     stored = client.get(f"/api/v1/playback/progress/{tracks[1]['item_id']}").json()
     assert stored["position_seconds"] == 1.25
+    # The media playlist carries each track as an EXT-X-DATERANGE (the players' chapters).
+    media = client.get(f"/api/v1/albums/{album_id}/aac-128/index.m3u8")
+    ranges = [line for line in media.text.splitlines() if line.startswith("#EXT-X-DATERANGE:")]
+    assert [r.split("X-ITEM-ID=")[1].split(",")[0] for r in ranges] == [f'"{t["item_id"]}"' for t in tracks]
+    assert 'START-DATE="1970-01-01T00:00:03.000Z",DURATION=2.000' in ranges[1]
+    assert all('CLASS="com.revenge.track"' in r for r in ranges)
     bad = client.put(f"/api/v1/albums/{album_id}/progress", json={"position_seconds": -1, "device_id": "p"})
     assert bad.status_code == 400 and bad.json()["error"]["field"] == "position_seconds"
 

@@ -15,6 +15,7 @@ from revenge.hls import fmp4
 from revenge.hls.plan import plan_segments
 from revenge.hls.playlist import (
     BANDWIDTH_HEADROOM,
+    DateRange,
     Variant,
     declared_bandwidth,
     media_playlist,
@@ -119,3 +120,23 @@ def test_declared_bandwidth_refuses_what_cannot_be_a_measured_segment(index: int
 ])
 def test_accepts_gzip(header: str | None, ok: bool) -> None:
     assert accepts_gzip(header) is ok
+
+
+def test_date_ranges_follow_the_map_on_a_timeline_at_the_epoch() -> None:
+    plan = plan_segments(44100 * 10, 44100, 1024, 0, 4.0)
+    plain = media_playlist(plan, "t=x")
+    assert "DATERANGE" not in plain and "PROGRAM-DATE-TIME" not in plain
+    ranges = [DateRange("track-1", "com.revenge.track", 0, 4300, (("X-ITEM-ID", "a" * 16),)),
+              DateRange("track-2", "com.revenge.track", 4300, 61_250, (("X-TITLE", 'Say "hi"\n'),))]
+    text = media_playlist(plan, "t=x", ranges)
+    lines = text.splitlines()
+    at = lines.index('#EXT-X-MAP:URI="init.mp4?t=x"')
+    assert lines[at + 1 : at + 4] == [
+        "#EXT-X-PROGRAM-DATE-TIME:1970-01-01T00:00:00.000Z",
+        '#EXT-X-DATERANGE:ID="track-1",CLASS="com.revenge.track",START-DATE="1970-01-01T00:00:00.000Z",'
+        'DURATION=4.300,X-ITEM-ID="aaaaaaaaaaaaaaaa"',
+        '#EXT-X-DATERANGE:ID="track-2",CLASS="com.revenge.track",START-DATE="1970-01-01T00:00:04.300Z",'
+        "DURATION=56.950,X-TITLE=\"Say 'hi' \"",
+    ]
+    # Everything else is the plain playlist's, line for line.
+    assert [line for line in lines if "DATE" not in line] == plain.splitlines()
