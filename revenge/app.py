@@ -25,6 +25,7 @@ from revenge.playback.queue_service import QueueService
 from revenge.playback.queue_store import open_queue_store
 from revenge.playback.records import open_record_store
 from revenge.playback.service import SessionService
+from revenge.playback.sessions import Session
 from revenge.podcasts.service import PodcastService
 from revenge.progress.service import ProgressService
 from revenge.scrobblers.service import ScrobblerService
@@ -90,7 +91,12 @@ def create_app(settings: Settings) -> Starlette:
                                                  lambda album_id: album_tracks(catalog, album_id))
             stack.push_async_callback(sessions.close)
             # A session's start is "now playing" on the user's linked services (fire and forget).
-            sessions.on_start(lambda session: scrobblers.now_playing(session.user_id, session.item_id))
+            def now_playing(session: Session) -> None:  # an album session's is its track's
+                playing = sessions.playing_item_id(session)
+                if playing is not None:
+                    scrobblers.now_playing(session.user_id, playing)
+
+            sessions.on_start(now_playing)
             # A session that ends (stopped, replaced, idle) takes its queued prefetches with it.
             sessions.on_end(lambda session, reason: hls.cancel_prefetch(session.item_id))
             metrics.sessions_active.set_function(sessions.watched_count)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from revenge.errors import StoreUnavailable
-from revenge.library.album_stream import spans
+from revenge.library.album_stream import locate, spans
 from revenge.playback import sessions as rules
 from revenge.playback.album_session import album_beat
 from revenge.playback.decide import Decision
@@ -115,6 +115,14 @@ class SessionService:
         for session in touched:
             self._remember(session)
         return len(touched)
+
+    def playing_item_id(self, session: Session) -> str | None:
+        """The item the session plays at its position: the item, or an album's track there (None when
+        the album has no tracks left)."""
+        if session.kind != "album":
+            return session.item_id
+        tracks = list(self._album_of(session.item_id)) if self._album_of is not None else []
+        return locate(spans(tracks), session.position_ms)[0] if tracks else None
 
     # --- the session API ------------------------------------------------------------------------------
 

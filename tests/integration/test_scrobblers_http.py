@@ -176,6 +176,14 @@ def test_a_session_start_sends_now_playing(env: Env) -> None:
         wait_until(lambda: len(env.lb.calls.now_playing) > before, "now playing")
         assert env.lb.calls.now_playing[-1]["track_metadata"]["track_name"] == "Song"
         assert "listened_at" not in env.lb.calls.now_playing[-1]
+        # An album session's "now playing" is the track at its start, not the album.
+        (album,) = client.get("/api/v1/albums").json()["albums"]
+        before = len(env.lb.calls.now_playing)
+        r = client.post("/api/v1/playback/sessions", json={
+            "album_id": album["id"], "device_id": "desk", "capabilities": {"codecs": ["aac"], "hls": True}})
+        assert r.status_code == 201, r.text
+        wait_until(lambda: len(env.lb.calls.now_playing) > before, "now playing of the album's track")
+        assert env.lb.calls.now_playing[-1]["track_metadata"]["track_name"] == "Song"
 
 
 def test_service_unreachable_is_502_and_unconfigured_lastfm_is_409(tmp_path: Path) -> None:
