@@ -97,6 +97,7 @@ def create_app(settings: Settings) -> Starlette:
                     scrobblers.now_playing(session.user_id, playing)
 
             sessions.on_start(now_playing)
+            sessions.on_track(now_playing)  # the next track of an album session
             # A session that ends (stopped, replaced, idle) takes its queued prefetches with it.
             sessions.on_end(lambda session, reason: hls.cancel_prefetch(session.item_id))
             metrics.sessions_active.set_function(sessions.watched_count)

@@ -69,6 +69,7 @@ class SessionService:
         self._clock = clock
         self._callbacks: list[EndCallback] = []
         self._start_callbacks: list[StartCallback] = []
+        self._track_callbacks: list[StartCallback] = []
         self._watch: dict[str, dict[str, Session]] = {}  # user id → session id → last known state
         self._reaper: asyncio.Task[None] | None = None
 
@@ -108,6 +109,12 @@ class SessionService:
         self._start_callbacks.append(callback)
         return lambda: self._start_callbacks.remove(callback)
 
+    def on_track(self, callback: StartCallback) -> Callable[[], None]:
+        """Call ``callback(session)`` when a heartbeat of an album session finds another track playing
+        (``playing_item_id`` names it); the same rules as :meth:`on_start`."""
+        self._track_callbacks.append(callback)
+        return lambda: self._track_callbacks.remove(callback)
+
     async def touch(self, user_id: str, item_id: str) -> int:
         """A segment request of ``user_id`` for ``item_id``: refreshes the idle timer of the user's
         sessions on that item. Returns how many there are (0: the URL is played outside a session)."""
@@ -146,11 +153,7 @@ class SessionService:
         if not outcome.accepted:
             raise SessionCapReached(self.cap)
         self._remember(session)
-        for callback in list(self._start_callbacks):
-            try:
-                callback(session)
-            except Exception:
-                log.exception("session start callback %r failed", callback)
+        self._notify(self._start_callbacks, session)
         return session
 
     async def get(self, user_id: str, session_id: str) -> Session | None:
@@ -211,6 +214,8 @@ class SessionService:
         for update in beat.updates:  # in order: the previous track's end before the next one's start
             progress = await self.progress.update(update)
         assert progress is not None
+        if beat.track.id != locate(track_spans, existing.position_ms)[0]:
+            self._notify(self._track_callbacks, session)
         return HeartbeatResult(session, progress, beat.track, beat.offset_ms)
 
     async def stop(self, user_id: str, session_id: str) -> Session | None:
@@ -268,6 +273,13 @@ class SessionService:
         return ended
 
     # --- bookkeeping ----------------------------------------------------------------------------------
+
+    def _notify(self, callbacks: list[StartCallback], session: Session) -> None:
+        for callback in list(callbacks):
+            try:
+                callback(session)
+            except Exception:
+                log.exception("session callback %r failed", callback)
 
     def _remember(self, session: Session) -> None:
         self._watch.setdefault(session.user_id, {})[session.id] = session

@@ -184,6 +184,10 @@ def test_a_session_start_sends_now_playing(env: Env) -> None:
         assert r.status_code == 201, r.text
         wait_until(lambda: len(env.lb.calls.now_playing) > before, "now playing of the album's track")
         assert env.lb.calls.now_playing[-1]["track_metadata"]["track_name"] == "Song"
+        # A heartbeat in the same track says nothing more.
+        beat = client.post(f"/api/v1/playback/sessions/{r.json()['session_id']}/heartbeat",
+                           json={"position_seconds": 5, "state": "playing"})
+        assert beat.status_code == 200 and beat.json()["track"]["offset_seconds"] == 5.0
 
 
 def test_service_unreachable_is_502_and_unconfigured_lastfm_is_409(tmp_path: Path) -> None:

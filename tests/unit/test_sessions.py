@@ -15,7 +15,7 @@ from revenge.config import load_settings
 from revenge.library.model import Item, MediaFile
 from revenge.playback import sessions as rules
 from revenge.playback.decide import Decision
-from revenge.playback.service import SessionService
+from revenge.playback.service import ItemGone, SessionService
 from revenge.playback.session_store import MemorySessionStore
 from revenge.playback.sessions import EndReason, Session, SessionCapReached
 from revenge.progress.model import DEVICE_ID_RE
@@ -271,5 +271,37 @@ async def test_heartbeats_feed_the_progress_batcher(tmp_path: Path, clock: Clock
         stored = await progress.get("1", ITEM)
         assert stored is not None and stored.position_ms == item.duration_ms
         assert await svc.heartbeat("2", s.id, 1_000, "playing") is None
+    finally:
+        await progress.close()
+
+
+async def test_an_album_session_tells_its_track_callbacks_when_another_track_plays(tmp_path: Path,
+                                                                                   clock: Clock) -> None:
+    settings = load_settings(None, env={}, data_dir=tmp_path)
+    progress = await ProgressService.open(settings)
+    tracks = [dataclasses.replace(_flac_item(f"track{n}aaaaaaaaaa"[:16], 60), type="track") for n in (1, 2)]
+    svc = SessionService(MemorySessionStore(IDLE_MS), idle_seconds=IDLE_S, cap=4, progress=progress,
+                         item_of=lambda item_id: None,
+                         album_of=lambda album_id: tracks if album_id == ITEM else [], clock=clock)
+    told: list[str | None] = []
+    svc.on_track(lambda s: told.append(svc.playing_item_id(s)))
+    try:
+        s = await svc.start("1", "desk", ITEM, HLS, 0, 1_800_086_400, kind="album")
+        assert svc.playing_item_id(s) == tracks[0].id
+        clock.now += 5
+        assert (await svc.heartbeat("1", s.id, 5_000, "playing")) is not None
+        assert told == []  # still the first track
+        clock.now += 55  # within the idle timeout, and long enough to have heard the rest of track 1
+        result = await svc.heartbeat("1", s.id, 62_000, "playing")
+        assert result is not None and (result.item.id, result.offset_ms) == (tracks[1].id, 2_000)
+        assert told == [tracks[1].id]
+        first = await progress.get("1", tracks[0].id)
+        assert first is not None and first.play_count == 1
+        svc_gone = SessionService(MemorySessionStore(IDLE_MS), idle_seconds=IDLE_S, cap=4, progress=progress,
+                                  item_of=lambda item_id: None, album_of=lambda album_id: [], clock=clock)
+        gone = await svc_gone.start("1", "desk", ITEM, HLS, 0, 1_800_086_400, kind="album")
+        assert svc_gone.playing_item_id(gone) is None
+        with pytest.raises(ItemGone):
+            await svc_gone.heartbeat("1", gone.id, 1_000, "playing")
     finally:
         await progress.close()
