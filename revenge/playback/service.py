@@ -210,10 +210,13 @@ class SessionService:
         beat = album_beat(track_spans, {t.id: t for t in tracks}, existing.position_ms, clamped,
                           event or rules.progress_event_for(state), session.user_id, session.device_id,
                           received, playback_rate)
-        progress = None
-        for update in beat.updates:  # in order: the previous track's end before the next one's start
-            progress = await self.progress.update(update)
-        assert progress is not None
+        # One batch, in order: the previous track's end, then the next one's start and position.
+        results = await self.progress.update_many(beat.updates)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        progress = results[-1]
+        assert isinstance(progress, ProgressState)
         if beat.track.id != locate(track_spans, existing.position_ms)[0]:
             self._notify(self._track_callbacks, session)
         return HeartbeatResult(session, progress, beat.track, beat.offset_ms)
