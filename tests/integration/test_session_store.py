@@ -36,7 +36,8 @@ DEVICES = ("phone", "car", "web:1")
 def new_session(n: int, user: str, device: str, item: str, now: int) -> Session:
     return Session(id=f"{n:022d}", user_id=user, device_id=device, item_id=item, mode="hls",
                    profiles=("aac-256", "opus-128"), reasons=("codec_not_supported",), resume_ms=1_500,
-                   created_ms=now, token_expires_at=now // 1000 + 86_400, last_active_ms=now)
+                   created_ms=now, token_expires_at=now // 1000 + 86_400, last_active_ms=now,
+                   kind="album" if item == ITEMS[1] else "item")  # both kinds go through both stores
 
 
 @pytest.fixture
