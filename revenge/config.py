@@ -71,6 +71,8 @@ class Settings:
     # "required": refuse a Redis/Dragonfly on which acknowledged writes would not survive a restart;
     # "accept_loss": run on it anyway (revenge.progress.durability)
     store_durability: Literal["required", "accept_loss"] = "required"
+    # Dragonfly/Redis store: journal acknowledged progress updates in data_dir (revenge.progress.journal)
+    progress_journal: bool = True
     # HLS engine
     cache_mb: int = 256
     # Cover art: the disk budget of resized pictures under data_dir/art-cache (LRU by access)
@@ -212,6 +214,7 @@ _CONVERTERS: dict[str, Callable[[str, Any], Any]] = {
     "progress_queue_max": _as_int,
     "store_timeout_seconds": _as_float,
     "store_durability": _as_str,
+    "progress_journal": _as_bool,
     "cache_mb": _as_int,
     "art_cache_mb": _as_int,
     "segment_seconds": _as_float,

@@ -7,6 +7,10 @@ server it refuses). ``restart()`` stops it and starts it again on
 the SAME port with the SAME data dir, so the AOF is replayed and clients that reconnect by URL find
 their data (and an empty script cache, which is what the store's NOSCRIPT handling is for).
 
+``SNAPSHOTS_ONLY`` (``extra_args``) stands in for Dragonfly's persistence: no append-only file, snapshots
+only (``dump.rdb``, taken when the test calls ``save()``); a restart after ``stop(hard=True)`` loads the last
+one, so whatever was written after it is gone, as on a Dragonfly that crashed.
+
 There is no skip when ``redis-server`` is missing: the Redis tests must fail loudly, not pass by
 omission (``scripts/test`` installs it).
 """
@@ -27,6 +31,7 @@ from pathlib import Path
 import pytest
 
 START_TIMEOUT_S = 15.0
+SNAPSHOTS_ONLY = ("--appendonly", "no")  # with the fixture's --save "": snapshots when save() is called
 
 
 def _free_port() -> int:
@@ -182,6 +187,16 @@ class RedisServer:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
+
+    def save(self) -> bool:
+        """Take a snapshot (``SAVE``: dump.rdb, complete when this returns); False when the server is down."""
+        import redis
+
+        try:
+            with redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=10) as client:
+                return bool(client.save())
+        except redis.RedisError:
+            return False
 
     def restart(self, hard: bool = True, down_seconds: float = 0.0) -> None:
         """Stop (a crash by default: only the fsynced AOF survives) and start on the same port."""

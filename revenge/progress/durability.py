@@ -11,6 +11,8 @@ reconnects, and ``redis_durability`` turns the answers into a level:
 * ``fsync_os``: ``appendfsync no``: the OS writes the file when it likes (tens of seconds on Linux).
 * ``none``: no append-only file (``appendonly no``, or Dragonfly, which has none: it snapshots and
   replicates): every write since the last snapshot is lost when the server stops.
+* ``journal``: any of the others, with the local journal (``with_journal``) making acknowledged
+  progress updates durable: ``store_durability = "required"`` accepts it.
 * ``unknown``: the server refused ``CONFIG GET`` (a managed Redis, an ACL) or answered something else.
 
 ``store_durability = "required"`` (the default) accepts only ``fsync_always``, the level the embedded
@@ -25,7 +27,7 @@ from typing import Literal
 
 from revenge.errors import StoreUnavailable
 
-DurabilityLevel = Literal["fsync_always", "fsync_everysec", "fsync_os", "none", "unknown"]
+DurabilityLevel = Literal["fsync_always", "fsync_everysec", "fsync_os", "none", "unknown", "journal"]
 DurabilityPolicy = Literal["required", "accept_loss"]
 DURABILITY_POLICIES: tuple[DurabilityPolicy, ...] = ("required", "accept_loss")
 DURABLE_LEVEL: DurabilityLevel = "fsync_always"
@@ -44,7 +46,7 @@ class Durability:
 
     @property
     def durable(self) -> bool:
-        return self.level == DURABLE_LEVEL
+        return self.level in (DURABLE_LEVEL, "journal")
 
     def as_dict(self) -> dict[str, str]:
         return {"level": self.level, "server": self.server, "detail": self.detail}
@@ -87,6 +89,16 @@ def redis_durability(info_server: Mapping[str, object], config: Mapping[object, 
         return Durability("unknown", server, f"CONFIG GET answered appendonly={appendonly!r}, "
                                              f"appendfsync={appendfsync!r}")
     return Durability(level, server, f"appendonly yes, appendfsync {appendfsync}: {_LEVEL_WORDS[level]}")
+
+
+def with_journal(durability: Durability) -> Durability:
+    """The durability of progress updates with the local journal (``revenge.progress.journal``): every
+    acknowledged one is fsynced locally and replayed after the server restarted from a snapshot."""
+    if durability.level == DURABLE_LEVEL:
+        return durability
+    return Durability("journal", durability.server,
+                      f"{durability.detail}; acknowledged progress updates are also in this instance's "
+                      "fsynced journal and replayed after a restart (played/hidden/reset marks are not)")
 
 
 def refusal(durability: Durability, policy: DurabilityPolicy, store: str) -> str | None:

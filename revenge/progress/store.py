@@ -116,4 +116,9 @@ def open_store(settings: Settings, policies: Policies | None = None) -> Progress
         return SqliteStore(settings.data_dir / "progress.db", policies=chosen, busy_timeout_ms=busy_ms)
     from revenge.progress.store_dragonfly import DragonflyStore
 
-    return DragonflyStore(settings.store, settings, policies=chosen)
+    store = DragonflyStore(settings.store, settings, policies=chosen, journaled=settings.progress_journal)
+    if not settings.progress_journal:
+        return store
+    from revenge.progress.store_journaled import JournaledStore
+
+    return JournaledStore(store, settings.data_dir, settings.store_timeout_seconds)

@@ -275,7 +275,7 @@ async def test_updates_queued_behind_a_slow_store_get_503_at_their_limit(sqlite_
 async def test_a_redis_without_append_only_file_is_refused_at_startup(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     with running_redis(tmp_path / "redis", extra_args=("--appendonly", "no")) as server:
-        settings = load_settings(None, env={}, data_dir=tmp_path, store=server.url)
+        settings = load_settings(None, env={}, data_dir=tmp_path, store=server.url, progress_journal=False)
         with pytest.raises(StoreNotDurable, match="appendonly no") as refused:
             await ProgressService.open(settings)
         assert 'store_durability = "accept_loss"' in str(refused.value)
@@ -283,7 +283,8 @@ async def test_a_redis_without_append_only_file_is_refused_at_startup(
         assert [r.getMessage() for r in errors] == [str(refused.value)]
 
         accepted = await ProgressService.open(load_settings(None, env={}, data_dir=tmp_path, store=server.url,
-                                                            store_durability="accept_loss"))
+                                                            store_durability="accept_loss",
+                                                            progress_journal=False))
         try:
             assert accepted.store.durability is not None and accepted.store.durability.level == "none"
             (state,) = await accepted.update_many([upd(1)])
@@ -314,7 +315,7 @@ async def test_durability_is_checked_again_on_reconnect(redis_server: RedisServe
     """A server that comes back without its append-only file (here: turned off, scripts flushed, as after
     a restart with another config) is refused until it is durable again; the store needs no reopen."""
     settings = load_settings(None, env={}, data_dir=tmp_path, store=redis_server.url,
-                             store_timeout_seconds=1.0)
+                             store_timeout_seconds=1.0, progress_journal=False)
     service = await ProgressService.open(settings)
     try:
         await service.update(upd(1))

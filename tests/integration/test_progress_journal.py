@@ -1,0 +1,155 @@
+"""The local journal closes the hole of a snapshot-only store: a redis-server without append-only file
+(Dragonfly's persistence model), killed -9 in the middle of a storm of progress PUTs through real HTTP and
+restarted from its last snapshot, loses none of the updates the server acknowledged; the server recovers
+by itself (503 while it is down, then the journal is replayed before writes are taken again)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.live import LiveServer, add_user, live_server
+from tests.live import test_settings as settings_for
+from tests.mediagen import write_audio
+from tests.redisfix import SNAPSHOTS_ONLY, RedisServer
+
+ITEMS = 4
+DEVICES_PER_ITEM = 2
+STORM_TIMEOUT_S = 90.0
+
+
+@dataclass
+class Storm:
+    acked: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)  # (item, device) → ts, ms
+    answers: dict[int, int] = field(default_factory=dict)  # status → count
+    acked_since_restart: int = 0
+    restarted: bool = False
+
+
+@pytest.fixture
+def snapshot_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path / "redis", extra_args=SNAPSHOTS_ONLY)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop(hard=True)
+
+
+def serve(tmp_path: Path, redis_url: str, **overrides: object) -> tuple[Iterator[LiveServer], str]:
+    for n in range(ITEMS):
+        write_audio(tmp_path / "podcasts" / "show" / f"ep{n}.flac", seconds=600, rate=8000, channels=1,
+                    kind="silence", tags={"title": f"Episode {n}"})
+    data = tmp_path / "data"
+    key = add_user(data, "alice")
+    settings = settings_for(data, podcasts=(tmp_path / "podcasts",), store=redis_url,
+                            store_timeout_seconds=1.0, **overrides)
+    return live_server(settings), key
+
+
+async def storm(live: LiveServer, key: str, redis: RedisServer, items: list[str]) -> Storm:
+    """PUTs from every (item, device) until some were acknowledged after the crash and restart."""
+    result = Storm()
+    stop = asyncio.Event()
+
+    async def device(client: httpx.AsyncClient, item: str, name: str) -> None:
+        # Other devices after the restart, so that the rows written before the crash stay as they were
+        # then: what the restored server lost of them, only the journal can bring back.
+        n = 0
+        while not stop.is_set():
+            n += 1
+            device_id = name + ("-after" if result.restarted else "")
+            ts = time.time_ns() // 1_000_000
+            position_ms = n * 100 % 590_000
+            body = {"position_seconds": position_ms / 1000, "event": "progress", "device_id": device_id,
+                    "client_ts": ts}
+            try:
+                r = await client.put(f"/api/v1/playback/progress/{item}", json=body)
+            except httpx.TransportError:
+                continue
+            result.answers[r.status_code] = result.answers.get(r.status_code, 0) + 1
+            if r.status_code == 200:
+                result.acked[item, device_id] = (ts, position_ms)  # client_ts: before it arrived
+                if result.restarted:
+                    result.acked_since_restart += 1
+            else:
+                assert r.status_code == 503, r.text
+                await asyncio.sleep(0.01)  # pacing while the store is down
+
+    def snapshots() -> None:  # what Dragonfly's periodic snapshots do
+        while not stop.is_set():
+            redis.save()
+            time.sleep(0.2)
+
+    async with httpx.AsyncClient(base_url=live.url, headers={"Authorization": f"Bearer {key}"},
+                                 timeout=30) as client:
+        saver = threading.Thread(target=snapshots, daemon=True)
+        saver.start()
+        tasks = [asyncio.create_task(device(client, item, f"dev{d}"))
+                 for item in items for d in range(DEVICES_PER_ITEM)]
+        deadline = time.monotonic() + STORM_TIMEOUT_S
+        try:
+            while len(result.acked) < len(tasks) or sum(result.answers.values()) < 300:
+                assert time.monotonic() < deadline, result.answers
+                await asyncio.sleep(0.01)
+            await asyncio.to_thread(redis.stop, True)  # kill -9 mid-storm: what follows the last SAVE is lost
+            while result.answers.get(503, 0) == 0:
+                assert time.monotonic() < deadline, result.answers
+                await asyncio.sleep(0.01)
+            result.restarted = True
+            await asyncio.to_thread(redis.start)  # from its dump.rdb, on the same port
+            while result.acked_since_restart < 200:
+                assert time.monotonic() < deadline, f"no recovery: {result.answers}"
+                await asyncio.sleep(0.01)
+        finally:
+            stop.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            saver.join(timeout=30)
+    return result
+
+
+def item_ids(live: LiveServer, key: str) -> list[str]:
+    body = httpx.get(live.url + "/api/v1/items", headers={"Authorization": f"Bearer {key}"},
+                     timeout=10).json()
+    return [i["id"] for i in body["items"]]
+
+
+def lost(live: LiveServer, key: str, result: Storm) -> list[str]:
+    """The acknowledged updates the store no longer has: a device row older than its last ack."""
+    missing = []
+    with httpx.Client(base_url=live.url, headers={"Authorization": f"Bearer {key}"}, timeout=10) as client:
+        for item in {i for i, _ in result.acked}:
+            body = client.get(f"/api/v1/playback/progress/{item}").json()
+            rows = {d["device_id"]: (d["event_ts"], d["position_ms"]) for d in body["devices"]}
+            for (acked_item, device_id), ack in result.acked.items():
+                if acked_item == item and rows.get(device_id, (0, 0)) < ack:
+                    missing.append(f"{item}/{device_id}: acked {ack}, store has {rows.get(device_id)}")
+    return missing
+
+
+def test_kill_9_of_a_snapshot_only_store_loses_no_acknowledged_update(
+        tmp_path: Path, snapshot_redis: RedisServer) -> None:
+    server, key = serve(tmp_path, snapshot_redis.url)
+    with server as live:
+        health = httpx.get(live.url + "/healthz", timeout=10).json()
+        assert health["store"]["durability"]["level"] == "journal"  # appendonly no, with the journal
+        result = asyncio.run(storm(live, key, snapshot_redis, item_ids(live, key)))
+        assert result.answers.get(503, 0) > 0  # the crash was seen
+        assert lost(live, key, result) == []
+        assert list((tmp_path / "data" / "progress-journal").glob("*.log"))
+
+
+def test_without_the_journal_the_same_crash_loses_acknowledged_updates(
+        tmp_path: Path, snapshot_redis: RedisServer) -> None:
+    """The hole the journal closes (and proof that the test above can see it)."""
+    server, key = serve(tmp_path, snapshot_redis.url, progress_journal=False, store_durability="accept_loss")
+    with server as live:
+        result = asyncio.run(storm(live, key, snapshot_redis, item_ids(live, key)))
+        assert lost(live, key, result) != []

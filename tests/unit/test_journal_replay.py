@@ -1,0 +1,168 @@
+"""The journal's replay is safe: the progress rules order by event time, so applying again updates that
+were already applied changes nothing (property tests over random histories and replays), and the
+journal's pure decisions (when to replay, when and how far to trim) and its files."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from revenge.progress import rules
+from revenge.progress.journal import (
+    JournalFiles,
+    ServerMark,
+    decide,
+    entry_line,
+    parse_line,
+    snapshot_point_ms,
+)
+from revenge.progress.model import DEFAULT_POLICIES, MAX_DEVICES_PER_ITEM, ProgressState, ProgressUpdate
+
+T0 = 1_700_000_000_000
+EVENTS = ("start", "progress", "pause", "seek", "stop")
+
+
+@st.composite
+def histories(draw: st.DrawFn) -> list[ProgressUpdate]:
+    """Updates of one user and item, each with its own event time, arriving in any order (clients that
+    were offline replay late), from up to more devices than a state keeps rows of."""
+    item_type = draw(st.sampled_from(("track", "episode", "audiobook")))
+    duration = draw(st.integers(1_000, 3_600_000))
+    count = draw(st.integers(1, 40))
+    times = draw(st.lists(st.integers(0, 7_200_000), min_size=count, max_size=count, unique=True))
+    devices = draw(st.integers(1, MAX_DEVICES_PER_ITEM + 4))
+    updates = []
+    for ts in times:
+        updates.append(ProgressUpdate(
+            user_id="u1", item_id="i1", item_type=item_type, duration_ms=duration,
+            position_ms=draw(st.integers(0, duration)), event=draw(st.sampled_from(EVENTS)),
+            device_id=f"d{draw(st.integers(0, devices - 1))}", event_ts_ms=T0 + ts,
+            received_ms=T0 + ts + draw(st.integers(0, 60_000)),
+            playback_rate=draw(st.sampled_from((1.0, 1.5, 2.0, 0.75)))))
+    return updates
+
+
+def fold(state: ProgressState | None, updates: list[ProgressUpdate]) -> ProgressState | None:
+    for u in updates:
+        state = rules.apply_update(state, u, DEFAULT_POLICIES[u.item_type])
+    return state
+
+
+def content(state: ProgressState | None) -> ProgressState | None:
+    """The state but for what every write bumps (the version counter, the server time of the write)."""
+    return None if state is None else dataclasses.replace(state, version=0, updated_ms=0)
+
+
+@settings(max_examples=150, deadline=None)
+@given(histories(), st.data())
+def test_replaying_applied_updates_changes_nothing(history: list[ProgressUpdate],
+                                                   data: st.DataObject) -> None:
+    state = fold(None, history)
+    assert state is not None
+    replay = data.draw(st.lists(st.sampled_from(history), max_size=60))  # any of them, repeated, any order
+    replayed = fold(state, replay)
+    assert content(replayed) == content(state)
+    assert replayed is not None and replayed.play_count == state.play_count
+    assert replayed.devices == state.devices
+
+
+@settings(max_examples=150, deadline=None)
+@given(histories(), st.data())
+def test_a_snapshot_plus_the_journal_gives_the_state_before_the_crash(history: list[ProgressUpdate],
+                                                                      data: st.DataObject) -> None:
+    """The server restarts from a snapshot holding the first ``saved`` updates; the journal holds every
+    update since some earlier point (trimmed behind an older snapshot) and is replayed in order: the
+    state is the one the server had before it crashed."""
+    saved = data.draw(st.integers(0, len(history)))
+    journal_from = data.draw(st.integers(0, saved))
+    restored = fold(fold(None, history[:saved]), history[journal_from:])
+    assert content(restored) == content(fold(None, history))
+
+
+@settings(max_examples=100, deadline=None)
+@given(histories(), st.data())
+def test_replays_twice_over_are_no_more_than_once(history: list[ProgressUpdate], data: st.DataObject) -> None:
+    """Two restarts in a row: the journal replayed twice (the second before any snapshot trimmed it)."""
+    saved = data.draw(st.integers(0, len(history)))
+    once = fold(fold(None, history[:saved]), history)
+    twice = fold(once, history)
+    assert content(twice) == content(once) == content(fold(None, history))
+
+
+# --- the pure decisions -----------------------------------------------------------------------------
+
+def mark(run_id: str = "a", last_save_s: int = 1000, started_s: int = 900, duration_s: int = 0,
+         offset_ms: int = 0) -> ServerMark:
+    return ServerMark(run_id, started_s, last_save_s, duration_s, 2_000_000 + offset_ms, 2_000_000)
+
+
+def test_decide() -> None:
+    assert decide(None, mark()) == "replay"  # never saw the server: replay what the journal holds
+    seen = mark().as_dict()
+    assert decide(seen, mark()) == "none"
+    assert decide(seen, mark(last_save_s=1005)) == "trim"
+    assert decide(seen, mark(run_id="b", last_save_s=1005)) == "replay"  # restarted (from a snapshot)
+    assert decide(seen, mark(last_save_s=990)) == "replay"  # an older snapshot was restored
+    # A server without run_id: its start time (its clock minus its uptime) tells a restart, ±2 s jitter.
+    anonymous = mark(run_id="").as_dict()
+    assert decide(anonymous, mark(run_id="", started_s=901)) == "none"
+    assert decide(anonymous, mark(run_id="", started_s=960)) == "replay"
+
+
+def test_the_snapshot_point_leaves_margins() -> None:
+    # Save started 3 s before LASTSAVE (1000 s), one second of LASTSAVE resolution, 2 s store timeout.
+    assert snapshot_point_ms(mark(duration_s=3), 2000) == 997_000 - 1000 - 2000
+    # The server's clock 5 s ahead of ours: our journal times are 5 s behind its LASTSAVE.
+    assert snapshot_point_ms(mark(offset_ms=5000), 0) == 999_000 - 5000
+
+
+# --- the files ----------------------------------------------------------------------------------------
+
+def update(i: int) -> ProgressUpdate:
+    return ProgressUpdate("u1", f"item{i}", "track", 300_000, i, "progress", "phone", T0 + i, T0 + i, 1.25)
+
+
+def test_lines_round_trip() -> None:
+    assert parse_line(entry_line(123, update(7)).rstrip(b"\n")) == (123, update(7))
+
+
+def test_segments_append_trim_restamp_and_survive_a_reopen(tmp_path: Path) -> None:
+    files = JournalFiles(tmp_path)
+    files.open()
+    files.append(1_000, [update(1), update(2)])
+    files.rotate()
+    files.append(5_000, [update(3)])
+    files.rotate()
+    files.rotate()  # nothing new since: no empty segment is added
+    assert files.segments == 3
+    assert files.trim(before_ms=1_001) == 2  # the first segment only
+    files.append(9_000, [update(4)])
+    files.close()
+
+    again = JournalFiles(tmp_path)
+    again.open()
+    entries, closed = again.entries()
+    assert entries == [update(3), update(4)]
+    again.restamp(entries, 20_000, closed)
+    assert again.trim(before_ms=19_000) == 0  # their journal time is now that of the replay
+    assert again.entries()[0] == [update(3), update(4)]
+    assert again.trim(before_ms=20_001) == 2
+    assert again.entries()[0] == []
+    again.close()
+
+
+def test_a_torn_last_line_is_skipped(tmp_path: Path) -> None:
+    files = JournalFiles(tmp_path)
+    files.open()
+    files.append(1_000, [update(1)])
+    files.close()
+    (segment,) = (tmp_path / "progress-journal").glob("*.log")
+    with segment.open("ab") as fh:
+        fh.write(entry_line(2_000, update(2))[:20])  # a crash mid-write: never acknowledged
+    again = JournalFiles(tmp_path)
+    again.open()
+    assert again.entries()[0] == [update(1)]
+    again.close()
