@@ -2,16 +2,17 @@
 
 Three measurements (issue 4), all in one run so the figures are side by side on the same machine:
 
-1. HTTP: ``PUT /api/v1/playback/progress/{id}`` through uvicorn (``revenge serve`` child processes)
-   with the embedded SQLite store and with the Dragonfly/Redis store (a real ``redis-server`` with
-   ``appendonly yes``, ``appendfsync always``), against a bare endpoint run the same way (uvicorn's
-   settings, the GC threshold: ``revenge.server``) that parses the same JSON and answers ``{}``. The
-   servers run side by side; each round measures each of them in turn (rotating the order), and the
-   table gives medians over rounds of throughput and of the p50/p99 latency. The client keeps many
-   requests in flight (``--connections``) over keep-alive connections, so the group-commit batcher has
-   company to batch. Two scenarios: ``listeners`` (the headline; each connection a listener of its own,
-   ``--users`` changes how many users they are) and ``one_user`` (every connection a device of one user,
-   eight devices per item: a batch then touches few keys, which flatters the store).
+1. HTTP: ``PUT /api/v1/playback/progress/{id}`` through uvicorn (``revenge serve`` child processes) with
+   the embedded SQLite store and with the Dragonfly/Redis store (a real ``redis-server`` with
+   ``appendonly yes``, ``appendfsync always``) without and with the progress journal, and with the
+   journal on a snapshot-only ``redis-server`` (Dragonfly's persistence), against a bare endpoint run the
+   same way (uvicorn's settings, the GC threshold: ``revenge.server``) that parses the same JSON and
+   answers ``{}``. The servers run side by side; each round measures each of them in turn (rotating the
+   order), and the table gives medians over rounds of throughput and of the p50/p99 latency. The client
+   keeps many requests in flight (``--connections``) over keep-alive connections, so the group-commit
+   batcher has company to batch. Two scenarios: ``listeners`` (the headline; each connection a listener
+   of its own, ``--users`` changes how many users they are) and ``one_user`` (every connection a device
+   of one user, eight devices per item: a batch then touches few keys, which flatters the store).
 2. Store level: ``DragonflyStore.apply_batch`` of ``--batch`` updates (one pipeline of EVALSHAs) in a
    loop, vs ``redis-benchmark -P 100 -t set`` on the same Redis; the SQLite store's figure alongside.
 3. Batch window x batch size: the Redis-store HTTP figure for a small grid of
@@ -56,7 +57,7 @@ from revenge.progress.store_dragonfly import DragonflyStore  # noqa: E402
 from revenge.progress.store_sqlite import SqliteStore  # noqa: E402
 from tests.live import add_user  # noqa: E402
 from tests.mediagen import write_audio  # noqa: E402
-from tests.redisfix import RedisServer, running_redis  # noqa: E402
+from tests.redisfix import SNAPSHOTS_ONLY, RedisServer, running_redis  # noqa: E402
 
 PUT_PATH = "/api/v1/playback/progress/{}"
 EPISODE_SECONDS = 1200
@@ -304,14 +305,18 @@ def median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
-def http_comparison(work: Path, podcasts: Path, redis: RedisServer,
+def http_comparison(work: Path, podcasts: Path, redis: RedisServer, snapshots: RedisServer,
                     args: argparse.Namespace) -> dict[str, dict[str, Any]]:
-    """Each scenario (how the connections map to users, ``SCENARIO_TITLES``) against the same three
-    servers: scenario → endpoint → medians."""
+    """Each scenario (how the connections map to users, ``SCENARIO_TITLES``) against the same servers:
+    scenario → endpoint → medians. ``redis`` is the AOF-always server without the progress journal,
+    ``redis_journal`` the same server with it (its cost), ``snapshots_journal`` a snapshot-only server
+    (Dragonfly's persistence) with it."""
     configs = {
         "bare": None,
         "sqlite": {"REVENGE_STORE": "sqlite"},
-        "redis": {"REVENGE_STORE": redis.url},
+        "redis": {"REVENGE_STORE": redis.url, "REVENGE_PROGRESS_JOURNAL": "false"},
+        "redis_journal": {"REVENGE_STORE": redis.url, "REVENGE_PROGRESS_JOURNAL": "true"},
+        "snapshots_journal": {"REVENGE_STORE": snapshots.url, "REVENGE_PROGRESS_JOURNAL": "true"},
     }
     scenarios = {"listeners": args.users, "one_user": 1}
     out: dict[str, dict[str, Any]] = {}
@@ -354,7 +359,7 @@ def _http_summary(results: dict[str, list[LoadResult]], users: int) -> dict[str,
             "client_cpu_per_s": median([x.client_cpu for x in runs]),
             "rounds": [x.rate for x in runs],
         }
-    for name in ("sqlite", "redis"):
+    for name in ("sqlite", "redis", "redis_journal", "snapshots_journal"):
         summary[name]["ratio_to_bare"] = summary[name]["req_per_s"] / summary["bare"]["req_per_s"]
     return summary
 
@@ -390,7 +395,8 @@ def batch_grid(work: Path, podcasts: Path, redis: RedisServer,
             sub = work / name
             sub.mkdir()
             keys = prepare_data(sub, args.users)
-            env = {"REVENGE_STORE": redis.url, "REVENGE_PROGRESS_BATCH_WINDOW_MS": str(window),
+            env = {"REVENGE_STORE": redis.url, "REVENGE_PROGRESS_JOURNAL": "false",
+                   "REVENGE_PROGRESS_BATCH_WINDOW_MS": str(window),
                    "REVENGE_PROGRESS_BATCH_MAX": str(size)}
             with server(name, sub, podcasts, env) as srv:
                 items = item_ids(srv.port, keys[0])
@@ -423,7 +429,7 @@ def report(http: dict[str, dict[str, Any]], store: dict[str, Any], grid: list[di
             "| endpoint | req/s | vs bare | p50 ms | p99 ms | server CPU | client CPU | errors |",
             "|---|---:|---:|---:|---:|---:|---:|---:|",
         ]
-        for name in ("bare", "sqlite", "redis"):
+        for name in ("bare", "sqlite", "redis", "redis_journal", "snapshots_journal"):
             row = table[name]
             ratio = f"{row['ratio_to_bare']:.2f}" if "ratio_to_bare" in row else "1.00"
             lines.append(f"| {name} | {row['req_per_s']:.0f} | {ratio} | {row['p50_ms']:.2f} | "
@@ -489,9 +495,11 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tmp)
         print("generating the library…", flush=True)
         podcasts = make_library(work, args.episodes)
-        with running_redis(work / "redis") as redis:
-            print("HTTP: bare vs SQLite store vs Redis store", flush=True)
-            http = http_comparison(work, podcasts, redis, args)
+        with running_redis(work / "redis") as redis, \
+                running_redis(work / "redis-snapshots", extra_args=SNAPSHOTS_ONLY) as snapshots:
+            print("HTTP: bare vs SQLite store vs Redis store (journal off, on) vs snapshots + journal",
+                  flush=True)
+            http = http_comparison(work, podcasts, redis, snapshots, args)
             print("store level", flush=True)
             store = store_level(work, redis, args)
             print("batch window x batch max", flush=True)
