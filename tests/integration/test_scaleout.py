@@ -128,6 +128,20 @@ def test_users_progress_and_caps_are_shared_through_nginx_and_directly(cluster: 
     assert read["position_seconds"] == 3
 
 
+def test_the_sessions_cap_holds_across_instances(cluster: Cluster) -> None:
+    """sessions_per_user (4) sessions started alternately on A and B: the fifth is refused by either."""
+    a, b = cluster.instances
+    made = httpx.post(a.url + "/api/v1/users", headers=cluster.auth, json={"name": "capped"}, timeout=10)
+    key = {"Authorization": f"Bearer {made.json()['api_key']}"}
+    other = cluster.item("Other")
+    answers = []
+    for n in range(5):
+        body = {"item_id": other, "device_id": f"dev{n}", "capabilities": AAC_HLS}
+        answers.append(httpx.post((a, b)[n % 2].url + "/api/v1/playback/sessions", headers=key, json=body,
+                                  timeout=10).status_code)
+    assert answers == [201, 201, 201, 201, 429]
+
+
 def test_segments_are_byte_identical_whichever_instance_encodes_them(cluster: Cluster) -> None:
     path = cluster.session(cluster.item("Other"), "bytes")
     base, token = path.split("/playlist.m3u8?t=", 1)
