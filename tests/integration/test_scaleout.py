@@ -4,6 +4,7 @@ rendered for their loopback ports."""
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import time
 from collections.abc import Iterator
@@ -12,9 +13,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis
 
+from revenge.security import secrets as stream_secrets
 from tests.hls_support import ffmpeg_decode
-from tests.integration.test_shared_instances import cli
+from tests.integration.test_shared_instances import _signed_with, cli
 from tests.mediagen import write_audio
 from tests.redisfix import RedisServer, running_redis
 from tests.scaleout import Instance, Nginx, render_nginx
@@ -24,6 +27,7 @@ AAC_HLS = {"codecs": ["aac"], "containers": ["mp4"], "hls": True}
 SONG_SECONDS = 60
 RATE = 44_100
 AAC_FRAME = 1024
+_names = itertools.count()
 
 
 @dataclass
@@ -41,11 +45,21 @@ class Cluster:
         items = httpx.get(self.nginx.url + "/api/v1/items", headers=self.auth, timeout=10).json()["items"]
         return next(i["id"] for i in items if i["title"] == title)
 
-    def session(self, item: str, device: str) -> str:
+    def session(self, item: str, device: str, auth: dict[str, str] | None = None,
+                via: str | None = None) -> str:
+        """A session's URL, started through nginx (or ``via`` an instance's URL); each test its own user:
+        sessions_per_user holds across the module's tests too."""
         body = {"item_id": item, "device_id": device, "capabilities": AAC_HLS}
-        r = httpx.post(self.nginx.url + "/api/v1/playback/sessions", headers=self.auth, json=body, timeout=10)
+        r = httpx.post((via or self.nginx.url) + "/api/v1/playback/sessions", headers=auth or self.user(),
+                       json=body, timeout=10)
         assert r.status_code == 201, r.text
         return str(r.json()["url"])
+
+    def user(self) -> dict[str, str]:
+        made = httpx.post(self.nginx.url + "/api/v1/users", headers=self.auth,
+                          json={"name": f"u{next(_names)}"}, timeout=10)
+        assert made.status_code == 201, made.text
+        return {"Authorization": f"Bearer {made.json()['api_key']}"}
 
 
 @pytest.fixture(scope="module")
@@ -140,6 +154,25 @@ def test_the_sessions_cap_holds_across_instances(cluster: Cluster) -> None:
         answers.append(httpx.post((a, b)[n % 2].url + "/api/v1/playback/sessions", headers=key, json=body,
                                   timeout=10).status_code)
     assert answers == [201, 201, 201, 201, 429]
+
+
+def test_a_rotation_signs_on_every_instance_and_old_urls_keep_playing(cluster: Cluster,
+                                                                    tmp_path: Path) -> None:
+    other = cluster.item("Other")
+    listener = cluster.user()
+    old = cluster.session(other, "before", listener)
+    cli("secret", "rotate", data=tmp_path / "cli", store=cluster.redis.url)
+    with redis.Redis.from_url(cluster.redis.url) as client:
+        newest = bytes.fromhex(client.lindex(stream_secrets.SHARED_KEY, 0).decode())
+
+    def signs_with_newest(instance: Instance) -> bool:
+        return _signed_with(newest, cluster.session(other, "after", listener, via=instance.url), other)
+
+    for instance in cluster.instances:
+        wait_until(lambda i=instance: signs_with_newest(i), f"{instance.name} to sign with the new secret",
+                   timeout=stream_secrets.REFRESH_SECONDS + 10)
+    for instance in cluster.instances:  # the URL signed before the rotation, on each instance
+        assert httpx.get(instance.url + old, timeout=30).status_code == 200
 
 
 def test_segments_are_byte_identical_whichever_instance_encodes_them(cluster: Cluster) -> None:
