@@ -61,7 +61,9 @@ def counters(instances: list[Instance]) -> dict[str, float]:
 @contextlib.contextmanager
 def cluster(work: Path, name: str, n: int, library: Path, store: str,
             routing: str) -> Iterator[tuple[Nginx, list[Instance]]]:
-    instances = [Instance(f"{name}-{k}", work / f"{name}-{k}", [library], store) for k in range(n)]
+    # One bench user plays every listener: the per-user session cap must not be what is measured.
+    env = {"REVENGE_SESSIONS_PER_USER": "1000"}
+    instances = [Instance(f"{name}-{k}", work / f"{name}-{k}", [library], store, env) for k in range(n)]
     nginx = Nginx(work / f"{name}-nginx", [i.address for i in instances])
     if routing == "round_robin":
         text = nginx.conf.read_text()
