@@ -25,7 +25,7 @@ from revenge.errors import StoreUnavailable
 from revenge.library.model import ItemType
 from revenge.progress.durability import Durability
 from revenge.progress.journal import JournalFiles, ServerMark, decide, snapshot_point_ms
-from revenge.progress.model import ProgressState, ProgressUpdate
+from revenge.progress.model import PlayedItem, PlayedOrder, ProgressState, ProgressUpdate
 from revenge.progress.store_dragonfly import DragonflyStore
 
 log = logging.getLogger("revenge.progress")
@@ -179,6 +179,10 @@ class JournaledStore:
     async def continue_listening(self, user_id: str, item_type: ItemType | None, limit: int,
                                  now_ms: int) -> list[ProgressState]:
         return await self.inner.continue_listening(user_id, item_type, limit, now_ms)
+
+    async def played(self, user_id: str, item_type: ItemType, order: PlayedOrder,
+                     limit: int) -> list[PlayedItem]:
+        return await self.inner.played(user_id, item_type, order, limit)
 
     async def mark_played(self, user_id: str, item_id: str, item_type: ItemType, duration_ms: int,
                           now_ms: int) -> ProgressState:
