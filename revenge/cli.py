@@ -132,6 +132,15 @@ def cmd_user(args: argparse.Namespace) -> int:
         elif args.user_cmd == "remove":
             users.remove_user(args.name)
             print(f"Removed user {args.name!r} and its keys.")
+        elif args.user_cmd == "subsonic-password":
+            from revenge.security.app_passwords import new_app_password
+            from revenge.security.crypto import SecretBox
+            from revenge.security.shared import secrets_key
+
+            password = new_app_password(users, SecretBox(secrets_key(settings)), args.name)
+            print(f"Subsonic app password of {args.name!r} (shown only this once; the previous one stops "
+                  "working):")
+            print(password)
     finally:
         users.close()
     return 0
@@ -186,7 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name, text in (("add", "create a user and print its API key"),
                        ("key", "print a new extra API key for a user"),
                        ("remove", "delete a user and its keys"),
-                       ("role", "make a user an admin or a listener")):
+                       ("role", "make a user an admin or a listener"),
+                       ("subsonic-password", "print a new app password for Subsonic apps' token login")):
         p = user_sub.add_parser(name, help=text)
         p.add_argument("name")
         if name == "add":

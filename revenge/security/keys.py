@@ -79,6 +79,8 @@ class UserDirectory(Protocol):
     def remove_user(self, name: str) -> None: ...
     def authenticate(self, key: str) -> User | None: ...
     def by_id(self, user_id: str) -> User | None: ...
+    def app_secret(self, name: str) -> tuple[User, str | None] | None: ...
+    def set_app_secret(self, user_id: str, name: str, sealed: str) -> None: ...
 
 
 CACHE_SECONDS = 5.0
@@ -151,6 +153,10 @@ class UserStore:
               key_hash TEXT PRIMARY KEY,
               user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
               created_at INTEGER NOT NULL
+            );
+            CREATE TABLE IF NOT EXISTS app_secrets (
+              user_id INTEGER PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+              sealed TEXT NOT NULL
             );
             """
         )
@@ -241,6 +247,7 @@ class UserStore:
             if row[1] == "admin" and self._admins() == 1:
                 raise LastAdmin(f"{name!r} is the only admin; make another user admin first")
             self._db.execute("DELETE FROM api_keys WHERE user_id = ?", (row[0],))
+            self._db.execute("DELETE FROM app_secrets WHERE user_id = ?", (row[0],))
             self._db.execute("DELETE FROM users WHERE id = ?", (row[0],))
         self._cache.clear()
 
@@ -273,6 +280,24 @@ class UserStore:
         user = User(str(row[0]), row[1], role_of(row[2])) if row else None
         self._cache.put(cache_key, user)
         return user
+
+    def app_secret(self, name: str) -> tuple[User, str | None] | None:
+        """The user ``name`` and its sealed app password (``security.app_passwords``; None: none set),
+        or None for no such user. Not cached: only token logins read it."""
+        with self._lock:
+            row = self._db.execute("SELECT u.id, u.name, u.role, s.sealed FROM users u "
+                                   "LEFT JOIN app_secrets s ON s.user_id = u.id WHERE u.name = ?",
+                                   (name,)).fetchone()
+        return (User(str(row[0]), row[1], role_of(row[2])), row[3]) if row else None
+
+    def set_app_secret(self, user_id: str, name: str, sealed: str) -> None:
+        with self._lock, self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            row = self._db.execute("SELECT id FROM users WHERE name = ?", (name,)).fetchone()
+            if row is None or str(row[0]) != user_id:
+                raise UnknownUser(f"no user {name!r}")
+            self._db.execute("INSERT OR REPLACE INTO app_secrets(user_id, sealed) VALUES (?, ?)",
+                             (row[0], sealed))
 
     def dump(self) -> list[tuple[User, int, list[str]]]:
         """Every user with its creation time and key digests: what moving ``users.db`` into a shared

@@ -10,6 +10,7 @@ script, atomic over all the keys it touches (and in one cluster slot, with every
 * ``rv:{users}:admins``  set: the admins' ids (the last-admin rule counts it)
 * ``rv:{users}:keys``  hash: SHA-256 of an API key → user id (the lookup by key cannot know the user)
 * ``rv:{users}:keys-of:<id>``  set: the digests of one user's keys (removal drops them)
+* ``rv:{users}:app-secrets``  hash: id → the user's sealed app password (``security.app_passwords``)
 
 Why not a hash tag per user: a lookup by key, unique names and "not the last admin" are invariants over
 all users. With one tag they are plain atomic scripts; the directory is small and read only on cache
@@ -52,6 +53,7 @@ NAMES = PREFIX + "names"
 USERS = PREFIX + "users"
 ADMINS = PREFIX + "admins"
 KEYS = PREFIX + "keys"
+APP_SECRETS = PREFIX + "app-secrets"
 
 
 def keys_of(user_id: str) -> str:
@@ -99,7 +101,7 @@ redis.call('SADD', KEYS[3], ARGV[3])
 return 1
 """
 
-# KEYS: names, users, admins, keys, keys-of:<id>. ARGV: name, id.
+# KEYS: names, users, admins, keys, keys-of:<id>, app-secrets. ARGV: name, id.
 _REMOVE = """
 if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 'unknown' end
 if redis.call('SISMEMBER', KEYS[3], ARGV[2]) == 1 and redis.call('SCARD', KEYS[3]) <= 1 then
@@ -107,6 +109,7 @@ if redis.call('SISMEMBER', KEYS[3], ARGV[2]) == 1 and redis.call('SCARD', KEYS[3
 end
 for _, digest in ipairs(redis.call('SMEMBERS', KEYS[5])) do redis.call('HDEL', KEYS[4], digest) end
 redis.call('DEL', KEYS[5])
+redis.call('HDEL', KEYS[6], ARGV[2])
 redis.call('HDEL', KEYS[2], ARGV[2])
 redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('SREM', KEYS[3], ARGV[2])
@@ -120,6 +123,22 @@ if not id then return false end
 local record = redis.call('HGET', KEYS[2], id)
 if not record then return false end
 return {id, record}
+"""
+
+# KEYS: names, users, app-secrets. ARGV: name. The user and its sealed app password in one trip.
+_APP_SECRET = """
+local id = redis.call('HGET', KEYS[1], ARGV[1])
+if not id then return false end
+local record = redis.call('HGET', KEYS[2], id)
+if not record then return false end
+return {id, record, redis.call('HGET', KEYS[3], id)}
+"""
+
+# KEYS: names, app-secrets. ARGV: name, id, sealed. The name must still have that id.
+_SET_APP_SECRET = """
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+return 1
 """
 
 # KEYS: names, users, admins, keys, keys-of:<id>. ARGV: id, name, role, created_at, key digests…
@@ -150,7 +169,8 @@ return 1
 """
 
 SCRIPTS = {"add": _ADD, "set_role": _SET_ROLE, "new_key": _NEW_KEY, "remove": _REMOVE,
-           "authenticate": _AUTHENTICATE, "merge": _MERGE, "raise_counter": _RAISE_COUNTER}
+           "authenticate": _AUTHENTICATE, "app_secret": _APP_SECRET, "set_app_secret": _SET_APP_SECRET,
+           "merge": _MERGE, "raise_counter": _RAISE_COUNTER}
 KEY_GUARD_ARGS = {"HEXISTS": 1, "HLEN": 1, "HSET": 1, "HGET": 1, "HDEL": 1, "SADD": 1, "SREM": 1,
                   "SCARD": 1, "SISMEMBER": 1, "SMEMBERS": 1, "DEL": -1, "GET": 1, "SET": 1}
 
@@ -236,8 +256,8 @@ class RedisUserStore:
 
     def remove_user(self, name: str) -> None:
         user_id = self._id_of(name)
-        outcome = reply_text(self._script("remove", (NAMES, USERS, ADMINS, KEYS, keys_of(user_id)),
-                                    (name, user_id)))
+        outcome = reply_text(self._script("remove", (NAMES, USERS, ADMINS, KEYS, keys_of(user_id),
+                                                     APP_SECRETS), (name, user_id)))
         if outcome == "unknown":
             raise UnknownUser(f"no user {name!r}")
         if outcome == "last_admin":
@@ -265,6 +285,17 @@ class RedisUserStore:
         user = _user(user_id, reply_text(record)) if record is not None else None
         self._cache.put(cache_key, user)
         return user
+
+    def app_secret(self, name: str) -> tuple[User, str | None] | None:
+        reply = self._script("app_secret", (NAMES, USERS, APP_SECRETS), (name,))
+        if not reply:
+            return None
+        user_id, record, sealed = reply  # type: ignore[misc]
+        return _user(reply_text(user_id), reply_text(record)), (reply_text(sealed) if sealed else None)
+
+    def set_app_secret(self, user_id: str, name: str, sealed: str) -> None:
+        if not self._script("set_app_secret", (NAMES, APP_SECRETS), (name, user_id, sealed)):
+            raise UnknownUser(f"no user {name!r}")
 
     def merge_users(self, users: Sequence[tuple[User, int, Sequence[str]]], source: str) -> list[str]:
         """Add users (with their ids, creation times and key digests: ``UserStore.dump``) to the shared

@@ -16,6 +16,8 @@ import pytest
 from revenge.errors import StoreUnavailable
 from revenge.redis_scripts import key_guard_lua
 from revenge.security import keys, shared, users_redis
+from revenge.security.app_passwords import app_password, new_app_password
+from revenge.security.crypto import SecretBox
 from revenge.security.keys import (
     LastAdmin,
     UnknownUser,
@@ -110,6 +112,31 @@ def test_keys_authenticate_their_user_and_only_them(opener: Opener) -> None:
         users.new_key("nobody")
     assert users.list_users() == [(ann, 2), (bob, 1)]  # sorted by name, with their number of keys
     assert opener().authenticate(second) == ann  # another instance knows the key at once
+
+
+def test_app_passwords_are_sealed_per_user_read_back_and_go_with_the_user(opener: Opener) -> None:
+    users = opener()
+    users.add_user("boss")
+    ann, _ = users.add_user("ann")
+    bob, _ = users.add_user("bob")
+    box = SecretBox(bytes(range(32)))
+    assert app_password(users, box, "ann") == (ann, None) and app_password(users, box, "nobody") is None
+    first = new_app_password(users, box, "ann")
+    assert app_password(opener(), box, "ann") == (ann, first)  # another instance reads it back
+    second = new_app_password(users, box, "ann")
+    assert second != first and app_password(users, box, "ann") == (ann, second)
+    sealed = users.app_secret("ann")[1]  # type: ignore[index]
+    assert sealed is not None and second not in sealed
+    users.set_app_secret(bob.id, "bob", sealed)  # ann's sealed value copied to bob's row does not open
+    assert app_password(users, box, "bob") == (bob, None)
+    assert app_password(users, SecretBox(bytes(32)), "ann") == (ann, None)  # another key
+    with pytest.raises(UnknownUser):
+        new_app_password(users, box, "nobody")
+    with pytest.raises(UnknownUser):
+        users.set_app_secret(bob.id, "ann", sealed)  # the name must have that id
+    users.remove_user("ann")
+    users.add_user("ann")
+    assert app_password(users, box, "ann")[1] is None  # type: ignore[index]  # not the old user's
 
 
 def test_by_id(opener: Opener) -> None:
