@@ -29,8 +29,11 @@ from revenge.playback.sessions import Session
 from revenge.podcasts.service import PodcastService
 from revenge.progress.service import ProgressService
 from revenge.scrobblers.service import ScrobblerService
-from revenge.security.shared import open_stream_secrets, open_user_store
+from revenge.security.crypto import SecretBox
+from revenge.security.shared import open_stream_secrets, open_user_store, secrets_key
 from revenge.state import AppState
+from revenge.subsonic.context import SubsonicState
+from revenge.subsonic.routes import routes as subsonic_routes
 from revenge.web import metrics as routes_metrics
 from revenge.web import (
     routes_album_stream,
@@ -121,6 +124,7 @@ def create_app(settings: Settings) -> Starlette:
                              stream_secrets=stream_secrets, records=records,
                              scrobblers=scrobblers, art=art, art_cache=art_cache,
                              queue=queue, events=events, podcasts=podcasts,
+                             subsonic=SubsonicState(SecretBox(secrets_key(settings))),
                              watch=watcher.status)
             if settings.scan_on_start:
                 scans.start()
@@ -149,6 +153,7 @@ def create_app(settings: Settings) -> Starlette:
         *routes_events.routes,
         *routes_users.routes,
         *routes_podcasts.routes,
+        *subsonic_routes,  # /rest/…: the OpenSubsonic face
     ]
     return Starlette(
         routes=routes,

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from revenge.scrobblers.service import ScrobblerService
     from revenge.security.keys import UserDirectory
     from revenge.security.secrets import StreamSecrets
+    from revenge.subsonic.context import SubsonicState
 
 
 @dataclass
@@ -49,4 +50,5 @@ class AppState:
     queue: QueueService  # the play queue of each user, shared by the user's devices
     podcasts: PodcastService  # feed subscriptions and episode downloads (podcasts.db)
     events: EventService  # live events to the user's devices, the device list, remote control
+    subsonic: SubsonicState  # the /rest/ face's login limits, app-password box, now playing
     watch: WatchStatus | None = None  # the library watcher (None: an app built without one)

@@ -54,6 +54,12 @@ async def get_art(request: Request) -> Response:
     size = parse_art_size(request.query_params.get("size"))
     if size is None:
         raise bad_request("size", f"size must be one of {_SIZES_TEXT}")
+    return await serve_art(request, art_id, size)
+
+
+async def serve_art(request: Request, art_id: str, size: int) -> Response:
+    """Picture ``art_id`` (checked by the caller) fitted into ``size`` (one of ART_SIZES), in the format
+    the request accepts; also the Subsonic face's ``getCoverArt``."""
     fmt = choose_format(request.headers.get("accept"))
     state = app_state(request)
     cache = state.art_cache

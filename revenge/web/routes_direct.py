@@ -20,6 +20,7 @@ from starlette.types import Receive, Scope, Send
 
 from revenge.errors import raise_if_out_of_descriptors
 from revenge.library.media_types import media_type_for
+from revenge.library.model import Item
 from revenge.web.auth import require_stream_user
 from revenge.web.errors import ApiError
 from revenge.web.http_range import Plan, http_date, plan_response
@@ -86,7 +87,12 @@ def _open(path: str) -> tuple[int, os.stat_result]:
 async def direct(request: Request) -> Response:
     # The token names the item of the path: a URL signed for one item never opens another.
     require_stream_user(request, str(request.path_params["item_id"]))
-    item = await get_current_item_or_404(request)
+    return await serve_original(request, await get_current_item_or_404(request))
+
+
+async def serve_original(request: Request, item: Item) -> Response:
+    """The item's one file for this request (its Range and conditional headers); also the Subsonic
+    face's ``stream``/``download``."""
     if len(item.files) != 1:
         raise ApiError(409, "multi_file_item",
                        f"this item is made of {len(item.files)} files and has no single original: "

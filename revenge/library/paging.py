@@ -1,0 +1,95 @@
+"""The library by offset, for APIs that page that way (OpenSubsonic's ``offset``/``size``): albums in
+a sort, tracks in listing order or of a genre, random tracks, artists. ``browse`` pages by keyset
+cursor; this reuses its row builders and sort keys so an album or a track reads the same either way.
+"""
+
+from __future__ import annotations
+
+from revenge.library.browse import (
+    _ALBUM_COLUMNS,
+    _ALBUM_KEYS,
+    _ARTIST_COLUMNS,
+    MAX_RELATED,
+    Album,
+    AlbumSort,
+    Artist,
+    Track,
+    _albums,
+    _tracks,
+    genre_id_of,
+)
+from revenge.library.catalog import Catalog
+
+MAX_PAGE = 500
+
+
+def albums_at(catalog: Catalog, *, sort: AlbumSort = "alphabetical", offset: int = 0, size: int = 10,
+              genre: str | None = None, year_from: int | None = None, year_to: int | None = None,
+              seed: int = 0, descending: bool = False) -> list[Album]:
+    """Albums ``offset`` to ``offset + size`` in ``sort`` (``random`` with ``seed``: one shuffle)."""
+    keys = [k.format(seed=seed) for k in _ALBUM_KEYS[sort]] + ["id"]
+    where: list[str] = []
+    params: list[object] = []
+    if genre is not None:
+        where.append("id IN (SELECT i.album_id FROM item_genres g JOIN items i ON i.id = g.item_id "
+                     "WHERE g.genre_id = ?)")
+        params.append(genre_id_of(genre))
+    if year_from is not None:
+        where.append("year >= ?")
+        params.append(year_from)
+    if year_to is not None:
+        where.append("year <= ?")
+        params.append(year_to)
+    sql = f"SELECT {_ALBUM_COLUMNS} FROM albums"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    direction = " DESC" if descending else ""
+    sql += " ORDER BY " + ", ".join(k + direction for k in keys) + " LIMIT ? OFFSET ?"
+    params.extend((min(size, MAX_PAGE), offset))
+    with catalog.reading() as db:
+        return _albums(db, db.execute(sql, params).fetchall())
+
+
+def artists_at(catalog: Catalog, offset: int = 0, size: int = 20) -> list[Artist]:
+    with catalog.reading() as db:
+        rows = db.execute(f"SELECT {_ARTIST_COLUMNS} FROM artists ORDER BY sort_key, id LIMIT ? OFFSET ?",
+                          (min(size, MAX_PAGE), offset)).fetchall()
+    return [Artist(*r) for r in rows]
+
+
+def tracks_at(catalog: Catalog, offset: int = 0, size: int = 20, genre: str | None = None) -> list[Track]:
+    """Music tracks in listing order (of one genre: an id or a name)."""
+    if genre is None:
+        sql, params = "SELECT id FROM items WHERE type = 'track' ORDER BY sort_key, id LIMIT ? OFFSET ?", []
+    else:
+        sql = ("SELECT i.id FROM item_genres g JOIN items i ON i.id = g.item_id WHERE g.genre_id = ? "
+               "ORDER BY i.sort_key, i.id LIMIT ? OFFSET ?")
+        params = [genre_id_of(genre)]
+    with catalog.reading() as db:
+        ids = [r[0] for r in db.execute(sql, [*params, min(size, MAX_PAGE), offset])]
+        return _tracks(catalog, db, ids)
+
+
+def random_tracks(catalog: Catalog, size: int = 10, genre: str | None = None,
+                  year_from: int | None = None, year_to: int | None = None) -> list[Track]:
+    where = ["i.type = 'track'"]
+    params: list[object] = []
+    if genre is not None:
+        where.append("i.id IN (SELECT item_id FROM item_genres WHERE genre_id = ?)")
+        params.append(genre_id_of(genre))
+    if year_from is not None:
+        where.append("i.year >= ?")
+        params.append(year_from)
+    if year_to is not None:
+        where.append("i.year <= ?")
+        params.append(year_to)
+    sql = f"SELECT i.id FROM items i WHERE {' AND '.join(where)} ORDER BY random() LIMIT ?"
+    with catalog.reading() as db:
+        ids = [r[0] for r in db.execute(sql, [*params, min(size, MAX_PAGE)])]
+        return _tracks(catalog, db, ids)
+
+
+def tracks_by_id(catalog: Catalog, ids: list[str]) -> list[Track]:
+    """Tracks by id in the order given (unknown ids left out)."""
+    with catalog.reading() as db:
+        return _tracks(catalog, db, ids[:MAX_RELATED])

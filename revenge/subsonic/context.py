@@ -1,0 +1,18 @@
+"""What the Subsonic face keeps between requests, owned by the app's lifespan (``AppState.subsonic``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from revenge.playback.now_playing import NowPlaying
+from revenge.security.crypto import SecretBox
+from revenge.security.login_limits import LoginLimiter
+
+
+@dataclass
+class SubsonicState:
+    box: SecretBox  # opens the app passwords of token logins
+    # Failed logins: per user name, and (higher: a household or office shares one) per address.
+    user_logins: LoginLimiter = field(default_factory=lambda: LoginLimiter(10, 60.0))
+    address_logins: LoginLimiter = field(default_factory=lambda: LoginLimiter(50, 60.0))
+    now_playing: NowPlaying = field(default_factory=NowPlaying)
