@@ -11,6 +11,7 @@ import anyio.to_thread
 
 from revenge.library import browse, paging
 from revenge.library.browse import Album, Artist
+from revenge.library.tags import Tags
 from revenge.subsonic import mapping
 from revenge.subsonic.envelope import GENERIC, SubsonicError, missing, not_found
 from revenge.subsonic.mapping import parse_id
@@ -83,7 +84,7 @@ async def get_song(call: Call) -> dict[str, Any]:
         item = call.state.catalog.get_item(item_id)  # an episode or a book: no album, no track artists
         if item is None:
             raise not_found("Song")
-        return {"song": mapping.song(item, call.state.catalog.track_tags(item_id) or browse.Tags())}
+        return {"song": mapping.song(item, call.state.catalog.track_tags(item_id) or Tags())}
     return {"song": mapping.track_song(tracks[0])}
 
 
@@ -197,9 +198,13 @@ async def get_artist_info2(call: Call) -> dict[str, Any]:
     return {"artistInfo2": info}
 
 
+async def get_artist_info(call: Call) -> dict[str, Any]:
+    return {"artistInfo": (await get_artist_info2(call))["artistInfo2"]}
+
+
 async def get_album_info2(call: Call) -> dict[str, Any]:
     album = _album(call, _library_id(call, "album"))
-    return {"albumInfo": {"musicBrainzId": album.get("musicBrainzId")}}
+    return {"albumInfo": {k: v for k, v in (("musicBrainzId", album.get("musicBrainzId")),) if v}}
 
 
 HANDLERS: dict[str, Handler] = {
@@ -207,6 +212,6 @@ HANDLERS: dict[str, Handler] = {
     "getSong": get_song, "getMusicDirectory": get_music_directory, "getGenres": get_genres,
     "getAlbumList2": get_album_list2, "getAlbumList": get_album_list, "getRandomSongs": get_random_songs,
     "getSongsByGenre": get_songs_by_genre, "search3": search3, "search2": search2,
-    "getArtistInfo2": get_artist_info2, "getArtistInfo": get_artist_info2, "getAlbumInfo2": get_album_info2,
+    "getArtistInfo2": get_artist_info2, "getArtistInfo": get_artist_info, "getAlbumInfo2": get_album_info2,
     "getAlbumInfo": get_album_info2,
 }
