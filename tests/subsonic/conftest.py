@@ -67,10 +67,13 @@ def run_cli(*args: str) -> str:
 @pytest.fixture(scope="package")
 def rest(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rest]:
     base = tmp_path_factory.mktemp("subsonic")
-    music, data = base / "music", base / "data"
+    music, data, podcasts = base / "music", base / "data", base / "podcasts"
     build_music(music)
+    # Long enough for a resume position (continue listening starts 30 s in): a bookmark's item.
+    write_audio(podcasts / "Show/Long Talk.mp3", seconds=300.0, rate=8000, channels=1,
+                tags={"title": "Long Talk", "artist": "Host"})
     admin_key = add_user(data, "boss")
     key = add_user(data, "ann")
     password = run_cli("user", "--data-dir", str(data), "subsonic-password", "ann").strip().splitlines()[-1]
-    with live_server(test_settings(data, library=(music,))) as live:
+    with live_server(test_settings(data, library=(music,), podcasts=(podcasts,))) as live:
         yield Rest(live, key, password, admin_key)
