@@ -29,7 +29,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from revenge.config import Settings
 from revenge.errors import Overloaded
@@ -45,6 +45,7 @@ from revenge.library.model import Item
 if TYPE_CHECKING:
     from revenge.metrics import Metrics
 
+T = TypeVar("T")
 log = logging.getLogger("revenge.hls")
 
 # Segment ``index`` and any others encoded on the way (its run's earlier ones), by index.
@@ -124,6 +125,7 @@ class HlsEngine:
         self._preparing: dict[_EntryKey, asyncio.Future[_Entry]] = {}
         self._expiry: asyncio.Task[None] | None = None  # closes idle runs; from the first encode on
         self._closed = False
+        self._chunks = 0  # progressive transcode chunks submitted and not done (run_encode)
 
     # ------------------------------------------------------------------ renditions
 
@@ -360,6 +362,18 @@ class HlsEngine:
     @property
     def running(self) -> int:
         return len(self._running)
+
+    async def run_encode(self, work: Callable[[], T]) -> T:
+        """``work`` (a progressive transcode's next chunk) on the encode workers; ``EngineBusy`` when
+        the on-demand queue is full, as for a segment, so both kinds of listener share one bound."""
+        waiting = len(self._demand) + self._chunks
+        if self._closed or waiting >= self._queue_max:
+            raise EngineBusy(f"on-demand encode queue full ({waiting})")
+        self._chunks += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._pool, work)
+        finally:
+            self._chunks -= 1
 
     # ------------------------------------------------------------------ variants
 

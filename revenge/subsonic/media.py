@@ -13,14 +13,16 @@ from typing import Any
 import anyio.to_thread
 from starlette.responses import Response
 
+from revenge.hls.progressive import choose_format
 from revenge.library import browse
 from revenge.library.art import ART_SIZES, DEFAULT_ART_SIZE, is_art_id
 from revenge.library.freshness import is_fresh, refresh_item
 from revenge.library.lyrics import Lyrics, find_lyrics
 from revenge.library.model import Item
-from revenge.subsonic.envelope import not_found
-from revenge.subsonic.mapping import parse_id
+from revenge.subsonic.envelope import GENERIC, SubsonicError, not_found
+from revenge.subsonic.mapping import parse_id, suffix_of
 from revenge.subsonic.protocol import Call, Handler
+from revenge.subsonic.transcoded import transcoded
 from revenge.web.routes_art import serve_art
 from revenge.web.routes_direct import serve_original
 
@@ -76,8 +78,27 @@ async def current_item(call: Call, name: str = "id") -> Item:
     return item
 
 
+def wants_original(item: Item, fmt: str | None, max_kbps: int) -> bool:
+    """Whether ``stream`` sends the file as it is: ``format=raw``; no format and no bit-rate cap; or
+    the format asked for is the file's, within the cap. Pure."""
+    if fmt == "raw":
+        return True
+    fits = max_kbps <= 0 or item.bit_rate <= max_kbps * 1000
+    if not fmt:
+        return fits
+    return fits and len(item.files) == 1 and fmt.lower() in (suffix_of(item), item.codec)
+
+
 async def stream(call: Call) -> Response:
-    return await serve_original(call.request, await current_item(call))
+    item = await current_item(call)
+    fmt, max_kbps = call.get("format"), call.int("maxBitRate", 0)
+    if wants_original(item, fmt, max_kbps):
+        return await serve_original(call.request, item)
+    chosen = choose_format(fmt, max_kbps)
+    if chosen is None:
+        raise SubsonicError(GENERIC, f"Unknown format: {str(fmt)[:16]} (raw, mp3, opus, aac)")
+    offset = call.int("timeOffset", 0, 0, item.duration_ms // 1000)
+    return await transcoded(call, item, chosen[0], chosen[1], offset)
 
 
 async def download(call: Call) -> Response:

@@ -153,3 +153,44 @@ def test_scan_start_is_for_admins(rest: Rest) -> None:
     assert rest.get("startScan").json()["subsonic-response"]["error"]["code"] == 50
     response = rest.get("startScan", apiKey=rest.admin_key).json()["subsonic-response"]
     assert response["status"] == "ok" and "scanning" in response["scanStatus"]
+
+
+@pytest.mark.parametrize("fmt, codec", [("mp3", "mp3"), ("opus", "opus"), ("aac", "aac")])
+@pytest.mark.parametrize("title, seconds", [("Dawn", 2.0), ("Noon", 1.5), ("Quiet", 1.0)])
+def test_stream_transcodes_to_each_format_at_the_source_duration(rest: Rest, tmp_path: Path, fmt: str,
+                                                                 codec: str, title: str,
+                                                                 seconds: float) -> None:
+    found = validate("search3", rest.get("search3", query=title).json())["song"]
+    song = next(s for s in found if s["title"] == title)
+    if song["suffix"] == fmt:
+        pytest.skip("the file is already in that format: sent as it is")
+    response = rest.get("stream", id=song["id"], format=fmt, maxBitRate=128)
+    assert response.status_code == 200, response.text
+    path = tmp_path / f"streamed.{fmt}"
+    path.write_bytes(response.content)
+    probe = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries",
+                            "stream=codec_name", "-of", "csv=p=0", str(path)], capture_output=True, text=True)
+    assert probe.stdout.strip() == codec
+    assert abs(duration_of(response.content, tmp_path) - seconds) <= 0.1
+
+
+def test_stream_time_offset_and_the_original_when_it_already_fits(rest: Rest, tmp_path: Path) -> None:
+    dawn = validate("search3", rest.get("search3", query="dawn").json())["song"][0]
+    later = rest.get("stream", id=dawn["id"], format="mp3", timeOffset=1)
+    assert abs(duration_of(later.content, tmp_path) - 1.0) <= 0.1
+    noon = validate("search3", rest.get("search3", query="noon").json())["song"][0]
+    same = rest.get("stream", id=noon["id"], format="mp3")  # an MP3 already: the file itself
+    assert same.headers["accept-ranges"] == "bytes" and len(same.content) == noon["size"]
+    assert rest.get("stream", id=noon["id"], format="wma").json()["subsonic-response"]["error"]["code"] == 0
+
+
+def test_a_transcode_streams_as_it_encodes_and_stops_with_the_client(rest: Rest) -> None:
+    (talk,) = [i["id"] for i in httpx.get(f"{rest.live.url}/api/v1/items", params={"type": "episode"},
+                                          headers={"Authorization": f"Bearer {rest.key}"}).json()["items"]]
+    params = {"v": "1.16.1", "c": "t", "apiKey": rest.key, "id": talk, "format": "mp3", "maxBitRate": "128"}
+    with httpx.stream("GET", f"{rest.live.url}/rest/stream", params=params, timeout=30) as response:
+        assert response.status_code == 200 and response.headers["content-type"] == "audio/mpeg"
+        first = next(response.iter_raw())
+    # 300 s at 128 kb/s is 4.8 MB: the first bytes came with the first chunk, not after the encode.
+    assert 0 < len(first) < 500_000
+    assert rest.get("ping").json()["subsonic-response"]["status"] == "ok"  # the server carries on
