@@ -20,6 +20,7 @@ from revenge.library.scan_runner import ScanRunner
 from revenge.library.watch import LibraryWatcher
 from revenge.metrics import Metrics
 from revenge.playback.event_service import EventService
+from revenge.playback.marks_store import open_mark_store
 from revenge.playback.progress_scrobbles import ProgressScrobbler
 from revenge.playback.queue_service import QueueService
 from revenge.playback.queue_store import open_queue_store
@@ -83,6 +84,9 @@ def create_app(settings: Settings) -> Starlette:
             queue_store = open_queue_store(settings)
             await queue_store.open()
             stack.push_async_callback(queue_store.close)
+            marks = open_mark_store(settings)
+            await marks.open()
+            stack.push_async_callback(marks.close)
             progress = await ProgressService.open(settings, metrics=metrics, plays=ProgressScrobbler(records))
             stack.push_async_callback(progress.close)
             hls = HlsEngine(settings, metrics=metrics)
@@ -123,7 +127,7 @@ def create_app(settings: Settings) -> Starlette:
                              progress=progress, metrics=metrics, hls=hls, sessions=sessions,
                              stream_secrets=stream_secrets, records=records,
                              scrobblers=scrobblers, art=art, art_cache=art_cache,
-                             queue=queue, events=events, podcasts=podcasts,
+                             queue=queue, events=events, podcasts=podcasts, marks=marks,
                              subsonic=SubsonicState(SecretBox(secrets_key(settings))),
                              watch=watcher.status)
             if settings.scan_on_start:

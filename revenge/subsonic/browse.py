@@ -15,6 +15,7 @@ from revenge.library.tags import Tags
 from revenge.subsonic import mapping
 from revenge.subsonic.envelope import GENERIC, SubsonicError, missing, not_found
 from revenge.subsonic.mapping import parse_id
+from revenge.subsonic.marks import marked_albums
 from revenge.subsonic.protocol import Call, Handler
 
 PAGE = paging.MAX_PAGE
@@ -116,8 +117,9 @@ _LIST_SORTS: dict[str, browse.AlbumSort] = {"random": "random", "newest": "newes
                                             "alphabeticalByName": "alphabetical",
                                             "alphabeticalByArtist": "artist", "byYear": "year",
                                             "byGenre": "alphabetical"}
-# Lists of what the user did: empty until ratings, stars and per-album play counts exist.
+# Lists of what the user did: from the marks (starred, highest); empty until per-album play counts exist.
 _USER_LISTS = ("frequent", "recent", "highest", "starred")
+_MARKED = ("highest", "starred")
 
 
 def _album_list(call: Call) -> list[dict[str, Any]]:
@@ -143,12 +145,19 @@ def _album_list(call: Call) -> list[dict[str, Any]]:
     return [mapping.album(a) for a in albums]
 
 
+async def _albums(call: Call) -> list[dict[str, Any]]:
+    if call.get("type") in _MARKED:
+        offset, size = call.int("offset", 0), call.int("size", 10, 0, PAGE)
+        return (await marked_albums(call, call.require("type")))[offset:offset + size]
+    return await anyio.to_thread.run_sync(_album_list, call)
+
+
 async def get_album_list2(call: Call) -> dict[str, Any]:
-    return {"albumList2": {"album": await anyio.to_thread.run_sync(_album_list, call)}}
+    return {"albumList2": {"album": await _albums(call)}}
 
 
 async def get_album_list(call: Call) -> dict[str, Any]:
-    albums = await anyio.to_thread.run_sync(_album_list, call)
+    albums = await _albums(call)
     return {"albumList": {"album": [{**a, "parent": a.get("artistId")} for a in albums]}}
 
 

@@ -24,7 +24,8 @@ ARTIST = obj({"id": STRING, "name": STRING}, {"coverArt": STRING, "albumCount": 
                                               "musicBrainzId": STRING, "sortName": STRING})
 CHILD = obj({"id": STRING, "isDir": BOOL, "title": STRING}, {
     "parent": STRING, "album": STRING, "artist": STRING, "track": INT, "year": INT, "genre": STRING,
-    "coverArt": STRING, "size": INT, "contentType": STRING, "suffix": STRING, "duration": INT,
+    "coverArt": STRING, "size": INT, "contentType": STRING, "starred": STRING, "suffix": STRING,
+    "duration": INT,
     "bitRate": INT, "samplingRate": INT, "channelCount": INT, "isVideo": BOOL, "discNumber": INT,
     "albumId": STRING, "artistId": STRING, "type": STRING, "mediaType": STRING, "bpm": INT,
     "comment": STRING, "sortName": STRING, "musicBrainzId": STRING, "genres": array(ITEM_GENRE),
@@ -33,7 +34,7 @@ CHILD = obj({"id": STRING, "isDir": BOOL, "title": STRING}, {
                            "albumPeak": NUMBER}),
 })
 ALBUM = obj({"id": STRING, "name": STRING, "songCount": INT, "duration": INT, "created": STRING}, {
-    "artist": STRING, "artistId": STRING, "coverArt": STRING, "year": INT, "genre": STRING,
+    "artist": STRING, "artistId": STRING, "coverArt": STRING, "year": INT, "genre": STRING, "starred": STRING,
     "recordLabels": array(obj({"name": STRING})), "musicBrainzId": STRING, "genres": array(ITEM_GENRE),
     "artists": array(ARTIST), "displayArtist": STRING, "isCompilation": BOOL,
     "originalReleaseDate": obj({}, {"year": INT, "month": INT, "day": INT}),
@@ -78,6 +79,8 @@ BODIES: dict[str, tuple[str, dict[str, Any]]] = {
     "getScanStatus": ("scanStatus", obj({"scanning": BOOL}, {"count": INT, "lastScan": STRING})),
     "getArtistInfo2": ("artistInfo2", obj({}, {"musicBrainzId": STRING})),
     "getAlbumInfo2": ("albumInfo", obj({}, {"musicBrainzId": STRING})),
+    "getStarred2": ("starred2", SEARCH_RESULT),
+    "getStarred": ("starred", SEARCH_RESULT),
 }
 
 ENVELOPE = obj({"status": {"enum": ["ok", "failed"]}, "version": STRING, "type": STRING,

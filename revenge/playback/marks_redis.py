@@ -1,0 +1,77 @@
+"""Stars and ratings in Dragonfly/Redis: ``rv:{<user>}:stars`` (key → ms) and ``rv:{<user>}:ratings``
+(key → 1..5), written by Lua scripts (``lua/marks_*.lua``) that hold the cap, their key in KEYS."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from redis.exceptions import RedisError
+
+from revenge.playback.marks import MAX_MARKS, TooManyMarks, check_rating
+from revenge.redis_scripts import LuaScript, ScriptedRedis, key_guard_lua, reply_text
+
+log = logging.getLogger("revenge.playback")
+
+_KEY_GUARD = key_guard_lua({"HEXISTS": 1, "HLEN": 1, "HSETNX": 1, "HSET": 1, "HDEL": 1})
+MAX_KEYS_PER_CALL = 500  # one script call: bounded work on the server
+
+
+def stars_key(user_id: str) -> str:
+    return f"rv:{{{user_id}}}:stars"
+
+
+def ratings_key(user_id: str) -> str:
+    return f"rv:{{{user_id}}}:ratings"
+
+
+class RedisMarkStore:
+    def __init__(self, url: str, timeout_seconds: float, *, key_guard: bool = False) -> None:
+        guard = _KEY_GUARD if key_guard else ""
+        scripts = [LuaScript.packaged("revenge.playback", name, guard)
+                   for name in ("marks_star", "marks_rate")]
+        self._redis = ScriptedRedis(url, timeout_seconds, "marks", scripts, log)
+
+    async def open(self) -> None:
+        await self._redis.open()
+
+    async def close(self) -> None:
+        await self._redis.close()
+
+    async def star(self, user_id: str, keys: Sequence[str], at_ms: int) -> None:
+        unique = list(dict.fromkeys(keys))
+        for start in range(0, len(unique), MAX_KEYS_PER_CALL):
+            batch = unique[start:start + MAX_KEYS_PER_CALL]
+            reply = await self._redis.evalsha("marks_star", (stars_key(user_id),),
+                                              (str(MAX_MARKS), str(at_ms), *batch))
+            if int(reply) == 0:
+                raise TooManyMarks(f"at most {MAX_MARKS} stars")
+
+    async def unstar(self, user_id: str, keys: Sequence[str]) -> None:
+        if not keys:
+            return
+        try:
+            await self._redis.client().hdel(stars_key(user_id), *keys)
+        except RedisError as exc:
+            raise self._redis.unavailable(exc) from exc
+
+    async def _all(self, key: str) -> dict[str, int]:
+        try:
+            found = await self._redis.client().hgetall(key)
+        except RedisError as exc:
+            raise self._redis.unavailable(exc) from exc
+        return {reply_text(k): int(v) for k, v in found.items()}
+
+    async def starred(self, user_id: str) -> dict[str, int]:
+        found = await self._all(stars_key(user_id))
+        return dict(sorted(found.items(), key=lambda kv: (kv[1], kv[0])))
+
+    async def set_rating(self, user_id: str, key: str, rating: int) -> None:
+        check_rating(rating)
+        reply = await self._redis.evalsha("marks_rate", (ratings_key(user_id),),
+                                          (str(MAX_MARKS), key, str(rating)))
+        if int(reply) == 0:
+            raise TooManyMarks(f"at most {MAX_MARKS} ratings")
+
+    async def ratings(self, user_id: str) -> dict[str, int]:
+        return await self._all(ratings_key(user_id))
