@@ -20,7 +20,7 @@ from revenge.library.scan_runner import ScanRunner
 from revenge.library.watch import LibraryWatcher
 from revenge.metrics import Metrics
 from revenge.playback.event_service import EventService
-from revenge.playback.marks_store import open_mark_store
+from revenge.playback.marks_store import open_mark_store, open_playlist_store
 from revenge.playback.progress_scrobbles import ProgressScrobbler
 from revenge.playback.queue_service import QueueService
 from revenge.playback.queue_store import open_queue_store
@@ -87,6 +87,9 @@ def create_app(settings: Settings) -> Starlette:
             marks = open_mark_store(settings)
             await marks.open()
             stack.push_async_callback(marks.close)
+            playlists = open_playlist_store(settings)
+            await playlists.open()
+            stack.push_async_callback(playlists.close)
             progress = await ProgressService.open(settings, metrics=metrics, plays=ProgressScrobbler(records))
             stack.push_async_callback(progress.close)
             hls = HlsEngine(settings, metrics=metrics)
@@ -128,6 +131,7 @@ def create_app(settings: Settings) -> Starlette:
                              stream_secrets=stream_secrets, records=records,
                              scrobblers=scrobblers, art=art, art_cache=art_cache,
                              queue=queue, events=events, podcasts=podcasts, marks=marks,
+                             playlists=playlists,
                              subsonic=SubsonicState(SecretBox(secrets_key(settings))),
                              watch=watcher.status)
             if settings.scan_on_start:

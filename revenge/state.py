@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from revenge.metrics import Metrics
     from revenge.playback.event_service import EventService
     from revenge.playback.marks import MarkStore
+    from revenge.playback.playlists import PlaylistStore
     from revenge.playback.queue_service import QueueService
     from revenge.playback.records import RecordStore
     from revenge.playback.service import SessionService
@@ -52,5 +53,6 @@ class AppState:
     podcasts: PodcastService  # feed subscriptions and episode downloads (podcasts.db)
     events: EventService  # live events to the user's devices, the device list, remote control
     marks: MarkStore  # stars and ratings of songs, albums, artists
+    playlists: PlaylistStore  # each user's playlists
     subsonic: SubsonicState  # the /rest/ face's login limits, app-password box, now playing
     watch: WatchStatus | None = None  # the library watcher (None: an app built without one)

@@ -1,10 +1,12 @@
-"""The store of stars and ratings ``settings.store`` names (``marks.MarkStore``), not yet opened."""
+"""The stores of stars and ratings (``marks.MarkStore``) and playlists (``playlists.PlaylistStore``) that
+``settings.store`` names, not yet opened."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from revenge.playback.marks import MarkStore
+from revenge.playback.playlists import PlaylistStore
 
 if TYPE_CHECKING:
     from revenge.config import Settings
@@ -18,3 +20,13 @@ def open_mark_store(settings: Settings) -> MarkStore:
     from revenge.playback.marks_redis import RedisMarkStore
 
     return RedisMarkStore(settings.store, settings.store_timeout_seconds)
+
+
+def open_playlist_store(settings: Settings) -> PlaylistStore:
+    if settings.store == "sqlite":
+        from revenge.playback.playlists_sqlite import SqlitePlaylistStore
+
+        return SqlitePlaylistStore(settings.data_dir / "playlists.db")
+    from revenge.playback.playlists_redis import RedisPlaylistStore
+
+    return RedisPlaylistStore(settings.store, settings.store_timeout_seconds)

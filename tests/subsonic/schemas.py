@@ -46,6 +46,9 @@ INDEX = obj({"name": STRING, "artist": array(ARTIST)})
 LINE = obj({"value": STRING}, {"start": INT})
 STRUCTURED_LYRICS = obj({"lang": STRING, "synced": BOOL, "line": array(LINE)},
                         {"displayArtist": STRING, "displayTitle": STRING, "offset": NUMBER})
+PLAYLIST = obj({"id": STRING, "name": STRING, "songCount": INT, "duration": INT, "created": STRING,
+                "changed": STRING}, {"comment": STRING, "owner": STRING, "public": BOOL, "coverArt": STRING})
+PLAYLIST_WITH_SONGS = {**PLAYLIST, "properties": {**PLAYLIST["properties"], "entry": array(CHILD)}}
 SEARCH_RESULT = obj({}, {"artist": array(ARTIST), "album": array(ALBUM), "song": array(CHILD)})
 
 BODIES: dict[str, tuple[str, dict[str, Any]]] = {
@@ -80,6 +83,8 @@ BODIES: dict[str, tuple[str, dict[str, Any]]] = {
     "getArtistInfo2": ("artistInfo2", obj({}, {"musicBrainzId": STRING})),
     "getAlbumInfo2": ("albumInfo", obj({}, {"musicBrainzId": STRING})),
     "getStarred2": ("starred2", SEARCH_RESULT),
+    "getPlaylists": ("playlists", obj({}, {"playlist": array(PLAYLIST)})),
+    "getPlaylist": ("playlist", PLAYLIST_WITH_SONGS),
     "getStarred": ("starred", SEARCH_RESULT),
 }
 
