@@ -117,9 +117,10 @@ _LIST_SORTS: dict[str, browse.AlbumSort] = {"random": "random", "newest": "newes
                                             "alphabeticalByName": "alphabetical",
                                             "alphabeticalByArtist": "artist", "byYear": "year",
                                             "byGenre": "alphabetical"}
-# Lists of what the user did: from the marks (starred, highest); empty until per-album play counts exist.
+# Lists of what the user did: from the marks (starred, highest) and the progress store's played lists.
 _USER_LISTS = ("frequent", "recent", "highest", "starred")
 _MARKED = ("highest", "starred")
+_PLAYED: dict[str, browse.PlayedSort] = {"recent": "recently_played", "frequent": "frequent"}
 
 
 def _album_list(call: Call) -> list[dict[str, Any]]:
@@ -146,9 +147,17 @@ def _album_list(call: Call) -> list[dict[str, Any]]:
 
 
 async def _albums(call: Call) -> list[dict[str, Any]]:
-    if call.get("type") in _MARKED:
+    kind = call.get("type")
+    if kind in _MARKED or kind in _PLAYED:
         offset, size = call.int("offset", 0), call.int("size", 10, 0, PAGE)
-        return (await marked_albums(call, call.require("type")))[offset:offset + size]
+        if kind in _MARKED:
+            return (await marked_albums(call, kind))[offset:offset + size]
+        played = await call.state.progress.played(call.user.id, "track", "recent" if kind == "recent"
+                                                  else "frequent", browse.PLAYED_TRACKS)
+        albums, _ = browse.list_played_albums(
+            call.state.catalog, [(p.item_id, p.last_played_at, p.play_count) for p in played],
+            sort=_PLAYED[kind], limit=min(offset + size, browse.PLAYED_TRACKS))
+        return [mapping.album(a) for a in albums[offset:offset + size]]
     return await anyio.to_thread.run_sync(_album_list, call)
 
 

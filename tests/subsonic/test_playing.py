@@ -80,3 +80,17 @@ def test_bookmarks_are_the_callers_progress(rest: Rest, client: libopensonic.Con
     assert [b.position for b in client.get_bookmarks() if b.entry.id == talk] == [33_000]
     assert client.delete_bookmark(talk)
     assert all(b.entry.id != talk for b in client.get_bookmarks())
+
+
+def test_the_recent_album_list_follows_the_callers_plays(rest: Rest, native: httpx.Client) -> None:
+    quiet = str(songs(rest)[2]["id"])  # on "Alone"
+    native.put(f"/api/v1/playback/progress/{quiet}", json={
+        "position_seconds": 0.0, "duration_seconds": 1.0, "event": "start", "device_id": "phone",
+        "client_ts": int(time.time() * 1000)}).raise_for_status()
+    albums = validate("getAlbumList2", rest.get("getAlbumList2", type="recent").json())["album"]
+    assert [a["name"] for a in albums] == ["Alone"]
+    # A 1 s track never counts as a play (the progress rules), so none is frequent; the ranking is the
+    # one /api/v1/albums?sort=frequent uses, tested there.
+    assert validate("getAlbumList2", rest.get("getAlbumList2", type="frequent").json()).get("album", []) == []
+    other = validate("getAlbumList2", rest.get("getAlbumList2", type="recent", apiKey=rest.admin_key).json())
+    assert other.get("album", []) == []  # the caller's plays, not everyone's
