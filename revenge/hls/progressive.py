@@ -82,6 +82,8 @@ class ProgressiveTranscode:
                                             frame_size=codec.frame_size or None)
         self._frames = self._decoded(offset_seconds)
         self._done = False
+        self._encoded = 0  # samples at the output rate
+        self.sent_ms = 0  # audio handed out by next_chunk so far
 
     def _decoded(self, offset: float) -> Iterator[av.AudioFrame]:
         for media in self.item.files:
@@ -117,12 +119,18 @@ class ProgressiveTranscode:
                 encoded += converted.samples
                 self._out.mux(self._stream.encode(converted))
             if encoded >= wanted:
+                self._advance(encoded)
                 return self._sink.take()
         for converted in self._resampler.resample(None):
             self._out.mux(self._stream.encode(converted))
         self._out.mux(self._stream.encode(None))
+        self._advance(encoded)
         self.close()
         return self._sink.take()
+
+    def _advance(self, samples: int) -> None:
+        self._encoded += samples
+        self.sent_ms = self._encoded * 1000 // self._stream.codec_context.sample_rate
 
     def close(self) -> None:
         if not self._done:

@@ -5,7 +5,6 @@ caller's progress). Each maps onto the native services: records, queue, progress
 
 from __future__ import annotations
 
-import re
 import time
 from typing import Any
 
@@ -20,15 +19,9 @@ from revenge.subsonic import mapping
 from revenge.subsonic.envelope import GENERIC, SubsonicError, not_found
 from revenge.subsonic.mapping import parse_id
 from revenge.subsonic.media import current_item
-from revenge.subsonic.protocol import Call, Handler
+from revenge.subsonic.protocol import Call, Handler, device_of
 
 MAX_QUEUE = 10_000
-_DEVICE_CHARS = re.compile(r"[^A-Za-z0-9._:@-]")
-
-
-def device_of(call: Call) -> str:
-    """The client name (``c``) as a device id: the key of per-device progress and queue changes."""
-    return "subsonic-" + _DEVICE_CHARS.sub("-", call.get("c") or "client")[:48]
 
 
 def _song(call: Call, item: Item, extra: dict[str, Any] | None = None) -> dict[str, Any]:

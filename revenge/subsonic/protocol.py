@@ -6,6 +6,7 @@ formPost), format, version, login, then the endpoint. Every answer but media is 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -78,6 +79,15 @@ class Call:
     def bool(self, name: str, default: bool) -> bool:
         raw = self.get(name)
         return default if raw is None or raw == "" else raw.lower() in ("true", "1", "yes")
+
+
+_DEVICE_CHARS = re.compile(r"[^A-Za-z0-9._:@-]")
+
+
+def device_of(call: Call) -> str:
+    """The client name (``c``) as a device id: the key of per-device progress, sessions and queue
+    changes."""
+    return "subsonic-" + _DEVICE_CHARS.sub("-", call.get("c") or "client")[:48]
 
 
 Answer = Mapping[str, Any] | Response

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import subprocess
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import pytest
 
 from tests.subsonic.conftest import Rest
 from tests.subsonic.schemas import BODIES, validate
+from tests.waits import wait_until
 
 NS = "{http://subsonic.org/restapi}"
 
@@ -184,6 +186,12 @@ def test_stream_time_offset_and_the_original_when_it_already_fits(rest: Rest, tm
     assert rest.get("stream", id=noon["id"], format="wma").json()["subsonic-response"]["error"]["code"] == 0
 
 
+def sessions_open(rest: Rest) -> float:
+    text = httpx.get(f"{rest.live.url}/metrics", timeout=30).text
+    return float(next(line.split()[1] for line in text.splitlines()
+                      if line.startswith("revenge_sessions_active ")))
+
+
 def test_a_transcode_streams_as_it_encodes_and_stops_with_the_client(rest: Rest) -> None:
     (talk,) = [i["id"] for i in httpx.get(f"{rest.live.url}/api/v1/items", params={"type": "episode"},
                                           headers={"Authorization": f"Bearer {rest.key}"}).json()["items"]]
@@ -193,4 +201,22 @@ def test_a_transcode_streams_as_it_encodes_and_stops_with_the_client(rest: Rest)
         first = next(response.iter_raw())
     # 300 s at 128 kb/s is 4.8 MB: the first bytes came with the first chunk, not after the encode.
     assert 0 < len(first) < 500_000
+    # The session the stream opened ends with it, long before its idle timeout (the stream may have been
+    # sent whole into the socket buffers before the client went away).
+    wait_until(lambda: sessions_open(rest) == 0, "the stream's session ended", timeout=10)
     assert rest.get("ping").json()["subsonic-response"]["status"] == "ok"  # the server carries on
+
+
+def test_a_transcoded_stream_is_a_session_that_feeds_progress(rest: Rest) -> None:
+    native = {"Authorization": f"Bearer {rest.admin_key}"}  # boss: no other test plays as boss
+    (talk,) = [i["id"] for i in httpx.get(f"{rest.live.url}/api/v1/items", params={"type": "episode"},
+                                          headers=native).json()["items"]]
+    started = time.monotonic()
+    response = rest.get("stream", id=talk, format="opus", maxBitRate=32, timeOffset=10, apiKey=rest.admin_key)
+    elapsed = time.monotonic() - started
+    assert response.status_code == 200 and response.headers["content-type"] == "audio/ogg"
+    progress = httpx.get(f"{rest.live.url}/api/v1/playback/progress/{talk}", headers=native).json()
+    (device,) = progress["devices"]
+    assert device["device_id"] == "subsonic-tests"
+    # From the offset on, never further than the wall time the stream took (300 s were sent in less).
+    assert 10.0 <= device["position_seconds"] <= 10.0 + elapsed + 0.5

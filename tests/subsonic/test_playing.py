@@ -88,7 +88,7 @@ def test_the_recent_album_list_follows_the_callers_plays(rest: Rest, native: htt
         "position_seconds": 0.0, "duration_seconds": 1.0, "event": "start", "device_id": "phone",
         "client_ts": int(time.time() * 1000)}).raise_for_status()
     albums = validate("getAlbumList2", rest.get("getAlbumList2", type="recent").json())["album"]
-    assert [a["name"] for a in albums] == ["Alone"]
+    assert albums[0]["name"] == "Alone"  # the latest play first (transcoded streams played others)
     # A 1 s track never counts as a play (the progress rules), so none is frequent; the ranking is the
     # one /api/v1/albums?sort=frequent uses, tested there.
     assert validate("getAlbumList2", rest.get("getAlbumList2", type="frequent").json()).get("album", []) == []

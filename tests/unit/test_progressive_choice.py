@@ -29,3 +29,11 @@ async def test_run_encode_refuses_past_the_on_demand_queue(tmp_path: Path) -> No
     finally:
         engine._chunks = 0
         await engine.aclose()
+
+
+def test_a_stream_is_heard_up_to_what_was_sent_and_no_faster_than_time() -> None:
+    from revenge.subsonic.transcoded import heard_ms
+
+    assert heard_ms(10_000, 300_000, 2_000) == 12_000  # sent far ahead: the wall clock bounds it
+    assert heard_ms(0, 4_000, 60_000) == 4_000  # a slow stream: only what was sent
+    assert heard_ms(5_000, 1_000, -5) == 5_000
