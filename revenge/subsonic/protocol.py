@@ -147,6 +147,8 @@ def make_endpoint(handlers: Mapping[str, Handler]) -> Callable[[Request], Awaita
         except SubsonicError as exc:
             return _render(envelope(error=exc), fmt, callback)
         except ApiError as exc:  # a shared helper's refusal, said the Subsonic way
+            if exc.status == 416:
+                raise  # a media answer's own status: players expect 416 for a range past the end
             code = NOT_FOUND if exc.status == 404 else GENERIC
             return _render(envelope(error=SubsonicError(code, exc.message)), fmt, callback)
         except StoreUnavailable:

@@ -147,6 +147,10 @@ def test_stream_and_download_send_the_original_with_ranges(rest: Rest, tmp_path:
                                                              "id": songs[0]["id"]},
                      headers={"Range": "bytes=0-99"}, timeout=30)
     assert part.status_code == 206 and len(part.content) == 100
+    past = httpx.get(f"{rest.live.url}/rest/stream", params={"v": "1.16.1", "c": "t", "apiKey": rest.key,
+                                                             "id": songs[0]["id"]},
+                     headers={"Range": f"bytes={songs[0]['size'] + 10}-"}, timeout=30)
+    assert past.status_code == 416
     download = rest.get("download", id=songs[1]["id"])
     assert download.status_code == 200 and download.headers["content-disposition"] == "attachment"
 
