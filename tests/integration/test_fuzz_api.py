@@ -384,7 +384,8 @@ def test_integer_query_parameters_refuse_what_is_not_ascii_digits(target: Target
 SAMPLE_PATH_VALUES = {"item_id": "a" * 16, "session_id": "a" * 22, "bookmark_id": "a" * 16,
                       "album_id": "a" * 16, "artist_id": "a" * 16,
                       "profile": "aac-128", "index": "0", "name": "app.js", "art_id": "a" * 24,
-                      "podcast_id": "a" * 16, "episode_id": "a" * 16, "device_id": "phone"}
+                      "podcast_id": "a" * 16, "episode_id": "a" * 16, "device_id": "phone",
+                      "endpoint": "ping"}
 IMPLICIT = {"HEAD", "OPTIONS"}
 
 
