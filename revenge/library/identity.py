@@ -11,7 +11,9 @@ In this order:
    last 30 days (``missing_ids``, filled by a trigger on every removal): the same file moved or
    renamed, across folders and across roots of the same type, in one batch of changes or over
    several (moved out of the library and back, or a request saw it gone before the watcher did).
-   A copy is a new item (the original is still there);
+   A copy is a new item (the original is still there). Audio shared by more than
+   ``MAX_SAME_AUDIO`` stored items (a library of identical silences, or one file copied many times)
+   says nothing about which of them moved, so it is not matched: a scan stays linear in the files;
 4. the id derived from the path (``ids.item_id``), or, when an item moved away from this path
    still holds that id, the first free ``ids.variant_item_id``.
 """
@@ -28,6 +30,7 @@ from revenge.library.ids import item_id, variant_item_id
 from revenge.library.model import ItemType
 
 _MAX_VARIANTS = 64
+MAX_SAME_AUDIO = 8
 MISSING_KEPT_S = 30 * 86_400  # how long a removed item's id waits for its audio to come back
 Arrival = Literal["new", "moved", "remounted"]
 
@@ -69,11 +72,15 @@ def moved_from(catalog: Catalog, item_type: ItemType, content: str | None) -> st
     if content is None:
         return None
     with catalog.writing() as db:
-        ids = [r[0] for r in db.execute("SELECT id FROM items WHERE type = ? AND content = ? ORDER BY id",
-                                        (item_type, content))]
+        ids = [r[0] for r in db.execute(
+            "SELECT id FROM items WHERE type = ? AND content = ? ORDER BY id LIMIT ?",
+            (item_type, content, MAX_SAME_AUDIO + 1))]
         missing = [r[0] for r in db.execute(
             "SELECT id FROM missing_ids WHERE type = ? AND content = ? AND removed_at > ? "
-            "ORDER BY removed_at DESC", (item_type, content, time.time() - MISSING_KEPT_S))]
+            "ORDER BY removed_at DESC LIMIT ?",
+            (item_type, content, time.time() - MISSING_KEPT_S, MAX_SAME_AUDIO + 1))]
+    if len(ids) > MAX_SAME_AUDIO or len(missing) > MAX_SAME_AUDIO:
+        return None
     return next((uid for uid in ids if _gone(catalog, uid)), None) \
         or next((uid for uid in missing if not _held(catalog, uid)), None)
 
