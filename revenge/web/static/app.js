@@ -2,6 +2,7 @@
 // This entry signs in and out, routes the views, and wires the keyboard.
 import { api, currentKey, onUnauthorized, setKey } from "./js/api.js";
 import { $, clearError, showError } from "./js/dom.js";
+import { startEvents, stopEvents } from "./js/events.js";
 import * as player from "./js/player.js";
 import * as queue from "./js/queue.js";
 import "./js/lyrics.js";
@@ -37,6 +38,7 @@ function signedIn() {
 
 function signOut(reason) {
   setKey(null);
+  stopEvents();
   player.forget();
   showLogin();
   if (reason) showError(reason);
@@ -96,6 +98,7 @@ let started = false;
 function begin() {
   signedIn();
   queue.load().catch(showError);
+  startEvents();
   if (started) {
     window.dispatchEvent(new HashChangeEvent("hashchange"));
   } else {
