@@ -8,10 +8,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, urlencode, urlparse
 
 import pytest
-from playwright.sync_api import Browser, Page, Request
+from playwright.sync_api import Browser, Page, Request, Route
 
 from tests.browser.conftest import PHONE, PageLog
 from tests.browser.test_library_views import (
@@ -146,8 +146,14 @@ def test_continue_here_plays_at_the_other_devices_position(page: Page, second: P
     no_page_errors(second_log)
 
 
+def only_the_drop(log: PageLog) -> None:
+    """The cut stream (and a token asked for while down) is all the browser logs: nothing thrown."""
+    assert log.page_errors == []
+    assert [e for e in log.console_errors if "/api/v1/events" not in e] == []
+
+
 def test_a_dropped_stream_reconnects_and_gets_what_it_missed(page: Page, second: Page, site: Site,
-                                                              page_log: PageLog) -> None:
+                                                              page_log: PageLog, second_log: PageLog) -> None:
     """B reaches the server through a proxy that cuts its connections: its stream ends mid-response,
     and while the network is down A changes the queue; back up, B opens a new stream (a new token)
     with the last event id it had and gets the change replayed, with no resync."""
@@ -186,3 +192,42 @@ def test_a_dropped_stream_reconnects_and_gets_what_it_missed(page: Page, second:
         assert resumed["t"] != parse_qs(urlparse(streams[0]).query)["t"]
         assert "last_event_id" not in parse_qs(urlparse(streams[0]).query)
     no_page_errors(page_log)
+    only_the_drop(second_log)
+
+
+def test_a_stream_the_backlog_cannot_resume_resyncs(page: Page, second: Page, site: Site,
+                                                     page_log: PageLog, second_log: PageLog) -> None:
+    """B comes back with an id the backlog no longer holds (as after a server restart: the reconnect's
+    ``last_event_id`` is rewritten to one): the server says resync, and B re-reads the queue, then
+    follows live again from the resync's id."""
+    with dropping_proxy(site.live.url) as proxy:
+        sign_in(page, site)
+        sign_in(second, Site(replace(site.live, url=proxy.url), site.key, site.ids), route="#/")
+        connected(page)
+        connected(second)
+        open_album(page)
+        page.click("#album-play")
+        queue_panel(second, 3)
+
+        proxy.drop()
+        second.wait_for_function("() => window.revengeDiagnostics.events.connected === false")
+
+        def forgotten(route: Route) -> None:
+            parts = urlparse(route.request.url)
+            query = parse_qs(parts.query)
+            if "last_event_id" in query:
+                query["last_event_id"] = ["1-0"]
+            route.continue_(url=parts._replace(query=urlencode(query, doseq=True)).geturl())
+
+        second.route("**/api/v1/events?*", forgotten)
+        page.locator(".track", has_text=IN_ORDER[2]).locator(".track-add").click()
+        page.wait_for_function("() => window.revengeDiagnostics.queue?.items.length === 4")
+        with second.expect_response(lambda r: urlparse(r.url).path == "/api/v1/queue"
+                                    and r.request.method == "GET"):
+            proxy.restore()
+        queue_panel(second, 4)
+        assert diagnostics(second)["events"]["received"].count("resync") == 1
+        page.locator(".track", has_text=IN_ORDER[0]).locator(".track-add").click()
+        queue_panel(second, 5)  # live again after the resync
+    no_page_errors(page_log)
+    only_the_drop(second_log)
