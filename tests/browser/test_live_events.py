@@ -101,6 +101,23 @@ def test_b_follows_the_queue_a_changes(page: Page, second: Page, site: Site, pag
     no_page_errors(second_log)
 
 
+def test_a_page_opened_while_another_device_plays_shows_it(page: Page, second: Page, site: Site,
+                                                            second_log: PageLog) -> None:
+    """No event tells B (A paused before B came, so no more come): its first stream has nothing to
+    replay, so it reads the device list."""
+    sign_in(page, site)
+    open_album(page)
+    page.click("#album-play")
+    wait_playing(page, site.ids[IN_ORDER[0]])
+    with page.expect_response(lambda r: r.url.endswith("/heartbeat") and r.ok
+                              and '"state":"paused"' in (r.request.post_data or "")):
+        page.evaluate("() => document.getElementById('audio').pause()")
+    sign_in(second, site, route="#/")
+    second.wait_for_selector("#remote:not([hidden])")
+    assert f"Paused on {device_of(page)}: {IN_ORDER[0]}" in (second.text_content("#remote-text") or "")
+    no_page_errors(second_log)
+
+
 def test_b_obeys_the_commands_a_sends(page: Page, second: Page, site: Site, page_log: PageLog,
                                       second_log: PageLog) -> None:
     _, device_b = both_signed_in(page, second, site)

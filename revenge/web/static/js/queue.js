@@ -47,7 +47,9 @@ export function resume() {
 }
 
 export async function load() {
-  return adopt(await api("GET", "/queue"));
+  const q = await api("GET", "/queue");
+  // A live event may have brought a newer version while the answer was on its way.
+  return queue && q.version < queue.version ? queue : adopt(q);
 }
 
 // One change based on the version this page has seen: a 409 carries the current queue, and the change
