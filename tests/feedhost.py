@@ -133,8 +133,10 @@ class FeedHost:
             thread.join(timeout=10)
 
 
-def rss(title: str, episodes: list[dict[str, str]]) -> bytes:
-    """A feed: each episode ``{title, guid, date (RFC 822), url, type?, length?, extra?}``."""
+def rss(title: str, episodes: list[dict[str, str]], image: str = "") -> bytes:
+    """A feed: each episode ``{title, guid, date (RFC 822), url, type?, length?, extra?}``; ``image``
+    the show's picture URL (as ``<itunes:image href>`` and ``<image><url>``)."""
+    art = f'<itunes:image href="{image}"/><image><url>{image}</url></image>' if image else ""
     items = "".join(
         f"<item><title>{e['title']}</title><guid>{e['guid']}</guid><pubDate>{e['date']}</pubDate>"
         f'<enclosure url="{e["url"]}" type="{e.get("type", "audio/mpeg")}" length="{e.get("length", "0")}"/>'
@@ -146,5 +148,5 @@ def rss(title: str, episodes: list[dict[str, str]]) -> bytes:
         f'xmlns:itunes="http://www.itunes.com/dtds/podcast-1.0.dtd" '
         f'xmlns:podcast="https://podcastindex.org/namespace/1.0" '
         f'xmlns:psc="http://podlove.org/simple-chapters"><channel><title>{title}</title>'
-        f"<description>A test show</description>{items}</channel></rss>"
+        f"<description>A test show</description>{art}{items}</channel></rss>"
     ).encode()

@@ -19,6 +19,7 @@ from revenge.library.ids import item_id, relative_key
 from revenge.library.probe import ProbeError, probe_file
 from revenge.library.scan_runner import ScanRunner
 from revenge.podcasts import schedule
+from revenge.podcasts.cover import CoverError, fetch_cover, has_cover, wanted
 from revenge.podcasts.feeds import FeedError, parse_json_chapters
 from revenge.podcasts.fetch import Fetcher, FetchError, discard_part, validator_path
 from revenge.podcasts.naming import audio_suffix, episode_file_name
@@ -152,6 +153,7 @@ class Downloads:
         os.replace(part, final)  # same filesystem (the parts folder is in the root): atomic
         validator_path(part).unlink(missing_ok=True)
         chapters = await self._chapters(row)
+        await self._cover(podcast, final.parent)  # before "downloaded": a downloaded show has its cover
         await self._store.set_episode(
             eid,
             {
@@ -165,6 +167,20 @@ class Downloads:
         )
         await self._keep_last(podcast)
         self._request_rescan()
+
+    async def _cover(self, podcast: dict[str, Any], folder: Path) -> None:
+        """The show's image as its folder's cover, on its first download and when the URL changed; a
+        failing image only is logged (the episode is downloaded all the same)."""
+        url = podcast["image"]
+        if not wanted(url, podcast["cover_url"], await asyncio.to_thread(has_cover, folder)):
+            return
+        try:
+            name = await fetch_cover(self._fetcher, url, folder)
+        except CoverError as exc:
+            log.info("podcast %s: cover not written: %s", podcast["id"], exc)
+            return
+        await self._store.update(podcast["id"], {"cover_url": url})
+        log.info("podcast %s: wrote %s", podcast["id"], name)
 
     async def _chapters(self, row: dict[str, Any]) -> bytes | None:
         """The podcast:chapters JSON, read once when the episode is downloaded (psc:chapters come inline)."""

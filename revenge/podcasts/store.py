@@ -23,6 +23,7 @@ CREATE TABLE IF NOT EXISTS podcast (
   title TEXT NOT NULL,
   description TEXT NOT NULL DEFAULT '',
   image TEXT,
+  cover_url TEXT,
   link TEXT,
   folder TEXT NOT NULL,
   auto_download INTEGER NOT NULL,
@@ -84,6 +85,12 @@ def _chapters_json(episode: FeedEpisode) -> bytes:
     )
 
 
+def _add_cover_url(db: sqlite3.Connection) -> None:
+    # A podcasts.db from before the show covers: the image URL last written as the folder's cover.
+    if "cover_url" not in {row[1] for row in db.execute("PRAGMA table_info(podcast)")}:
+        db.execute("ALTER TABLE podcast ADD COLUMN cover_url TEXT")
+
+
 class PodcastStore:
     def __init__(self, path: Path) -> None:
         self._db = SqliteThread(path, "podcasts")
@@ -91,6 +98,7 @@ class PodcastStore:
     async def open(self) -> None:
         await self._db.open(_SCHEMA)
         await self._db.run(lambda db: db.execute("PRAGMA foreign_keys=ON"))
+        await self._db.transaction(_add_cover_url)
 
     async def close(self) -> None:
         await self._db.close()

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.artgen import picture_bytes
 from tests.feedhost import FeedHost, rss
 from tests.live import LiveServer, add_user, live_server
 from tests.live import test_settings as settings_for
@@ -444,3 +445,53 @@ def test_a_download_removed_while_it_runs_leaves_nothing(env: Env) -> None:
     }
     assert not any(p.name.startswith(eid) for p in (env.podcasts / ".revenge-downloads").iterdir())
     assert not any(f.startswith("Slow Host") for f in env.audio_files())
+
+
+def test_the_show_image_becomes_the_folder_cover(env: Env) -> None:
+    host = env.host
+    png = host.put("/art/show.png", picture_bytes(40, 30, (200, 30, 30)), "image/png")
+    episodes = [_episode(0, host, "/art/e0.mp3", audio=env.audio[0])]
+    feed_url = host.put("/art/feed.xml", rss("Art Show", episodes, image=png), "application/rss+xml")
+    response = env.http.post("/api/v1/podcasts", json={"feed_url": feed_url, "new_per_check": 1})
+    assert response.status_code == 201, response.text
+    pid = response.json()["id"]
+    done = env.wait_downloads(pid, {"Episode 0"})
+    folder = env.podcasts / next(f for f in env.audio_files() if f.startswith("Art Show")).split("/")[0]
+    assert sorted(p.name for p in folder.iterdir() if p.suffix != ".mp3") == ["cover.png"]
+    item_id = done["Episode 0"]["item_id"]
+
+    def art_id() -> str | None:
+        response = env.http.get(f"/api/v1/items/{item_id}")
+        return response.json().get("art_id") if response.status_code == 200 else None
+
+    wait_until(lambda: art_id() is not None, "the episode's cover art")
+    art = env.http.get(f"/api/v1/art/{art_id()}", params={"size": 64})
+    assert art.status_code == 200 and art.headers["content-type"].startswith("image/")
+    assert len(host.hits_of("/art/show.png")) == 1
+
+    # A new image URL (a JPEG now) is fetched with the next download and replaces the PNG.
+    jpeg = host.put("/art/show2.jpg", picture_bytes(30, 30, (30, 30, 200), "JPEG"), "image/jpeg")
+    episodes.append(_episode(1, host, "/art/e1.mp3", audio=env.audio[1]))
+    host.put("/art/feed.xml", rss("Art Show", episodes, image=jpeg), "application/rss+xml")
+    assert env.http.post(f"/api/v1/podcasts/{pid}/refresh").status_code in (200, 202)
+    env.wait_downloads(pid, {"Episode 1"})
+    assert sorted(p.name for p in folder.iterdir() if p.suffix != ".mp3") == ["cover.jpg"]
+    assert (folder / "cover.jpg").read_bytes() == host.resources["/art/show2.jpg"].body
+    assert len(host.hits_of("/art/show.png")) == 1  # the old one is not fetched again
+
+
+@pytest.mark.parametrize("kind", ["noise", "missing"])
+def test_a_broken_show_image_leaves_the_episode_downloaded_without_a_cover(env: Env, kind: str) -> None:
+    host = env.host
+    image = host.put(f"/noart-{kind}/show.png", bytes(range(256)) * 8, "image/png")
+    if kind == "missing":
+        host.resources.pop(f"/noart-{kind}/show.png")
+    episodes = [_episode(0, host, f"/noart-{kind}/e0.mp3", audio=env.audio[0])]
+    feed = rss(f"No Art {kind}", episodes, image=image)
+    feed_url = host.put(f"/noart-{kind}/feed.xml", feed, "application/rss+xml")
+    response = env.http.post("/api/v1/podcasts", json={"feed_url": feed_url, "new_per_check": 1})
+    assert response.status_code == 201, response.text
+    done = env.wait_downloads(response.json()["id"], {"Episode 0"})
+    assert done["Episode 0"]["item_id"]
+    folder = env.podcasts / next(f for f in env.audio_files() if f.startswith(f"No Art {kind}")).split("/")[0]
+    assert [p.name for p in folder.iterdir() if p.suffix != ".mp3"] == []  # no cover, no temp file
