@@ -465,7 +465,8 @@ def test_the_show_image_becomes_the_folder_cover(env: Env) -> None:
         return response.json().get("art_id") if response.status_code == 200 else None
 
     wait_until(lambda: art_id() is not None, "the episode's cover art")
-    art = env.http.get(f"/api/v1/art/{art_id()}", params={"size": 64})
+    first_art = art_id()
+    art = env.http.get(f"/api/v1/art/{first_art}", params={"size": 64})
     assert art.status_code == 200 and art.headers["content-type"].startswith("image/")
     assert len(host.hits_of("/art/show.png")) == 1
 
@@ -478,6 +479,7 @@ def test_the_show_image_becomes_the_folder_cover(env: Env) -> None:
     assert sorted(p.name for p in folder.iterdir() if p.suffix != ".mp3") == ["cover.jpg"]
     assert (folder / "cover.jpg").read_bytes() == host.resources["/art/show2.jpg"].body
     assert len(host.hits_of("/art/show.png")) == 1  # the old one is not fetched again
+    wait_until(lambda: art_id() not in (None, first_art), "the episode's new cover art")  # the rescan's
 
 
 @pytest.mark.parametrize("kind", ["noise", "missing"])
