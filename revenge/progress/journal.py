@@ -27,6 +27,7 @@ seen is kept in ``mark.json``, so a restarted instance replays only when the ser
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 from collections.abc import Iterator, Mapping, Sequence
@@ -145,7 +146,8 @@ class JournalFiles:
 
     def append(self, journal_ms: int, updates: Sequence[ProgressUpdate]) -> None:
         """Write the batch and fsync it: when this returns, the updates survive a crash of the machine."""
-        assert self._fd is not None, "journal is not open"
+        if self._fd is None:  # the store was closed: the caller answers StoreUnavailable
+            raise OSError(errno.EBADF, "the progress journal is closed")
         data = b"".join(entry_line(journal_ms, u) for u in updates)
         view = memoryview(data)
         while view:
