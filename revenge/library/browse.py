@@ -165,16 +165,9 @@ def _artists(db: sqlite3.Connection, rows: Sequence[Sequence[Any]]) -> list[Arti
         (r[0], COVER_CANDIDATES)))) for r in rows]
 
 
-def list_albums(catalog: Catalog, *, sort: AlbumSort = "alphabetical", genre: str | None = None,
-                year_from: int | None = None, year_to: int | None = None, cursor: str | None = None,
-                limit: int = 50) -> tuple[list[Album], str | None]:
-    """One page of albums in ``sort`` order, and the cursor of the next (None at the end)."""
-    width = len(_ALBUM_KEYS[sort]) + 1
-    if cursor is not None:
-        seed, after = decode_list_cursor(cursor, sort, width)
-    else:
-        seed, after = (secrets.randbelow(_MAX_SEED) if sort == "random" else 0), None
-    keys = [k.format(seed=seed) for k in _ALBUM_KEYS[sort]] + ["id"]
+def album_filters(genre: str | None, year_from: int | None,
+                  year_to: int | None) -> tuple[list[str], list[object]]:
+    """SQL conditions on ``albums`` (and their parameters) for a genre and a year range."""
     where: list[str] = []
     params: list[object] = []
     if genre is not None:
@@ -187,6 +180,20 @@ def list_albums(catalog: Catalog, *, sort: AlbumSort = "alphabetical", genre: st
     if year_to is not None:
         where.append("year <= ?")
         params.append(year_to)
+    return where, params
+
+
+def list_albums(catalog: Catalog, *, sort: AlbumSort = "alphabetical", genre: str | None = None,
+                year_from: int | None = None, year_to: int | None = None, cursor: str | None = None,
+                limit: int = 50) -> tuple[list[Album], str | None]:
+    """One page of albums in ``sort`` order, and the cursor of the next (None at the end)."""
+    width = len(_ALBUM_KEYS[sort]) + 1
+    if cursor is not None:
+        seed, after = decode_list_cursor(cursor, sort, width)
+    else:
+        seed, after = (secrets.randbelow(_MAX_SEED) if sort == "random" else 0), None
+    keys = [k.format(seed=seed) for k in _ALBUM_KEYS[sort]] + ["id"]
+    where, params = album_filters(genre, year_from, year_to)
     if after is not None:
         where.append(f"({', '.join(keys)}) > ({_marks(after)})")
         params.extend(after)
@@ -231,18 +238,7 @@ def list_played_albums(catalog: Catalog, played: Sequence[tuple[str, int, int]],
     after = decode_list_cursor(cursor, sort, width)[1] if cursor is not None else None
     if after is not None and not all(isinstance(v, int) for v in after[:-1]):
         raise CursorError("malformed cursor")  # keys are integers: a str among them would not compare
-    filters: list[str] = []
-    params: list[object] = []
-    if genre is not None:
-        filters.append("id IN (SELECT i.album_id FROM item_genres g JOIN items i ON i.id = g.item_id "
-                       "WHERE g.genre_id = ?)")
-        params.append(genre_id_of(genre))
-    if year_from is not None:
-        filters.append("year >= ?")
-        params.append(year_from)
-    if year_to is not None:
-        filters.append("year <= ?")
-        params.append(year_to)
+    filters, params = album_filters(genre, year_from, year_to)
     with catalog.reading() as db:
         ids = [p[0] for p in played]
         album_of: dict[str, str] = {}

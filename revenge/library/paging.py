@@ -16,6 +16,7 @@ from revenge.library.browse import (
     Track,
     _albums,
     _tracks,
+    album_filters,
     genre_id_of,
 )
 from revenge.library.catalog import Catalog
@@ -28,18 +29,7 @@ def albums_at(catalog: Catalog, *, sort: AlbumSort = "alphabetical", offset: int
               seed: int = 0, descending: bool = False) -> list[Album]:
     """Albums ``offset`` to ``offset + size`` in ``sort`` (``random`` with ``seed``: one shuffle)."""
     keys = [k.format(seed=seed) for k in _ALBUM_KEYS[sort]] + ["id"]
-    where: list[str] = []
-    params: list[object] = []
-    if genre is not None:
-        where.append("id IN (SELECT i.album_id FROM item_genres g JOIN items i ON i.id = g.item_id "
-                     "WHERE g.genre_id = ?)")
-        params.append(genre_id_of(genre))
-    if year_from is not None:
-        where.append("year >= ?")
-        params.append(year_from)
-    if year_to is not None:
-        where.append("year <= ?")
-        params.append(year_to)
+    where, params = album_filters(genre, year_from, year_to)
     sql = f"SELECT {_ALBUM_COLUMNS} FROM albums"
     if where:
         sql += " WHERE " + " AND ".join(where)
