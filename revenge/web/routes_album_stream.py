@@ -24,7 +24,7 @@ from revenge.progress.service import now_ms
 from revenge.security.keys import User
 from revenge.web.auth import require_stream_user, require_user, stream_token_for
 from revenge.web.conn import app_state
-from revenge.web.errors import ApiError, bad_request, not_found
+from revenge.web.errors import bad_request, not_found
 from revenge.web.progress_json import progress_json
 from revenge.web.request_json import read_json
 from revenge.web.responses import JSONResponse
@@ -42,7 +42,7 @@ from revenge.web.routes_hls import (
     playlist_response,
     profile_for,
     segment_index,
-    until_disconnect,
+    segment_response,
 )
 from revenge.web.routes_progress import MAX_BODY_BYTES, update_from_body
 from revenge.web.validate import json_object, non_negative_field
@@ -127,17 +127,7 @@ async def segment(request: Request) -> Response:
     profile = profile_for(request, album)
     index = segment_index(request)
     _, factor = _gain(request, tracks)
-    engine = engine_of(request)
-    rendition = await engine_call(engine.rendition(album, profile, factor))
-    if index >= rendition.plan.count:
-        raise ApiError(404, "not_found", f"segment {index} out of range 0..{rendition.plan.count - 1}",
-                       "segment")
-    data = engine.peek(rendition, index)
-    if data is None:
-        answered, data = await until_disconnect(request, engine_call(engine.segment(rendition, index)))
-        if not answered or data is None:
-            return Response(status_code=499)
-    return Response(data, media_type=SEGMENT_TYPE, headers={"Cache-Control": SEGMENT_CACHE})
+    return await segment_response(request, album, profile, factor, index)
 
 
 async def timeline(request: Request) -> Response:

@@ -27,7 +27,7 @@ from starlette.types import Receive
 from revenge.errors import StoreUnavailable
 from revenge.hls.decode import SourceError, SourceMissing
 from revenge.hls.engine import HlsEngine
-from revenge.hls.gain import GAIN_MODES, gain_factor
+from revenge.hls.gain import GAIN_MODES, Gain, gain_factor
 from revenge.hls.playlist import MEDIA_TYPE as PLAYLIST_TYPE
 from revenge.hls.playlist import media_playlist, multivariant_playlist
 from revenge.hls.profiles import PROFILES, Profile, is_offered
@@ -272,8 +272,14 @@ async def segment(request: Request) -> Response:
     profile = profile_for(request, item)
     index = segment_index(request)
     _, factor = gain_of(request, item)
+    return await segment_response(request, item, profile, factor, index)
+
+
+async def segment_response(request: Request, media: Item, profile: Profile, factor: Gain,
+                           index: int) -> Response:
+    """Segment ``index`` of ``media``'s rendition: from the cache, else encoded while the client waits."""
     engine = engine_of(request)
-    rendition = await engine_call(engine.rendition(item, profile, factor))
+    rendition = await engine_call(engine.rendition(media, profile, factor))
     if index >= rendition.plan.count:
         raise ApiError(404, "not_found", f"segment {index} out of range 0..{rendition.plan.count - 1}",
                        "segment")
