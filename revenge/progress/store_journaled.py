@@ -23,7 +23,7 @@ from pathlib import Path
 
 from revenge.errors import StoreUnavailable
 from revenge.library.model import ItemType
-from revenge.progress.durability import Durability
+from revenge.progress.durability import DURABLE_LEVEL, Durability
 from revenge.progress.journal import JournalFiles, ServerMark, decide, snapshot_point_ms
 from revenge.progress.model import PlayedItem, PlayedOrder, ProgressState, ProgressUpdate
 from revenge.progress.store_dragonfly import DragonflyStore
@@ -89,9 +89,18 @@ class JournaledStore:
             raise StoreUnavailable("progress store: replaying the journal into a restarted server")
         return durability
 
+    @property
+    def server_fsyncs(self) -> bool:
+        """The server itself fsyncs every write before answering (``appendfsync always``): the journal
+        would be a second fsync for nothing, so it is skipped until a restart shows otherwise."""
+        durability = self.inner.durability
+        return durability is not None and durability.level == DURABLE_LEVEL
+
     async def apply_batch(self, updates: Sequence[ProgressUpdate]) -> list[ProgressState]:
         if not updates:
             return []
+        if self.server_fsyncs:
+            return await self.inner.apply_batch(updates)
         journal_ms = time.time_ns() // 1_000_000
         append = asyncio.ensure_future(self._append(journal_ms, updates))
         try:

@@ -18,7 +18,7 @@ import pytest
 from tests.live import LiveServer, add_user, live_server
 from tests.live import test_settings as settings_for
 from tests.mediagen import write_audio
-from tests.redisfix import SNAPSHOTS_ONLY, RedisServer
+from tests.redisfix import SNAPSHOTS_ONLY, RedisServer, running_redis
 
 ITEMS = 4
 DEVICES_PER_ITEM = 2
@@ -153,3 +153,23 @@ def test_without_the_journal_the_same_crash_loses_acknowledged_updates(
     with server as live:
         result = asyncio.run(storm(live, key, snapshot_redis, item_ids(live, key)))
         assert lost(live, key, result) != []
+
+
+def test_a_server_that_fsyncs_every_write_is_not_journaled_twice(tmp_path: Path) -> None:
+    """With ``appendonly yes`` + ``appendfsync always`` (the fixtures' redis) the server's own fsync
+    already covers an acknowledged update: the journal stays empty, the update is stored."""
+    with running_redis(tmp_path / "redis") as redis:
+        server, key = serve(tmp_path, redis.url)
+        with server as live:
+            health = httpx.get(live.url + "/healthz", timeout=10).json()
+            assert health["store"]["durability"]["level"] == "fsync_always"
+            item = item_ids(live, key)[0]
+            put = httpx.put(f"{live.url}/api/v1/playback/progress/{item}", timeout=10,
+                            headers={"Authorization": f"Bearer {key}"},
+                            json={"position_seconds": 42, "duration_seconds": 600, "device_id": "phone"})
+            assert put.status_code == 200, put.text
+            got = httpx.get(f"{live.url}/api/v1/playback/progress/{item}", timeout=10,
+                            headers={"Authorization": f"Bearer {key}"}).json()
+            assert got["position_seconds"] == 42
+        logs = list((tmp_path / "data" / "progress-journal").glob("*.log"))
+        assert sum(p.stat().st_size for p in logs) == 0
