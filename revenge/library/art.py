@@ -3,8 +3,9 @@
 Rules (pure): ``choose_picture`` (the front cover first), ``folder_image_rank`` / ``pick_folder_image``
 (``cover.*``, ``folder.*``, ``front.*``, ``album.*``; jpg, jpeg, png, webp; any case), ``art_id_for``
 (a hash of the picture's bytes, so the id changes exactly when the picture does), ``ART_SIZES`` and
-``choose_format`` (WebP only for clients that say they take it). I/O: ``embedded_pictures`` reads the
-pictures of an audio file's tags with mutagen, and ``render`` resizes with Pillow.
+``choose_format`` (WebP only for clients that say they take it); ``pictures_in`` takes the pictures
+out of a file mutagen has parsed. I/O: ``embedded_pictures`` reads them from a file, and ``render``
+resizes with Pillow.
 """
 
 from __future__ import annotations
@@ -122,20 +123,28 @@ def choose_format(accept: str | None) -> ArtFormat:
 
 
 def embedded_pictures(path: Path | str) -> list[Picture]:
-    """The pictures in an audio file's tags (ID3 APIC, FLAC pictures, MP4 covr, Vorbis/Opus
-    METADATA_BLOCK_PICTURE), in tag order. A file mutagen cannot read has none: art never fails a scan."""
+    """The pictures in an audio file's tags (see ``pictures_in``). A file mutagen cannot read has none:
+    art never fails a scan."""
     import mutagen
-    from mutagen.flac import Picture as FlacPicture
 
     try:
         audio = mutagen.File(path)
     except Exception as exc:  # mutagen raises many types for broken tags; a bug must not fail the scan
         log.debug("no tags read from %s: %s", path, exc)
         return []
+    return pictures_in(audio, path)
+
+
+def pictures_in(audio: object, path: Path | str = "") -> list[Picture]:
+    """The pictures of a file mutagen has parsed (ID3 APIC, FLAC pictures, MP4 covr, Vorbis/Opus
+    METADATA_BLOCK_PICTURE), in tag order. ``audio`` is a ``mutagen.FileType``, or an ``ID3`` read on
+    its own (the scan's tag reading), or None."""
+    from mutagen.flac import Picture as FlacPicture
+
     if audio is None:
         return []
     pictures: list[Picture] = [Picture(p.type, p.data) for p in getattr(audio, "pictures", None) or ()]
-    tags = audio.tags
+    tags = getattr(audio, "tags", audio if hasattr(audio, "getall") else None)
     if tags is None:
         return pictures
     try:
@@ -153,6 +162,12 @@ def embedded_pictures(path: Path | str) -> list[Picture]:
     except Exception as exc:
         log.debug("pictures of %s unreadable: %s", path, exc)
     return pictures
+
+
+def embedded_art_id(audio: object) -> str | None:
+    """The art id of the picture ``choose_picture`` takes from a parsed file's tags; None: none."""
+    picture = choose_picture(pictures_in(audio))
+    return art_id_for(picture.data) if picture is not None else None
 
 
 def render(data: bytes, size: int, fmt: ArtFormat) -> bytes:

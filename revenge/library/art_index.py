@@ -19,6 +19,7 @@ import logging
 import os
 import sqlite3
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 
 from revenge.library.art import art_id_for, choose_picture, embedded_pictures, pick_folder_image
@@ -141,14 +142,17 @@ class ArtIndex:
 
     # Writing (the scanner's thread)
 
-    def index_unit(self, uid: str, files: tuple[Path, ...] | list[Path]) -> None:
-        """Bring item ``uid``'s picture up to date with its files (the scan's hook, see the module)."""
+    def index_unit(self, uid: str, files: tuple[Path, ...] | list[Path],
+                   embedded_art: Mapping[str, str | None] | None = None) -> None:
+        """Bring item ``uid``'s picture up to date with its files (the scan's hook, see the module).
+        ``embedded_art``: the art id (or None) of files whose tags the scan has just read, by path;
+        those are not parsed again."""
         try:
-            self._index(uid, list(files))
+            self._index(uid, list(files), embedded_art or {})
         except Exception:  # art must never fail a scan
             log.exception("cover art of %s not indexed", files[0] if files else uid)
 
-    def _index(self, uid: str, files: list[Path]) -> None:
+    def _index(self, uid: str, files: list[Path], known: Mapping[str, str | None]) -> None:
         if not files:
             return
         folder = files[0].parent
@@ -163,7 +167,7 @@ class ArtIndex:
             row = self._write.execute("SELECT stamp FROM item_art WHERE item_id = ?", (uid,)).fetchone()
         if row is not None and row[0] == stamp:
             return
-        found = self._embedded(files)
+        found = self._embedded(files, known)
         if found is None and image is not None and image_stat is not None \
                 and image_stat[0] <= MAX_FOLDER_IMAGE_BYTES:
             try:
@@ -210,9 +214,13 @@ class ArtIndex:
             log.exception("cover art of %d removed items not forgotten", len(item_ids))
 
     @staticmethod
-    def _embedded(files: list[Path]) -> tuple[str, str, bool] | None:
+    def _embedded(files: list[Path], known: Mapping[str, str | None]) -> tuple[str, str, bool] | None:
         for path in files:  # a book: the first of its files that has a picture
-            picture = choose_picture(embedded_pictures(path))
-            if picture is not None:
-                return art_id_for(picture.data), str(path), True
+            if str(path) in known:
+                art_id = known[str(path)]
+            else:
+                picture = choose_picture(embedded_pictures(path))
+                art_id = art_id_for(picture.data) if picture is not None else None
+            if art_id is not None:
+                return art_id, str(path), True
         return None

@@ -71,18 +71,20 @@ def moved_from(catalog: Catalog, item_type: ItemType, content: str | None) -> st
     was removed in the last ``MISSING_KEPT_S`` (see the module's rule 3)."""
     if content is None:
         return None
+    # No ORDER BY in SQL: sorting there would read every row with this audio (a library of thousands
+    # of copies made each scan quadratic); at most MAX_SAME_AUDIO rows are ever sorted, here.
     with catalog.writing() as db:
         ids = [r[0] for r in db.execute(
-            "SELECT id FROM items WHERE type = ? AND content = ? ORDER BY id LIMIT ?",
+            "SELECT id FROM items WHERE type = ? AND content = ? LIMIT ?",
             (item_type, content, MAX_SAME_AUDIO + 1))]
-        missing = [r[0] for r in db.execute(
-            "SELECT id FROM missing_ids WHERE type = ? AND content = ? AND removed_at > ? "
-            "ORDER BY removed_at DESC LIMIT ?",
-            (item_type, content, time.time() - MISSING_KEPT_S, MAX_SAME_AUDIO + 1))]
+        missing = db.execute(
+            "SELECT id, removed_at FROM missing_ids WHERE type = ? AND content = ? AND removed_at > ? "
+            "LIMIT ?", (item_type, content, time.time() - MISSING_KEPT_S, MAX_SAME_AUDIO + 1)).fetchall()
     if len(ids) > MAX_SAME_AUDIO or len(missing) > MAX_SAME_AUDIO:
         return None
-    return next((uid for uid in ids if _gone(catalog, uid)), None) \
-        or next((uid for uid in missing if not _held(catalog, uid)), None)
+    latest_first = [uid for uid, _ in sorted(missing, key=lambda r: (-r[1], r[0]))]
+    return next((uid for uid in sorted(ids) if _gone(catalog, uid)), None) \
+        or next((uid for uid in latest_first if not _held(catalog, uid)), None)
 
 
 def new_item_id(catalog: Catalog, item_type: ItemType, root: str, relative: str,

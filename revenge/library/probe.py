@@ -37,13 +37,14 @@ import av
 import av.container
 import av.stream
 
+from revenge.library.art import embedded_art_id
 from revenge.library.model import MediaFile
 from revenge.library.tags import (
     MAX_TAG_LENGTH,
     TagError,
     Tags,
     loose_fields,
-    read_file_tags,
+    read_tags_parsed,
     tags_from_fields,
 )
 from revenge.library.verify import check_tail, mp3_appended_bytes
@@ -71,6 +72,10 @@ class Probe:
     tags: Tags
     chapters: tuple[EmbeddedChapter, ...]
     content: str | None = None  # the audio's fingerprint (``AudioHasher``); None: not computed yet
+    # The art id of the file's embedded picture (``art.embedded_art_id``), read with its tags, when
+    # ``art_read``; a probe stored in the catalog has not read it (the art index reads the file then).
+    embedded_art: str | None = None
+    art_read: bool = False
 
 
 CONTENT_BYTES = 256 * 1024  # of the first demuxed audio packets, hashed into the content fingerprint
@@ -225,13 +230,39 @@ def mp3_declared_totals(data: bytes) -> Mp3Totals | None:
     return None
 
 
-def _read_mp3_head(path: Path) -> tuple[bytes, int]:
-    """The first 16 KiB after the ID3v2 tag, and the number of bytes after that tag."""
+@dataclass(frozen=True, slots=True)
+class FileHead:
+    """The first bytes of a file, and for a file that opens with an ID3v2 tag the bytes behind it."""
+
+    start: bytes  # the file's first 12 bytes
+    after_tag: bytes  # up to 16 KiB after any ID3v2 tag (the first MPEG frame, its Xing header)
+    bytes_after_tag: int  # the file's size less the tag
+
+
+def _read_head(path: Path) -> FileHead:
     with open(path, "rb") as fh:
-        head = fh.read(10)
-        tag = id3v2_size(head)
+        start = fh.read(12)
+        tag = id3v2_size(start)
         fh.seek(tag)
-        return fh.read(16 * 1024), os.fstat(fh.fileno()).st_size - tag
+        return FileHead(start, fh.read(16 * 1024), os.fstat(fh.fileno()).st_size - tag)
+
+
+def demuxer_for(head: FileHead) -> str | None:
+    """The FFmpeg demuxer a file's magic bytes name without doubt, else None (then FFmpeg probes).
+    Named, FFmpeg skips probing every demuxer against the file's head, which for an MP3 with a large
+    ID3 tag (a cover) costs more than the rest of opening it."""
+    start = head.start
+    if _mpeg_audio_header(head.after_tag, 0) is not None:
+        return "mp3"  # a Layer III frame right at the start (behind any ID3 tag)
+    if start.startswith(b"fLaC"):
+        return "flac"
+    if start.startswith(b"OggS"):
+        return "ogg"
+    if start.startswith(b"RIFF") and start[8:12] == b"WAVE":
+        return "wav"
+    if start[4:8] == b"ftyp":
+        return "mov"
+    return None
 
 
 def _to_samples(ticks: int, time_base: Fraction, rate: int) -> int:
@@ -291,7 +322,7 @@ def _count_by_demuxing(container: av.container.InputContainer, stream: av.stream
     return max(0, total - trimmed)
 
 
-def _declared_count(container: av.container.InputContainer, stream: av.stream.Stream, path: Path,
+def _declared_count(container: av.container.InputContainer, stream: av.stream.Stream, head: FileHead,
                     rate: int) -> int | None:
     """The container's exact declared count, or None when it declares none (or only an estimate)."""
     fmt = container.format.name.split(",")[0]
@@ -300,8 +331,8 @@ def _declared_count(container: av.container.InputContainer, stream: av.stream.St
     if duration is None or duration <= 0 or time_base is None:
         return None
     if fmt == "mp3":
-        head, stream_bytes = _read_mp3_head(path)
-        totals = mp3_declared_totals(head)
+        stream_bytes = head.bytes_after_tag
+        totals = mp3_declared_totals(head.after_tag)
         if totals is None or not totals.frames:
             return None
         if totals.stream_bytes is not None and stream_bytes < totals.stream_bytes:
@@ -328,7 +359,14 @@ def probe_file(path: Path, artist_separators: Sequence[str] = ()) -> Probe:
     except OSError as exc:
         raise ProbeError(f"cannot stat: {exc.strerror or exc}") from exc
     try:
-        container = av.open(str(path), metadata_errors="replace")
+        head = _read_head(path)
+        demuxer = demuxer_for(head)
+        try:
+            container = av.open(str(path), format=demuxer, metadata_errors="replace")
+        except av.FFmpegError:
+            if demuxer is None:
+                raise
+            container = av.open(str(path), metadata_errors="replace")  # the magic misled: probe
     except av.FFmpegError as exc:
         raise ProbeError(f"not a readable media file: {exc.strerror or exc}") from exc
     except OSError as exc:
@@ -344,7 +382,7 @@ def probe_file(path: Path, artist_separators: Sequence[str] = ()) -> Probe:
         if rate <= 0 or channels <= 0:
             raise ProbeError(f"unusable audio stream (rate {rate}, channels {channels})")
         codec = ctx.codec.canonical_name  # "mp3", not the decoder's name "mp3float"
-        declared = _declared_count(container, stream, path, rate)
+        declared = _declared_count(container, stream, head, rate)
         fmt = container.format.name
         metadata = _merged(container.metadata, stream.metadata)
         raw_chapters = container.chapters()
@@ -365,9 +403,13 @@ def probe_file(path: Path, artist_separators: Sequence[str] = ()) -> Probe:
     if problem is not None:
         raise ProbeError(problem)
     try:
-        tags = read_file_tags(path, metadata, artist_separators, fmt.split(",")[0], codec)
+        tags, parsed = read_tags_parsed(path, metadata, artist_separators, fmt.split(",")[0], codec)
     except TagError as exc:
         raise ProbeError(str(exc)) from exc
+    try:
+        embedded_art, art_read = embedded_art_id(parsed), True
+    except Exception:  # art never fails a probe: the art index reads the file again
+        embedded_art, art_read = None, False
     seconds = samples / rate
     bit_rate = codec_bit_rate or container_bit_rate or int(stat.st_size * 8 / seconds)
     media = MediaFile(
@@ -382,7 +424,8 @@ def probe_file(path: Path, artist_separators: Sequence[str] = ()) -> Probe:
         sample_count=samples,
     )
     duration_ms = samples * 1000 // rate
-    return Probe(media, tags, chapters_from_container(raw_chapters, duration_ms), content)
+    return Probe(media, tags, chapters_from_container(raw_chapters, duration_ms), content,
+                 embedded_art, art_read)
 
 
 def file_content(path: Path) -> str | None:

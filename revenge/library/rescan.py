@@ -55,9 +55,9 @@ def rescan_folders(settings: Settings, catalog: Catalog, targets: Sequence[Targe
             skip = tuple(r for r, _ in roots if r != target.root and r.is_relative_to(target.root))
             walk = RootWalk(target.root, target.type, skip)
             for unit in walk.units_in(target.folder, deep=target.deep):
-                uid = scanner.unit(unit)
+                scanned = scanner.unit(unit)
                 if on_unit is not None:
-                    on_unit(uid, unit.files)
+                    on_unit(scanned.uid, unit.files, scanned.embedded_art)
             if walk.complete:
                 complete.append(target)
             else:

@@ -15,7 +15,7 @@ import shutil
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO
@@ -34,7 +34,14 @@ log = logging.getLogger("revenge.scan")
 BATCH_UNITS = 200  # commit after this many items …
 BATCH_SECONDS = 1.0  # … or this long, so items appear while a long scan runs
 _REPORTED_FAILURES = 20
-UnitHook = Callable[[str, tuple[Path, ...]], None]  # (item id, the unit's files)
+# (item id, the unit's files, the embedded art id of each file probed just now, by path)
+UnitHook = Callable[[str, tuple[Path, ...], Mapping[str, str | None]], None]
+
+
+@dataclass(frozen=True, slots=True)
+class ScannedUnit:
+    uid: str
+    embedded_art: Mapping[str, str | None]  # by path, for the files probed (tags read) just now
 
 
 class ScanStatus:
@@ -245,8 +252,13 @@ class UnitScanner:
         if len(self.report.failures) < _REPORTED_FAILURES:
             self.report.failures.append((str(path), reason))
 
-    def unit(self, unit: Unit) -> str:
-        """Scan one unit; the id of its item (the path's own when nothing of it could be used)."""
+    def unit(self, unit: Unit) -> ScannedUnit:
+        """Scan one unit: the id of its item (the path's own when nothing of it could be used), and
+        the embedded art its freshly probed files hold."""
+        art: dict[str, str | None] = {}
+        return ScannedUnit(self._unit(unit, art), art)
+
+    def _unit(self, unit: Unit, art: dict[str, str | None]) -> str:
         root = str(unit.root)
         uid = item_id(unit.type, unit.relative)
         stats: list[tuple[Path, int, int] | None] = []
@@ -311,6 +323,8 @@ class UnitScanner:
             self.report.probed += 1
             self.status.add(probed=1)
             probes.append(probe)
+            if probe.art_read:
+                art[str(path)] = probe.embedded_art
         if not probes:
             return place.id if place is not None else uid  # a stale item is removed at the end of the scan
         arrival = "stored"
@@ -360,7 +374,8 @@ def _walk_all(walks: list[RootWalk]) -> Iterator[Unit]:
 def scan_library(settings: Settings, catalog: Catalog, status: ScanStatus,
                  show_progress: bool = False, on_unit: UnitHook | None = None) -> ScanReport:
     """Scan every configured root once (blocking; run it in a thread). Never raises for a bad file.
-    ``on_unit(item_id, files)`` is called after each unit is scanned (cover art: ``ArtIndex.index_unit``)."""
+    ``on_unit(item_id, files, embedded_art)`` is called after each unit is scanned (cover art:
+    ``ArtIndex.index_unit``)."""
     if not status.begin():
         raise RuntimeError("a scan is already running")
     started = time.monotonic()
@@ -385,9 +400,9 @@ def scan_library(settings: Settings, catalog: Catalog, status: ScanStatus,
         for unit in _walk_all(walks):
             if status.cancelled:
                 break
-            uid = scanner.unit(unit)
+            scanned = scanner.unit(unit)
             if on_unit is not None:  # hook: cover art (library/art_index)
-                on_unit(uid, unit.files)
+                on_unit(scanned.uid, unit.files, scanned.embedded_art)
             batch.step()
             if bar is not None:
                 bar.draw(status.as_dict(), current[0])

@@ -329,9 +329,10 @@ def _mp4_value(value: Any) -> str:
     return str(value)
 
 
-def _mutagen_tags(path: Path, container: str, codec: str) -> Any:
-    """The tags of ``path`` read by the mutagen class for the format FFmpeg found (mutagen.File would
-    first ask every class to score the file, and its MP3 class parses the audio frames too)."""
+def _mutagen_file(path: Path, container: str, codec: str) -> Any:
+    """``path`` parsed by the mutagen class for the format FFmpeg found (mutagen.File would first ask
+    every class to score the file, and its MP3 class parses the audio frames too): a ``FileType``, an
+    ``ID3`` for MP3, or None when an MP3 has no ID3 tag."""
     import mutagen
     from mutagen import aiff, flac, id3, monkeysaudio, mp4, oggflac, oggopus, oggvorbis, wave, wavpack
 
@@ -345,14 +346,21 @@ def _mutagen_tags(path: Path, container: str, codec: str) -> Any:
     else:
         kind = {"flac": flac.FLAC, "mov": mp4.MP4, "wav": wave.WAVE, "aiff": aiff.AIFF, "wv": wavpack.WavPack,
                 "ape": monkeysaudio.MonkeysAudio}.get(container)
-    parsed = kind(path) if kind is not None else mutagen.File(path)
-    return getattr(parsed, "tags", None)
+    return kind(path) if kind is not None else mutagen.File(path)
 
 
 def read_file_tags(path: Path, ffmpeg_metadata: Iterable[tuple[str, str]] = (),
                    artist_separators: Sequence[str] = (), container: str = "", codec: str = "") -> Tags:
+    """The tags of ``path`` (``read_tags_parsed`` without the parsed file)."""
+    return read_tags_parsed(path, ffmpeg_metadata, artist_separators, container, codec)[0]
+
+
+def read_tags_parsed(path: Path, ffmpeg_metadata: Iterable[tuple[str, str]] = (),
+                     artist_separators: Sequence[str] = (), container: str = "",
+                     codec: str = "") -> tuple[Tags, Any]:
     """The tags of ``path``, a file FFmpeg found to be of ``container`` (its demuxer's first name) and
-    ``codec`` ("" when unknown). ``ffmpeg_metadata`` (PyAV's container and stream metadata) is used for
+    ``codec`` ("" when unknown), and the file as mutagen parsed it (its pictures are read from that:
+    one parse per file). ``ffmpeg_metadata`` (PyAV's container and stream metadata) is used for
     files mutagen finds no tags in. Raises TagError when mutagen cannot parse the tags."""
     import mutagen
     from mutagen._vorbis import VComment
@@ -361,9 +369,10 @@ def read_file_tags(path: Path, ffmpeg_metadata: Iterable[tuple[str, str]] = (),
     from mutagen.mp4 import MP4Tags
 
     try:
-        tags = _mutagen_tags(path, container, codec)
+        parsed = _mutagen_file(path, container, codec)
     except (mutagen.MutagenError, ValueError, struct.error, IndexError, OSError) as exc:
         raise TagError(f"cannot read tags: {exc}") from exc
+    tags = parsed if isinstance(parsed, ID3) else getattr(parsed, "tags", None)
     if isinstance(tags, ID3):
         raw = id3_fields(_id3_frames(tags))
     elif isinstance(tags, MP4Tags):
@@ -376,4 +385,4 @@ def read_file_tags(path: Path, ffmpeg_metadata: Iterable[tuple[str, str]] = (),
         raw = loose_fields((key, value) for key, value in tags if isinstance(value, str))
     else:  # no tags, or a kind not mapped here (ASF, …): FFmpeg's reading
         raw = loose_fields(ffmpeg_metadata)
-    return tags_from_fields(raw, artist_separators)
+    return tags_from_fields(raw, artist_separators), parsed

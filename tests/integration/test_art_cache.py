@@ -17,6 +17,7 @@ from revenge.library.art import ArtFormat, art_id_for
 from revenge.library.art_cache import ArtCache, ArtMissing, load_original
 from revenge.library.art_index import ArtIndex
 from revenge.library.ids import item_id
+from revenge.library.probe import probe_file
 from tests.artgen import add_id3, picture_bytes, write_picture
 from tests.mediagen import write_audio
 
@@ -60,6 +61,23 @@ def test_an_unchanged_unit_is_not_read_again_and_a_changed_one_is(tmp_path: Path
     assert index.art_id(uid) == art_id_for(embedded)
     assert index.source(art_id_for(embedded)) == (str(path), True)
     index.close()
+
+
+def test_art_the_scan_read_with_the_tags_is_taken_without_reading_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "music" / "A" / "t.mp3"
+    write_audio(path, samples=11_025, rate=22_050, channels=1)
+    embedded = picture_bytes(40, 40, RED)
+    add_id3(path, pictures=((3, embedded),))
+    probe = probe_file(path)
+    assert probe.art_read and probe.embedded_art == art_id_for(embedded)
+    index = ArtIndex(tmp_path / "art.db")
+    told = art_id_for(b"what the scan said")  # not the file's picture: proves the file was not read
+    index.index_unit("t1", (path,), {str(path): told})
+    assert index.art_id("t1") == told
+    index.index_unit("t2", (path,), {str(path): None})  # the scan found no picture in it
+    assert index.art_id("t2") is None
+    index.index_unit("t3", (path,))  # nothing said: the index reads the file itself
+    assert index.art_id("t3") == probe.embedded_art
 
 
 def test_a_picture_whose_source_changed_is_missing(tmp_path: Path) -> None:

@@ -10,8 +10,10 @@ import pytest
 
 from revenge.library.probe import (
     EmbeddedChapter,
+    FileHead,
     Mp3Totals,
     chapters_from_container,
+    demuxer_for,
     id3v2_size,
     mp3_declared_totals,
     opus_packet_samples,
@@ -151,3 +153,25 @@ def test_end_problem_allows_a_frame_short_and_any_length_past() -> None:
     assert short is not None and "holds 30.0 s" in short and "declares 60.0 s" in short
     nothing = end_problem(96_000, None, rate, 1024)
     assert nothing is not None and "do not decode" in nothing
+
+
+MP3_FRAME = bytes([0xFF, 0xFB, 0x90, 0x64])  # MPEG 1 Layer III, 128 kb/s, 44.1 kHz, joint stereo
+ADTS_FRAME = bytes([0xFF, 0xF1, 0x50, 0x80])  # AAC in ADTS: a sync word too, but layer 0
+
+
+@pytest.mark.parametrize(("start", "after_tag", "demuxer"), [
+    (b"ID3\x04\x00\x00\x00\x00\x01\x00\x00\x00", MP3_FRAME + bytes(100), "mp3"),
+    (MP3_FRAME + bytes(8), MP3_FRAME + bytes(100), "mp3"),  # no tag: ``after_tag`` is the file's start
+    (b"ID3\x04\x00\x00\x00\x00\x01\x00\x00\x00", b"fLaC" + bytes(100), None),  # ID3 in front of a FLAC
+    (b"ID3\x04\x00\x00\x00\x00\x01\x00\x00\x00", ADTS_FRAME + bytes(100), None),
+    (b"fLaC\x00\x00\x00\x22" + bytes(4), b"fLaC" + bytes(100), "flac"),
+    (b"OggS\x00\x02" + bytes(6), b"OggS" + bytes(100), "ogg"),
+    (b"RIFF\x24\x00\x00\x00WAVE", b"RIFF" + bytes(100), "wav"),
+    (b"RIFF\x24\x00\x00\x00AVI ", b"RIFF" + bytes(100), None),
+    (b"\x00\x00\x00\x20ftypM4A ", bytes(100), "mov"),
+    (b"MAC \x96\x0f" + bytes(6), bytes(100), None),  # Monkey's Audio: FFmpeg probes it
+    (b"", b"", None),
+])
+def test_the_demuxer_named_by_magic_bytes_else_none(start: bytes, after_tag: bytes,
+                                                    demuxer: str | None) -> None:
+    assert demuxer_for(FileHead(start, after_tag, len(after_tag))) == demuxer
