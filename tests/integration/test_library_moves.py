@@ -69,10 +69,33 @@ def test_a_deleted_file_that_comes_back_takes_its_id_back(music: Path, catalog: 
     assert ids_by_title(catalog) == before
 
 
-_UNDO_5 = ("DROP TABLE album_refs; DROP INDEX albums_artist; DROP INDEX albums_newest; "
+_UNDO_6 = "DROP INDEX items_album_of; "  # back to version 5
+_UNDO_5 = (_UNDO_6 + "DROP TABLE album_refs; DROP INDEX albums_artist; DROP INDEX albums_newest; "
            "DROP INDEX albums_year; "
            "DROP INDEX albums_alphabetical; CREATE INDEX albums_alphabetical ON albums(sort_key, id); "
            "ALTER TABLE albums DROP COLUMN shuffle; ")  # back to version 4's album tables
+
+
+def test_a_version_5_catalog_gets_its_covering_index_in_place(music: Path, tmp_path: Path) -> None:
+    path = tmp_path / "catalog.db"
+    cat = Catalog(path)
+    scan(music, cat)
+    before = ids_by_title(cat)
+    cat.close()
+    db = sqlite3.connect(path)
+    db.executescript(_UNDO_6 + "UPDATE meta SET value = '5' WHERE key = 'schema';")
+    db.close()
+    cat = Catalog(path)
+    try:
+        assert ids_by_title(cat) == before  # not rebuilt: no rescan needed
+        with cat.reading() as read:
+            plan = read.execute("EXPLAIN QUERY PLAN SELECT id, album_id FROM items WHERE id IN (?, ?) "
+                                "AND album_id IS NOT NULL",  # list_played_albums' lookup
+                                ("a", "b")).fetchall()
+            assert "COVERING INDEX items_album_of" in " ".join(str(row) for row in plan)
+            assert read.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()[0] == "6"
+    finally:
+        cat.close()
 
 
 def test_a_version_4_catalog_gets_its_album_extras_in_place(music: Path, tmp_path: Path) -> None:
