@@ -15,7 +15,9 @@ import shutil
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO
@@ -23,7 +25,7 @@ from typing import Any, TextIO
 from revenge.config import Settings
 from revenge.library.assemble import build_item
 from revenge.library.catalog import Catalog
-from revenge.library.identity import clear_kept, item_at, new_item_id, set_content
+from revenge.library.identity import Place, clear_kept, item_at, new_item_id, set_content
 from revenge.library.ids import fingerprint, item_id, relative_key, unit_content
 from revenge.library.layout import RootWalk, Unit
 from revenge.library.model import ItemType
@@ -34,6 +36,8 @@ log = logging.getLogger("revenge.scan")
 BATCH_UNITS = 200  # commit after this many items …
 BATCH_SECONDS = 1.0  # … or this long, so items appear while a long scan runs
 _REPORTED_FAILURES = 20
+PROBE_THREADS = 2  # probing ahead of the scan (``ProbeAhead``); more only contend for the GIL
+_AHEAD_UNITS = 16  # units looked at before the one being scanned
 # (item id, the unit's files, the embedded art id of each file probed just now, by path)
 UnitHook = Callable[[str, tuple[Path, ...], Mapping[str, str | None]], None]
 
@@ -227,16 +231,97 @@ def library_roots(settings: Settings) -> list[tuple[Path, ItemType]]:
     return roots
 
 
+Stat = tuple[Path, int, int]  # (path, size, mtime_ns)
+
+
+@dataclass(frozen=True, slots=True)
+class UnitLook:
+    present: list[Stat]  # the unit's files that exist, with their size and mtime
+    fingerprint: str  # of ``present`` (``ids.fingerprint``); "" when none is
+    place: Place | None  # the item stored at the unit's place
+
+
+class ProbeAhead:
+    """Probes the files of the units the scan will reach next on a few threads, while the scan's own
+    thread writes the catalog: FFmpeg's probing and decoding and SQLite's writes release the GIL.
+    Only files the scan would probe anyway are probed (``UnitScanner.to_probe``), at most
+    ``window`` of them ahead; a result is used only for the file's size and mtime it was made from."""
+
+    def __init__(self, artist_separators: Sequence[str], threads: int, window: int) -> None:
+        self._separators = tuple(artist_separators)
+        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="revenge-probe")
+        self._window = window
+        self._pending: dict[Stat, Future[Probe]] = {}
+
+    @property
+    def room(self) -> bool:
+        return len(self._pending) < self._window
+
+    def offer(self, files: list[Stat]) -> None:
+        for stat in files:
+            self._pending[stat] = self._pool.submit(probe_file, stat[0], self._separators)
+
+    def take(self, path: Path, size: int, mtime: int) -> Future[Probe] | None:
+        return self._pending.pop((path, size, mtime), None)
+
+    def discard(self, files: Iterable[Path]) -> None:
+        paths = set(files)
+        for stat in [s for s in self._pending if s[0] in paths]:
+            self._pending.pop(stat).cancel()
+
+    def close(self) -> None:
+        for future in self._pending.values():
+            future.cancel()
+        self._pending.clear()
+        self._pool.shutdown(wait=True)
+
+
+def _scan_units(scanner: UnitScanner, units: Iterator[Unit], ahead: ProbeAhead,
+                on_unit: UnitHook | None, batch: _Batch, step: Callable[[], None]) -> None:
+    """Scan ``units`` in order, offering the probes of those coming up to ``ahead`` first."""
+    coming: deque[tuple[Unit, UnitLook]] = deque()
+    for unit in units:
+        seen = scanner.look(unit)
+        coming.append((unit, seen))
+        ahead.offer(scanner.to_probe(seen))
+        while coming and (not ahead.room or len(coming) > _AHEAD_UNITS):
+            if not _scan_one(scanner, *coming.popleft(), on_unit, batch, step):
+                return
+    while coming:
+        if not _scan_one(scanner, *coming.popleft(), on_unit, batch, step):
+            return
+
+
+def _scan_one(scanner: UnitScanner, unit: Unit, seen: UnitLook, on_unit: UnitHook | None, batch: _Batch,
+              step: Callable[[], None]) -> bool:
+    if scanner.status.cancelled:
+        return False
+    scanned = scanner.unit(unit, seen)
+    if on_unit is not None:  # hook: cover art (library/art_index)
+        on_unit(scanned.uid, unit.files, scanned.embedded_art)
+    batch.step()
+    step()
+    return True
+
+
 class UnitScanner:
     """Brings the catalog in step with one unit of the layout: probes what changed, records failures."""
 
     def __init__(self, catalog: Catalog, status: ScanStatus, generation: int,
-                 on_file: Callable[[str], None]) -> None:
+                 on_file: Callable[[str], None], ahead: ProbeAhead | None = None) -> None:
         self.catalog = catalog
         self.status = status
         self.generation = generation
         self.report = ScanReport()
         self._on_file = on_file
+        self._ahead = ahead
+
+    def _probe(self, path: Path, size: int, mtime: int) -> Probe:
+        if self._ahead is not None:
+            done = self._ahead.take(path, size, mtime)
+            if done is not None:
+                return done.result()
+        return probe_file(path, self.catalog.artist_separators)
 
     def _fail(self, unit: Unit, path: Path, size: int | None, mtime_ns: int | None, reason: str,
               known: bool = False) -> None:
@@ -252,29 +337,51 @@ class UnitScanner:
         if len(self.report.failures) < _REPORTED_FAILURES:
             self.report.failures.append((str(path), reason))
 
-    def unit(self, unit: Unit) -> ScannedUnit:
-        """Scan one unit: the id of its item (the path's own when nothing of it could be used), and
-        the embedded art its freshly probed files hold."""
+    def unit(self, unit: Unit, seen: UnitLook | None = None) -> ScannedUnit:
+        """Scan one unit (``seen``: ``look(unit)`` taken a moment ago): the id of its item (the path's
+        own when nothing of it could be used), and the embedded art its freshly probed files hold."""
         art: dict[str, str | None] = {}
-        return ScannedUnit(self._unit(unit, art), art)
+        try:
+            return ScannedUnit(self._unit(unit, art, seen), art)
+        finally:
+            if self._ahead is not None:
+                self._ahead.discard(unit.files)  # what was probed ahead and not used (files changed)
 
-    def _unit(self, unit: Unit, art: dict[str, str | None]) -> str:
-        root = str(unit.root)
-        uid = item_id(unit.type, unit.relative)
-        stats: list[tuple[Path, int, int] | None] = []
+    def look(self, unit: Unit) -> UnitLook:
+        """The unit's files as they are now, and its item as the catalog has it (no writes)."""
+        present: list[Stat] = []
         for path in unit.files:
             try:
                 st = path.stat()
-                stats.append((path, st.st_size, st.st_mtime_ns))
             except OSError:
-                stats.append(None)  # vanished since it was listed
-        present = [s for s in stats if s is not None]
+                continue  # vanished since it was listed
+            present.append((path, st.st_size, st.st_mtime_ns))
+        if not present:
+            return UnitLook(present, "", None)
+        unit_fingerprint = fingerprint((str(p), size, mtime) for p, size, mtime in present)
+        return UnitLook(present, unit_fingerprint, item_at(self.catalog, str(unit.root), unit.relative))
+
+    def to_probe(self, seen: UnitLook) -> list[Stat]:
+        """The files of a unit that it would probe if it were scanned now (for ``ProbeAhead``)."""
+        if not seen.present or (seen.place is not None and seen.place.fingerprint == seen.fingerprint):
+            return []
+        return [(path, size, mtime) for path, size, mtime in seen.present
+                if self.catalog.stored_probe(str(path), size, mtime) is None
+                and self.catalog.known_failure(str(path), size, mtime) is None]
+
+    def _unit(self, unit: Unit, art: dict[str, str | None], seen: UnitLook | None) -> str:
+        root = str(unit.root)
+        uid = item_id(unit.type, unit.relative)
+        if seen is None:
+            seen = self.look(unit)
+        else:  # looked at a few units ago: the files' stats stand, the place is read again (a unit
+            # scanned since may have taken a moved item's row from it)
+            seen = replace(seen, place=item_at(self.catalog, root, unit.relative))
+        present, unit_fingerprint, place = seen.present, seen.fingerprint, seen.place
         self.report.files_seen += len(present)
         self.status.add(files_seen=len(present))
         if not present:
             return uid
-        unit_fingerprint = fingerprint((str(p), size, mtime) for p, size, mtime in present)
-        place = item_at(self.catalog, root, unit.relative)
         if place is None:
             state = self.catalog.item_state(uid)
             if state is not None and state[2] == self.generation and state[1] != root \
@@ -308,7 +415,7 @@ class UnitScanner:
                 self._fail(unit, path, size, mtime, reason, known=True)
                 continue
             try:
-                probe = probe_file(path, self.catalog.artist_separators)
+                probe = self._probe(path, size, mtime)
             except ProbeError as exc:
                 self.report.probed += 1
                 self.status.add(probed=1)
@@ -389,7 +496,8 @@ def scan_library(settings: Settings, catalog: Catalog, status: ScanStatus,
             bar.draw(status.as_dict(), name)
 
     generation = catalog.begin_scan()
-    scanner = UnitScanner(catalog, status, generation, on_file)
+    ahead = ProbeAhead(catalog.artist_separators, PROBE_THREADS, 2 * _AHEAD_UNITS)
+    scanner = UnitScanner(catalog, status, generation, on_file, ahead)
     report = scanner.report
     error: str | None = None
     try:
@@ -397,15 +505,15 @@ def scan_library(settings: Settings, catalog: Catalog, status: ScanStatus,
         status.set_phase("scanning", files_total=_count_files(roots, status))
         walks = _walks(roots)
         batch = _Batch(catalog)
-        for unit in _walk_all(walks):
-            if status.cancelled:
-                break
-            scanned = scanner.unit(unit)
-            if on_unit is not None:  # hook: cover art (library/art_index)
-                on_unit(scanned.uid, unit.files, scanned.embedded_art)
-            batch.step()
+
+        def step() -> None:
             if bar is not None:
                 bar.draw(status.as_dict(), current[0])
+
+        try:
+            _scan_units(scanner, _walk_all(walks), ahead, on_unit, batch, step)
+        finally:
+            ahead.close()
         batch.flush()
         report.cancelled = status.cancelled
         for walk in walks:
