@@ -48,7 +48,8 @@ sys.path.insert(0, str(ROOT))
 
 from revenge.config import load_settings  # noqa: E402
 from revenge.library.catalog import Catalog  # noqa: E402
-from revenge.library.scan import ScanReport, ScanStatus, scan_library  # noqa: E402
+from revenge.library.scan import scan_library  # noqa: E402
+from revenge.library.scan_status import ScanReport, ScanStatus  # noqa: E402
 from tests.mediagen import write_audio  # noqa: E402
 
 FORMATS = [(".mp3", 30), (".flac", 25), (".m4a", 20), (".opus", 15), (".wav", 10)]

@@ -95,7 +95,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_scan(args: argparse.Namespace) -> int:
     from revenge.library.art_index import ArtIndex
     from revenge.library.catalog import Catalog
-    from revenge.library.scan import ScanStatus, scan_library
+    from revenge.library.scan import scan_library
+    from revenge.library.scan_status import ScanStatus
 
     settings = _library_settings(args)
     settings.data_dir.mkdir(parents=True, exist_ok=True)

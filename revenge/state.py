@@ -15,8 +15,8 @@ if TYPE_CHECKING:
     from revenge.library.art_cache import ArtCache
     from revenge.library.art_index import ArtIndex
     from revenge.library.catalog import Catalog
-    from revenge.library.scan import ScanStatus
     from revenge.library.scan_runner import ScanRunner
+    from revenge.library.scan_status import ScanStatus
     from revenge.library.watch import WatchStatus
     from revenge.metrics import Metrics
     from revenge.playback.event_service import EventService

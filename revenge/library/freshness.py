@@ -18,7 +18,8 @@ from revenge.library.catalog import Catalog
 from revenge.library.ids import relative_key
 from revenge.library.layout import Unit
 from revenge.library.model import Item
-from revenge.library.scan import ScanStatus, UnitScanner
+from revenge.library.scan import UnitScanner
+from revenge.library.scan_status import ScanStatus
 
 
 def is_fresh(item: Item) -> bool:

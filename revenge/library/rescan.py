@@ -17,7 +17,8 @@ from revenge.config import Settings
 from revenge.library.catalog import Catalog
 from revenge.library.changes import Target, covers
 from revenge.library.layout import RootWalk
-from revenge.library.scan import ScanReport, ScanStatus, UnitHook, UnitScanner, library_roots
+from revenge.library.scan import UnitHook, UnitScanner, library_roots
+from revenge.library.scan_status import ScanReport, ScanStatus
 
 log = logging.getLogger("revenge.scan")
 

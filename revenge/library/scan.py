@@ -11,16 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import shutil
 import sys
-import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, TextIO
 
 from revenge.config import Settings
 from revenge.library.assemble import build_item
@@ -30,13 +26,15 @@ from revenge.library.ids import fingerprint, item_id, relative_key, unit_content
 from revenge.library.layout import RootWalk, Unit
 from revenge.library.model import ItemType
 from revenge.library.probe import Probe, ProbeError, file_content, probe_file
+from revenge.library.probe_ahead import ProbeAhead, Stat
+from revenge.library.scan_status import ProgressBar, ScanReport, ScanStatus
 
 log = logging.getLogger("revenge.scan")
 
 BATCH_UNITS = 200  # commit after this many items …
 BATCH_SECONDS = 1.0  # … or this long, so items appear while a long scan runs
 _REPORTED_FAILURES = 20
-PROBE_THREADS = 2  # probing ahead of the scan (``ProbeAhead``); more only contend for the GIL
+PROBE_THREADS = 2  # probing ahead of the scan (``ProbeAhead``) beside the scan's own thread
 _AHEAD_UNITS = 16  # units looked at before the one being scanned
 # (item id, the unit's files, the embedded art id of each file probed just now, by path)
 UnitHook = Callable[[str, tuple[Path, ...], Mapping[str, str | None]], None]
@@ -46,155 +44,6 @@ UnitHook = Callable[[str, tuple[Path, ...], Mapping[str, str | None]], None]
 class ScannedUnit:
     uid: str
     embedded_art: Mapping[str, str | None]  # by path, for the files probed (tags read) just now
-
-
-class ScanStatus:
-    """Thread-safe progress of the current (or last) scan, shown by /healthz."""
-
-    _COUNTERS = ("files_seen", "probed", "unchanged", "failed", "items_added", "items_updated",
-                 "items_moved", "items_removed")
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._cancel = threading.Event()
-        self._running = False
-        self._phase = "idle"
-        self._counts = dict.fromkeys(self._COUNTERS, 0)
-        self._files_total: int | None = None
-        self._started_at: float | None = None
-        self._finished_at: float | None = None
-        self._cancelled = False
-        self._error: str | None = None
-
-    def queued(self) -> None:
-        """A scan will start soon (its thread is being scheduled): report running from now on."""
-        with self._lock:
-            self._running = True
-            self._phase = "queued"
-
-    def begin(self) -> bool:
-        """Start a scan; False if one is already scanning."""
-        with self._lock:
-            if self._phase not in ("idle", "queued"):
-                return False
-            self._running = True
-            self._phase = "counting"
-            self._counts = dict.fromkeys(self._COUNTERS, 0)
-            self._files_total = None
-            self._started_at = time.time()
-            self._finished_at = None
-            self._cancelled = False
-            self._error = None
-            return True
-
-    def set_phase(self, phase: str, files_total: int | None = None) -> None:
-        with self._lock:
-            self._phase = phase
-            if files_total is not None:
-                self._files_total = files_total
-
-    def add(self, **counts: int) -> None:
-        with self._lock:
-            for name, n in counts.items():
-                self._counts[name] += n
-
-    def finish(self, error: str | None = None) -> None:
-        with self._lock:
-            self._running = False
-            self._phase = "idle"
-            self._finished_at = time.time()
-            self._cancelled = self._cancel.is_set()
-            self._error = error
-            self._cancel.clear()
-
-    def cancel(self) -> None:
-        """Ask the running scan to stop; it stops after the file it is probing."""
-        with self._lock:
-            if self._running:
-                self._cancel.set()
-
-    @property
-    def cancelled(self) -> bool:
-        return self._cancel.is_set()
-
-    def as_dict(self) -> dict[str, Any]:
-        with self._lock:
-            return {
-                "running": self._running,
-                "phase": self._phase,
-                "files_total": self._files_total,
-                **self._counts,
-                "started_at": self._started_at,
-                "finished_at": self._finished_at,
-                "cancelled": self._cancelled,
-                "error": self._error,
-            }
-
-
-@dataclass
-class ScanReport:
-    files_seen: int = 0
-    probed: int = 0
-    unchanged: int = 0
-    failed: int = 0
-    items_added: int = 0
-    items_updated: int = 0
-    items_moved: int = 0  # kept their id at a new path (library/identity)
-    items_removed: int = 0
-    seconds: float = 0.0
-    cancelled: bool = False
-    failures: list[tuple[str, str]] = field(default_factory=list)  # the first few (path, reason)
-    incomplete_roots: list[str] = field(default_factory=list)
-
-    def summary(self) -> str:
-        rate = self.files_seen / self.seconds if self.seconds > 0 else 0.0
-        lines = [
-            f"Scanned {self.files_seen} files in {self.seconds:.1f} s ({rate:.0f} files/s): "
-            f"{self.probed} probed, {self.unchanged} unchanged, {self.failed} failed.",
-            f"Items: {self.items_added} added, {self.items_updated} updated, {self.items_moved} moved, "
-            f"{self.items_removed} removed.",
-        ]
-        if self.cancelled:
-            lines.append("The scan was cancelled: nothing was removed.")
-        for root in self.incomplete_roots:
-            lines.append(f"Not fully readable, its items were kept: {root}")
-        if self.failed:
-            lines.append(f"Failed files ({self.failed}; all of them: GET /api/v1/library/failures):")
-            lines.extend(f"  {path}: {reason}" for path, reason in self.failures)
-            if self.failed > len(self.failures):
-                lines.append(f"  … and {self.failed - len(self.failures)} more")
-        return "\n".join(lines)
-
-
-class _ProgressBar:
-    """One line on a terminal, redrawn at most 10 times a second."""
-
-    def __init__(self, out: TextIO) -> None:
-        self._out = out
-        self._last = 0.0
-        self._started = time.monotonic()
-
-    def draw(self, status: dict[str, Any], current: str, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self._last < 0.1:
-            return
-        self._last = now
-        width = shutil.get_terminal_size((100, 20)).columns
-        seen, total = status["files_seen"], status["files_total"] or 0
-        rate = seen / max(now - self._started, 1e-6)
-        fraction = min(seen / total, 1.0) if total else 0.0
-        bar = "#" * int(fraction * 24)
-        text = (f"\r[{bar:<24}] {seen}/{total} files {rate:5.0f}/s  probed {status['probed']} "
-                f"unchanged {status['unchanged']} failed {status['failed']}  ")
-        room = width - len(text) - 1
-        if room > 10:
-            text += current[-room:] if len(current) > room else current
-        self._out.write(text[:width - 1].ljust(width - 1))
-        self._out.flush()
-
-    def close(self) -> None:
-        self._out.write("\n")
-        self._out.flush()
 
 
 class _Batch:
@@ -231,49 +80,11 @@ def library_roots(settings: Settings) -> list[tuple[Path, ItemType]]:
     return roots
 
 
-Stat = tuple[Path, int, int]  # (path, size, mtime_ns)
-
-
 @dataclass(frozen=True, slots=True)
 class UnitLook:
     present: list[Stat]  # the unit's files that exist, with their size and mtime
     fingerprint: str  # of ``present`` (``ids.fingerprint``); "" when none is
     place: Place | None  # the item stored at the unit's place
-
-
-class ProbeAhead:
-    """Probes the files of the units the scan will reach next on a few threads, while the scan's own
-    thread writes the catalog: FFmpeg's probing and decoding and SQLite's writes release the GIL.
-    Only files the scan would probe anyway are probed (``UnitScanner.to_probe``), at most
-    ``window`` of them ahead; a result is used only for the file's size and mtime it was made from."""
-
-    def __init__(self, artist_separators: Sequence[str], threads: int, window: int) -> None:
-        self._separators = tuple(artist_separators)
-        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="revenge-probe")
-        self._window = window
-        self._pending: dict[Stat, Future[Probe]] = {}
-
-    @property
-    def room(self) -> bool:
-        return len(self._pending) < self._window
-
-    def offer(self, files: list[Stat]) -> None:
-        for stat in files:
-            self._pending[stat] = self._pool.submit(probe_file, stat[0], self._separators)
-
-    def take(self, path: Path, size: int, mtime: int) -> Future[Probe] | None:
-        return self._pending.pop((path, size, mtime), None)
-
-    def discard(self, files: Iterable[Path]) -> None:
-        paths = set(files)
-        for stat in [s for s in self._pending if s[0] in paths]:
-            self._pending.pop(stat).cancel()
-
-    def close(self) -> None:
-        for future in self._pending.values():
-            future.cancel()
-        self._pending.clear()
-        self._pool.shutdown(wait=True)
 
 
 def _scan_units(scanner: UnitScanner, units: Iterator[Unit], ahead: ProbeAhead,
@@ -487,7 +298,7 @@ def scan_library(settings: Settings, catalog: Catalog, status: ScanStatus,
         raise RuntimeError("a scan is already running")
     started = time.monotonic()
     roots = library_roots(settings)
-    bar = _ProgressBar(sys.stderr) if show_progress else None
+    bar = ProgressBar(sys.stderr) if show_progress else None
     current = [""]
 
     def on_file(name: str) -> None:
@@ -496,7 +307,8 @@ def scan_library(settings: Settings, catalog: Catalog, status: ScanStatus,
             bar.draw(status.as_dict(), name)
 
     generation = catalog.begin_scan()
-    ahead = ProbeAhead(catalog.artist_separators, PROBE_THREADS, 2 * _AHEAD_UNITS)
+    separators = catalog.artist_separators
+    ahead = ProbeAhead(lambda path: probe_file(path, separators), PROBE_THREADS, 2 * _AHEAD_UNITS)
     scanner = UnitScanner(catalog, status, generation, on_file, ahead)
     report = scanner.report
     error: str | None = None

@@ -14,7 +14,8 @@ from revenge.config import Settings
 from revenge.library.catalog import Catalog
 from revenge.library.changes import Target
 from revenge.library.rescan import rescan_folders
-from revenge.library.scan import ScanReport, ScanStatus, UnitHook, scan_library
+from revenge.library.scan import UnitHook, scan_library
+from revenge.library.scan_status import ScanReport, ScanStatus
 
 log = logging.getLogger("revenge.library")
 

@@ -17,7 +17,8 @@ import revenge.library.scan as scan_module
 from revenge.library.catalog import Catalog
 from revenge.library.freshness import is_fresh, refresh_item
 from revenge.library.ids import item_id
-from revenge.library.scan import ScanStatus, scan_library
+from revenge.library.scan import scan_library
+from revenge.library.scan_status import ScanStatus
 from tests.hls_support import decode_file
 from tests.live import add_user, live_server
 from tests.live import test_settings as make_settings

@@ -12,7 +12,8 @@ import pytest
 from revenge.library import browse
 from revenge.library.catalog import Catalog
 from revenge.library.ids import item_id
-from revenge.library.scan import ScanReport, ScanStatus, scan_library
+from revenge.library.scan import scan_library
+from revenge.library.scan_status import ScanReport, ScanStatus
 from tests.live import test_settings
 from tests.mediagen import write_audio
 

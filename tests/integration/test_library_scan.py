@@ -21,8 +21,10 @@ from revenge.library.catalog import Catalog
 from revenge.library.ids import item_id
 from revenge.library.layout import RootWalk
 from revenge.library.model import Item
-from revenge.library.probe import Probe
-from revenge.library.scan import ProbeAhead, ScanReport, ScanStatus, UnitScanner, scan_library
+from revenge.library.probe import Probe, probe_file
+from revenge.library.probe_ahead import ProbeAhead
+from revenge.library.scan import UnitScanner, scan_library
+from revenge.library.scan_status import ScanReport, ScanStatus
 from tests.libgen import Library, build_library
 from tests.live import test_settings as make_settings
 from tests.mediagen import write_audio
@@ -418,7 +420,7 @@ def test_a_file_changed_after_it_was_probed_ahead_is_probed_again(lib: Library, 
     path = lib.music / "Zed" / "Late.flac"
     write_audio(path, samples=5_000, tags={"title": "first"})
     unit = next(u for u in RootWalk(lib.music, "track", ()).units() if path in u.files)
-    ahead = ProbeAhead((), threads=1, window=4)
+    ahead = ProbeAhead(probe_file, threads=1, window=4)
     try:
         scanner = UnitScanner(catalog, ScanStatus(), catalog.begin_scan(), lambda _: None, ahead)
         first = scanner.look(unit)

@@ -20,7 +20,8 @@ import pytest
 import redis
 
 from revenge.library.catalog import Catalog
-from revenge.library.scan import ScanStatus, scan_library
+from revenge.library.scan import scan_library
+from revenge.library.scan_status import ScanStatus
 from revenge.security import secrets as stream_secrets
 from revenge.security.keys import CACHE_SECONDS
 from revenge.security.signing import TokenError, sign_stream_token, verify_stream_token
