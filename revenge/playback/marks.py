@@ -8,9 +8,19 @@ holds at most ``MAX_MARKS`` of each (further stars are refused, not evicting old
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Protocol
 
 MAX_MARKS = 20_000
+MAX_LOOKUP = 500  # keys per query or HMGET: bounded work per round trip
+
+
+@dataclass(frozen=True)
+class Marks:
+    """What one user put on some keys: star times (ms) and ratings (1..5), only the keys that have them."""
+
+    starred: dict[str, int] = field(default_factory=dict)
+    ratings: dict[str, int] = field(default_factory=dict)
 
 
 class TooManyMarks(ValueError):
@@ -28,6 +38,9 @@ class MarkStore(Protocol):
     async def set_rating(self, user_id: str, key: str, rating: int) -> None:
         """1..5; 0 removes the rating (``ValueError`` otherwise)."""
     async def ratings(self, user_id: str) -> dict[str, int]: ...
+    async def marks_of(self, user_id: str, keys: Sequence[str]) -> Marks:
+        """The stars and ratings of ``keys`` alone, in one batched read (a response's songs, albums,
+        artists)."""
 
 
 def check_rating(rating: int) -> None:

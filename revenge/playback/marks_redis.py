@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from redis.exceptions import RedisError
 
-from revenge.playback.marks import MAX_MARKS, TooManyMarks, check_rating
+from revenge.playback.marks import MAX_LOOKUP, MAX_MARKS, Marks, TooManyMarks, check_rating
 from revenge.redis_scripts import LuaScript, ScriptedRedis, key_guard_lua, reply_text
 
 log = logging.getLogger("revenge.playback")
@@ -75,3 +75,22 @@ class RedisMarkStore:
 
     async def ratings(self, user_id: str) -> dict[str, int]:
         return await self._all(ratings_key(user_id))
+
+    async def marks_of(self, user_id: str, keys: Sequence[str]) -> Marks:
+        unique = list(dict.fromkeys(keys))
+        if not unique:
+            return Marks()
+        batches = [unique[start:start + MAX_LOOKUP] for start in range(0, len(unique), MAX_LOOKUP)]
+        try:
+            pipe = self._redis.client().pipeline(transaction=False)
+            for batch in batches:
+                pipe.hmget(stars_key(user_id), batch)
+                pipe.hmget(ratings_key(user_id), batch)
+            replies = await pipe.execute()
+        except RedisError as exc:
+            raise self._redis.unavailable(exc) from exc
+        found = Marks()
+        for n, batch in enumerate(batches):
+            for into, values in ((found.starred, replies[2 * n]), (found.ratings, replies[2 * n + 1])):
+                into.update((k, int(v)) for k, v in zip(batch, values, strict=True) if v is not None)
+        return found

@@ -6,7 +6,7 @@ import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
-from revenge.playback.marks import MAX_MARKS, TooManyMarks, check_rating
+from revenge.playback.marks import MAX_LOOKUP, MAX_MARKS, Marks, TooManyMarks, check_rating
 from revenge.sqlite_thread import SqliteThread
 
 _SCHEMA = """
@@ -70,3 +70,21 @@ class SqliteMarkStore:
     async def ratings(self, user_id: str) -> dict[str, int]:
         return await self._db.run(lambda db: dict(db.execute(
             "SELECT key, rating FROM ratings WHERE user_id = ?", (user_id,)).fetchall()))
+
+    async def marks_of(self, user_id: str, keys: Sequence[str]) -> Marks:
+        unique = list(dict.fromkeys(keys))
+        if not unique:
+            return Marks()
+
+        def read(db: sqlite3.Connection) -> Marks:
+            found = Marks()
+            for start in range(0, len(unique), MAX_LOOKUP):
+                batch = unique[start:start + MAX_LOOKUP]
+                marks = ",".join("?" * len(batch))
+                for table, into in (("stars", found.starred), ("ratings", found.ratings)):
+                    column = "at_ms" if table == "stars" else "rating"
+                    into.update(db.execute(f"SELECT key, {column} FROM {table} WHERE user_id = ? "
+                                           f"AND key IN ({marks})", (user_id, *batch)).fetchall())
+            return found
+
+        return await self._db.run(read)

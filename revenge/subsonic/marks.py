@@ -4,14 +4,15 @@ them (``starred``, ``highest``): onto the mark store (stars and ratings, both st
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from revenge.library import browse, paging
-from revenge.playback.marks import TooManyMarks
+from revenge.playback.marks import Marks, TooManyMarks
 from revenge.subsonic import mapping
 from revenge.subsonic.envelope import GENERIC, SubsonicError, not_found
 from revenge.subsonic.mapping import parse_id
-from revenge.subsonic.protocol import Call, Handler
+from revenge.subsonic.protocol import Answer, Call, Handler
 
 _KINDS = {"id": None, "albumId": "album", "artistId": "artist"}
 MAX_PER_CALL = 500
@@ -116,6 +117,48 @@ async def marked_albums(call: Call, kind: str) -> list[dict[str, Any]]:
         if found is not None:
             albums.append(mapping.album(found[0]))
     return albums
+
+
+def _marked_objects(value: Any, found: list[dict[str, Any]]) -> None:
+    """Every song, album and artist object in an answer (a dict whose ``id`` is one of ours: a track,
+    ``al-…`` or ``ar-…``; a folder directory too, which the spec gives the same fields)."""
+    if isinstance(value, dict):
+        key = value.get("id")
+        if isinstance(key, str) and parse_id(key) is not None:
+            found.append(value)
+        for child in value.values():
+            if isinstance(child, (dict, list)):
+                _marked_objects(child, found)
+    elif isinstance(value, list):
+        for child in value:
+            _marked_objects(child, found)
+
+
+def add_marks(objects: list[dict[str, Any]], marks: Marks) -> None:
+    """``starred`` (ISO time) and ``userRating`` on each object the caller marked (pure)."""
+    for body in objects:
+        key = body["id"]
+        if (at := marks.starred.get(key)) is not None:
+            body["starred"] = mapping.iso(at / 1000)
+        if (rating := marks.ratings.get(key)) is not None:
+            body["userRating"] = rating
+
+
+def with_marks(handler: Handler) -> Handler:
+    """``handler`` whose answer carries the caller's stars and ratings on every song, album and artist:
+    one batched read of the mark store per answer, none when it names no such object."""
+    async def marked(call: Call) -> Answer:
+        answer = await handler(call)
+        if not isinstance(answer, Mapping):
+            return answer
+        objects: list[dict[str, Any]] = []
+        _marked_objects(answer, objects)
+        if objects:
+            keys = list(dict.fromkeys(o["id"] for o in objects))
+            add_marks(objects, await call.state.marks.marks_of(call.user.id, keys))
+        return answer
+
+    return marked
 
 
 HANDLERS: dict[str, Handler] = {

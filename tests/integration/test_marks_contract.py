@@ -70,3 +70,19 @@ async def test_the_cap_refuses_new_marks_and_keeps_old_ones(store: MarkStore,
     await store.set_rating("1", SONG, 3)
     assert await store.ratings("1") == {SONG: 3, ALBUM: 1}
     assert marks.MAX_MARKS == 20_000
+
+
+async def test_marks_of_reads_only_the_keys_asked_in_batches(store: MarkStore,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("revenge.playback.marks_sqlite.MAX_LOOKUP", 2)
+    monkeypatch.setattr("revenge.playback.marks_redis.MAX_LOOKUP", 2)
+    await store.star("1", [SONG, ARTIST], 1000)
+    await store.set_rating("1", SONG, 4)
+    await store.set_rating("1", ALBUM, 2)
+    await store.star("2", [ALBUM], 5)
+    found = await store.marks_of("1", [SONG, ALBUM, "x" * 16, ARTIST, SONG])  # three batches of two
+    assert found == marks.Marks(starred={SONG: 1000, ARTIST: 1000}, ratings={SONG: 4, ALBUM: 2})
+    assert await store.marks_of("1", [ALBUM]) == marks.Marks(ratings={ALBUM: 2})
+    assert await store.marks_of("2", [SONG, ALBUM]) == marks.Marks(starred={ALBUM: 5})
+    assert await store.marks_of("3", [SONG]) == marks.Marks()
+    assert await store.marks_of("1", []) == marks.Marks()

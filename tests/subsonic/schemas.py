@@ -9,6 +9,8 @@ from typing import Any
 import jsonschema_rs
 
 STRING, INT, BOOL, NUMBER = {"type": "string"}, {"type": "integer"}, {"type": "boolean"}, {"type": "number"}
+ISO_TIME = {"type": "string", "pattern": r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$"}
+RATING = {"type": "integer", "minimum": 1, "maximum": 5}
 
 
 def obj(required: dict[str, Any], optional: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -20,12 +22,13 @@ def array(items: dict[str, Any]) -> dict[str, Any]:
 
 
 ITEM_GENRE = obj({"name": STRING})
-ARTIST = obj({"id": STRING, "name": STRING}, {"coverArt": STRING, "albumCount": INT, "starred": STRING,
-                                              "musicBrainzId": STRING, "sortName": STRING})
+ARTIST = obj({"id": STRING, "name": STRING}, {"coverArt": STRING, "albumCount": INT, "starred": ISO_TIME,
+                                              "userRating": RATING, "musicBrainzId": STRING,
+                                              "sortName": STRING})
 CHILD = obj({"id": STRING, "isDir": BOOL, "title": STRING}, {
     "parent": STRING, "album": STRING, "artist": STRING, "track": INT, "year": INT, "genre": STRING,
-    "coverArt": STRING, "size": INT, "contentType": STRING, "starred": STRING, "suffix": STRING,
-    "duration": INT,
+    "coverArt": STRING, "size": INT, "contentType": STRING, "starred": ISO_TIME, "userRating": RATING,
+    "suffix": STRING, "duration": INT,
     "bitRate": INT, "samplingRate": INT, "channelCount": INT, "isVideo": BOOL, "discNumber": INT,
     "albumId": STRING, "artistId": STRING, "type": STRING, "mediaType": STRING, "bpm": INT,
     "comment": STRING, "sortName": STRING, "musicBrainzId": STRING, "genres": array(ITEM_GENRE),
@@ -34,7 +37,8 @@ CHILD = obj({"id": STRING, "isDir": BOOL, "title": STRING}, {
                            "albumPeak": NUMBER}),
 })
 ALBUM = obj({"id": STRING, "name": STRING, "songCount": INT, "duration": INT, "created": STRING}, {
-    "artist": STRING, "artistId": STRING, "coverArt": STRING, "year": INT, "genre": STRING, "starred": STRING,
+    "artist": STRING, "artistId": STRING, "coverArt": STRING, "year": INT, "genre": STRING,
+    "starred": ISO_TIME, "userRating": RATING,
     "recordLabels": array(obj({"name": STRING})), "musicBrainzId": STRING, "genres": array(ITEM_GENRE),
     "artists": array(ARTIST), "displayArtist": STRING, "isCompilation": BOOL,
     "originalReleaseDate": obj({}, {"year": INT, "month": INT, "day": INT}),
@@ -86,6 +90,12 @@ BODIES: dict[str, tuple[str, dict[str, Any]]] = {
     "getPlaylists": ("playlists", obj({}, {"playlist": array(PLAYLIST)})),
     "getPlaylist": ("playlist", PLAYLIST_WITH_SONGS),
     "getStarred": ("starred", SEARCH_RESULT),
+    "getNowPlaying": ("nowPlaying", obj({}, {"entry": array({**CHILD, "required": [
+        *CHILD["required"], "username", "minutesAgo", "playerId"]})})),
+    "getPlayQueue": ("playQueue", obj({"username": STRING, "changed": STRING, "changedBy": STRING},
+                                      {"entry": array(CHILD), "current": STRING, "position": INT})),
+    "getBookmarks": ("bookmarks", obj({}, {"bookmark": array(obj(
+        {"position": INT, "username": STRING, "created": STRING, "changed": STRING, "entry": CHILD}))})),
 }
 
 ENVELOPE = obj({"status": {"enum": ["ok", "failed"]}, "version": STRING, "type": STRING,

@@ -4,12 +4,14 @@ see the starred and highest album lists; unknown ids are 70."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
+import httpx
 import libopensonic
 import pytest
 
 from tests.subsonic.conftest import Rest
-from tests.subsonic.schemas import validate
+from tests.subsonic.schemas import BODIES, validate
 from tests.subsonic.test_endpoints import both
 
 
@@ -18,6 +20,13 @@ def client(rest: Rest) -> Iterator[libopensonic.Connection]:
     conn = libopensonic.Connection("http://127.0.0.1", port=rest.port, api_key=rest.key)
     yield conn
     conn.cleanup()
+
+
+@pytest.fixture
+def native(rest: Rest) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=rest.live.url, headers={"Authorization": f"Bearer {rest.key}"},
+                      timeout=30) as c:
+        yield c
 
 
 def test_star_list_unstar_and_rate(rest: Rest, client: libopensonic.Connection) -> None:
@@ -47,3 +56,70 @@ def test_star_list_unstar_and_rate(rest: Rest, client: libopensonic.Connection) 
                              ("setRating", {"id": dawn["id"], "rating": "9"})):
         code = rest.get(endpoint, **params).json()["subsonic-response"]["error"]["code"]
         assert code == (0 if params.get("rating") == "9" else 70), (endpoint, params)
+
+
+def _objects(value: Any, key: str) -> list[dict[str, Any]]:
+    """Every object in an answer whose ``id`` is ``key``."""
+    if isinstance(value, dict):
+        own = [value] if value.get("id") == key else []
+        return own + [o for child in value.values() for o in _objects(child, key)]
+    if isinstance(value, list):
+        return [o for child in value for o in _objects(child, key)]
+    return []
+
+
+def test_every_answer_carries_the_callers_stars_and_ratings(rest: Rest, client: libopensonic.Connection,
+                                                            native: httpx.Client) -> None:
+    first = next(a for a in validate("getAlbumList2", rest.get("getAlbumList2", type="newest").json())
+                 ["album"] if a["name"] == "First Light")
+    songs = {s["title"]: s for s in validate("search3", rest.get("search3", query="").json())["song"]}
+    dawn, noon, artist = songs["Dawn"]["id"], songs["Noon"]["id"], first["artistId"]
+    (talk,) = [i["id"] for i in native.get("/api/v1/items", params={"type": "episode"}).json()["items"]]
+    marked = {dawn: 4, first["id"]: 3, artist: 5, talk: 2}
+    assert client.star(sids=[dawn, talk], album_ids=[first["id"]], artist_ids=[artist])
+    for key, rating in marked.items():
+        assert client.set_rating(key, rating)
+    assert client.create_playlist(name="Marked", song_ids=[dawn, noon])
+    (playlist,) = [p for p in client.get_playlists() if p.name == "Marked"]
+    assert client.save_play_queue([dawn, noon], current=dawn)
+    assert client.create_bookmark(talk, 31_500)
+    # Now playing as py-opensonic's player: test_playing's own report replaces this entry.
+    assert rest.json("scrobble", id=talk, submission="false", c="py-opensonic")["status"] == "ok"
+    calls: list[tuple[str, dict[str, object], set[str]]] = [
+        ("getAlbum", {"id": first["id"]}, {first["id"], dawn}),
+        ("getSong", {"id": dawn}, {dawn}),
+        ("getArtist", {"id": artist}, {artist, first["id"]}),
+        ("getArtists", {}, {artist}), ("getIndexes", {}, {artist}),
+        ("getMusicDirectory", {"id": first["id"]}, {first["id"], dawn}),
+        ("getMusicDirectory", {"id": artist}, {artist, first["id"]}),
+        ("search3", {"query": ""}, {artist, first["id"], dawn}),
+        ("search2", {"query": "dawn"}, {dawn}),
+        ("getAlbumList2", {"type": "alphabeticalByName"}, {first["id"]}),
+        ("getAlbumList", {"type": "starred"}, {first["id"]}),
+        ("getRandomSongs", {"size": 10}, {dawn}), ("getSongsByGenre", {"genre": "Rock"}, {dawn}),
+        ("getPlaylist", {"id": playlist.id}, {dawn}),
+        ("getStarred2", {}, {artist, first["id"], dawn}), ("getStarred", {}, {artist, first["id"], dawn}),
+        ("getPlayQueue", {}, {dawn}), ("getNowPlaying", {}, {talk}), ("getBookmarks", {}, {talk}),
+    ]
+    try:
+        for endpoint, params, expected in calls:
+            body = rest.json(endpoint, **params)
+            if endpoint in BODIES:
+                validate(endpoint, {"subsonic-response": body})
+            for key in expected:
+                found = _objects(body, key)
+                assert found, (endpoint, key)
+                assert all(o.get("userRating") == marked[key] and "starred" in o for o in found), (
+                    endpoint, key, found)
+            assert all("starred" not in o and "userRating" not in o for o in _objects(body, noon)), endpoint
+        _, element = both(rest, "getSong", id=dawn)  # XML attributes too
+        assert element.get("userRating") == "4" and element.get("starred")
+        other = rest.json("getAlbum", id=first["id"], apiKey=rest.admin_key)["album"]
+        assert "starred" not in other and "userRating" not in other  # the caller's marks, not ann's
+        assert all("userRating" not in s for s in other["song"])  # type: ignore[index]
+    finally:
+        client.unstar(sids=[dawn, talk], album_ids=[first["id"]], artist_ids=[artist])
+        for key in marked:
+            client.set_rating(key, 0)
+        client.delete_playlist(playlist.id)
+        client.delete_bookmark(talk)
