@@ -1,5 +1,7 @@
 """A user's playlists: the model, the rules of a change (pure) and the store contract. Both stores keep
-them per user (tests/integration/test_playlists_contract.py); the factory is ``playlists_store``."""
+them per user (tests/integration/test_playlists_contract.py); the factory is ``playlists_store``. A
+playlist its owner made ``public`` is also readable by every other user (``public``, ``get_public``);
+only its owner changes it."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import orjson
 MAX_PLAYLISTS = 1000  # per user
 MAX_ENTRIES = 10_000  # per playlist
 MAX_NAME = 200
+MAX_PUBLIC = 1000  # other users' public playlists one listing reads
 
 
 class PlaylistError(ValueError):
@@ -86,3 +89,16 @@ class PlaylistStore(Protocol):
     async def put(self, user_id: str, playlist: Playlist) -> bool:
         """Replace a stored playlist; False when there is none of that id (nothing stored)."""
     async def delete(self, user_id: str, playlist_id: str) -> bool: ...
+    async def public(self) -> list[tuple[str, Playlist]]:
+        """Every user's public playlists, each with its owner's user id, by name (at most
+        ``MAX_PUBLIC``)."""
+    async def get_public(self, playlist_id: str) -> tuple[str, Playlist] | None:
+        """The playlist of that id and its owner's user id if it is public (None otherwise)."""
+
+
+def by_name(playlists: list[Playlist]) -> list[Playlist]:
+    return sorted(playlists, key=lambda p: (p.name.casefold(), p.id))
+
+
+def owned_by_name(found: list[tuple[str, Playlist]]) -> list[tuple[str, Playlist]]:
+    return sorted(found, key=lambda o: (o[1].name.casefold(), o[1].id))

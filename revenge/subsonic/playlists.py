@@ -1,5 +1,6 @@
 """``getPlaylists``, ``getPlaylist``, ``createPlaylist``, ``updatePlaylist``, ``deletePlaylist``: the
-caller's own playlists (playback.playlists, both store backends)."""
+caller's own playlists (playback.playlists, both store backends), and the ones other users made public:
+listed and readable by everyone, changed by their owner alone (error 50 for anyone else)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from revenge.playback import playlists as rules
 from revenge.playback.playlists import Playlist, PlaylistError
 from revenge.progress.service import now_ms
 from revenge.subsonic import mapping
-from revenge.subsonic.envelope import GENERIC, SubsonicError, not_found
+from revenge.subsonic.envelope import GENERIC, NOT_AUTHORIZED, SubsonicError, not_found
 from revenge.subsonic.mapping import parse_id
 from revenge.subsonic.protocol import Call, Handler
 
@@ -29,20 +30,36 @@ def _songs(call: Call, name: str) -> list[str]:
     return ids
 
 
-async def _playlist(call: Call, name: str) -> Playlist:
+async def _readable(call: Call, name: str) -> tuple[str, Playlist]:
+    """The playlist ``name`` names and its owner's user name: the caller's own, or another user's
+    public one; 70 for any other (a private playlist of someone else is not there, as far as the caller
+    can tell)."""
     playlist_id = call.require(name)
-    found = (await call.state.playlists.get(call.user.id, playlist_id)
-             if _PLAYLIST_ID_RE.fullmatch(playlist_id) else None)
-    if found is None:
+    if not _PLAYLIST_ID_RE.fullmatch(playlist_id):
         raise not_found("Playlist")
-    return found
+    own = await call.state.playlists.get(call.user.id, playlist_id)
+    if own is not None:
+        return call.user.name, own
+    shared = await call.state.playlists.get_public(playlist_id)
+    owner = call.state.users.by_id(shared[0]) if shared is not None else None
+    if shared is None or owner is None:
+        raise not_found("Playlist")
+    return owner.name, shared[1]
 
 
-def _json(call: Call, playlist: Playlist, entries: bool) -> dict[str, Any]:
+async def _playlist(call: Call, name: str) -> Playlist:
+    """The caller's own playlist, to change: 50 for another user's public one, 70 for anything else."""
+    owner, playlist = await _readable(call, name)
+    if owner != call.user.name:
+        raise SubsonicError(NOT_AUTHORIZED, "Only its owner may change a playlist")
+    return playlist
+
+
+def _json(call: Call, playlist: Playlist, entries: bool, owner: str | None = None) -> dict[str, Any]:
     items = call.state.catalog.cached_items(list(dict.fromkeys(playlist.items)))
     body: dict[str, Any] = {
         "id": playlist.id, "name": playlist.name, "comment": playlist.comment or None,
-        "owner": call.user.name, "public": playlist.public, "songCount": len(playlist.items),
+        "owner": owner or call.user.name, "public": playlist.public, "songCount": len(playlist.items),
         "duration": sum(items[i].duration_ms for i in playlist.items if i in items) // 1000,
         "created": mapping.iso(playlist.created_ms / 1000),
         "changed": mapping.iso(playlist.changed_ms / 1000),
@@ -55,12 +72,24 @@ def _json(call: Call, playlist: Playlist, entries: bool) -> dict[str, Any]:
 
 
 async def get_playlists(call: Call) -> dict[str, Any]:
-    found = await call.state.playlists.all(call.user.id)
-    return {"playlists": {"playlist": [_json(call, p, False) for p in found]}}
+    """The caller's playlists, then the other users' public ones (each by name)."""
+    own = [_json(call, p, False) for p in await call.state.playlists.all(call.user.id)]
+    names: dict[str, str | None] = {}
+    shared = []
+    for owner_id, playlist in await call.state.playlists.public():
+        if owner_id == call.user.id:
+            continue
+        if owner_id not in names:
+            user = call.state.users.by_id(owner_id)
+            names[owner_id] = user.name if user is not None else None
+        if (name := names[owner_id]) is not None:
+            shared.append(_json(call, playlist, False, name))
+    return {"playlists": {"playlist": own + shared}}
 
 
 async def get_playlist(call: Call) -> dict[str, Any]:
-    return {"playlist": _json(call, await _playlist(call, "id"), True)}
+    owner, playlist = await _readable(call, "id")
+    return {"playlist": _json(call, playlist, True, owner)}
 
 
 async def create_playlist(call: Call) -> dict[str, Any]:
