@@ -15,6 +15,7 @@ from revenge.security.crypto import SealError, SecretBox
 from revenge.security.keys import UnknownUser, User, UserDirectory
 
 PASSWORD_BYTES = 18  # 24 URL-safe characters: 144 bits, short enough to type into a phone
+_DECOY_CONTEXT = "app-password:-"  # no user id is "-"
 
 
 def _context(user_id: str) -> str:
@@ -45,3 +46,18 @@ def app_password(users: UserDirectory, box: SecretBox, name: str) -> tuple[User,
         return user, box.open(sealed, _context(user.id))
     except SealError:
         return user, None
+
+
+def new_decoy(box: SecretBox) -> str:
+    """A sealed random password, opened in place of a real one when there is none (``token_secret``)."""
+    return box.seal(secrets.token_urlsafe(PASSWORD_BYTES), _DECOY_CONTEXT)
+
+
+def token_secret(users: UserDirectory, box: SecretBox, name: str, decoy: str) -> tuple[User | None, str]:
+    """The user ``name`` and the password to check its token against. For no such user, or one without
+    an app password that opens, None and the ``decoy`` opened instead: the same lookup, decrypt and (the
+    caller's) compare either way, so neither the answer nor its time tells which names exist."""
+    found = app_password(users, box, name)
+    if found is not None and found[1] is not None:
+        return found
+    return None, box.open(decoy, _DECOY_CONTEXT)

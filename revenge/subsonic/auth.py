@@ -3,7 +3,9 @@
 * ``apiKey``: a Revenge API key (OpenSubsonic's apiKeyAuthentication), without ``u``;
 * ``u`` + ``p``: the password in clear or ``enc:<hex>``; it must be one of the user's API keys;
 * ``u`` + ``t`` + ``s``: ``t = md5(password + s)`` with the user's app password
-  (``revenge user subsonic-password NAME``; security.app_passwords).
+  (``revenge user subsonic-password NAME``; security.app_passwords). A name that is no user, or a user
+  without an app password, fails as a wrong token does (40, same message, same decrypt and compare
+  against a decoy): a token login does not tell which names exist.
 
 Failed logins count per user name and per address (``LoginLimiter``): past the limit the answer is the
 same failure code, without checking, until the window has moved on. Nothing here logs a credential.
@@ -17,14 +19,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from revenge.security.app_passwords import app_password
+from revenge.security.app_passwords import token_secret
 from revenge.security.keys import User
 from revenge.security.login_limits import LoginLimiter
 from revenge.state import AppState
 from revenge.subsonic.envelope import (
     CONFLICTING_AUTH,
     INVALID_API_KEY,
-    TOKEN_NOT_SUPPORTED,
     WRONG_CREDENTIALS,
     SubsonicError,
     missing,
@@ -104,11 +105,6 @@ def _by_password(state: AppState, name: str, password: str) -> User | None:
 def _by_token(state: AppState, name: str, token: str | None, salt: str | None) -> User | None:
     if salt is None:
         raise missing("s")
-    found = app_password(state.users, state.subsonic.box, name)
-    if found is None:
-        return None
-    user, password = found
-    if password is None:
-        raise SubsonicError(TOKEN_NOT_SUPPORTED, "Token authentication needs an app password for this user "
-                            "(revenge user subsonic-password NAME); or send an API key as apiKey or p")
-    return user if token is not None and token_matches(password, salt, token) else None
+    user, password = token_secret(state.users, state.subsonic.box, name, state.subsonic.decoy)
+    matches = token is not None and token_matches(password, salt, token)  # the decoy's compare too
+    return user if matches else None

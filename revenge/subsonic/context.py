@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from revenge.playback.now_playing import NowPlaying
+from revenge.security.app_passwords import new_decoy
 from revenge.security.crypto import SecretBox
 from revenge.security.login_limits import LoginLimiter
 
@@ -16,3 +17,8 @@ class SubsonicState:
     user_logins: LoginLimiter = field(default_factory=lambda: LoginLimiter(10, 60.0))
     address_logins: LoginLimiter = field(default_factory=lambda: LoginLimiter(50, 60.0))
     now_playing: NowPlaying = field(default_factory=NowPlaying)
+    decoy: str = ""  # a sealed password token logins open for unknown names (app_passwords.token_secret)
+
+    def __post_init__(self) -> None:
+        if not self.decoy:
+            self.decoy = new_decoy(self.box)

@@ -16,7 +16,7 @@ import pytest
 from revenge.errors import StoreUnavailable
 from revenge.redis_scripts import key_guard_lua
 from revenge.security import keys, shared, users_redis
-from revenge.security.app_passwords import app_password, new_app_password
+from revenge.security.app_passwords import app_password, new_app_password, new_decoy, token_secret
 from revenge.security.crypto import SecretBox
 from revenge.security.keys import (
     LastAdmin,
@@ -137,6 +137,32 @@ def test_app_passwords_are_sealed_per_user_read_back_and_go_with_the_user(opener
     users.remove_user("ann")
     users.add_user("ann")
     assert app_password(users, box, "ann")[1] is None  # type: ignore[index]  # not the old user's
+
+
+class CountingBox(SecretBox):
+    """A real box that counts what it opens (how much work a token login does)."""
+
+    opened = 0
+
+    def open(self, sealed: str, context: str) -> str:
+        self.opened += 1
+        return super().open(sealed, context)
+
+
+def test_a_token_secret_costs_one_decrypt_whether_or_not_the_name_exists(opener: Opener) -> None:
+    users = opener()
+    ann, _ = users.add_user("ann")
+    users.add_user("bob")
+    box = CountingBox(bytes(range(32)))
+    password, decoy = new_app_password(users, box, "ann"), new_decoy(box)
+    answers = []
+    for name in ("ann", "bob", "nobody"):  # an app password, none, no such user
+        before = box.opened
+        answers.append(token_secret(users, box, name, decoy))
+        assert box.opened == before + 1, name
+    (user, got), (nobody_1, decoy_1), (nobody_2, decoy_2) = answers
+    assert (user, got) == (ann, password) and nobody_1 is None and nobody_2 is None
+    assert decoy_1 == decoy_2 != password and len(decoy_1) == len(password)
 
 
 def test_by_id(opener: Opener) -> None:
