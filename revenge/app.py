@@ -20,7 +20,7 @@ from revenge.library.scan_status import ScanStatus
 from revenge.library.watch import LibraryWatcher
 from revenge.metrics import Metrics
 from revenge.playback.event_service import EventService
-from revenge.playback.marks_store import open_mark_store, open_playlist_store
+from revenge.playback.marks_store import open_mark_store, open_now_playing, open_playlist_store
 from revenge.playback.progress_scrobbles import ProgressScrobbler
 from revenge.playback.queue_service import QueueService
 from revenge.playback.queue_store import open_queue_store
@@ -90,6 +90,9 @@ def create_app(settings: Settings) -> Starlette:
             playlists = open_playlist_store(settings)
             await playlists.open()
             stack.push_async_callback(playlists.close)
+            playing_now = open_now_playing(settings)  # Subsonic's: in process, or the shared store's
+            await playing_now.open()
+            stack.push_async_callback(playing_now.close)
             progress = await ProgressService.open(settings, metrics=metrics, plays=ProgressScrobbler(records))
             stack.push_async_callback(progress.close)
             hls = HlsEngine(settings, metrics=metrics)
@@ -132,7 +135,8 @@ def create_app(settings: Settings) -> Starlette:
                              scrobblers=scrobblers, art=art, art_cache=art_cache,
                              queue=queue, events=events, podcasts=podcasts, marks=marks,
                              playlists=playlists,
-                             subsonic=SubsonicState(SecretBox(secrets_key(settings))),
+                             subsonic=SubsonicState(SecretBox(secrets_key(settings)),
+                                                    now_playing=playing_now),
                              watch=watcher.status)
             if settings.scan_on_start:
                 scans.start()

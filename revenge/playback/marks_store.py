@@ -1,11 +1,12 @@
-"""The stores of stars and ratings (``marks.MarkStore``) and playlists (``playlists.PlaylistStore``) that
-``settings.store`` names, not yet opened."""
+"""The stores of stars and ratings (``marks.MarkStore``), playlists (``playlists.PlaylistStore``) and now
+playing (``now_playing.NowPlayingStore``) that ``settings.store`` names, not yet opened."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from revenge.playback.marks import MarkStore
+from revenge.playback.now_playing import NowPlaying, NowPlayingStore
 from revenge.playback.playlists import PlaylistStore
 
 if TYPE_CHECKING:
@@ -30,3 +31,11 @@ def open_playlist_store(settings: Settings) -> PlaylistStore:
     from revenge.playback.playlists_redis import RedisPlaylistStore
 
     return RedisPlaylistStore(settings.store, settings.store_timeout_seconds)
+
+
+def open_now_playing(settings: Settings) -> NowPlayingStore:
+    if settings.store == "sqlite":
+        return NowPlaying()  # one process: its memory
+    from revenge.playback.now_playing_redis import RedisNowPlaying
+
+    return RedisNowPlaying(settings.store, settings.store_timeout_seconds)

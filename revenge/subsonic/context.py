@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from revenge.playback.now_playing import NowPlaying
+from revenge.playback.now_playing import NowPlaying, NowPlayingStore
 from revenge.security.app_passwords import new_decoy
 from revenge.security.crypto import SecretBox
 from revenge.security.login_limits import LoginLimiter
@@ -16,7 +16,7 @@ class SubsonicState:
     # Failed logins: per user name, and (higher: a household or office shares one) per address.
     user_logins: LoginLimiter = field(default_factory=lambda: LoginLimiter(10, 60.0))
     address_logins: LoginLimiter = field(default_factory=lambda: LoginLimiter(50, 60.0))
-    now_playing: NowPlaying = field(default_factory=NowPlaying)
+    now_playing: NowPlayingStore = field(default_factory=NowPlaying)  # the app gives the store's
     decoy: str = ""  # a sealed password token logins open for unknown names (app_passwords.token_secret)
 
     def __post_init__(self) -> None:

@@ -45,8 +45,8 @@ async def scrobble(call: Call) -> dict[str, Any]:
     received = now_ms()
     if not call.bool("submission", True):
         for item in items[:1]:
-            call.state.subsonic.now_playing.report(call.user.id, call.user.name, device_of(call), item.id,
-                                                   time.time(), item.duration_ms / 1000)
+            await call.state.subsonic.now_playing.report(call.user.id, call.user.name, device_of(call),
+                                                         item.id, time.time(), item.duration_ms / 1000)
             call.state.scrobblers.now_playing(call.user.id, item.id)
         return {}
     records = []
@@ -68,7 +68,7 @@ async def scrobble(call: Call) -> dict[str, Any]:
 async def get_now_playing(call: Call) -> dict[str, Any]:
     now = time.time()
     entries = []
-    for playing in call.state.subsonic.now_playing.current(now):
+    for playing in await call.state.subsonic.now_playing.current(now):
         item = call.state.catalog.get_item(playing.item_id)
         if item is not None:
             entries.append(_song(call, item, {"username": playing.user_name,
