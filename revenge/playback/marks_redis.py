@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from redis.exceptions import RedisError
 
-from revenge.playback.marks import MAX_LOOKUP, MAX_MARKS, Marks, TooManyMarks, check_rating
+from revenge.playback.marks import MAX_LOOKUP, MAX_MARKS, Marks, TooManyMarks, check_rating, read_whole
 from revenge.redis_scripts import LuaScript, ScriptedRedis, key_guard_lua, reply_text
 
 log = logging.getLogger("revenge.playback")
@@ -80,17 +80,32 @@ class RedisMarkStore:
         unique = list(dict.fromkeys(keys))
         if not unique:
             return Marks()
+        hashes = (stars_key(user_id), ratings_key(user_id))
         batches = [unique[start:start + MAX_LOOKUP] for start in range(0, len(unique), MAX_LOOKUP)]
         try:
-            pipe = self._redis.client().pipeline(transaction=False)
-            for batch in batches:
-                pipe.hmget(stars_key(user_id), batch)
-                pipe.hmget(ratings_key(user_id), batch)
-            replies = await pipe.execute()
+            client = self._redis.client()
+            pipe = client.pipeline(transaction=False)
+            for key in hashes:
+                pipe.hlen(key)
+            whole = [read_whole(int(size), len(unique)) for size in await pipe.execute()]
+            pipe = client.pipeline(transaction=False)
+            for key, all_of_it in zip(hashes, whole, strict=True):
+                if all_of_it:
+                    pipe.hgetall(key)
+                else:
+                    for batch in batches:
+                        pipe.hmget(key, batch)
+            replies = iter(await pipe.execute())
         except RedisError as exc:
             raise self._redis.unavailable(exc) from exc
         found = Marks()
-        for n, batch in enumerate(batches):
-            for into, values in ((found.starred, replies[2 * n]), (found.ratings, replies[2 * n + 1])):
-                into.update((k, int(v)) for k, v in zip(batch, values, strict=True) if v is not None)
+        asked = set(unique)
+        for into, all_of_it in zip((found.starred, found.ratings), whole, strict=True):
+            if all_of_it:
+                pairs = [(reply_text(k), v) for k, v in next(replies).items()]
+                into.update((k, int(v)) for k, v in pairs if k in asked)
+            else:
+                for batch in batches:
+                    values = next(replies)
+                    into.update((k, int(v)) for k, v in zip(batch, values, strict=True) if v is not None)
         return found

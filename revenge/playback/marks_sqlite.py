@@ -6,7 +6,7 @@ import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
-from revenge.playback.marks import MAX_LOOKUP, MAX_MARKS, Marks, TooManyMarks, check_rating
+from revenge.playback.marks import MAX_LOOKUP, MAX_MARKS, Marks, TooManyMarks, check_rating, read_whole
 from revenge.sqlite_thread import SqliteThread
 
 _SCHEMA = """
@@ -78,13 +78,20 @@ class SqliteMarkStore:
 
         def read(db: sqlite3.Connection) -> Marks:
             found = Marks()
-            for start in range(0, len(unique), MAX_LOOKUP):
-                batch = unique[start:start + MAX_LOOKUP]
-                marks = ",".join("?" * len(batch))
-                for table, into in (("stars", found.starred), ("ratings", found.ratings)):
-                    column = "at_ms" if table == "stars" else "rating"
-                    into.update(db.execute(f"SELECT key, {column} FROM {table} WHERE user_id = ? "
-                                           f"AND key IN ({marks})", (user_id, *batch)).fetchall())
+            for table, column, into in (("stars", "at_ms", found.starred),
+                                        ("ratings", "rating", found.ratings)):
+                select = f"SELECT key, {column} FROM {table} WHERE user_id = ?"
+                held = int(db.execute(  # counted up to one past the keys asked: bounded by them
+                    f"SELECT count(*) FROM (SELECT 1 FROM {table} WHERE user_id = ? LIMIT ?)",
+                    (user_id, len(unique) + 1)).fetchone()[0])
+                if read_whole(held, len(unique)):
+                    asked = set(unique)
+                    into.update(row for row in db.execute(select, (user_id,)) if row[0] in asked)
+                    continue
+                for start in range(0, len(unique), MAX_LOOKUP):
+                    batch = unique[start:start + MAX_LOOKUP]
+                    into.update(db.execute(f"{select} AND key IN ({','.join('?' * len(batch))})",
+                                           (user_id, *batch)))
             return found
 
         return await self._db.run(read)

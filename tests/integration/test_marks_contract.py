@@ -72,17 +72,27 @@ async def test_the_cap_refuses_new_marks_and_keeps_old_ones(store: MarkStore,
     assert marks.MAX_MARKS == 20_000
 
 
-async def test_marks_of_reads_only_the_keys_asked_in_batches(store: MarkStore,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("revenge.playback.marks_sqlite.MAX_LOOKUP", 2)
-    monkeypatch.setattr("revenge.playback.marks_redis.MAX_LOOKUP", 2)
+@pytest.mark.parametrize("whole", [True, False, None], ids=["read-whole", "look-up", "chosen"])
+async def test_marks_of_reads_only_the_keys_asked(store: MarkStore, monkeypatch: pytest.MonkeyPatch,
+                                                  whole: bool | None) -> None:
+    """The same answer whether the store reads a user's marks whole or looks the keys up (in batches:
+    two keys each here), as ``marks.read_whole`` chooses."""
+    for module in ("revenge.playback.marks_sqlite", "revenge.playback.marks_redis"):
+        monkeypatch.setattr(f"{module}.MAX_LOOKUP", 2)
+        if whole is not None:
+            monkeypatch.setattr(f"{module}.read_whole", lambda held, asked: whole)
     await store.star("1", [SONG, ARTIST], 1000)
     await store.set_rating("1", SONG, 4)
     await store.set_rating("1", ALBUM, 2)
     await store.star("2", [ALBUM], 5)
-    found = await store.marks_of("1", [SONG, ALBUM, "x" * 16, ARTIST, SONG])  # three batches of two
+    found = await store.marks_of("1", [SONG, ALBUM, "x" * 16, ARTIST, SONG])  # two batches of two, one
     assert found == marks.Marks(starred={SONG: 1000, ARTIST: 1000}, ratings={SONG: 4, ALBUM: 2})
     assert await store.marks_of("1", [ALBUM]) == marks.Marks(ratings={ALBUM: 2})
     assert await store.marks_of("2", [SONG, ALBUM]) == marks.Marks(starred={ALBUM: 5})
     assert await store.marks_of("3", [SONG]) == marks.Marks()
     assert await store.marks_of("1", []) == marks.Marks()
+
+
+def test_read_whole_when_the_user_holds_no_more_marks_than_asked() -> None:
+    assert marks.read_whole(0, 1) and marks.read_whole(1500, 1500)
+    assert not marks.read_whole(1501, 1500) and not marks.read_whole(20_000, 20)
