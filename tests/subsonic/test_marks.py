@@ -3,13 +3,18 @@ see the starred and highest album lists; unknown ids are 70."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
 import libopensonic
 import pytest
 
+from revenge.playback.marks import Marks
+from revenge.playback.marks_sqlite import SqliteMarkStore
+from revenge.subsonic.marks import with_marks
 from tests.subsonic.conftest import Rest
 from tests.subsonic.schemas import BODIES, validate
 from tests.subsonic.test_endpoints import both
@@ -123,3 +128,42 @@ def test_every_answer_carries_the_callers_stars_and_ratings(rest: Rest, client: 
             client.set_rating(key, 0)
         client.delete_playlist(playlist.id)
         client.delete_bookmark(talk)
+
+
+class CountingMarks(SqliteMarkStore):
+    """The real embedded store, counting its batched reads."""
+
+    reads = 0
+
+    async def marks_of(self, user_id: str, keys: Sequence[str]) -> Marks:
+        self.reads += 1
+        return await super().marks_of(user_id, keys)
+
+
+async def test_one_batched_marks_read_per_answer_and_none_without_marked_objects(tmp_path: Path) -> None:
+    store = CountingMarks(tmp_path / "marks.db")
+    await store.open()
+    songs = ["s" * 13 + "".join("abcdefghij"[int(d)] for d in f"{n:03d}") for n in range(300)]  # item ids
+    albums = [f"al-{'b' * 15}{c}" for c in "cdefg"]
+    await store.star("1", [songs[7], albums[2]], 60_000)
+    await store.set_rating("1", songs[7], 5)
+    answers = [
+        {"albumList2": {"album": [{"id": a, "song": [{"id": s} for s in songs]} for a in albums]}},
+        {"playlists": {"playlist": [{"id": "pl-0123456789abcdef"}]}, "musicFolder": [{"id": 1}]},
+    ]
+
+    async def handler(call: object) -> dict[str, Any]:
+        return answers.pop(0)
+
+    call = SimpleNamespace(state=SimpleNamespace(marks=store), user=SimpleNamespace(id="1"))
+    try:
+        marked = with_marks(handler)
+        body = await marked(call)  # type: ignore[arg-type]
+        assert store.reads == 1  # 1 505 objects, one read
+        album = body["albumList2"]["album"][2]  # type: ignore[index]
+        assert album["starred"] == "1970-01-01T00:01:00Z" and "userRating" not in album
+        assert all(s.get("userRating") == (5 if s["id"] == songs[7] else None) for s in album["song"])
+        await marked(call)  # type: ignore[arg-type]
+        assert store.reads == 1  # no song, album or artist in it: no read
+    finally:
+        await store.close()
