@@ -103,11 +103,20 @@ def create_app(settings: Settings) -> Starlette:
             sessions = await SessionService.open(settings, progress, catalog.get_item,
                                                  lambda album_id: album_tracks(catalog, album_id))
             stack.push_async_callback(sessions.close)
-            # A session's start is "now playing" on the user's linked services (fire and forget).
+            subsonic = SubsonicState(SecretBox(secrets_key(settings)), now_playing=playing_now)
+            stack.push_async_callback(subsonic.drain)  # before playing_now.close
+            # A session's start is "now playing" on the user's linked services and in getNowPlaying
+            # (fire and forget).
             def now_playing(session: Session) -> None:  # an album session's is its track's
                 playing = sessions.playing_item_id(session)
-                if playing is not None:
-                    scrobblers.now_playing(session.user_id, playing)
+                if playing is None:
+                    return
+                scrobblers.now_playing(session.user_id, playing)
+                user, item = users.by_id(session.user_id), catalog.get_item(playing)
+                if user is not None and item is not None:
+                    started = session.resume_ms if session.kind == "item" else 0
+                    subsonic.session_playing(user.id, user.name, session.device_id, playing,
+                                             max(item.duration_ms - started, 0) / 1000 or None)
 
             sessions.on_start(now_playing)
             sessions.on_track(now_playing)  # the next track of an album session
@@ -135,8 +144,7 @@ def create_app(settings: Settings) -> Starlette:
                              scrobblers=scrobblers, art=art, art_cache=art_cache,
                              queue=queue, events=events, podcasts=podcasts, marks=marks,
                              playlists=playlists,
-                             subsonic=SubsonicState(SecretBox(secrets_key(settings)),
-                                                    now_playing=playing_now),
+                             subsonic=subsonic,
                              watch=watcher.status)
             if settings.scan_on_start:
                 scans.start()

@@ -22,6 +22,7 @@ from tests.redisfix import (
     redis_server,  # noqa: F401  (fixture)
 )
 from tests.subsonic.schemas import validate
+from tests.waits import wait_until
 
 
 def port_of(live: LiveServer) -> int:
@@ -68,3 +69,27 @@ def test_instance_b_lists_what_a_player_started_on_instance_a(pair: Pair) -> Non
     finally:
         on_a.cleanup()
         on_b.cleanup()
+
+
+def test_playback_sessions_started_on_a_are_now_playing_on_b(pair: Pair) -> None:
+    """A session (the web player's, or a Subsonic ``stream`` transcode's) is what its device plays."""
+    a, b, key = pair
+    params = {"v": "1.16.1", "c": "tests", "f": "json", "apiKey": key}
+    (song,) = httpx.get(a.url + "/rest/search3", params={**params, "query": ""}, timeout=30).json()[
+        "subsonic-response"]["searchResult3"]["song"]
+
+    def players() -> set[str]:
+        body = validate("getNowPlaying", httpx.get(b.url + "/rest/getNowPlaying", params=params,
+                                                   timeout=30).json())
+        return {e["playerName"] for e in body.get("entry", []) if e["id"] == song["id"]}
+
+    started = httpx.post(a.url + "/api/v1/playback/sessions", headers={"Authorization": f"Bearer {key}"},
+                         json={"item_id": song["id"], "device_id": "kitchen",
+                               "capabilities": {"codecs": ["flac"], "containers": ["flac"], "hls": False}},
+                         timeout=30)
+    assert started.status_code == 201, started.text
+    wait_until(lambda: players() == {"kitchen"}, "B to list the web player's session")
+    with httpx.stream("GET", a.url + "/rest/stream", params={**params, "id": song["id"], "format": "mp3"},
+                      timeout=30) as response:
+        assert response.status_code == 200 and next(response.iter_bytes())
+        wait_until(lambda: players() == {"kitchen", "subsonic-tests"}, "B to list the transcoded stream")
