@@ -85,6 +85,7 @@ class UnitLook:
     present: list[Stat]  # the unit's files that exist, with their size and mtime
     fingerprint: str  # of ``present`` (``ids.fingerprint``); "" when none is
     place: Place | None  # the item stored at the unit's place
+    writes: int  # the scanner's item writes before this look (``place`` holds while no other came)
 
 
 def _scan_units(scanner: UnitScanner, units: Iterator[Unit], ahead: ProbeAhead,
@@ -126,6 +127,7 @@ class UnitScanner:
         self.report = ScanReport()
         self._on_file = on_file
         self._ahead = ahead
+        self._writes = 0  # items stored (``UnitLook.writes``)
 
     def _probe(self, path: Path, size: int, mtime: int) -> Probe:
         if self._ahead is not None:
@@ -168,9 +170,10 @@ class UnitScanner:
                 continue  # vanished since it was listed
             present.append((path, st.st_size, st.st_mtime_ns))
         if not present:
-            return UnitLook(present, "", None)
+            return UnitLook(present, "", None, self._writes)
         unit_fingerprint = fingerprint((str(p), size, mtime) for p, size, mtime in present)
-        return UnitLook(present, unit_fingerprint, item_at(self.catalog, str(unit.root), unit.relative))
+        return UnitLook(present, unit_fingerprint, item_at(self.catalog, str(unit.root), unit.relative),
+                        self._writes)
 
     def to_probe(self, seen: UnitLook) -> list[Stat]:
         """The files of a unit that it would probe if it were scanned now (for ``ProbeAhead``)."""
@@ -185,8 +188,8 @@ class UnitScanner:
         uid = item_id(unit.type, unit.relative)
         if seen is None:
             seen = self.look(unit)
-        else:  # looked at a few units ago: the files' stats stand, the place is read again (a unit
-            # scanned since may have taken a moved item's row from it)
+        elif seen.writes != self._writes:  # looked at a few units ago: the files' stats stand, but a
+            # unit stored since may have taken a moved item's row from this place
             seen = replace(seen, place=item_at(self.catalog, root, unit.relative))
         present, unit_fingerprint, place = seen.present, seen.fingerprint, seen.place
         self.report.files_seen += len(present)
@@ -254,6 +257,7 @@ class UnitScanner:
         item = replace(build_item(unit.type, unit.relative, probes, folder_book=unit.folder_book,
                                   file_fingerprint=unit_fingerprint), id=uid)
         self.catalog.put_item(item, probes, root, unit.relative, self.generation)
+        self._writes += 1
         if arrival == "moved":
             log.info("%s moved to %s: item %s kept its id", unit.type, unit.relative, uid)
             self.report.items_moved += 1
@@ -274,19 +278,15 @@ def _walks(roots: list[tuple[Path, ItemType]]) -> list[RootWalk]:
             for root, kind in roots]
 
 
-def _count_files(roots: list[tuple[Path, ItemType]], status: ScanStatus) -> int:
-    total = 0
-    for walk in _walks(roots):
+def _listed(walks: list[RootWalk], status: ScanStatus) -> list[Unit]:
+    """Every unit of every root (the walk happens once: its length is the progress bar's total)."""
+    units: list[Unit] = []
+    for walk in walks:
         for unit in walk.units():
             if status.cancelled:
-                return total
-            total += len(unit.files)
-    return total
-
-
-def _walk_all(walks: list[RootWalk]) -> Iterator[Unit]:
-    for walk in walks:
-        yield from walk.units()
+                return units
+            units.append(unit)
+    return units
 
 
 def scan_library(settings: Settings, catalog: Catalog, status: ScanStatus,
@@ -314,8 +314,9 @@ def scan_library(settings: Settings, catalog: Catalog, status: ScanStatus,
     error: str | None = None
     try:
         status.set_phase("counting")
-        status.set_phase("scanning", files_total=_count_files(roots, status))
         walks = _walks(roots)
+        units = _listed(walks, status)
+        status.set_phase("scanning", files_total=sum(len(u.files) for u in units))
         batch = _Batch(catalog)
 
         def step() -> None:
@@ -323,7 +324,7 @@ def scan_library(settings: Settings, catalog: Catalog, status: ScanStatus,
                 bar.draw(status.as_dict(), current[0])
 
         try:
-            _scan_units(scanner, _walk_all(walks), ahead, on_unit, batch, step)
+            _scan_units(scanner, iter(units), ahead, on_unit, batch, step)
         finally:
             ahead.close()
         batch.flush()
