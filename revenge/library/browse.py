@@ -171,8 +171,8 @@ def album_filters(genre: str | None, year_from: int | None,
     where: list[str] = []
     params: list[object] = []
     if genre is not None:
-        where.append("id IN (SELECT i.album_id FROM item_genres g JOIN items i ON i.id = g.item_id "
-                     "WHERE g.genre_id = ?)")
+        # An album's genres are its tracks' (album_refs holds them each once, indexed by genre).
+        where.append("id IN (SELECT album_id FROM album_refs WHERE kind = 'genre' AND ref_id = ?)")
         params.append(genre_id_of(genre))
     if year_from is not None:
         where.append("year >= ?")

@@ -7,7 +7,7 @@ import sqlite3
 from collections.abc import Sequence
 
 SCHEMA_VERSION = "6"  # 3: search_items (every item type, album artists and genres); 4: content;
-# 5: albums.shuffle, album_refs, an index per album sort; 6: items_album_of
+# 5: albums.shuffle, album_refs, an index per album sort; 6: items_album_of, album_refs_ref
 _TABLES = ("search_tracks", "search_items", "search_albums", "search_artists", "item_artists", "item_genres",
            "album_refs", "albums", "artists", "genres", "chapters", "files", "items", "failures", "meta")
 
@@ -47,6 +47,7 @@ CREATE TABLE IF NOT EXISTS album_refs (
   name TEXT NOT NULL,
   PRIMARY KEY (album_id, kind, position)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS album_refs_ref ON album_refs(kind, ref_id, album_id);  -- a genre's albums
 """
 
 SCHEMA = """
@@ -205,8 +206,10 @@ def _from_4(db: sqlite3.Connection) -> None:
 
 def _from_5(db: sqlite3.Connection) -> None:
     """Version 5 → 6: a covering index for a track's album (the per-user album sorts look up the
-    albums of 2 000 tracks: six times faster without a visit to each row)."""
+    albums of 2 000 tracks: six times faster without a visit to each row), and one for a genre's
+    albums (the genre filter of the album lists, from the albums' refs rather than every track)."""
     db.executescript("BEGIN; CREATE INDEX IF NOT EXISTS items_album_of ON items(id, album_id); "
+                     "CREATE INDEX IF NOT EXISTS album_refs_ref ON album_refs(kind, ref_id, album_id); "
                      f"UPDATE meta SET value = '{SCHEMA_VERSION}' WHERE key = 'schema'; COMMIT;")
 
 

@@ -70,7 +70,7 @@ def test_a_deleted_file_that_comes_back_takes_its_id_back(music: Path, catalog: 
     assert ids_by_title(catalog) == before
 
 
-_UNDO_6 = "DROP INDEX items_album_of; "  # back to version 5
+_UNDO_6 = "DROP INDEX items_album_of; DROP INDEX album_refs_ref; "  # back to version 5
 _UNDO_5 = (_UNDO_6 + "DROP TABLE album_refs; DROP INDEX albums_artist; DROP INDEX albums_newest; "
            "DROP INDEX albums_year; "
            "DROP INDEX albums_alphabetical; CREATE INDEX albums_alphabetical ON albums(sort_key, id); "
@@ -94,6 +94,9 @@ def test_a_version_5_catalog_gets_its_covering_index_in_place(music: Path, tmp_p
                                 "AND album_id IS NOT NULL",  # list_played_albums' lookup
                                 ("a", "b")).fetchall()
             assert "COVERING INDEX items_album_of" in " ".join(str(row) for row in plan)
+            plan = read.execute("EXPLAIN QUERY PLAN SELECT album_id FROM album_refs WHERE kind = 'genre' "
+                                "AND ref_id = ?", ("g",)).fetchall()  # album_filters' genre
+            assert "COVERING INDEX album_refs_ref" in " ".join(str(row) for row in plan)
             assert read.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()[0] == "6"
     finally:
         cat.close()
