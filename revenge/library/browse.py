@@ -26,6 +26,7 @@ AlbumSort = Literal["alphabetical", "artist", "newest", "random", "year"]
 PlayedSort = Literal["recently_played", "frequent"]  # per user: from the progress store's played lists
 ALBUM_SORTS: tuple[AlbumSort | PlayedSort, ...] = ("alphabetical", "artist", "newest", "random", "year",
                                                    "recently_played", "frequent")
+SEARCH_RANKED = 2000  # matching items a track search ranks (``search``)
 PLAYED_TRACKS = 2000  # the caller's tracks (most recent, most played) the per-user sorts rank albums by
 MAX_RELATED = 500  # albums of one artist, tracks of one album: bounded like every list
 _CHUNK = 500  # ids per IN (...) list
@@ -360,7 +361,9 @@ def list_genres(catalog: Catalog, *, cursor: str | None = None,
 def search(catalog: Catalog, text: str, limit: int = 20) -> SearchResult:
     """Artists, albums and tracks whose names hold every word of ``text`` as a word prefix
     (diacritics and case folded), each list best match first (BM25; a track's title weighs more
-    than its artist, which weighs more than its album)."""
+    than its artist, which weighs more than its album). Tracks are ranked among the first
+    ``SEARCH_RANKED`` items that match, in catalog order: ranking all 40 000 matches of a
+    three-letter prefix in a 200 000-track library took 50-100 ms, and one more letter narrows it."""
     query = fts_query(text)
     if query is None:
         return SearchResult([], [], [])
@@ -374,8 +377,9 @@ def search(catalog: Catalog, text: str, limit: int = 20) -> SearchResult:
             "JOIN albums a ON a.rowid = s.rowid WHERE search_albums MATCH ? "
             "ORDER BY bm25(search_albums, 2.0, 1.0), a.sort_key LIMIT ?", (query, limit)).fetchall()
         track_ids = [r[0] for r in db.execute(
-            "SELECT i.id FROM search_items s JOIN items i ON i.rowid = s.rowid WHERE search_items MATCH ? "
-            "AND i.type = 'track' ORDER BY bm25(search_items, 4.0, 2.0, 1.0, 0.5), i.sort_key LIMIT ?",
-            (query, limit))]
+            "SELECT i.id FROM (SELECT rowid AS rid, bm25(search_items, 4.0, 2.0, 1.0, 0.5) AS score "
+            "FROM search_items WHERE search_items MATCH ? LIMIT ?) s JOIN items i ON i.rowid = s.rid "
+            "WHERE i.type = 'track' ORDER BY s.score, i.sort_key LIMIT ?",
+            (query, max(SEARCH_RANKED, limit), limit))]
         return SearchResult(_artists(db, artist_rows), _albums(db, album_rows),
                             _tracks(catalog, db, track_ids))

@@ -167,3 +167,15 @@ def test_played_albums_page_filter_and_refuse_other_cursors(catalog: Catalog) ->
     _, cursor = browse.list_played_albums(catalog, played, sort="frequent", limit=1)
     with pytest.raises(CursorError):
         browse.list_played_albums(catalog, played, sort="recently_played", cursor=cursor)
+
+
+def test_a_broad_search_ranks_the_first_matches_only(catalog: Catalog,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    for n in range(6):  # stored in this order: "Kalo 0" is first in catalog order
+        _put(catalog, f"k{n}.flac", title=f"Kalo {n}" + (" kalo kalo" if n == 4 else ""), artists=("A",))
+    catalog.commit()
+    assert browse.search(catalog, "kal", 1).tracks[0].item.title == "Kalo 4 kalo kalo"  # best of all six
+    monkeypatch.setattr(browse, "SEARCH_RANKED", 3)
+    found = [t.item.title for t in browse.search(catalog, "kal", 2).tracks]
+    assert len(found) == 2 and "Kalo 4 kalo kalo" not in found  # ranked among the first three only
+    assert len(browse.search(catalog, "kal", 5).tracks) == 5  # a larger page ranks as many as it asks
