@@ -13,8 +13,7 @@ import contextlib
 import logging
 import sys
 import time
-from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -26,7 +25,6 @@ from revenge.library.ids import fingerprint, item_id, relative_key, unit_content
 from revenge.library.layout import RootWalk, Unit
 from revenge.library.model import ItemType
 from revenge.library.probe import Probe, ProbeError, file_content, probe_file
-from revenge.library.probe_ahead import ProbeAhead, Stat
 from revenge.library.scan_status import ProgressBar, ScanReport, ScanStatus
 
 log = logging.getLogger("revenge.scan")
@@ -34,8 +32,6 @@ log = logging.getLogger("revenge.scan")
 BATCH_UNITS = 200  # commit after this many items …
 BATCH_SECONDS = 1.0  # … or this long, so items appear while a long scan runs
 _REPORTED_FAILURES = 20
-PROBE_THREADS = 2  # probing ahead of the scan (``ProbeAhead``) beside the scan's own thread
-_AHEAD_UNITS = 16  # units looked at before the one being scanned
 # (item id, the unit's files, the embedded art id of each file probed just now, by path)
 UnitHook = Callable[[str, tuple[Path, ...], Mapping[str, str | None]], None]
 
@@ -82,33 +78,17 @@ def library_roots(settings: Settings) -> list[tuple[Path, ItemType]]:
 
 @dataclass(frozen=True, slots=True)
 class UnitLook:
-    present: list[Stat]  # the unit's files that exist, with their size and mtime
+    present: list[tuple[Path, int, int]]  # the unit's files that exist, with their size and mtime
     fingerprint: str  # of ``present`` (``ids.fingerprint``); "" when none is
     place: Place | None  # the item stored at the unit's place
     writes: int  # the scanner's item writes before this look (``place`` holds while no other came)
 
 
-def _scan_units(scanner: UnitScanner, units: Iterator[Unit], ahead: ProbeAhead,
-                on_unit: UnitHook | None, batch: _Batch, step: Callable[[], None]) -> None:
-    """Scan ``units`` in order, offering the probes of those coming up to ``ahead`` first."""
-    coming: deque[tuple[Unit, UnitLook]] = deque()
-    for unit in units:
-        seen = scanner.look(unit)
-        coming.append((unit, seen))
-        ahead.offer(scanner.to_probe(seen))
-        while coming and (not ahead.room or len(coming) > _AHEAD_UNITS):
-            if not _scan_one(scanner, *coming.popleft(), on_unit, batch, step):
-                return
-    while coming:
-        if not _scan_one(scanner, *coming.popleft(), on_unit, batch, step):
-            return
-
-
-def _scan_one(scanner: UnitScanner, unit: Unit, seen: UnitLook, on_unit: UnitHook | None, batch: _Batch,
+def _scan_one(scanner: UnitScanner, unit: Unit, on_unit: UnitHook | None, batch: _Batch,
               step: Callable[[], None]) -> bool:
     if scanner.status.cancelled:
         return False
-    scanned = scanner.unit(unit, seen)
+    scanned = scanner.unit(unit)
     if on_unit is not None:  # hook: cover art (library/art_index)
         on_unit(scanned.uid, unit.files, scanned.embedded_art)
     batch.step()
@@ -120,21 +100,14 @@ class UnitScanner:
     """Brings the catalog in step with one unit of the layout: probes what changed, records failures."""
 
     def __init__(self, catalog: Catalog, status: ScanStatus, generation: int,
-                 on_file: Callable[[str], None], ahead: ProbeAhead | None = None) -> None:
+                 on_file: Callable[[str], None]) -> None:
         self.catalog = catalog
         self.status = status
         self.generation = generation
         self.report = ScanReport()
         self._on_file = on_file
-        self._ahead = ahead
         self._writes = 0  # items stored (``UnitLook.writes``)
 
-    def _probe(self, path: Path, size: int, mtime: int) -> Probe:
-        if self._ahead is not None:
-            done = self._ahead.take(path, size, mtime)
-            if done is not None:
-                return done.result()
-        return probe_file(path, self.catalog.artist_separators)
 
     def _fail(self, unit: Unit, path: Path, size: int | None, mtime_ns: int | None, reason: str,
               known: bool = False) -> None:
@@ -154,15 +127,11 @@ class UnitScanner:
         """Scan one unit (``seen``: ``look(unit)`` taken a moment ago): the id of its item (the path's
         own when nothing of it could be used), and the embedded art its freshly probed files hold."""
         art: dict[str, str | None] = {}
-        try:
-            return ScannedUnit(self._unit(unit, art, seen), art)
-        finally:
-            if self._ahead is not None:
-                self._ahead.discard(unit.files)  # what was probed ahead and not used (files changed)
+        return ScannedUnit(self._unit(unit, art, seen), art)
 
     def look(self, unit: Unit) -> UnitLook:
         """The unit's files as they are now, and its item as the catalog has it (no writes)."""
-        present: list[Stat] = []
+        present: list[tuple[Path, int, int]] = []
         for path in unit.files:
             try:
                 st = path.stat()
@@ -174,14 +143,6 @@ class UnitScanner:
         unit_fingerprint = fingerprint((str(p), size, mtime) for p, size, mtime in present)
         return UnitLook(present, unit_fingerprint, item_at(self.catalog, str(unit.root), unit.relative),
                         self._writes)
-
-    def to_probe(self, seen: UnitLook) -> list[Stat]:
-        """The files of a unit that it would probe if it were scanned now (for ``ProbeAhead``)."""
-        if not seen.present or (seen.place is not None and seen.place.fingerprint == seen.fingerprint):
-            return []
-        return [(path, size, mtime) for path, size, mtime in seen.present
-                if self.catalog.stored_probe(str(path), size, mtime) is None
-                and self.catalog.known_failure(str(path), size, mtime) is None]
 
     def _unit(self, unit: Unit, art: dict[str, str | None], seen: UnitLook | None) -> str:
         root = str(unit.root)
@@ -229,7 +190,7 @@ class UnitScanner:
                 self._fail(unit, path, size, mtime, reason, known=True)
                 continue
             try:
-                probe = self._probe(path, size, mtime)
+                probe = probe_file(path, self.catalog.artist_separators)
             except ProbeError as exc:
                 self.report.probed += 1
                 self.status.add(probed=1)
@@ -307,9 +268,7 @@ def scan_library(settings: Settings, catalog: Catalog, status: ScanStatus,
             bar.draw(status.as_dict(), name)
 
     generation = catalog.begin_scan()
-    separators = catalog.artist_separators
-    ahead = ProbeAhead(lambda path: probe_file(path, separators), PROBE_THREADS, 2 * _AHEAD_UNITS)
-    scanner = UnitScanner(catalog, status, generation, on_file, ahead)
+    scanner = UnitScanner(catalog, status, generation, on_file)
     report = scanner.report
     error: str | None = None
     try:
@@ -323,10 +282,9 @@ def scan_library(settings: Settings, catalog: Catalog, status: ScanStatus,
             if bar is not None:
                 bar.draw(status.as_dict(), current[0])
 
-        try:
-            _scan_units(scanner, iter(units), ahead, on_unit, batch, step)
-        finally:
-            ahead.close()
+        for unit in units:
+            if not _scan_one(scanner, unit, on_unit, batch, step):
+                break
         batch.flush()
         report.cancelled = status.cancelled
         for walk in walks:

@@ -19,11 +19,9 @@ import revenge.library.scan as scan_module
 from revenge.config import Settings
 from revenge.library.catalog import Catalog
 from revenge.library.ids import item_id
-from revenge.library.layout import RootWalk
 from revenge.library.model import Item
-from revenge.library.probe import Probe, probe_file
-from revenge.library.probe_ahead import ProbeAhead
-from revenge.library.scan import UnitScanner, scan_library
+from revenge.library.probe import Probe
+from revenge.library.scan import scan_library
 from revenge.library.scan_status import ScanReport, ScanStatus
 from tests.libgen import Library, build_library
 from tests.live import test_settings as make_settings
@@ -413,24 +411,3 @@ def test_one_media_folder_gives_its_usual_subfolders_their_item_types(tmp_path: 
     _revenge_scan(tmp_path / "data2", str(media), REVENGE_PODCASTS=str(elsewhere))
     assert _counts(tmp_path / "data2") == {"track": 6, "episode": 1, "audiobook": 0}
 
-
-def test_a_file_changed_after_it_was_probed_ahead_is_probed_again(lib: Library, catalog: Catalog,
-                                                                   tmp_path: Path) -> None:
-    scan(lib.settings(tmp_path / "data"), catalog)
-    path = lib.music / "Zed" / "Late.flac"
-    write_audio(path, samples=5_000, tags={"title": "first"})
-    unit = next(u for u in RootWalk(lib.music, "track", ()).units() if path in u.files)
-    ahead = ProbeAhead(probe_file, threads=1, window=4)
-    try:
-        scanner = UnitScanner(catalog, ScanStatus(), catalog.begin_scan(), lambda _: None, ahead)
-        first = scanner.look(unit)
-        ahead.offer(scanner.to_probe(first))
-        assert [s[0] for s in scanner.to_probe(first)] == [path]
-        write_audio(path, samples=6_000, tags={"title": "second"})  # after the probe ahead: new mtime
-        scanned = scanner.unit(unit)  # looks again: the probe made ahead is for other stats
-        catalog.commit()
-        item = catalog.get_item(scanned.uid)
-        assert item is not None and item.title == "second"
-        assert ahead.take(*first.present[0]) is None  # dropped with the unit
-    finally:
-        ahead.close()
