@@ -20,7 +20,7 @@ from pathlib import Path
 from revenge.config import Settings
 from revenge.library.assemble import build_item
 from revenge.library.catalog import Catalog
-from revenge.library.identity import Place, clear_kept, item_at, new_item_id, set_content
+from revenge.library.identity import clear_kept, item_at, new_item_id, set_content
 from revenge.library.ids import fingerprint, item_id, relative_key, unit_content
 from revenge.library.layout import RootWalk, Unit
 from revenge.library.model import ItemType
@@ -76,26 +76,6 @@ def library_roots(settings: Settings) -> list[tuple[Path, ItemType]]:
     return roots
 
 
-@dataclass(frozen=True, slots=True)
-class UnitLook:
-    present: list[tuple[Path, int, int]]  # the unit's files that exist, with their size and mtime
-    fingerprint: str  # of ``present`` (``ids.fingerprint``); "" when none is
-    place: Place | None  # the item stored at the unit's place
-    writes: int  # the scanner's item writes before this look (``place`` holds while no other came)
-
-
-def _scan_one(scanner: UnitScanner, unit: Unit, on_unit: UnitHook | None, batch: _Batch,
-              step: Callable[[], None]) -> bool:
-    if scanner.status.cancelled:
-        return False
-    scanned = scanner.unit(unit)
-    if on_unit is not None:  # hook: cover art (library/art_index)
-        on_unit(scanned.uid, unit.files, scanned.embedded_art)
-    batch.step()
-    step()
-    return True
-
-
 class UnitScanner:
     """Brings the catalog in step with one unit of the layout: probes what changed, records failures."""
 
@@ -106,8 +86,6 @@ class UnitScanner:
         self.generation = generation
         self.report = ScanReport()
         self._on_file = on_file
-        self._writes = 0  # items stored (``UnitLook.writes``)
-
 
     def _fail(self, unit: Unit, path: Path, size: int | None, mtime_ns: int | None, reason: str,
               known: bool = False) -> None:
@@ -123,14 +101,15 @@ class UnitScanner:
         if len(self.report.failures) < _REPORTED_FAILURES:
             self.report.failures.append((str(path), reason))
 
-    def unit(self, unit: Unit, seen: UnitLook | None = None) -> ScannedUnit:
-        """Scan one unit (``seen``: ``look(unit)`` taken a moment ago): the id of its item (the path's
-        own when nothing of it could be used), and the embedded art its freshly probed files hold."""
+    def unit(self, unit: Unit) -> ScannedUnit:
+        """Scan one unit: the id of its item (the path's own when nothing of it could be used), and
+        the embedded art its freshly probed files hold."""
         art: dict[str, str | None] = {}
-        return ScannedUnit(self._unit(unit, art, seen), art)
+        return ScannedUnit(self._unit(unit, art), art)
 
-    def look(self, unit: Unit) -> UnitLook:
-        """The unit's files as they are now, and its item as the catalog has it (no writes)."""
+    def _unit(self, unit: Unit, art: dict[str, str | None]) -> str:
+        root = str(unit.root)
+        uid = item_id(unit.type, unit.relative)
         present: list[tuple[Path, int, int]] = []
         for path in unit.files:
             try:
@@ -138,25 +117,12 @@ class UnitScanner:
             except OSError:
                 continue  # vanished since it was listed
             present.append((path, st.st_size, st.st_mtime_ns))
-        if not present:
-            return UnitLook(present, "", None, self._writes)
-        unit_fingerprint = fingerprint((str(p), size, mtime) for p, size, mtime in present)
-        return UnitLook(present, unit_fingerprint, item_at(self.catalog, str(unit.root), unit.relative),
-                        self._writes)
-
-    def _unit(self, unit: Unit, art: dict[str, str | None], seen: UnitLook | None) -> str:
-        root = str(unit.root)
-        uid = item_id(unit.type, unit.relative)
-        if seen is None:
-            seen = self.look(unit)
-        elif seen.writes != self._writes:  # looked at a few units ago: the files' stats stand, but a
-            # unit stored since may have taken a moved item's row from this place
-            seen = replace(seen, place=item_at(self.catalog, root, unit.relative))
-        present, unit_fingerprint, place = seen.present, seen.fingerprint, seen.place
         self.report.files_seen += len(present)
         self.status.add(files_seen=len(present))
         if not present:
             return uid
+        unit_fingerprint = fingerprint((str(p), size, mtime) for p, size, mtime in present)
+        place = item_at(self.catalog, root, unit.relative)
         if place is None:
             state = self.catalog.item_state(uid)
             if state is not None and state[2] == self.generation and state[1] != root \
@@ -218,7 +184,6 @@ class UnitScanner:
         item = replace(build_item(unit.type, unit.relative, probes, folder_book=unit.folder_book,
                                   file_fingerprint=unit_fingerprint), id=uid)
         self.catalog.put_item(item, probes, root, unit.relative, self.generation)
-        self._writes += 1
         if arrival == "moved":
             log.info("%s moved to %s: item %s kept its id", unit.type, unit.relative, uid)
             self.report.items_moved += 1
@@ -277,14 +242,15 @@ def scan_library(settings: Settings, catalog: Catalog, status: ScanStatus,
         units = _listed(walks, status)
         status.set_phase("scanning", files_total=sum(len(u.files) for u in units))
         batch = _Batch(catalog)
-
-        def step() -> None:
+        for unit in units:
+            if status.cancelled:
+                break
+            scanned = scanner.unit(unit)
+            if on_unit is not None:  # hook: cover art (library/art_index)
+                on_unit(scanned.uid, unit.files, scanned.embedded_art)
+            batch.step()
             if bar is not None:
                 bar.draw(status.as_dict(), current[0])
-
-        for unit in units:
-            if not _scan_one(scanner, unit, on_unit, batch, step):
-                break
         batch.flush()
         report.cancelled = status.cancelled
         for walk in walks:
