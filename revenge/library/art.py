@@ -164,10 +164,15 @@ def pictures_in(audio: object, path: Path | str = "") -> list[Picture]:
     return pictures
 
 
-def embedded_art_id(audio: object) -> str | None:
-    """The art id of the picture ``choose_picture`` takes from a parsed file's tags; None: none."""
-    picture = choose_picture(pictures_in(audio))
+def chosen_art_id(pictures: Sequence[Picture]) -> str | None:
+    """The art id of the picture ``choose_picture`` takes from ``pictures``; None: none."""
+    picture = choose_picture(pictures)
     return art_id_for(picture.data) if picture is not None else None
+
+
+def embedded_art_id(audio: object) -> str | None:
+    """``chosen_art_id`` of a parsed file's pictures (``pictures_in``)."""
+    return chosen_art_id(pictures_in(audio))
 
 
 def render(data: bytes, size: int, fmt: ArtFormat) -> bytes:

@@ -22,7 +22,7 @@ import threading
 from collections.abc import Mapping
 from pathlib import Path
 
-from revenge.library.art import art_id_for, choose_picture, embedded_pictures, pick_folder_image
+from revenge.library.art import art_id_for, chosen_art_id, embedded_pictures, pick_folder_image
 from revenge.library.layout import DISC_FOLDER_RE
 
 log = logging.getLogger("revenge.art")
@@ -216,11 +216,7 @@ class ArtIndex:
     @staticmethod
     def _embedded(files: list[Path], known: Mapping[str, str | None]) -> tuple[str, str, bool] | None:
         for path in files:  # a book: the first of its files that has a picture
-            if str(path) in known:
-                art_id = known[str(path)]
-            else:
-                picture = choose_picture(embedded_pictures(path))
-                art_id = art_id_for(picture.data) if picture is not None else None
+            art_id = known[str(path)] if str(path) in known else chosen_art_id(embedded_pictures(path))
             if art_id is not None:
                 return art_id, str(path), True
         return None
