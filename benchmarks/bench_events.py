@@ -7,6 +7,9 @@
    PUTs per second (default 200) from a writer device of a random user: the time from sending the PUT
    to the event arriving on the first of that user's streams, p50/p95/p99, for the embedded store and
    for a Redis store (a real ``redis-server``, ``appendfsync always``). The goal is p95 ≤ 50 ms.
+   200 writes/s are many players each reporting every few seconds, not one player 200 times a second:
+   the writes come from 64 writer devices in turn, as a device repeating itself within
+   ``events_progress_window_ms`` is coalesced by design (its newest position at the window's end).
 
 The client is one asyncio process (raw HTTP/1.1 for the streams and for the writes, 32 keep-alive
 connections) sharing the machine with the server (and Redis); its own CPU is reported. Data dirs go to
@@ -193,7 +196,8 @@ async def latency(port: int, srv: Server, keys: list[str], items: list[str], cou
         while (job := await jobs.get()) is not None:
             user, position = job
             body = orjson.dumps({"position_seconds": position / 1000, "duration_seconds": 1200,
-                                 "device_id": "writer", "client_ts": time.time_ns() // 1_000_000})
+                                 "device_id": f"writer{position % 64}",
+                                 "client_ts": time.time_ns() // 1_000_000})
             sent[job] = time.perf_counter()
             writer.write(f"PUT /api/v1/playback/progress/{rng.choice(items)} HTTP/1.1\r\nHost: x\r\n"
                          f"Authorization: Bearer {keys[user]}\r\nContent-Type: application/json\r\n"

@@ -93,6 +93,7 @@ class Settings:
     events_backlog_seconds: float = 600.0
     events_client_buffer: int = 256
     events_heartbeat_seconds: float = 15.0
+    events_progress_window_ms: int = 1000
     events_token_ttl_seconds: int = 60
     devices_recent_seconds: int = 86_400
     # Scrobbling (ListenBrainz-compatible services, Last.fm): where to, and the admin's Last.fm API account
@@ -232,6 +233,7 @@ _CONVERTERS: dict[str, Callable[[str, Any], Any]] = {
     "events_backlog_seconds": _as_float,
     "events_client_buffer": _as_int,
     "events_heartbeat_seconds": _as_float,
+    "events_progress_window_ms": _as_int,
     "events_token_ttl_seconds": _as_int,
     "devices_recent_seconds": _as_int,
     "listenbrainz_url": _as_str,
@@ -305,6 +307,7 @@ def _validate(s: Settings) -> None:
     _check(1 <= s.events_backlog_seconds <= 86_400, "events_backlog_seconds", "must be 1..86400")
     _check(8 <= s.events_client_buffer <= 100_000, "events_client_buffer", "must be 8..100000")
     _check(0.05 <= s.events_heartbeat_seconds <= 300, "events_heartbeat_seconds", "must be 0.05..300")
+    _check(0 <= s.events_progress_window_ms <= 60_000, "events_progress_window_ms", "must be 0..60000")
     _check(1 <= s.events_token_ttl_seconds <= 3600, "events_token_ttl_seconds", "must be 1..3600")
     _check(60 <= s.devices_recent_seconds <= 31 * 86_400, "devices_recent_seconds", "must be 60..2678400")
     for key in ("listenbrainz_url", "lastfm_api_url", "lastfm_auth_url"):

@@ -4,6 +4,11 @@ process only). The Redis-protocol log is ``event_log_redis``; ``event_service.op
 ``publish`` never waits and never raises: the change an event reports is acknowledged already (durable
 in its own store), and an event that cannot be published makes the streams that may have missed it
 resync, which re-reads that state.
+
+``mark_seen`` notes devices with a stream open and makes their users *listening* for
+``listening_ttl_ms`` (longer than the backlog holds events). Events of a user who is not listening are
+not kept or sent, only what the device now plays is noted: nobody could be told them, and a stream
+reconnecting after that long gets ``resync`` anyway.
 """
 
 from __future__ import annotations
@@ -63,13 +68,15 @@ class _UserLog:
 class MemoryEventLog:
     """The embedded store's log: per user, the last ``backlog`` events of the last ``backlog_ms``."""
 
-    def __init__(self, hub: EventHub, backlog: int, backlog_ms: int,
+    def __init__(self, hub: EventHub, backlog: int, backlog_ms: int, listening_ttl_ms: int,
                  clock: Callable[[], int] = now_ms) -> None:
         self._hub = hub
         self._max = backlog
         self._max_ms = backlog_ms
+        self._listening_ttl_ms = listening_ttl_ms
         self._clock = clock
         self._users: dict[str, _UserLog] = {}
+        self._listening_until: dict[str, int] = {}
 
     async def open(self) -> None:
         pass
@@ -85,16 +92,27 @@ class MemoryEventLog:
         while backlog and int(backlog[0].id.split("-", 1)[0]) < cutoff:
             backlog.popleft()
 
+    def _listening(self, user_id: str, now: int) -> bool:
+        if self._hub.has_user(user_id):
+            return True
+        until = self._listening_until.get(user_id)
+        if until is not None and until < now:
+            del self._listening_until[user_id]
+            until = None
+        return until is not None
+
     def publish(self, event: Outgoing) -> None:
         log = self._users.setdefault(event.user_id, _UserLog())
         now = self._clock()
+        if event.playing is not None:
+            device, playing = event.playing
+            log.fields[PLAYING_PREFIX + device] = playing.encode()
+        if not self._listening(event.user_id, now):
+            return
         log.last = next_event_id(log.last, now)
         stored = Event(format_event_id(log.last), event.type, event.data, event.origin, event.target)
         log.backlog.append(stored)
         self._prune(log, now)
-        if event.playing is not None:
-            device, playing = event.playing
-            log.fields[PLAYING_PREFIX + device] = playing.encode()
         self._hub.deliver(event.user_id, stored)
 
     async def replay(self, user_id: str, last_event_id: str | None) -> Replay:
@@ -113,6 +131,7 @@ class MemoryEventLog:
 
     async def mark_seen(self, devices: Mapping[str, set[str]], now: int) -> None:
         for user_id, ids in devices.items():
+            self._listening_until[user_id] = now + self._listening_ttl_ms
             fields = self._users.setdefault(user_id, _UserLog()).fields
             for device_id in ids:
                 fields[SEEN_PREFIX + device_id] = str(now)

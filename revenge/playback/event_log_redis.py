@@ -9,9 +9,13 @@
   them (up to ``PENDING_MAX``) and retries: they arrive late, not never. Past that bound an event is
   dropped, and when the server answers again the user gets a stored ``resync`` event instead, so every
   stream that could have missed it (live or replaying) is told to re-read the state.
+* A user with no stream open on any instance for longer than the backlog holds events is not
+  listening (``rv:{<user>}:listening`` has expired: every instance renews it for its streams): the
+  script only notes what the device plays, with nothing appended or published.
 * One reader task per instance (not per stream) holds the subscription and hands each event to the
-  local hub. When its connection breaks, every local stream may have missed events: each gets
-  ``resync`` and ends; until the reader is back, new streams are refused (503).
+  local hub (decoded only for users with a stream here). When its connection breaks, every local
+  stream may have missed events: each gets ``resync`` and ends; until the reader is back, new
+  streams are refused (503).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -39,7 +43,7 @@ PUBLISH_BATCH = 128
 PENDING_MAX = 10_000
 SEEN_BATCH = 500
 RETRY_SECONDS = 0.2
-_KEY_GUARD = key_guard_lua({"XADD": 1, "PEXPIRE": 1, "HSET": 1, "PUBLISH": 0})
+_KEY_GUARD = key_guard_lua({"XADD": 1, "PEXPIRE": 1, "HSET": 1, "EXISTS": 1, "PUBLISH": 0})
 
 
 def events_key(user_id: str) -> str:
@@ -50,18 +54,26 @@ def devices_key(user_id: str) -> str:
     return f"rv:{{{user_id}}}:devices"
 
 
-def parse_message(data: bytes) -> tuple[str, Event] | None:
-    """A channel message ``<user>\\n<id>\\n<body>`` as (user id, event); None when damaged."""
+def listening_key(user_id: str) -> str:
+    return f"rv:{{{user_id}}}:listening"
+
+
+def parse_message(data: bytes, wanted: Callable[[str], bool] = lambda _: True) -> tuple[str, Event] | None:
+    """A channel message ``<user>\\n<id>\\n<body>`` as (user id, event); None when damaged or not for
+    a ``wanted`` user (one nobody here listens to is not decoded)."""
     try:
         user_id, event_id, body = data.split(b"\n", 2)
-        return user_id.decode(), decode_event(event_id.decode(), body)
+        user = user_id.decode()
+        if not wanted(user):
+            return None
+        return user, decode_event(event_id.decode(), body)
     except (ValueError, KeyError, TypeError):
         return None
 
 
 class RedisEventLog:
     def __init__(self, url: str, timeout_seconds: float, hub: EventHub, backlog: int, backlog_ms: int,
-                 devices_ttl_ms: int, *, key_guard: bool = False) -> None:
+                 devices_ttl_ms: int, listening_ttl_ms: int, *, key_guard: bool = False) -> None:
         script = LuaScript.packaged("revenge.playback", "events_add", _KEY_GUARD if key_guard else "")
         self._redis = ScriptedRedis(url, timeout_seconds, "events", [script], log)
         self._url = url
@@ -70,6 +82,7 @@ class RedisEventLog:
         self._max = backlog
         self._max_ms = backlog_ms
         self._devices_ttl_ms = devices_ttl_ms
+        self._listening_ttl_ms = listening_ttl_ms
         self._pending: deque[Outgoing] = deque()
         self._gaps: set[str] = set()  # users whose events were dropped: a stored resync is owed
         self._wake = asyncio.Event()
@@ -115,7 +128,8 @@ class RedisEventLog:
         body = encode_body(event.type, event.data, event.origin, event.target).decode()
         args = (str(self._max), str(self._max_ms), CHANNEL, event.user_id, body, field, value,
                 str(self._devices_ttl_ms))
-        return "events_add", (events_key(event.user_id), devices_key(event.user_id)), args
+        user = event.user_id
+        return "events_add", (events_key(user), devices_key(user), listening_key(user)), args
 
     async def _publish_forever(self) -> None:
         failing = False
@@ -160,7 +174,7 @@ class RedisEventLog:
                     message = await pubsub.get_message(timeout=30.0)
                     if message is None or message.get("type") != "message":
                         continue
-                    parsed = parse_message(message["data"])
+                    parsed = parse_message(message["data"], self._hub.has_user)
                     if parsed is not None:
                         self._hub.deliver(*parsed)
             except (RedisError, OSError) as exc:
@@ -216,6 +230,7 @@ class RedisEventLog:
                 for user_id, device_id in pairs[start:start + SEEN_BATCH]:
                     pipe.hset(devices_key(user_id), SEEN_PREFIX + device_id, str(now))
                     pipe.pexpire(devices_key(user_id), self._devices_ttl_ms)
+                    pipe.set(listening_key(user_id), b"1", px=self._listening_ttl_ms)
                 await pipe.execute()
             except RedisError as exc:
                 raise self._redis.unavailable(exc) from exc

@@ -9,6 +9,11 @@ keeps a bounded backlog per user and fans them out; streams are the hub's subscr
 Every event also notes what the device that caused it now plays: that is the device list
 (``devices.device_list``), with the devices whose stream is open (marked seen every
 ``presence_seconds`` by this instance for its own streams).
+
+Progress events are coalesced per (user, item, device) over ``progress_window_ms``
+(``coalesce.Coalescer``): a device that reports its position many times a second (or replays an
+offline backlog) makes one event at once and then the newest once per window; a pause, seek or stop
+goes out at once.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import orjson
 
 from revenge.errors import StoreUnavailable
 from revenge.playback import devices as device_rules
+from revenge.playback.coalesce import Coalescer
 from revenge.playback.devices import Command, Playing
 from revenge.playback.event_hub import EventHub, Subscriber
 from revenge.playback.event_log import EventLog, MemoryEventLog, Outgoing, Replay, now_ms
@@ -41,13 +47,26 @@ DurationOf = Callable[[str], int]  # item id → duration in ms (0: unknown)
 QUEUE_ITEMS_IN_EVENT = 500  # a longer queue's event carries no entries: the device GETs the queue
 
 
+def presence_seconds(settings: Settings) -> float:
+    """How often each instance marks its open streams seen (and their users listening)."""
+    return max(settings.events_heartbeat_seconds, 1.0)
+
+
+def listening_ttl_ms(settings: Settings) -> int:
+    """How long a user stays *listening* after their last stream was marked: the backlog's time, plus
+    two presence rounds for an instance that died before it could mark its streams closed. A client
+    whose last event is still in the backlog was connected within it, so nothing it could ask to
+    replay was skipped."""
+    return round((settings.events_backlog_seconds + 2 * presence_seconds(settings)) * 1000) + 1000
+
+
 def open_event_log(settings: Settings, hub: EventHub) -> EventLog:
     """In memory with the embedded store; across instances on a Redis-protocol one."""
     backlog_ms = round(settings.events_backlog_seconds * 1000)
     if settings.store == "sqlite":
-        return MemoryEventLog(hub, settings.events_backlog, backlog_ms)
+        return MemoryEventLog(hub, settings.events_backlog, backlog_ms, listening_ttl_ms(settings))
     return RedisEventLog(settings.store, settings.store_timeout_seconds, hub, settings.events_backlog,
-                         backlog_ms, settings.devices_recent_seconds * 1000)
+                         backlog_ms, settings.devices_recent_seconds * 1000, listening_ttl_ms(settings))
 
 
 class UnknownDevice(LookupError):
@@ -69,7 +88,7 @@ class Opened:
 
 class EventService:
     def __init__(self, log_: EventLog, hub: EventHub, *, client_buffer: int, presence_seconds: float,
-                 recent_ms: int, duration_of: DurationOf | None = None,
+                 recent_ms: int, duration_of: DurationOf | None = None, progress_window_ms: int = 0,
                  clock: Callable[[], int] = now_ms) -> None:
         self.log = log_
         self.hub = hub
@@ -79,7 +98,9 @@ class EventService:
         self._duration_of = duration_of
         self._clock = clock
         self._presence: asyncio.Task[None] | None = None
-        self._background: set[asyncio.Task[None]] = set()
+        self._progress: Coalescer[tuple[str, str, str], tuple[ProgressUpdate, ProgressState]] = \
+            Coalescer(progress_window_ms)
+        self._flush: asyncio.TimerHandle | None = None
 
     @classmethod
     async def open(cls, settings: Settings, duration_of: DurationOf | None = None) -> EventService:
@@ -87,17 +108,21 @@ class EventService:
         event_log = open_event_log(settings, hub)
         await event_log.open()
         service = cls(event_log, hub, client_buffer=settings.events_client_buffer,
-                      presence_seconds=max(settings.events_heartbeat_seconds, 1.0),
-                      recent_ms=settings.devices_recent_seconds * 1000, duration_of=duration_of)
+                      presence_seconds=presence_seconds(settings),
+                      recent_ms=settings.devices_recent_seconds * 1000, duration_of=duration_of,
+                      progress_window_ms=settings.events_progress_window_ms)
         service._presence = asyncio.create_task(service._presence_forever(), name="events-presence")
         return service
 
     async def close(self) -> None:
+        if self._flush is not None:
+            self._flush.cancel()
+            self._flush = None
         task, self._presence = self._presence, None
-        for pending in [*self._background, *([task] if task is not None else [])]:
-            pending.cancel()
+        if task is not None:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await pending
+                await task
         await self.log.close()
 
     # --- events from the hooks (never raise, never wait) ----------------------------------------------
@@ -111,6 +136,27 @@ class EventService:
             log.exception("events: could not publish a %s event", type_)
 
     def progress_applied(self, update: ProgressUpdate, state: ProgressState) -> None:
+        urgent = update.event != "progress"  # start, pause, seek, stop: the other devices show it now
+        key = (update.user_id, update.item_id, update.device_id)
+        if self._progress.offer(key, (update, state), self._clock(), urgent):
+            self._progress_event(update, state)
+        self._schedule_flush()
+
+    def _schedule_flush(self) -> None:
+        if self._flush is not None:
+            return
+        due = self._progress.next_due()
+        if due is not None:
+            delay = max(0, due - self._clock()) / 1000
+            self._flush = asyncio.get_running_loop().call_later(delay, self._flush_due)
+
+    def _flush_due(self) -> None:
+        self._flush = None
+        for update, state in self._progress.due(self._clock()):
+            self._progress_event(update, state)
+        self._schedule_flush()
+
+    def _progress_event(self, update: ProgressUpdate, state: ProgressState) -> None:
         payload = {
             "item_id": state.item_id, "item_type": state.item_type, "device_id": update.device_id,
             "event": update.event, "position_seconds": state.position_ms / 1000.0,
@@ -187,10 +233,12 @@ class EventService:
 
     async def open_stream(self, user_id: str, device_id: str, last_event_id: str | None) -> Opened:
         """A subscriber for the device's stream, with what it missed since ``last_event_id`` (or the
-        resync verdict). Subscribed before the backlog is read, so nothing falls between the two."""
+        resync verdict). Subscribed, and the user marked listening on every instance, before the
+        backlog is read, so nothing falls between the two (``StoreUnavailable`` when it cannot be)."""
         subscriber = Subscriber(user_id, device_id, self.client_buffer)
         self.hub.add(subscriber)
         try:
+            await self.log.mark_seen({user_id: {device_id}}, self._clock())
             replay = await self.log.replay(user_id, last_event_id)
         except BaseException:
             self.hub.remove(subscriber)
@@ -199,15 +247,7 @@ class EventService:
             subscriber.seen_up_to(replay.newest_id)
         elif last_event_id is not None:
             subscriber.seen_up_to(replay.missed[-1].id if replay.missed else last_event_id)
-        # Noted for the other instances' device lists in the background: the stream does not wait.
-        task = asyncio.create_task(self._mark_seen({user_id: {device_id}}))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
         return Opened(subscriber, replay)
-
-    async def _mark_seen(self, devices: dict[str, set[str]]) -> None:
-        with contextlib.suppress(StoreUnavailable):
-            await self.log.mark_seen(devices, self._clock())
 
     async def close_stream(self, subscriber: Subscriber) -> None:
         subscriber.close()

@@ -130,7 +130,8 @@ def test_last_event_id_replays_what_was_missed_else_resync(env: Env) -> None:
         with stream(live, env.alice, "phone") as phone:
             put_progress(live, env.alice, items[0], "laptop", 1.0)
             first = phone.wait_event("progress")
-        put_progress(live, env.alice, items[0], "laptop", 2.0)
+        # Another item: the same one again within events_progress_window_ms would come after the queue.
+        put_progress(live, env.alice, items[1], "laptop", 2.0)
         put_queue(live, env.alice, items[:1], "laptop")
         with stream(live, env.alice, "phone", last_id=first.id) as again:
             again.wait_for(lambda s: len(s.events) >= 3)

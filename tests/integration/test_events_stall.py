@@ -21,8 +21,8 @@ pytestmark = pytest.mark.anyio
 
 def service() -> EventService:
     hub = EventHub()
-    return EventService(MemoryEventLog(hub, 1000, 600_000), hub, client_buffer=8, presence_seconds=60,
-                        recent_ms=86_400_000)
+    return EventService(MemoryEventLog(hub, 1000, 600_000, 660_000), hub, client_buffer=8,
+                        presence_seconds=60, recent_ms=86_400_000)
 
 
 async def never_disconnects() -> dict[str, Any]:
