@@ -45,7 +45,7 @@ def make_env(base: Path, server: RedisServer | None, **overrides: Any) -> Env:
     bob = {"Authorization": f"Bearer {add_user(data, 'bob')}"}
     store = "sqlite" if server is None else server.url
     settings = settings_for(data, library=(base / "music",), store=store, store_timeout_seconds=0.5,
-                            events_heartbeat_seconds=0.3, **overrides)
+                            **({"events_heartbeat_seconds": 0.3} | overrides))
     return Env(base, settings, alice, bob, server)
 
 
