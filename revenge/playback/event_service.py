@@ -101,6 +101,10 @@ class EventService:
         self._progress: Coalescer[tuple[str, str, str], tuple[ProgressUpdate, ProgressState]] = \
             Coalescer(progress_window_ms)
         self._flush: asyncio.TimerHandle | None = None
+        # Streams opening or closing together (a reconnect storm) share one mark_seen round trip.
+        self._marks: dict[str, set[str]] = {}
+        self._marked: asyncio.Future[None] | None = None
+        self._marking: set[asyncio.Task[None]] = set()
 
     @classmethod
     async def open(cls, settings: Settings, duration_of: DurationOf | None = None) -> EventService:
@@ -123,6 +127,7 @@ class EventService:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await asyncio.gather(*self._marking, return_exceptions=True)
         await self.log.close()
 
     # --- events from the hooks (never raise, never wait) ----------------------------------------------
@@ -238,7 +243,7 @@ class EventService:
         subscriber = Subscriber(user_id, device_id, self.client_buffer)
         self.hub.add(subscriber)
         try:
-            await self.log.mark_seen({user_id: {device_id}}, self._clock())
+            await self._mark_seen(user_id, device_id)
             replay = await self.log.replay(user_id, last_event_id)
         except BaseException:
             self.hub.remove(subscriber)
@@ -249,11 +254,40 @@ class EventService:
             subscriber.seen_up_to(replay.missed[-1].id if replay.missed else last_event_id)
         return Opened(subscriber, replay)
 
+    async def _mark_seen(self, user_id: str, device_id: str) -> None:
+        """``mark_seen`` for one stream opening or closing, in one call with every other meanwhile."""
+        self._marks.setdefault(user_id, set()).add(device_id)
+        if self._marked is None:
+            self._marked = asyncio.get_running_loop().create_future()
+            asyncio.get_running_loop().call_soon(self._send_marks)
+        await asyncio.shield(self._marked)
+
+    def _send_marks(self) -> None:
+        marks, done = self._marks, self._marked
+        self._marks, self._marked = {}, None
+        assert done is not None
+
+        async def send() -> None:
+            try:
+                await self.log.mark_seen(marks, self._clock())
+            except asyncio.CancelledError:
+                done.cancel()
+                raise
+            except Exception as exc:  # each waiting stream fails with it (503)
+                done.set_exception(exc)
+                done.exception()  # retrieved: no "never retrieved" warning when nobody waits anymore
+            else:
+                done.set_result(None)
+
+        task = asyncio.create_task(send(), name="events-marks")
+        self._marking.add(task)
+        task.add_done_callback(self._marking.discard)
+
     async def close_stream(self, subscriber: Subscriber) -> None:
         subscriber.close()
         self.hub.remove(subscriber)
         with contextlib.suppress(StoreUnavailable):
-            await self.log.mark_seen({subscriber.user_id: {subscriber.device_id}}, self._clock())
+            await self._mark_seen(subscriber.user_id, subscriber.device_id)
 
     def missed_for(self, subscriber: Subscriber, missed: list[Event]) -> list[Event]:
         return [e for e in missed if e.for_device(subscriber.device_id)]

@@ -5,6 +5,7 @@ reconnect within the backlog still replays what it missed."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 
 import orjson
 import pytest
@@ -93,5 +94,26 @@ async def test_a_stream_that_dropped_replays_what_came_while_it_was_away() -> No
         again = await events.open_stream("1", "phone", seen.id)
         assert again.replay.missed is not None
         assert [orjson.loads(e.data)["position_ms"] for e in again.replay.missed] == [2000]
+    finally:
+        await events.close()
+
+
+class CountingLog(MemoryEventLog):
+    calls = 0
+
+    async def mark_seen(self, devices: Mapping[str, set[str]], now: int) -> None:
+        self.calls += 1
+        await super().mark_seen(devices, now)
+
+
+async def test_streams_opening_together_share_one_mark() -> None:
+    hub = EventHub()
+    log = CountingLog(hub, 1000, 600_000, 660_000)
+    events = EventService(log, hub, client_buffer=10, presence_seconds=60, recent_ms=86_400_000)
+    try:
+        opened = await asyncio.gather(*(events.open_stream(str(n % 7), f"d{n}", None) for n in range(50)))
+        assert log.calls == 1 and events.hub.count() == 50
+        await asyncio.gather(*(events.close_stream(o.subscriber) for o in opened))
+        assert log.calls == 2 and events.hub.count() == 0
     finally:
         await events.close()
