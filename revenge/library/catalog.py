@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import orjson
 
@@ -31,7 +32,10 @@ from revenge.library.model import ITEM_TYPES, Chapter, Item, ItemType, MediaFile
 from revenge.library.probe import EmbeddedChapter, Probe
 from revenge.library.tags import Tags, tags_from_json
 
+T = TypeVar("T")
+
 _CACHE_ITEMS = 4096
+READ_MMAP_BYTES = 1 << 30
 EXTERNAL_CHANGE_CHECK_S = 1.0  # how soon another process's commit (a CLI scan) is seen
 MAX_QUERY_WORDS = 8
 
@@ -91,7 +95,11 @@ class Catalog:
         self._read_lock = threading.Lock()
         self._read = _connect(path)
         self._read.execute("PRAGMA query_only=ON")
+        # Pages read through a memory map, not a pread each: a page of 500 tracks by id touches pages
+        # all over a large catalog.
+        self._read.execute(f"PRAGMA mmap_size={READ_MMAP_BYTES}")
         self._cache: OrderedDict[str, Item] = OrderedDict()
+        self._derived: dict[str, Any] = {}  # derived(): dropped with the cache
         self._cache_version = -1
         # Our own commits mark the cache stale at once; another process's (a `revenge scan` beside the
         # server) is noticed within EXTERNAL_CHANGE_CHECK_S: asking SQLite on every lookup costs more
@@ -125,7 +133,14 @@ class Catalog:
         version = int(self._read.execute("PRAGMA data_version").fetchone()[0])
         if version != self._cache_version:
             self._cache.clear()
+            self._derived.clear()
             self._cache_version = version
+
+    def derived(self, name: str, build: Callable[[sqlite3.Connection], T]) -> T:
+        """``build(db)``'s answer, kept until the catalog changes. Call inside ``reading()``."""
+        if name not in self._derived:
+            self._derived[name] = build(self._read)
+        return self._derived[name]  # type: ignore[no-any-return]
 
     def get_item(self, item_id: str) -> Item | None:
         with self._read_lock:

@@ -5,6 +5,8 @@ cursor; this reuses its row builders and sort keys so an album or a track reads 
 
 from __future__ import annotations
 
+import sqlite3
+
 from revenge.library.browse import (
     _ALBUM_COLUMNS,
     _ALBUM_KEYS,
@@ -47,17 +49,40 @@ def artists_at(catalog: Catalog, offset: int = 0, size: int = 20) -> list[Artist
     return [Artist(*r) for r in rows]
 
 
+ANCHOR_EVERY = 1024
+
+
+def _track_anchors(db: sqlite3.Connection) -> list[tuple[str, str]]:
+    """The (sort key, id) of every ``ANCHOR_EVERY``-th track in listing order, so that a page deep into
+    200 000 tracks skips at most that many rows, not all before it. Stepping through the covering index
+    with OFFSET walks it once, inside SQLite."""
+    anchors: list[tuple[str, str]] = []
+    row = db.execute("SELECT sort_key, id FROM items WHERE type = 'track' ORDER BY sort_key, id "
+                     "LIMIT 1").fetchone()
+    while row is not None:
+        anchors.append((row[0], row[1]))
+        row = db.execute("SELECT sort_key, id FROM items WHERE type = 'track' AND (sort_key, id) > (?, ?) "
+                         "ORDER BY sort_key, id LIMIT 1 OFFSET ?", (*row, ANCHOR_EVERY - 1)).fetchone()
+    return anchors
+
+
 def tracks_at(catalog: Catalog, offset: int = 0, size: int = 20, genre: str | None = None) -> list[Track]:
     """Music tracks in listing order (of one genre: an id or a name)."""
-    if genre is None:
-        sql, params = "SELECT id FROM items WHERE type = 'track' ORDER BY sort_key, id LIMIT ? OFFSET ?", []
-    else:
-        sql = ("SELECT i.id FROM item_genres g JOIN items i ON i.id = g.item_id WHERE g.genre_id = ? "
-               "ORDER BY i.sort_key, i.id LIMIT ? OFFSET ?")
-        params = [genre_id_of(genre)]
+    size = min(size, MAX_PAGE)
     with catalog.reading() as db:
-        ids = [r[0] for r in db.execute(sql, [*params, min(size, MAX_PAGE), offset])]
-        return _tracks(catalog, db, ids)
+        if genre is None:
+            anchors = catalog.derived("track_anchors", _track_anchors)
+            slot = offset // ANCHOR_EVERY
+            if slot >= len(anchors):
+                return []
+            rows = db.execute("SELECT id FROM items WHERE type = 'track' AND (sort_key, id) >= (?, ?) "
+                              "ORDER BY sort_key, id LIMIT ? OFFSET ?",
+                              (*anchors[slot], size, offset - slot * ANCHOR_EVERY))
+        else:
+            rows = db.execute("SELECT i.id FROM item_genres g JOIN items i ON i.id = g.item_id "
+                              "WHERE g.genre_id = ? ORDER BY i.sort_key, i.id LIMIT ? OFFSET ?",
+                              (genre_id_of(genre), size, offset))
+        return _tracks(catalog, db, [r[0] for r in rows])
 
 
 def random_tracks(catalog: Catalog, size: int = 10, genre: str | None = None,

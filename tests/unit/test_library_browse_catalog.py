@@ -179,3 +179,26 @@ def test_a_broad_search_ranks_the_first_matches_only(catalog: Catalog,
     found = [t.item.title for t in browse.search(catalog, "kal", 2).tracks]
     assert len(found) == 2 and "Kalo 4 kalo kalo" not in found  # ranked among the first three only
     assert len(browse.search(catalog, "kal", 5).tracks) == 5  # a larger page ranks as many as it asks
+
+
+def test_tracks_by_offset_agree_with_a_plain_offset_across_anchors_and_follow_changes(
+        catalog: Catalog, monkeypatch: pytest.MonkeyPatch) -> None:
+    from revenge.library import paging
+    monkeypatch.setattr(paging, "ANCHOR_EVERY", 7)  # several anchors from a few dozen tracks
+    for n in range(40):
+        _put(catalog, f"t{n:02d}.flac", title=f"Song {(n * 17) % 40:02d}")
+    catalog.commit()
+
+    def plain(offset: int, size: int) -> list[str]:
+        with catalog.reading() as db:
+            return [r[0] for r in db.execute("SELECT id FROM items WHERE type = 'track' "
+                                             "ORDER BY sort_key, id LIMIT ? OFFSET ?", (size, offset))]
+
+    for offset in (0, 1, 6, 7, 8, 13, 14, 30, 39, 40, 41, 100):
+        for size in (1, 5, 20):
+            assert [t.item.id for t in paging.tracks_at(catalog, offset, size)] == plain(offset, size)
+    # A track added before the others moves every page: the anchors follow the catalog.
+    first = _put(catalog, "new.flac", title="AAA first")
+    catalog.commit()
+    assert [t.item.id for t in paging.tracks_at(catalog, 0, 1)] == [first]
+    assert [t.item.id for t in paging.tracks_at(catalog, 7, 20)] == plain(7, 20)
