@@ -22,6 +22,7 @@ from revenge.library.browse import (
     genre_id_of,
 )
 from revenge.library.catalog import Catalog
+from revenge.library.track_summary import TrackSummary, summaries
 
 MAX_PAGE = 500
 
@@ -66,23 +67,22 @@ def _track_anchors(db: sqlite3.Connection) -> list[tuple[str, str]]:
     return anchors
 
 
-def tracks_at(catalog: Catalog, offset: int = 0, size: int = 20, genre: str | None = None) -> list[Track]:
+def summaries_at(catalog: Catalog, offset: int = 0, size: int = 20,
+                 genre: str | None = None) -> list[TrackSummary]:
     """Music tracks in listing order (of one genre: an id or a name)."""
     size = min(size, MAX_PAGE)
     with catalog.reading() as db:
-        if genre is None:
-            anchors = catalog.derived("track_anchors", _track_anchors)
-            slot = offset // ANCHOR_EVERY
-            if slot >= len(anchors):
-                return []
-            rows = db.execute("SELECT id FROM items WHERE type = 'track' AND (sort_key, id) >= (?, ?) "
-                              "ORDER BY sort_key, id LIMIT ? OFFSET ?",
-                              (*anchors[slot], size, offset - slot * ANCHOR_EVERY))
-        else:
-            rows = db.execute("SELECT i.id FROM item_genres g JOIN items i ON i.id = g.item_id "
-                              "WHERE g.genre_id = ? ORDER BY i.sort_key, i.id LIMIT ? OFFSET ?",
-                              (genre_id_of(genre), size, offset))
-        return _tracks(catalog, db, [r[0] for r in rows])
+        if genre is not None:
+            return summaries(db, "JOIN item_genres g ON g.item_id = i.id WHERE g.genre_id = ? "
+                                 "ORDER BY i.sort_key, i.id LIMIT ? OFFSET ?",
+                             (genre_id_of(genre), size, offset))
+        anchors = catalog.derived("track_anchors", _track_anchors)
+        slot = offset // ANCHOR_EVERY
+        if slot >= len(anchors):
+            return []
+        return summaries(db, "WHERE i.type = 'track' AND (i.sort_key, i.id) >= (?, ?) "
+                             "ORDER BY i.sort_key, i.id LIMIT ? OFFSET ?",
+                         (*anchors[slot], size, offset - slot * ANCHOR_EVERY))
 
 
 def random_tracks(catalog: Catalog, size: int = 10, genre: str | None = None,

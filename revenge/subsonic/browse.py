@@ -12,6 +12,7 @@ import anyio.to_thread
 from revenge.library import browse, paging
 from revenge.library.browse import Album, Artist
 from revenge.library.tags import Tags
+from revenge.library.track_summary import summary_of_track
 from revenge.subsonic import mapping
 from revenge.subsonic.envelope import GENERIC, SubsonicError, missing, not_found
 from revenge.subsonic.mapping import parse_id
@@ -85,7 +86,7 @@ async def get_song(call: Call) -> dict[str, Any]:
         item = call.state.catalog.get_item(item_id)  # an episode or a book: no album, no track artists
         if item is None:
             raise not_found("Song")
-        return {"song": mapping.song(item, call.state.catalog.track_tags(item_id) or Tags())}
+        return {"song": mapping.item_song(item, call.state.catalog.track_tags(item_id) or Tags())}
     return {"song": mapping.track_song(tracks[0])}
 
 
@@ -178,9 +179,9 @@ async def get_random_songs(call: Call) -> dict[str, Any]:
 
 async def get_songs_by_genre(call: Call) -> dict[str, Any]:
     genre = call.require("genre")
-    tracks = paging.tracks_at(call.state.catalog, call.int("offset", 0), call.int("count", 10, 0, PAGE),
-                              genre)
-    return {"songsByGenre": {"song": [mapping.track_song(t) for t in tracks]}}
+    tracks = paging.summaries_at(call.state.catalog, call.int("offset", 0), call.int("count", 10, 0, PAGE),
+                                 genre)
+    return {"songsByGenre": {"song": [mapping.song(t) for t in tracks]}}
 
 
 def _search(call: Call) -> dict[str, Any]:
@@ -191,15 +192,15 @@ def _search(call: Call) -> dict[str, Any]:
     if not query:  # everything, paged: how clients sync a whole library
         artists = paging.artists_at(catalog, offsets["artist"], counts["artist"])
         albums = paging.albums_at(catalog, offset=offsets["album"], size=counts["album"])
-        tracks = paging.tracks_at(catalog, offsets["song"], counts["song"])
+        songs = paging.summaries_at(catalog, offsets["song"], counts["song"])
     else:
         limit = min(max(offsets[k] + counts[k] for k in counts), 2 * PAGE)
         found = browse.search(catalog, query, limit)
         artists = found.artists[offsets["artist"]:][:counts["artist"]]
         albums = found.albums[offsets["album"]:][:counts["album"]]
-        tracks = found.tracks[offsets["song"]:][:counts["song"]]
+        songs = [summary_of_track(t) for t in found.tracks[offsets["song"]:][:counts["song"]]]
     return {"artist": [mapping.artist(a) for a in artists], "album": [mapping.album(a) for a in albums],
-            "song": [mapping.track_song(t) for t in tracks]}
+            "song": [mapping.song(t) for t in songs]}
 
 
 async def search3(call: Call) -> dict[str, Any]:

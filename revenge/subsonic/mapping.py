@@ -10,11 +10,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from revenge.library.browse import Album, Artist, Genre, Ref, Track
-from revenge.library.grouping import album_id as album_id_of
-from revenge.library.grouping import track_artists
 from revenge.library.media_types import media_type_for
 from revenge.library.model import ITEM_ID_RE, Item
 from revenge.library.tags import Tags
+from revenge.library.track_summary import TrackSummary, summary_of, summary_of_track
 
 ALBUM_PREFIX = "al-"
 ARTIST_PREFIX = "ar-"
@@ -47,55 +46,50 @@ def _refs(refs: tuple[Ref, ...]) -> list[dict[str, str]]:
     return [{"id": artist_ref(r.id), "name": r.name} for r in refs]
 
 
-def suffix_of(item: Item) -> str:
-    path = item.first.path
+def suffix_of(path: str, codec: str) -> str:
     dot = path.rfind(".")
-    return path[dot + 1:].lower() if dot > path.rfind("/") else item.codec
+    return path[dot + 1:].lower() if dot > path.rfind("/") else codec
 
 
-def song(item: Item, tags: Tags, album_id: str | None = None, artists: tuple[Ref, ...] | None = None,
-         extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def song(t: TrackSummary, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """A ``Child`` of a track (or episode, or book: the spec's song shape fits them all)."""
-    if album_id is None and item.type == "track":
-        album_id = album_id_of(tags)
-    if artists is None:
-        artists = tuple(Ref(a.id, a.name) for a in track_artists(tags))
-    file = item.first
+    artists = t.artists
+    album = album_ref(t.album_id) if t.album_id else None
     body: dict[str, Any] = {
-        "id": item.id,
-        "parent": album_ref(album_id) if album_id else None,
+        "id": t.id,
+        "parent": album,
         "isDir": False,
-        "title": item.title,
-        "album": item.album,
-        "artist": item.artist or (artists[0].name if artists else None),
-        "track": item.track_number,
-        "discNumber": item.disc_number,
-        "year": tags.year,
-        "genre": item.genre,
-        "coverArt": item.id,
-        "size": sum(f.size for f in item.files),
-        "contentType": media_type_for(file.path, file.container),
-        "suffix": suffix_of(item),
-        "duration": item.duration_ms // 1000,
-        "bitRate": item.bit_rate // 1000,
-        "samplingRate": item.sample_rate,
-        "channelCount": item.channels,
+        "title": t.title,
+        "album": t.album,
+        "artist": t.artist or (artists[0].name if artists else None),
+        "track": t.track_number,
+        "discNumber": t.disc_number,
+        "year": t.year,
+        "genre": t.genre,
+        "coverArt": t.id,
+        "size": t.size,
+        "contentType": media_type_for(t.path, t.container),
+        "suffix": suffix_of(t.path, t.codec),
+        "duration": t.duration_ms // 1000,
+        "bitRate": t.bit_rate // 1000,
+        "samplingRate": t.sample_rate,
+        "channelCount": t.channels,
         "isVideo": False,
-        "type": "music" if item.type == "track" else ("podcast" if item.type == "episode" else "audiobook"),
+        "type": "music" if t.type == "track" else ("podcast" if t.type == "episode" else "audiobook"),
         "mediaType": "song",
-        "albumId": album_ref(album_id) if album_id else None,
+        "albumId": album,
         "artistId": artist_ref(artists[0].id) if artists else None,
-        "bpm": int(tags.bpm) if tags.bpm else None,
-        "comment": tags.comment,
-        "sortName": tags.title_sort,
-        "musicBrainzId": tags.mb_recording_id,
-        "genres": [{"name": g} for g in tags.genres],
+        "bpm": int(t.bpm) if t.bpm else None,
+        "comment": t.comment,
+        "sortName": t.title_sort,
+        "musicBrainzId": t.mb_recording_id,
+        "genres": [{"name": g} for g in t.genres],
         "artists": _refs(artists),
-        "displayArtist": item.artist or ", ".join(a.name for a in artists) or None,
-        "displayAlbumArtist": item.album_artist,
+        "displayArtist": t.artist or ", ".join(a.name for a in artists) or None,
+        "displayAlbumArtist": t.album_artist,
     }
-    gain = {"trackGain": tags.rg_track_gain, "trackPeak": tags.rg_track_peak,
-            "albumGain": tags.rg_album_gain, "albumPeak": tags.rg_album_peak}
+    gain = {"trackGain": t.rg_track_gain, "trackPeak": t.rg_track_peak,
+            "albumGain": t.rg_album_gain, "albumPeak": t.rg_album_peak}
     if any(v is not None for v in gain.values()):
         body["replayGain"] = {k: v for k, v in gain.items() if v is not None}
     if extra:
@@ -103,8 +97,12 @@ def song(item: Item, tags: Tags, album_id: str | None = None, artists: tuple[Ref
     return {k: v for k, v in body.items() if v is not None}
 
 
+def item_song(item: Item, tags: Tags, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    return song(summary_of(item, tags), extra)
+
+
 def track_song(track: Track, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    return song(track.item, track.tags, track.album_id, track.artists, extra)
+    return song(summary_of_track(track), extra)
 
 
 def album(a: Album, songs: list[dict[str, Any]] | None = None) -> dict[str, Any]:

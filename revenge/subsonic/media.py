@@ -86,7 +86,8 @@ def wants_original(item: Item, fmt: str | None, max_kbps: int) -> bool:
     fits = max_kbps <= 0 or item.bit_rate <= max_kbps * 1000
     if not fmt:
         return fits
-    return fits and len(item.files) == 1 and fmt.lower() in (suffix_of(item), item.codec)
+    suffix = suffix_of(item.first.path, item.codec)
+    return fits and len(item.files) == 1 and fmt.lower() in (suffix, item.codec)
 
 
 async def stream(call: Call) -> Response:

@@ -26,7 +26,7 @@ MAX_QUEUE = 10_000
 
 def _song(call: Call, item: Item, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     tags = call.state.catalog.track_tags(item.id)
-    return mapping.song(item, tags or Tags(), extra=extra)
+    return mapping.item_song(item, tags or Tags(), extra=extra)
 
 
 def _item(call: Call, value: str) -> Item:

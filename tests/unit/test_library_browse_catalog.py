@@ -196,9 +196,26 @@ def test_tracks_by_offset_agree_with_a_plain_offset_across_anchors_and_follow_ch
 
     for offset in (0, 1, 6, 7, 8, 13, 14, 30, 39, 40, 41, 100):
         for size in (1, 5, 20):
-            assert [t.item.id for t in paging.tracks_at(catalog, offset, size)] == plain(offset, size)
+            assert [t.id for t in paging.summaries_at(catalog, offset, size)] == plain(offset, size)
     # A track added before the others moves every page: the anchors follow the catalog.
     first = _put(catalog, "new.flac", title="AAA first")
     catalog.commit()
-    assert [t.item.id for t in paging.tracks_at(catalog, 0, 1)] == [first]
-    assert [t.item.id for t in paging.tracks_at(catalog, 7, 20)] == plain(7, 20)
+    assert [t.id for t in paging.summaries_at(catalog, 0, 1)] == [first]
+    assert [t.id for t in paging.summaries_at(catalog, 7, 20)] == plain(7, 20)
+
+
+def test_a_summary_read_in_one_query_equals_the_one_made_from_the_item_and_its_tags(
+        catalog: Catalog) -> None:
+    from revenge.library import paging
+    from revenge.library.track_summary import summary_of_track
+    _put(catalog, "a.flac", title="One", artists=("X", "Y; \x1e odd"), album="First", genres=("Rock", "Pop"),
+         year=1999, bpm=120.5, comment="c", title_sort="One, The", mb_recording_id="rec",
+         rg_track_gain=-6.5, rg_track_peak=0.9, rg_album_gain=-7.0, rg_album_peak=0.95)
+    _put(catalog, "b.flac", title="Two")  # no artist, album, genre or gain
+    catalog.commit()
+    listed = paging.summaries_at(catalog, 0, 10)
+    with catalog.reading() as db:
+        made = [summary_of_track(t) for t in browse._tracks(catalog, db, [s.id for s in listed])]
+    assert listed == made and len(listed) == 2
+    one = next(s for s in listed if s.title == "One")
+    assert [r.name for r in one.artists] == ["X", "Y; \x1e odd"] and one.genres == ("Rock", "Pop")
