@@ -68,6 +68,8 @@ async def transcoded(call: Call, item: Item, fmt: StreamFormat, kbps: int, offse
                     await sessions.stop(user_id, session.id)
 
     headers = {"cache-control": "no-store", "x-content-duration": f"{item.duration_ms / 1000 - offset:.3f}"}
-    if call.bool("estimateContentLength", False):
+    if encoder.content_length is not None:  # MP3: exact, so always (FFmpeg trims the end only then)
+        headers["content-length"] = str(encoder.content_length)
+    elif call.bool("estimateContentLength", False):
         headers["content-length"] = str(int((item.duration_ms / 1000 - offset) * kbps * 125))
     return StreamingResponse(body(), media_type=fmt.media_type, headers=headers)

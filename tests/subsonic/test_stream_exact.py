@@ -1,0 +1,53 @@
+"""Transcoded streams are gapless: decoded by Debian's ffmpeg (which honours the MP3 LAME tag and Opus'
+pre-skip and end granule) they give back exactly the source's samples, from the start and from a
+``timeOffset``; fetched by a real client (py-sonic) and by ffmpeg itself over HTTP."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import libsonic
+import pytest
+
+from tests.subsonic.conftest import Rest
+from tests.subsonic.schemas import validate
+
+URL = "http://127.0.0.1"
+
+
+def samples_of(source: Path | str, rate: int | None = None) -> int:
+    """Samples per channel ffmpeg decodes from ``source`` (a file or a URL), at its own rate or ``rate``."""
+    resample = ["-ar", str(rate)] if rate else []
+    pcm = subprocess.run(["ffmpeg", "-v", "error", "-i", str(source), "-f", "s16le", "-ac", "1", *resample,
+                          "pipe:1"], capture_output=True, check=True).stdout
+    return len(pcm) // 2
+
+
+def song_id(rest: Rest, title: str) -> str:
+    found = validate("search3", rest.get("search3", query=title).json())["song"]
+    return str(next(s["id"] for s in found if s["title"] == title))
+
+
+# Dawn: FLAC, 2.0 s at 44.1 kHz; Quiet: AAC in MP4, 1.0 s at 44.1 kHz (its priming trimmed by the
+# edit list). MP3 keeps 44.1 kHz; Opus is 48 kHz, so the count is the source's converted to it.
+@pytest.mark.parametrize("title, samples, offset", [("Dawn", 88_200, 0), ("Dawn", 88_200, 1),
+                                                    ("Quiet", 44_100, 0)])
+@pytest.mark.parametrize("fmt, rate", [("mp3", 44_100), ("opus", 48_000)])
+def test_a_transcode_decodes_to_exactly_the_source_samples(rest: Rest, tmp_path: Path, title: str,
+                                                           samples: int, fmt: str, rate: int,
+                                                           offset: int) -> None:
+    conn = libsonic.Connection(URL, "ann", rest.app_password, port=rest.port, serverPath="/rest")
+    body = conn.stream(song_id(rest, title), tformat=fmt, maxBitRate=128, timeOffset=offset).read()
+    path = tmp_path / f"streamed.{fmt}"
+    path.write_bytes(body)
+    expected = (samples - offset * 44_100) * rate // 44_100
+    assert samples_of(path) == expected
+
+
+def test_ffmpeg_over_http_trims_an_mp3_stream_exactly(rest: Rest) -> None:
+    """A player reading the stream as it comes (mpv is FFmpeg): the exact Content-Length lets FFmpeg
+    trust the Info frame's counts over a stream it cannot seek, so it trims the end too."""
+    url = (f"{rest.live.url}/rest/stream?v=1.16.1&c=t&apiKey={rest.key}&id={song_id(rest, 'Dawn')}"
+           "&format=mp3&timeOffset=1")
+    assert samples_of(url) == 44_100
