@@ -51,3 +51,31 @@ def test_ffmpeg_over_http_trims_an_mp3_stream_exactly(rest: Rest) -> None:
     url = (f"{rest.live.url}/rest/stream?v=1.16.1&c=t&apiKey={rest.key}&id={song_id(rest, 'Dawn')}"
            "&format=mp3&timeOffset=1")
     assert samples_of(url) == 44_100
+
+
+def ogg_pages(data: bytes) -> list[tuple[int, bytes]]:
+    """(granule position, payload) of each Ogg page (RFC 3533)."""
+    pages, at = [], 0
+    while at < len(data):
+        assert data[at : at + 4] == b"OggS"
+        granule = int.from_bytes(data[at + 6 : at + 14], "little", signed=True)
+        count = data[at + 26]
+        size = sum(data[at + 27 : at + 27 + count])
+        start = at + 27 + count
+        pages.append((granule, data[start : start + size]))
+        at = start + size
+    return pages
+
+
+@pytest.mark.parametrize("offset, samples", [(0, 96_000), (1, 48_000)])
+def test_an_opus_stream_announces_its_pre_skip_and_ends_on_the_exact_granule(rest: Rest, offset: int,
+                                                                           samples: int) -> None:
+    body = rest.get("stream", id=song_id(rest, "Dawn"), format="opus", timeOffset=offset).content
+    pages = ogg_pages(body)
+    head = pages[0][1]
+    assert head[:8] == b"OpusHead"
+    pre_skip = int.from_bytes(head[10:12], "little")
+    assert pre_skip == 312  # libopus' look-ahead at 48 kHz: the priming the encoder's first packet holds
+    # The last granule position is the end of the audio, pre-skip included (RFC 7845 §4): the decoder
+    # drops what the last packet holds past it.
+    assert pages[-1][0] == pre_skip + samples
