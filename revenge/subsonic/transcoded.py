@@ -5,11 +5,16 @@ sent); a client that goes away cancels the stream, and the encoder is closed.
 The stream is a playback session of the client's device, without heartbeats: after each chunk the
 session (and through it the progress) gets the position the listener can have reached, the audio
 sent but never more than the wall time since the start (a player buffers ahead), and the session ends
-with the stream."""
+with the stream.
+
+Content-Length: MP3's is exact (the Info frame says the stream's bytes), so it is always sent. Opus
+and AAC announce ``length_bound`` when ``estimateContentLength`` asks, and the body is padded to it
+with zeros (Ogg and ADTS demuxers skip them): what is announced is what is sent."""
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator
 
@@ -23,15 +28,24 @@ from revenge.playback.sessions import PlayerState, SessionCapReached
 from revenge.subsonic.envelope import GENERIC, SubsonicError
 from revenge.subsonic.protocol import Call, device_of
 
+log = logging.getLogger("revenge.subsonic")
+
 
 def heard_ms(offset_ms: int, sent_ms: int, elapsed_ms: int) -> int:
     """Where a listener of a stream can be: what was sent, at most the wall time since the start. Pure."""
     return offset_ms + min(sent_ms, max(0, elapsed_ms))
 
 
+def fitted(chunk: bytes, sent: int, length: int | None) -> bytes:
+    """What of ``chunk`` goes out after ``sent`` bytes of a body announced as ``length`` bytes
+    (None: no length, all of it). Pure."""
+    return chunk if length is None else chunk[: max(0, length - sent)]
+
+
 async def transcoded(call: Call, item: Item, fmt: StreamFormat, kbps: int, offset: int) -> Response:
     engine, sessions = call.state.hls, call.state.sessions
-    encoder = await engine.run_encode(lambda: ProgressiveTranscode(item, fmt, kbps, float(offset)))
+    estimate = call.bool("estimateContentLength", False)
+    encoder = await engine.run_encode(lambda: ProgressiveTranscode(item, fmt, kbps, float(offset), estimate))
     try:
         first = await engine.run_encode(encoder.next_chunk)  # an overload is a 503, not a cut stream
         session = await sessions.start(call.user.id, device_of(call), item.id,
@@ -44,6 +58,9 @@ async def transcoded(call: Call, item: Item, fmt: StreamFormat, kbps: int, offse
         encoder.close()
         raise
     user_id, started = call.user.id, time.monotonic()
+    # MP3's length is exact, so always announced; the others' bound only when asked (and padded to).
+    length = encoder.content_length if encoder.content_length is not None else (
+        encoder.length_bound if estimate else None)
 
     async def report(state: PlayerState) -> None:
         elapsed = int((time.monotonic() - started) * 1000)
@@ -53,11 +70,20 @@ async def transcoded(call: Call, item: Item, fmt: StreamFormat, kbps: int, offse
 
     async def body() -> AsyncIterator[bytes]:
         try:
-            chunk = first
+            chunk, sent = first, 0
             while chunk:
-                yield chunk
+                piece = fitted(chunk, sent, length)
+                if len(piece) < len(chunk):
+                    log.warning("stream of %s passed its announced %d bytes: cut there", item.id, length)
+                if piece:
+                    sent += len(piece)
+                    yield piece
+                if length is not None and sent >= length:
+                    break
                 await report("playing")
                 chunk = await engine.run_encode(encoder.next_chunk)
+            if length is not None and sent < length:
+                yield bytes(length - sent)  # the announced length: zeros the demuxers skip
         finally:
             with contextlib.suppress(Exception):
                 encoder.close()  # quick (no encode): here, even when the pool is full or shut
@@ -68,8 +94,6 @@ async def transcoded(call: Call, item: Item, fmt: StreamFormat, kbps: int, offse
                     await sessions.stop(user_id, session.id)
 
     headers = {"cache-control": "no-store", "x-content-duration": f"{item.duration_ms / 1000 - offset:.3f}"}
-    if encoder.content_length is not None:  # MP3: exact, so always (FFmpeg trims the end only then)
-        headers["content-length"] = str(encoder.content_length)
-    elif call.bool("estimateContentLength", False):
-        headers["content-length"] = str(int((item.duration_ms / 1000 - offset) * kbps * 125))
+    if length is not None:  # for MP3 also what lets FFmpeg trust its Info frame on a stream
+        headers["content-length"] = str(length)
     return StreamingResponse(body(), media_type=fmt.media_type, headers=headers)

@@ -37,3 +37,23 @@ def test_a_stream_is_heard_up_to_what_was_sent_and_no_faster_than_time() -> None
     assert heard_ms(10_000, 300_000, 2_000) == 12_000  # sent far ahead: the wall clock bounds it
     assert heard_ms(0, 4_000, 60_000) == 4_000  # a slow stream: only what was sent
     assert heard_ms(5_000, 1_000, -5) == 5_000
+
+
+def test_a_body_never_passes_its_announced_length() -> None:
+    from revenge.subsonic.transcoded import fitted
+
+    assert fitted(b"abcdef", 0, None) == b"abcdef"
+    assert fitted(b"abcdef", 10, 14) == b"abcd"
+    assert fitted(b"abcdef", 14, 14) == b""
+
+
+def test_the_length_bound_covers_the_packets_with_room_for_the_pages() -> None:
+    from revenge.hls.progressive import FORMATS, length_bound
+
+    opus, aac = FORMATS["opus"], FORMATS["aac"]
+    # 10 s of Opus at 128 kb/s: 500 packets of 320 bytes, 2 lacing bytes each, ~10 pages.
+    bound = length_bound(opus, 128, 480_000, 48_000)
+    assert 500 * 322 + 10 * 27 + 100 < bound < 500 * 322 * 1.03 + 2048
+    # AAC at 128 kb/s, 44.1 kHz: 371.5 bytes a frame, 25 % allowed, plus ADTS' 7.
+    assert length_bound(aac, 128, 441_000, 44_100) == 1024 + 434 * (7 + 465)
+    assert length_bound(aac, 64, 0, 44_100) < length_bound(aac, 64, 1024, 44_100)
