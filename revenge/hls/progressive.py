@@ -23,7 +23,10 @@ from revenge.hls.lametag import gapless, info_frame
 from revenge.hls.plan import converted_count
 from revenge.library.model import Item, MediaFile
 
-CHUNK_SECONDS = 2.0  # of audio per chunk: small enough for a quick first byte, big enough to batch
+# Audio per chunk: the first one short, for a quick first byte; the others long, so the per-chunk
+# costs (a trip through the encode pool, a progress report, a write) are spread over more audio.
+FIRST_CHUNK_SECONDS = 0.25
+CHUNK_SECONDS = 4.0
 OGG_PAGE_US = 1_000_000  # an Ogg page a second (FFmpeg's default, set: length_bound counts on it)
 
 
@@ -133,7 +136,8 @@ class ProgressiveTranscode:
         """The next encoded bytes (b"" once the stream has ended and been flushed)."""
         if self._done:
             return b""
-        wanted = min(self.samples, self._fed + int(CHUNK_SECONDS * self.rate))
+        seconds = CHUNK_SECONDS if self._fed else FIRST_CHUNK_SECONDS
+        wanted = min(self.samples, self._fed + int(seconds * self.rate))
         ended = True
         if self._fed < self.samples:
             for frame in self._frames:
