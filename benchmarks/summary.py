@@ -85,12 +85,25 @@ def _scan(r: dict[str, Any]) -> list[Row]:
             ("server RSS idle with that library", f"{r['server_idle_rss_mib']:g} MiB", "report")]
 
 
+def _stream(r: dict[str, Any]) -> list[Row]:
+    rows = []
+    for fmt in ("mp3", "opus", "aac"):
+        if fmt in r:
+            ttfb, cpu = r[fmt]["ttfb_ms"], r[fmt]["cpu_s"]
+            rows += [(f"stream {fmt} {r[fmt]['kbps']}k: time to first byte ours / ffmpeg CLI",
+                      f"{ttfb['ratio']:.3f} ({ttfb['ours_p50']:g} / {ttfb['ffmpeg_p50']:g} ms)", "≤ 0.5"),
+                     (f"stream {fmt} {r[fmt]['kbps']}k: CPU ours (server) / ffmpeg CLI",
+                      f"{cpu['ratio']:.3f} ({cpu['ours_p50']:g} / {cpu['ffmpeg_p50']:g} s)", "≤ 1.05")]
+    return rows
+
+
 SOURCES: tuple[tuple[str, Callable[[dict[str, Any]], list[Row]]], ...] = (
     ("segments.json", _segments),
     ("progress.json", _progress),
     ("listeners-cold.json", _listeners),
     ("listeners-cached.json", _listeners),
     ("scan.json", _scan),
+    ("stream.json", _stream),
 )
 
 
