@@ -227,7 +227,26 @@ def rank_played(played: Sequence[tuple[str, int, int]], album_of: dict[str, str]
             plays[album] = plays.get(album, 0) + count
     keys = {a: (-last[a],) if sort == "recently_played" else (-plays[a], -last[a]) for a in last
             if sort == "recently_played" or plays[a] > 0}
-    return sorted(((k, a) for a, k in keys.items()), key=lambda e: (e[0], e[1]))
+    return sorted((k, a) for a, k in keys.items())
+
+
+ALBUM_OF_KEPT = 50_000  # tracks whose album is remembered (a user's played tracks: up to PLAYED_TRACKS)
+
+
+def _album_of(catalog: Catalog, db: sqlite3.Connection, ids: Sequence[str]) -> dict[str, str]:
+    """The album of each of ``ids`` that has one; remembered until the catalog changes, since the
+    per-user sorts ask for the same played tracks' albums on every page."""
+    known: dict[str, str | None] = catalog.derived("album_of", lambda _: {})
+    missing = [i for i in ids if i not in known]
+    if len(known) + len(missing) > ALBUM_OF_KEPT:
+        known.clear()
+        missing = list(ids)
+    for start in range(0, len(missing), _CHUNK):
+        chunk = missing[start:start + _CHUNK]
+        found = dict(db.execute(f"SELECT id, album_id FROM items WHERE id IN ({_marks(chunk)}) "
+                                "AND album_id IS NOT NULL", chunk).fetchall())
+        known.update((i, found.get(i)) for i in chunk)
+    return {i: album for i in ids if (album := known[i]) is not None}
 
 
 def list_played_albums(catalog: Catalog, played: Sequence[tuple[str, int, int]], *, sort: PlayedSort,
@@ -241,13 +260,7 @@ def list_played_albums(catalog: Catalog, played: Sequence[tuple[str, int, int]],
         raise CursorError("malformed cursor")  # keys are integers: a str among them would not compare
     filters, params = album_filters(genre, year_from, year_to)
     with catalog.reading() as db:
-        ids = [p[0] for p in played]
-        album_of: dict[str, str] = {}
-        for start in range(0, len(ids), _CHUNK):
-            chunk = ids[start:start + _CHUNK]
-            album_of.update(db.execute(f"SELECT id, album_id FROM items WHERE id IN ({_marks(chunk)}) "
-                                       "AND album_id IS NOT NULL", chunk).fetchall())
-        ranked = rank_played(played, album_of, sort)
+        ranked = rank_played(played, _album_of(catalog, db, [p[0] for p in played]), sort)
         if after is not None:
             ranked = [r for r in ranked if [*r[0], r[1]] > after]
         # In rank order, a chunk at a time, until a page and one more pass the filters.

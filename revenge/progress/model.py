@@ -12,7 +12,7 @@ import dataclasses
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from revenge.library.model import ITEM_TYPES, ItemType
 
@@ -207,9 +207,9 @@ Policies = Mapping[ItemType, CompletionPolicy]
 PlayedOrder = Literal["recent", "frequent"]
 
 
-@dataclass(frozen=True, slots=True)
-class PlayedItem:
-    """One item a user played, as the per-user played lists give it (``ProgressStore.played``)."""
+class PlayedItem(NamedTuple):
+    """One item a user played, as the per-user played lists give it (``ProgressStore.played``): a
+    tuple, since a list holds up to 2 000 of them and is read once."""
 
     item_id: str
     last_played_at: int

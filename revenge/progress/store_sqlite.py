@@ -54,8 +54,14 @@ CREATE TABLE IF NOT EXISTS progress (
   listen_counted INTEGER NOT NULL,
   PRIMARY KEY (user_id, item_id)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS progress_recent ON progress (user_id, last_played_at);
-CREATE INDEX IF NOT EXISTS progress_frequent ON progress (user_id, play_count);
+-- The per-user played lists read these alone (covering: the key adds item_id), as do the continue
+-- candidates the first one finds; they replace two that held only their sort column.
+DROP INDEX IF EXISTS progress_recent;
+DROP INDEX IF EXISTS progress_frequent;
+CREATE INDEX IF NOT EXISTS progress_by_last_played
+  ON progress (user_id, last_played_at, item_type, play_count);
+CREATE INDEX IF NOT EXISTS progress_by_play_count
+  ON progress (user_id, play_count, last_played_at, item_type);
 CREATE TABLE IF NOT EXISTS progress_device (
   user_id TEXT NOT NULL,
   item_id TEXT NOT NULL,
@@ -68,6 +74,15 @@ CREATE TABLE IF NOT EXISTS progress_device (
 """
 
 _COLUMNS = ", ".join(STATE_HASH_FIELDS)
+
+
+def played_sql(order: PlayedOrder) -> str:
+    """``played``'s query (parameters: user id, item type, limit)."""
+    return ("SELECT item_id, last_played_at, play_count FROM progress WHERE user_id = ? AND item_type = ? "
+            + ("AND last_played_at IS NOT NULL ORDER BY last_played_at DESC, play_count DESC"
+               if order == "recent" else
+               "AND play_count > 0 ORDER BY play_count DESC, last_played_at DESC")
+            + ", item_id LIMIT ?")
 _UPSERT = (f"INSERT OR REPLACE INTO progress ({_COLUMNS}) "
            f"VALUES ({', '.join('?' for _ in STATE_HASH_FIELDS)})")
 _BOOL_FIELDS = frozenset({"completed", "hidden", "listen_counted"})
@@ -212,15 +227,11 @@ class SqliteStore:
 
     async def played(self, user_id: str, item_type: ItemType, order: PlayedOrder,
                      limit: int) -> list[PlayedItem]:
-        sql = ("SELECT item_id, last_played_at, play_count FROM progress WHERE user_id = ? AND item_type = ? "
-               + ("AND last_played_at IS NOT NULL ORDER BY last_played_at DESC, play_count DESC"
-                  if order == "recent" else
-                  "AND play_count > 0 ORDER BY play_count DESC, last_played_at DESC")
-               + ", item_id LIMIT ?")
+        sql = played_sql(order)
 
         def work(db: sqlite3.Connection) -> list[PlayedItem]:
             rows = db.execute(sql, (user_id, item_type, limit))
-            return [PlayedItem(i, int(at or 0), int(n)) for i, at, n in rows]
+            return [PlayedItem(i, at or 0, n) for i, at, n in rows]
 
         return await self._sqlite.run(work)
 

@@ -219,3 +219,13 @@ def test_a_summary_read_in_one_query_equals_the_one_made_from_the_item_and_its_t
     assert listed == made and len(listed) == 2
     one = next(s for s in listed if s.title == "One")
     assert [r.name for r in one.artists] == ["X", "Y; \x1e odd"] and one.genres == ("Rock", "Pop")
+
+
+def test_the_played_albums_follow_a_track_retagged_into_another_album(catalog: Catalog) -> None:
+    track = _put(catalog, "a.flac", title="One", artists=("X",), album="First")
+    catalog.commit()
+    played = [(track, 1000, 2)]
+    assert [a.name for a in browse.list_played_albums(catalog, played, sort="frequent")[0]] == ["First"]
+    _put(catalog, "a.flac", title="One", artists=("X",), album="Second")
+    catalog.commit()
+    assert [a.name for a in browse.list_played_albums(catalog, played, sort="frequent")[0]] == ["Second"]
