@@ -75,6 +75,7 @@ class Fragment:
     sample_sizes: tuple[int, ...]
     default_duration: int
     mdat: bytes
+    durations: tuple[int, ...]  # every sample's: the trun's own, else the tfhd default
 
 
 def parse_fragment(data: bytes) -> Fragment:
@@ -91,12 +92,20 @@ def parse_fragment(data: bytes) -> Fragment:
     base = struct.unpack_from(">Q" if tfdt.version == 1 else ">I", tfdt.payload, 4)[0]
     trun = moof.find("traf/trun")
     assert trun.flags & 0x000001 and trun.flags & 0x000200, "data offset and sample sizes"
+    assert trun.flags & ~0x000301 == 0, f"trun flags {trun.flags:#x}"
     count, data_offset = struct.unpack_from(">Ii", trun.payload, 4)
-    sizes = struct.unpack_from(f">{count}I", trun.payload, 12)
+    if trun.flags & 0x000100:  # sample-duration-present: (duration, size) per sample
+        entries = struct.unpack_from(f">{2 * count}I", trun.payload, 12)
+        durations, sizes = entries[0::2], entries[1::2]
+        assert len(trun.payload) == 12 + 8 * count
+    else:
+        sizes = struct.unpack_from(f">{count}I", trun.payload, 12)
+        durations = (default_duration,) * count
+        assert len(trun.payload) == 12 + 4 * count
     moof_size = len(moof.payload) + 8
     assert data_offset == moof_size + 8, "data offset points at the first mdat byte"
     assert sum(sizes) == len(mdat.payload)
-    return Fragment(sequence, base, tuple(sizes), default_duration, mdat.payload)
+    return Fragment(sequence, base, tuple(sizes), default_duration, mdat.payload, tuple(durations))
 
 
 def split_samples(fragment: Fragment) -> Iterator[bytes]:

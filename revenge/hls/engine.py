@@ -386,7 +386,8 @@ class HlsEngine:
         if entry.variant is None:
             rendition = entry.rendition
             data = await self.segment(rendition, _MEASURED_SEGMENT, prefetch=False)
-            peak, average = declared_bandwidth(rendition.plan, _MEASURED_SEGMENT, len(data))
+            peak, average = declared_bandwidth(rendition.plan, _MEASURED_SEGMENT, len(data),
+                                               rendition.last_duration is not None)
             entry.variant = Variant(profile.name, peak, average, profile.codecs)
         return entry.variant
 

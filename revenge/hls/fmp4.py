@@ -5,8 +5,8 @@ the Opus-in-ISOBMFF and FLAC-in-ISOBMFF mappings).
   encoder's priming and end padding, and the codec's ``esds``/``dOps``/``dfLa``; for AAC with
   priming also an ``iTunSMPB`` tag, the gapless note of players that ignore fragmented edit lists).
 * :func:`media_segment`: one ``moof`` (``mfhd``, ``traf`` with ``tfhd``/``tfdt``/``trun`` and
-  per-sample sizes) + one ``mdat``. ``tfdt`` is the segment's first media sample, so consecutive
-  segments are continuous by construction.
+  per-sample sizes, and durations when the last sample is short) + one ``mdat``. ``tfdt`` is the
+  segment's first media sample, so consecutive segments are continuous by construction.
 
 Writing the boxes here (instead of driving FFmpeg's mov muxer) keeps each segment a pure function
 of its packets: no muxer state, exact timestamps, no per-segment moov.
@@ -213,26 +213,30 @@ def init_segment(track: TrackInfo) -> bytes:
 _MDAT_HEADER = 8
 
 
-def _moof_size(sample_count: int) -> int:
-    """The ``moof`` :func:`media_segment` writes: its size depends on the sample count only."""
+def _moof_size(sample_count: int, durations: bool = False) -> int:
+    """The ``moof`` :func:`media_segment` writes: its size depends on the sample count only (and on
+    whether the ``trun`` carries per-sample durations)."""
     mfhd = 8 + 4 + 4  # box header, version/flags, sequence_number
     tfhd = 8 + 4 + 12  # box header, version/flags, track_ID, default duration and flags
     tfdt = 8 + 4 + 8  # box header, version/flags, 64-bit base_media_decode_time
-    trun = 8 + 4 + 4 + 4 + 4 * sample_count  # box header, version/flags, count, data_offset, sizes
+    per_sample = 8 if durations else 4  # (duration,) size
+    trun = 8 + 4 + 4 + 4 + per_sample * sample_count  # box header, version/flags, count, data_offset
     return 8 + mfhd + 8 + tfhd + tfdt + trun  # moof and traf headers
 
 
-def media_segment_overhead(sample_count: int) -> int:
+def media_segment_overhead(sample_count: int, durations: bool = False) -> int:
     """Bytes of a :func:`media_segment` of ``sample_count`` samples that are not sample data:
-    the ``moof`` and the ``mdat`` header (104 + 4 per sample)."""
+    the ``moof`` and the ``mdat`` header (104 + 4 per sample, + 4 more per sample when the last
+    sample is short and the ``trun`` carries every sample's duration)."""
     if sample_count < 1:
         raise ValueError("a media segment needs at least one sample")
-    return _moof_size(sample_count) + _MDAT_HEADER
+    return _moof_size(sample_count, durations) + _MDAT_HEADER
 
 
 def media_segment(sequence: int, base_media_decode_time: int, sample_duration: int,
-                  samples: Sequence[bytes]) -> bytes:
-    """``moof`` + ``mdat`` carrying ``samples`` (encoded packets), each ``sample_duration`` long.
+                  samples: Sequence[bytes], last_duration: int | None = None) -> bytes:
+    """``moof`` + ``mdat`` carrying ``samples`` (encoded packets), each ``sample_duration`` long,
+    the last one ``last_duration`` long when given (a FLAC stream's short last frame).
 
     ``sequence`` starts at 1 for segment 0; ``base_media_decode_time`` is the first sample's
     position on the media timeline.
@@ -240,16 +244,29 @@ def media_segment(sequence: int, base_media_decode_time: int, sample_duration: i
     if not samples:
         raise ValueError("a media segment needs at least one sample")
     count = len(samples)
-    sizes = struct.pack(f">{count}I", *(len(s) for s in samples))
+    # A short last sample needs its own duration, and a trun has durations for all its samples or
+    # none: MSE players (hls.js, Shaka) sum trun durations, and ignore the edit list that would
+    # otherwise trim the stream's end. One trun keeps every demuxer we know happy.
+    if last_duration is not None and last_duration != sample_duration:
+        if last_duration < 1:
+            raise ValueError("a sample lasts at least one tick")
+        durations = [sample_duration] * (count - 1) + [last_duration]
+        entries = struct.pack(f">{2 * count}I", *(v for d, s in zip(durations, samples, strict=True)
+                                                  for v in (d, len(s))))
+        short = True
+    else:
+        entries = struct.pack(f">{count}I", *(len(s) for s in samples))
+        short = False
     mfhd = full_box(b"mfhd", 0, 0, struct.pack(">I", sequence))
     # default-base-is-moof | default-sample-duration-present | default-sample-flags-present
     tfhd = full_box(b"tfhd", 0, 0x020000 | 0x000008 | 0x000020,
                     struct.pack(">III", TRACK_ID, sample_duration, SYNC_SAMPLE_FLAGS))
     tfdt = full_box(b"tfdt", 1, 0, struct.pack(">Q", base_media_decode_time))
-    moof_size = _moof_size(count)
+    moof_size = _moof_size(count, short)
     data_offset = moof_size + _MDAT_HEADER  # from the moof's first byte to the first sample in mdat
-    # data-offset-present | sample-size-present
-    trun = full_box(b"trun", 0, 0x000001 | 0x000200, struct.pack(">Ii", count, data_offset), sizes)
+    # data-offset-present | sample-size-present (| sample-duration-present)
+    flags = 0x000001 | 0x000200 | (0x000100 if short else 0)
+    trun = full_box(b"trun", 0, flags, struct.pack(">Ii", count, data_offset), entries)
     moof = box(b"moof", mfhd, box(b"traf", tfhd, tfdt, trun))
     assert len(moof) == moof_size
     return moof + box(b"mdat", *samples)

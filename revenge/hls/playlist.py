@@ -118,19 +118,26 @@ def _segment_shapes(plan: SegmentPlan) -> list[tuple[Segment, int]]:
     return shapes
 
 
-def declared_bandwidth(plan: SegmentPlan, index: int, size: int) -> tuple[int, int]:
+def declared_bandwidth(plan: SegmentPlan, index: int, size: int,
+                       last_durations: bool = False) -> tuple[int, int]:
     """(BANDWIDTH, AVERAGE-BANDWIDTH) in bits/s for every segment of ``plan``, predicted from one
     measured segment: segment ``index`` is ``size`` bytes (``moof`` + ``mdat`` as fmp4 writes it).
 
     A segment is its container overhead, exact from its frame count, plus codec payload, which is
-    taken to flow at the measured segment's payload bytes per presented second. BANDWIDTH is the
-    highest predicted segment bit rate (usually the short last segment's: its overhead weighs most
-    per second) with :data:`BANDWIDTH_HEADROOM`; AVERAGE-BANDWIDTH is all predicted bytes over all
-    seconds."""
+    taken to flow at the measured segment's payload bytes per presented second (``last_durations``:
+    the last segment's ``trun`` also carries per-sample durations, for a FLAC stream's short last
+    frame). BANDWIDTH is the highest predicted segment bit rate (usually the short last segment's:
+    its overhead weighs most per second) with :data:`BANDWIDTH_HEADROOM`; AVERAGE-BANDWIDTH is all
+    predicted bytes over all seconds."""
     if not 0 <= index < plan.count:
         raise ValueError(f"segment {index} is not in the plan (0..{plan.count - 1})")
     measured = plan.segment(index)
-    payload = size - media_segment_overhead(plan.frames_in(measured))
+    last = plan.count - 1
+
+    def overhead(segment: Segment) -> int:
+        return media_segment_overhead(plan.frames_in(segment), last_durations and segment.index == last)
+
+    payload = size - overhead(measured)
     if payload < 0:
         raise ValueError(f"{size} bytes is less than segment {index}'s own container")
     payload_rate = Fraction(payload) / plan.duration(measured)  # bytes per second
@@ -139,7 +146,7 @@ def declared_bandwidth(plan: SegmentPlan, index: int, size: int) -> tuple[int, i
     total_bytes = Fraction(0)
     for segment, how_many in _segment_shapes(plan):
         seconds = plan.duration(segment)
-        predicted = payload_rate * seconds + media_segment_overhead(plan.frames_in(segment))
+        predicted = payload_rate * seconds + overhead(segment)
         peak = max(peak, 8 * predicted / seconds)
         total_bytes += predicted * how_many
     return ceil(peak * BANDWIDTH_HEADROOM), ceil(8 * total_bytes / plan.total_duration)

@@ -64,6 +64,16 @@ class Rendition:
         name = gain_name(self.gain)
         return f"{self.profile.name}@{name}" if name else self.profile.name
 
+    @property
+    def last_duration(self) -> int | None:
+        """The last sample's duration when it is not a whole frame: FLAC's last frame holds only
+        the samples left (no padding, no edit list trims it), so the last segment's ``trun`` says
+        so, or MSE players (which sum trun durations) count up to a whole block more than the item
+        lasts. Lossy codecs' last packet decodes a whole frame; the edit list trims it. None: whole."""
+        plan = self.plan
+        left = plan.media_total - (plan.media_frames - 1) * plan.frame_size
+        return left if self.profile.lossless and left != plan.frame_size else None
+
     def init_segment(self) -> bytes:
         return fmp4.init_segment(self.track_info())
 

@@ -154,11 +154,14 @@ class SegmentRun:
             raise RuntimeError(f"segment {segment.index}: encoder gave {len(kept)} packets at "
                                f"{positions[:3]}…, expected {self.rendition.plan.frames_in(segment)} "
                                f"from {segment.media_start}")
+        last_duration = None
         if self.rendition.profile.encoder == "flac":
             packets = [flac_frames.renumber(data, media // frame) for media, data in kept]
+            if segment.index == self.rendition.plan.count - 1:
+                last_duration = self.rendition.last_duration
         else:
             packets = [data for _, data in kept]
-        return fmp4.media_segment(segment.index + 1, segment.media_start, frame, packets)
+        return fmp4.media_segment(segment.index + 1, segment.media_start, frame, packets, last_duration)
 
 
 def encode_segment(rendition: Rendition, index: int, indexes: SeekIndexes | None = None) -> bytes:

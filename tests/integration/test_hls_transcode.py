@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import random
+import re
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -14,6 +16,7 @@ import pytest
 from revenge.config import Settings
 from revenge.hls.decode import SourceError, SourceMissing, read_timeline
 from revenge.hls.plan import converted_count
+from revenge.hls.playlist import media_playlist
 from revenge.hls.profiles import PROFILES, Profile
 from revenge.hls.rendition import Rendition, prepare_rendition
 from revenge.hls.runs import EncoderRuns, run_key
@@ -287,8 +290,34 @@ def test_fragments_are_numbered_and_continuous(tmp_path: Path, profile: str) -> 
         assert fragment.tfdt == tfdt == seg.media_start
         assert fragment.default_duration == r.format.frame_size
         assert len(fragment.sample_sizes) == r.plan.frames_in(seg)
-        tfdt += len(fragment.sample_sizes) * fragment.default_duration
-    assert tfdt == r.plan.media_frames * r.format.frame_size
+        tfdt += sum(fragment.durations)
+    # Lossy packets all decode a whole frame (the edit list trims the end padding); FLAC's last
+    # frame is short and says so.
+    padded = r.plan.media_frames * r.format.frame_size
+    assert tfdt == (r.plan.media_total if profile == "flac" else padded)
+
+
+@pytest.mark.parametrize(("rate", "seconds"), [(44100, 40.0), (48000, 13.3)])
+def test_flac_trun_durations_add_up_to_the_source_and_the_playlist(tmp_path: Path, rate: int,
+                                                                   seconds: float) -> None:
+    # What MSE players (hls.js, Shaka) take as the length: the sum of trun sample durations. The
+    # last FLAC frame decodes fewer than 4096 samples (40 s at 44.1 kHz: 2720); a trun that kept
+    # the default for it made a 40.000 s item last 40.0312 s.
+    g = write_audio(tmp_path / "odd.flac", seconds=seconds, rate=rate, channels=2, kind="music")
+    assert g.samples % PROFILES["flac"].frame_size
+    r = rendition(probed_item([g.path]), "flac")
+    _, segments = stream_of(r, order=list(reversed(range(r.plan.count))))
+    fragments = [parse_fragment(data) for data in segments]
+    assert sum(sum(f.durations) for f in fragments) == g.samples
+    assert fragments[-1].durations[-1] == g.samples % PROFILES["flac"].frame_size
+    assert all(set(f.durations) == {r.format.frame_size} for f in fragments[:-1])
+    extinf = re.findall(r"#EXTINF:([\d.]+),", media_playlist(r.plan))
+    assert round(sum(Fraction(x) for x in extinf) * rate) == g.samples
+    # The decoded length agrees too (ffmpeg reads the durations; the audio itself is exact).
+    out = tmp_path / "out.mp4"
+    out.write_bytes(stream_of(r)[0])
+    decoded, _ = decode_file(out)
+    assert decoded.shape[1] == g.samples
 
 
 def test_flac_profile_is_bit_exact_across_segments(tmp_path: Path) -> None:

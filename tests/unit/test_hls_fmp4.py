@@ -112,12 +112,26 @@ def test_media_segment_round_trips_through_an_independent_parser() -> None:
         fmp4.media_segment(1, 0, 1024, [])
 
 
+def test_a_short_last_sample_carries_its_own_duration() -> None:
+    samples = [bytes([i]) * (50 + i) for i in range(5)]
+    fragment = parse_fragment(fmp4.media_segment(9, 4096 * 40, 4096, samples, last_duration=2720))
+    assert fragment.durations == (4096, 4096, 4096, 4096, 2720)
+    assert list(split_samples(fragment)) == samples
+    # A last sample of the default length needs no per-sample durations (the bytes stay as before).
+    assert fmp4.media_segment(9, 0, 4096, samples, 4096) == fmp4.media_segment(9, 0, 4096, samples)
+    with pytest.raises(ValueError):
+        fmp4.media_segment(1, 0, 4096, samples, last_duration=0)
+
+
 @pytest.mark.parametrize("count", [1, 2, 7, 258, 301])
 def test_media_segment_overhead_is_everything_but_the_samples(count: int) -> None:
     samples = [bytes([i % 256]) * (1 + i % 13) for i in range(count)]
     data = fmp4.media_segment(3, 2**33, 960, samples)
     assert fmp4.media_segment_overhead(count) == len(data) - sum(len(s) for s in samples)
     assert fmp4.media_segment_overhead(count) == 104 + 4 * count
+    short = fmp4.media_segment(3, 2**33, 960, samples, last_duration=17)
+    assert fmp4.media_segment_overhead(count, durations=True) == len(short) - sum(len(s) for s in samples)
+    assert fmp4.media_segment_overhead(count, durations=True) == 104 + 8 * count
     with pytest.raises(ValueError):
         fmp4.media_segment_overhead(0)
 
