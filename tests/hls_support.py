@@ -186,3 +186,13 @@ def snr_db(decoded: np.ndarray, source: np.ndarray) -> float:
     """Signal-to-noise ratio of ``decoded`` against ``source`` (same shape), in dB: the null test."""
     noise = float(np.sum((decoded - source) ** 2))
     return 10 * float(np.log10(float(np.sum(source**2)) / max(noise, 1e-30)))
+
+
+def block_snr_db(decoded: np.ndarray, source: np.ndarray, block: int) -> np.ndarray:
+    """The null test per block of ``block`` samples: each block's noise (``decoded`` − ``source``,
+    same shape) against the whole source's mean power, in dB. Against the whole signal's power, not
+    the block's, so a quiet block is not mistaken for a noisy one."""
+    n = source.shape[1] // block * block
+    power = float(np.mean(source[:, :n] ** 2))
+    noise = ((decoded[:, :n] - source[:, :n]) ** 2).reshape(source.shape[0], -1, block).mean(axis=(0, 2))
+    return 10 * np.log10(power / np.maximum(noise, 1e-30))
