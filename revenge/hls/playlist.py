@@ -4,7 +4,7 @@ segment requests); swapping the API key for a signed token changes only what cal
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from fractions import Fraction
@@ -99,10 +99,10 @@ def multivariant_playlist(variants: Sequence[Variant], query: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
-# Declared peak = predicted peak + 5 %: the codec payload of segments we did not measure may run a
-# little hotter than segment 0's, and the declared value must stay within 10 % of the true peak (and
-# should not be below it).
-BANDWIDTH_HEADROOM = Fraction(105, 100)
+# Declared peak = predicted peak + 8 %: a body segment's payload varies around the one measured
+# (FLAC of music: up to +4 %; AAC and Opus stay within ~5 % of their target), and the declared
+# value must not be below the true peak (and should stay within ~10 % above it).
+BANDWIDTH_HEADROOM = Fraction(108, 100)
 
 
 def _segment_shapes(plan: SegmentPlan) -> list[tuple[Segment, int]]:
@@ -118,35 +118,54 @@ def _segment_shapes(plan: SegmentPlan) -> list[tuple[Segment, int]]:
     return shapes
 
 
-def declared_bandwidth(plan: SegmentPlan, index: int, size: int,
-                       last_durations: bool = False) -> tuple[int, int]:
-    """(BANDWIDTH, AVERAGE-BANDWIDTH) in bits/s for every segment of ``plan``, predicted from one
-    measured segment: segment ``index`` is ``size`` bytes (``moof`` + ``mdat`` as fmp4 writes it).
+def measured_segments(plan: SegmentPlan, run_segments: int) -> tuple[int, ...]:
+    """The segments encoded to declare a variant's bandwidth: segment 0 (what a player fetches
+    next anyway; it stays cached) and one *body* segment that stands for all the others, so a quiet
+    first segment (an intro, silence) does not stand for the whole item. The body segment is the
+    first of the run nearest the middle (one segment's encode, no earlier ones of its run), or
+    segment 1 when that run is run 0 (it continues segment 0's suspended encoder)."""
+    if plan.count == 1:
+        return (0,)
+    middle = plan.count // 2 // run_segments * run_segments
+    return (0, middle if middle > 0 else 1)
 
-    A segment is its container overhead, exact from its frame count, plus codec payload, which is
-    taken to flow at the measured segment's payload bytes per presented second (``last_durations``:
-    the last segment's ``trun`` also carries per-sample durations, for a FLAC stream's short last
-    frame). BANDWIDTH is the highest predicted segment bit rate (usually the short last segment's:
-    its overhead weighs most per second) with :data:`BANDWIDTH_HEADROOM`; AVERAGE-BANDWIDTH is all
-    predicted bytes over all seconds."""
-    if not 0 <= index < plan.count:
-        raise ValueError(f"segment {index} is not in the plan (0..{plan.count - 1})")
-    measured = plan.segment(index)
+
+def declared_bandwidth(plan: SegmentPlan, sizes: Mapping[int, int],
+                       last_durations: bool = False) -> tuple[int, int]:
+    """(BANDWIDTH, AVERAGE-BANDWIDTH) in bits/s for every segment of ``plan``, from measured sizes
+    (``moof`` + ``mdat`` as fmp4 writes them) of segment 0 and at most one body segment (see
+    :func:`measured_segments`).
+
+    Segment 0 counts as measured. Every other segment is its container overhead, exact from its
+    frame count, plus codec payload taken to flow at the body segment's payload bytes per presented
+    second (segment 0's when it is the only one). ``last_durations``: the last segment's ``trun``
+    also carries per-sample durations (a FLAC stream's short last frame). BANDWIDTH is the highest
+    segment bit rate (usually the short last segment's: its overhead weighs most per second) with
+    :data:`BANDWIDTH_HEADROOM`; AVERAGE-BANDWIDTH is all predicted bytes over all seconds."""
+    if 0 not in sizes or len(sizes) > 2 or not all(0 <= i < plan.count for i in sizes):
+        raise ValueError(f"segment 0 and at most one other of 0..{plan.count - 1} must be measured, "
+                         f"not {sorted(sizes)}")
     last = plan.count - 1
 
     def overhead(segment: Segment) -> int:
         return media_segment_overhead(plan.frames_in(segment), last_durations and segment.index == last)
 
-    payload = size - overhead(measured)
-    if payload < 0:
-        raise ValueError(f"{size} bytes is less than segment {index}'s own container")
-    payload_rate = Fraction(payload) / plan.duration(measured)  # bytes per second
+    def payload_rate(index: int) -> Fraction:
+        segment = plan.segment(index)
+        payload = sizes[index] - overhead(segment)
+        if payload < 0:
+            raise ValueError(f"{sizes[index]} bytes is less than segment {index}'s own container")
+        return Fraction(payload) / plan.duration(segment)  # bytes per second
 
+    first_rate = payload_rate(0)
+    body = max(sizes)
+    body_rate = payload_rate(body) if body else first_rate
     peak = Fraction(0)
     total_bytes = Fraction(0)
     for segment, how_many in _segment_shapes(plan):
         seconds = plan.duration(segment)
-        predicted = payload_rate * seconds + overhead(segment)
+        rate = first_rate if segment.index == 0 else body_rate
+        predicted = rate * seconds + overhead(segment)
         peak = max(peak, 8 * predicted / seconds)
         total_bytes += predicted * how_many
     return ceil(peak * BANDWIDTH_HEADROOM), ceil(8 * total_bytes / plan.total_duration)

@@ -18,6 +18,7 @@ from revenge.hls.playlist import (
     DateRange,
     Variant,
     declared_bandwidth,
+    measured_segments,
     media_playlist,
     multivariant_playlist,
 )
@@ -65,53 +66,96 @@ def test_multivariant_lists_every_variant_with_bandwidth_and_codecs() -> None:
 # media_segment_overhead(n) = 104 + 4n: 144 bytes for 10 frames, 124 for 5, 116 for 3.
 
 
-def test_declared_bandwidth_predicts_every_segment_from_segment_0() -> None:
+def test_declared_bandwidth_predicts_every_segment_from_segment_0_alone() -> None:
     plan = plan_segments(2500, 1000, 100, 0, 1.0)  # 1 s, 1 s, 0.5 s (5 frames)
     # Segment 0: 144 bytes of container + 1000 of payload → 1000 payload bytes/s.
     # Predicted: 1144, 1144 and 500 + 124 = 624 bytes → 9152, 9152 and 9984 bit/s.
-    peak, average = declared_bandwidth(plan, 0, 1144)
-    assert peak == 10_484  # the short last segment wins: ceil(9984 × 1.05 = 10 483.2)
+    peak, average = declared_bandwidth(plan, {0: 1144})
+    assert peak == 10_783  # the short last segment wins: ceil(9984 × 1.08 = 10 782.7)
     assert average == 9_319  # ceil(8 × 2912 bytes / 2.5 s = 9318.4)
-    # The same stream measured on its last segment predicts the same.
-    assert declared_bandwidth(plan, 2, 624) == (peak, average)
+    # The same stream measured on a body segment too predicts the same.
+    assert declared_bandwidth(plan, {0: 1144, 2: 624}) == (peak, average)
+
+
+def test_a_quiet_segment_0_stands_for_itself_only() -> None:
+    plan = plan_segments(2500, 1000, 100, 0, 1.0)
+    # Segment 0 is silence (10 payload bytes); the body flows at 1000 bytes/s (segment 1: 1144).
+    peak, average = declared_bandwidth(plan, {0: 154, 1: 1144})
+    assert peak == 10_783  # the body's short last segment, as for a loud segment 0
+    assert average == ceil(8 * (154 + 1144 + 624) / Fraction(25, 10))  # 6151
+    # From segment 0 alone the whole item would have looked silent.
+    assert declared_bandwidth(plan, {0: 154})[1] < average / 4  # 1399
 
 
 def test_declared_bandwidth_of_a_primed_plan_uses_presented_seconds() -> None:
     plan = plan_segments(2450, 1000, 100, 50, 1.0)  # segment 0 presents 0.95 s of its 10 frames
     assert [plan.duration(s) for s in plan.segments()] == [Fraction(95, 100), 1, Fraction(1, 2)]
     # 950 payload bytes in 0.95 s: 1000 bytes/s. Predicted: 1094, 1144, 624 bytes over 2.45 s.
-    peak, average = declared_bandwidth(plan, 0, 144 + 950)
-    assert peak == 10_484
+    peak, average = declared_bandwidth(plan, {0: 144 + 950})
+    assert peak == 10_783
     assert average == 9_346  # ceil(8 × 2862 / 2.45 = 9345.3)
 
 
 def test_declared_bandwidth_of_a_one_segment_item() -> None:
     plan = plan_segments(300, 1000, 100, 0, 1.0)  # three frames, 0.3 s
-    assert plan.count == 1
-    peak, average = declared_bandwidth(plan, 0, 116 + 60)  # 176 bytes in 0.3 s: 4693.3 bit/s
-    assert (peak, average) == (4_928, 4_694)  # 4693.3 × 1.05 = 4928 exactly
+    assert plan.count == 1 and measured_segments(plan, 3) == (0,)
+    peak, average = declared_bandwidth(plan, {0: 116 + 60})  # 176 bytes in 0.3 s: 4693.3 bit/s
+    assert (peak, average) == (5_069, 4_694)  # ceil(4693.3 × 1.08 = 5068.8)
+
+
+def test_a_short_last_flac_frame_is_counted_in_the_last_segment_container() -> None:
+    plan = plan_segments(2500, 1000, 100, 0, 1.0)
+    # The last segment's trun also carries its 5 samples' durations: 644 bytes, not 624, for the
+    # same 500 payload bytes (so measured on it, the payload rate is still 1000 bytes/s).
+    expected = (ceil(8 * 644 * 2 * BANDWIDTH_HEADROOM), ceil(Fraction(8 * (1144 + 1144 + 644), 1) * 2 / 5))
+    assert declared_bandwidth(plan, {0: 1144, 2: 644}, last_durations=True) == expected
+    assert declared_bandwidth(plan, {0: 1144}, last_durations=True) == expected
+
+
+@pytest.mark.parametrize(("count", "run_segments", "expected"), [
+    (1, 3, (0,)), (2, 3, (0, 1)), (4, 3, (0, 1)), (6, 3, (0, 3)), (7, 3, (0, 3)), (30, 3, (0, 15)),
+    (31, 3, (0, 15)), (600, 3, (0, 300)), (5, 1, (0, 2)), (13, 4, (0, 4)),
+])
+def test_the_body_segment_is_the_first_of_the_middle_run(count: int, run_segments: int,
+                                                          expected: tuple[int, ...]) -> None:
+    plan = plan_segments(count * 1000, 1000, 100, 0, 1.0)
+    assert plan.count == count
+    assert measured_segments(plan, run_segments) == expected
 
 
 @given(total=st.integers(1, 200_000), priming=st.sampled_from([0, 312, 1024]),
-       frames=st.integers(1, 400), size_per_frame=st.integers(0, 2_000))
+       first_per_frame=st.integers(0, 2_000), body_per_frame=st.integers(0, 2_000))
 def test_declared_bandwidth_equals_a_segment_by_segment_prediction(
-        total: int, priming: int, frames: int, size_per_frame: int) -> None:
+        total: int, priming: int, first_per_frame: int, body_per_frame: int) -> None:
     plan = plan_segments(total, 48000, 1024, priming, 6.0)
-    first = plan.segment(0)
-    size = fmp4.media_segment_overhead(plan.frames_in(first)) + size_per_frame * plan.frames_in(first)
-    rate = Fraction(size - fmp4.media_segment_overhead(plan.frames_in(first))) / plan.duration(first)
-    predicted = [(rate * plan.duration(s) + fmp4.media_segment_overhead(plan.frames_in(s)), plan.duration(s))
+    indexes = measured_segments(plan, 3)
+
+    def size(index: int, per_frame: int) -> int:
+        frames = plan.frames_in(plan.segment(index))
+        return fmp4.media_segment_overhead(frames) + per_frame * frames
+
+    sizes = {0: size(0, first_per_frame)} | {i: size(i, body_per_frame) for i in indexes[1:]}
+
+    def rate(index: int) -> Fraction:
+        segment = plan.segment(index)
+        return Fraction(sizes[index] - fmp4.media_segment_overhead(plan.frames_in(segment))) / \
+            plan.duration(segment)
+
+    body = rate(indexes[-1])
+    predicted = [((rate(0) if s.index == 0 else body) * plan.duration(s)
+                  + fmp4.media_segment_overhead(plan.frames_in(s)), plan.duration(s))
                  for s in plan.segments()]
     peak = max(8 * bytes_ / seconds for bytes_, seconds in predicted)
     average = 8 * sum(b for b, _ in predicted) / plan.total_duration
-    assert declared_bandwidth(plan, 0, size) == (ceil(peak * BANDWIDTH_HEADROOM), ceil(average))
+    assert declared_bandwidth(plan, sizes) == (ceil(peak * BANDWIDTH_HEADROOM), ceil(average))
 
 
-@pytest.mark.parametrize(("index", "size"), [(-1, 1144), (3, 624), (0, 143), (0, -5)])
-def test_declared_bandwidth_refuses_what_cannot_be_a_measured_segment(index: int, size: int) -> None:
+@pytest.mark.parametrize("sizes", [{}, {1: 1144}, {0: 1144, 3: 624}, {0: 143}, {0: -5}, {0: 1144, 1: 143},
+                                   {0: 1144, 1: 1144, 2: 624}])
+def test_declared_bandwidth_refuses_what_cannot_be_measured_segments(sizes: dict[int, int]) -> None:
     plan = plan_segments(2500, 1000, 100, 0, 1.0)
     with pytest.raises(ValueError):
-        declared_bandwidth(plan, index, size)
+        declared_bandwidth(plan, sizes)
 
 
 @pytest.mark.parametrize(("header", "ok"), [
