@@ -116,6 +116,13 @@ def open_encoder(fmt: OutputFormat, aac_coder: str) -> av.AudioCodecContext:
     elif fmt.profile.encoder == "libopus":
         options["frame_duration"] = str(1000 * fmt.frame_size // 48000)
         options["vbr"] = "constrained"  # stays near the nominal rate: BANDWIDTH and ABR stay meaningful
+        # CELT codes a band's energy as a delta from the previous frame's. Where a fresh encoder's
+        # packets follow another encoder's (a run boundary), the decoder's previous energies are the
+        # other encoder's, off by a coarse step here and there however long the pre-roll: 20-40 ms
+        # at ~9 dB SNR where a continuous encode has ~29. Telling libopus to expect 5 % loss makes
+        # it code energies robustly to a lost predecessor, which a foreign predecessor is too; at
+        # the same rate the null test elsewhere is unchanged (34.8 vs 33.9 dB median). 2 % does not.
+        options["packet_loss"] = "5"
     ctx.options = options
     ctx.open()
     if ctx.frame_size != fmt.frame_size:

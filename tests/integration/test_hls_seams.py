@@ -34,7 +34,7 @@ def book(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
             for name, seconds in (("01.flac", 7), ("02.flac", 8), ("03.flac", 25))]
 
 
-@pytest.mark.parametrize("profile", ["aac-256", "aac-128"])
+@pytest.mark.parametrize("profile", ["aac-256", "aac-128", "opus-128"])
 def test_run_and_segment_boundaries_are_as_clean_as_a_continuous_encode(
         tmp_path: Path, book: list[Path], profile: str) -> None:
     r: Rendition = prepare_rendition(probed_item(book, "audiobook", "Author/Book"), PROFILES[profile],
