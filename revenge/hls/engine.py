@@ -40,6 +40,7 @@ from revenge.hls.profiles import Profile
 from revenge.hls.rendition import Rendition, prepare_rendition
 from revenge.hls.runs import EncoderRuns, RunKey, expire_idle_runs, run_key
 from revenge.hls.seek_index import SeekIndexes
+from revenge.hls.transcode import encode_segment
 from revenge.library.model import Item
 
 if TYPE_CHECKING:
@@ -383,11 +384,21 @@ class HlsEngine:
         if entry.variant is None:
             rendition = entry.rendition
             indexes = measured_segments(rendition.plan, rendition.run_segments)
-            data = await asyncio.gather(*(self.segment(rendition, i, prefetch=False) for i in indexes))
-            sizes = {i: len(d) for i, d in zip(indexes, data, strict=True)}
+            measured = await asyncio.gather(*(self._measure(rendition, i) for i in indexes))
+            sizes = dict(zip(indexes, measured, strict=True))
             peak, average = declared_bandwidth(rendition.plan, sizes, rendition.last_duration is not None)
             entry.variant = Variant(profile.name, peak, average, profile.codecs)
         return entry.variant
+
+    async def _measure(self, rendition: Rendition, index: int) -> int:
+        """The size of segment ``index`` for :meth:`variant`: the segment itself (cached) when it
+        starts a run or is in run 0 (continuing segment 0's encoder); else, for a short last
+        segment, a throwaway encode of it alone, which costs its few frames and a pre-roll instead
+        of its run's earlier segments (its bytes differ from its run's, its size does not much)."""
+        if index % rendition.run_segments == 0 or index < rendition.run_segments:
+            return len(await self.segment(rendition, index, prefetch=False))
+        alone = dataclasses.replace(rendition, run_segments=1)
+        return await self.run_encode(lambda: len(encode_segment(alone, index, self.seek_indexes)))
 
     # ------------------------------------------------------------------ idle runs
 

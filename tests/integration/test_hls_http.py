@@ -353,18 +353,22 @@ ALL_PROFILES = ("aac-64", "aac-128", "aac-192", "aac-256", "aac-320", "opus-128"
 
 
 # Every source kind, and what fools a guess from the first segment: noise (the most bits), digital
-# silence (almost none), and six seconds of silence before the music (a quiet segment 0).
-BANDWIDTH_SOURCES = ("noisy.flac", "quiet.flac", "intro.flac", "music.mp3", "music.m4a", "music.opus")
+# silence (almost none), six seconds of silence before the music (a quiet segment 0), and a last
+# segment of two AAC frames (the frames that end the audio cost more than the body's).
+BANDWIDTH_SOURCES = ("noisy.flac", "quiet.flac", "intro.flac", "tail.flac", "music.mp3", "music.m4a",
+                     "music.opus")
+_TAIL_SAMPLES = 6 * 258 * 1024 - 1024 + 2 * 1024 - 300  # 44.1 kHz: six full AAC segments + 2 frames
 
 
 @pytest.fixture(scope="module")
 def bandwidth_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     base = tmp_path_factory.mktemp("bandwidth")
     music = base / "music"
-    kinds = {"noisy": "noise", "quiet": "silence", "intro": "intro", "music": "music"}
+    kinds = {"noisy": "noise", "quiet": "silence", "intro": "intro", "tail": "music", "music": "music"}
     for rel in BANDWIDTH_SOURCES:
         rate = 48000 if rel.endswith(".opus") else 44100  # libopus encodes 48 kHz only
-        write_audio(music / rel, seconds=40.0, rate=rate, channels=2, kind=kinds[rel.split(".")[0]])
+        samples = _TAIL_SAMPLES if rel == "tail.flac" else 40 * rate
+        write_audio(music / rel, samples=samples, rate=rate, channels=2, kind=kinds[rel.split(".")[0]])
     data = base / "data"
     key = add_user(data, "listener")
     with live_server(make_settings(data, library=(music,), hls_ladder=ALL_PROFILES)) as live:

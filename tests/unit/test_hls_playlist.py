@@ -87,13 +87,14 @@ def test_a_quiet_segment_0_stands_for_itself_only() -> None:
     assert declared_bandwidth(plan, {0: 154})[1] < average / 4  # 1399
 
 
-def test_declared_bandwidth_of_a_primed_plan_uses_presented_seconds() -> None:
+def test_a_primed_segment_0_predicts_the_others_per_frame() -> None:
     plan = plan_segments(2450, 1000, 100, 50, 1.0)  # segment 0 presents 0.95 s of its 10 frames
     assert [plan.duration(s) for s in plan.segments()] == [Fraction(95, 100), 1, Fraction(1, 2)]
-    # 950 payload bytes in 0.95 s: 1000 bytes/s. Predicted: 1094, 1144, 624 bytes over 2.45 s.
+    # 950 payload bytes in 10 frames: 95 per frame, the priming frame included (it costs bytes and
+    # presents nothing). Predicted: 1094, 95 × 10 + 144 = 1094, 95 × 5 + 124 = 599 bytes.
     peak, average = declared_bandwidth(plan, {0: 144 + 950})
-    assert peak == 10_783
-    assert average == 9_346  # ceil(8 × 2862 / 2.45 = 9345.3)
+    assert peak == 10_351  # ceil(8 × 599 / 0.5 × 1.08 = 10 350.7)
+    assert average == 9_101  # ceil(8 × 2787 / 2.45 = 9100.4)
 
 
 def test_declared_bandwidth_of_a_one_segment_item() -> None:
@@ -112,50 +113,61 @@ def test_a_short_last_flac_frame_is_counted_in_the_last_segment_container() -> N
     assert declared_bandwidth(plan, {0: 1144}, last_durations=True) == expected
 
 
-@pytest.mark.parametrize(("count", "run_segments", "expected"), [
-    (1, 3, (0,)), (2, 3, (0, 1)), (4, 3, (0, 1)), (6, 3, (0, 3)), (7, 3, (0, 3)), (30, 3, (0, 15)),
-    (31, 3, (0, 15)), (600, 3, (0, 300)), (5, 1, (0, 2)), (13, 4, (0, 4)),
+def test_a_short_last_segment_counts_as_measured() -> None:
+    plan = plan_segments(2100, 1000, 100, 0, 1.0)  # 1 s, 1 s and one frame (0.1 s)
+    assert measured_segments(plan, 3) == (0, 1, 2)
+    # The frame that ends the audio cost 80 payload bytes where the body's cost 50.
+    peak, average = declared_bandwidth(plan, {0: 644, 1: 644, 2: 108 + 80})
+    assert peak == ceil(8 * 188 * 10 * BANDWIDTH_HEADROOM)  # 15 040 bit/s, × 1.08
+    assert average == ceil(Fraction(8 * (644 + 644 + 188)) / Fraction(21, 10))
+    # From the body alone it would have been predicted at 50 bytes: below the real peak.
+    assert declared_bandwidth(plan, {0: 644, 1: 644})[0] < 8 * 188 * 10
+
+
+@pytest.mark.parametrize(("total", "run_segments", "expected"), [
+    (1000, 3, (0,)), (2000, 3, (0, 1)), (4000, 3, (0, 1)), (6000, 3, (0, 3)), (7000, 3, (0, 3)),
+    (30_000, 3, (0, 15)), (31_000, 3, (0, 15)), (600_000, 3, (0, 300)), (5000, 1, (0, 2)),
+    (13_000, 4, (0, 4)),
+    # A last segment under a quarter of a full one is measured too: 2 frames of 10.
+    (2200, 3, (0, 1, 2)), (30_200, 3, (0, 15, 30)), (30_300, 3, (0, 15)), (1200, 3, (0, 1)),
 ])
-def test_the_body_segment_is_the_first_of_the_middle_run(count: int, run_segments: int,
+def test_the_body_segment_is_the_first_of_the_middle_run(total: int, run_segments: int,
                                                           expected: tuple[int, ...]) -> None:
-    plan = plan_segments(count * 1000, 1000, 100, 0, 1.0)
-    assert plan.count == count
+    plan = plan_segments(total, 1000, 100, 0, 1.0)
     assert measured_segments(plan, run_segments) == expected
 
 
 @given(total=st.integers(1, 200_000), priming=st.sampled_from([0, 312, 1024]),
-       first_per_frame=st.integers(0, 2_000), body_per_frame=st.integers(0, 2_000))
+       first_per_frame=st.integers(0, 2_000), body_per_frame=st.integers(0, 2_000),
+       last_per_frame=st.integers(0, 2_000))
 def test_declared_bandwidth_equals_a_segment_by_segment_prediction(
-        total: int, priming: int, first_per_frame: int, body_per_frame: int) -> None:
+        total: int, priming: int, first_per_frame: int, body_per_frame: int, last_per_frame: int) -> None:
     plan = plan_segments(total, 48000, 1024, priming, 6.0)
     indexes = measured_segments(plan, 3)
+    last = plan.count - 1
 
     def size(index: int, per_frame: int) -> int:
         frames = plan.frames_in(plan.segment(index))
         return fmp4.media_segment_overhead(frames) + per_frame * frames
 
-    sizes = {0: size(0, first_per_frame)} | {i: size(i, body_per_frame) for i in indexes[1:]}
-
-    def rate(index: int) -> Fraction:
-        segment = plan.segment(index)
-        return Fraction(sizes[index] - fmp4.media_segment_overhead(plan.frames_in(segment))) / \
-            plan.duration(segment)
-
-    body = rate(indexes[-1])
-    predicted = [((rate(0) if s.index == 0 else body) * plan.duration(s)
-                  + fmp4.media_segment_overhead(plan.frames_in(s)), plan.duration(s))
-                 for s in plan.segments()]
+    sizes = {i: size(i, first_per_frame if i == 0 else last_per_frame if i == last else body_per_frame)
+             for i in indexes}
+    body = next((i for i in indexes if i not in (0, last)), last if last in sizes else 0)
+    per_frame = {0: first_per_frame, last: last_per_frame}.get(body, body_per_frame)
+    predicted = [(Fraction(sizes[s.index]) if s.index in sizes and s.index in (0, last)
+                  else Fraction(size(s.index, per_frame)), plan.duration(s)) for s in plan.segments()]
     peak = max(8 * bytes_ / seconds for bytes_, seconds in predicted)
     average = 8 * sum(b for b, _ in predicted) / plan.total_duration
     assert declared_bandwidth(plan, sizes) == (ceil(peak * BANDWIDTH_HEADROOM), ceil(average))
 
 
-@pytest.mark.parametrize("sizes", [{}, {1: 1144}, {0: 1144, 3: 624}, {0: 143}, {0: -5}, {0: 1144, 1: 143},
-                                   {0: 1144, 1: 1144, 2: 624}])
+@pytest.mark.parametrize("sizes", [{}, {1: 1144}, {0: 1144, 3: 624}, {0: 143}, {0: -5}, {0: 1144, 1: 143}])
 def test_declared_bandwidth_refuses_what_cannot_be_measured_segments(sizes: dict[int, int]) -> None:
     plan = plan_segments(2500, 1000, 100, 0, 1.0)
     with pytest.raises(ValueError):
         declared_bandwidth(plan, sizes)
+    with pytest.raises(ValueError):  # two body segments
+        declared_bandwidth(plan_segments(4000, 1000, 100, 0, 1.0), {0: 1144, 1: 1144, 2: 1144})
 
 
 @pytest.mark.parametrize(("header", "ok"), [
