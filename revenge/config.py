@@ -71,7 +71,8 @@ class Settings:
     # "required": refuse a Redis/Dragonfly on which acknowledged writes would not survive a restart;
     # "accept_loss": run on it anyway (revenge.progress.durability)
     store_durability: Literal["required", "accept_loss"] = "required"
-    # Dragonfly/Redis store: journal acknowledged progress updates in data_dir (revenge.progress.journal)
+    # Dragonfly/Redis store: journal the acknowledged writes of progress, marks, playlists, queues and
+    # records in data_dir (revenge.journal)
     progress_journal: bool = True
     # HLS engine
     cache_mb: int = 256

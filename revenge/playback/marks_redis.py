@@ -32,6 +32,10 @@ class RedisMarkStore:
                    for name in ("marks_star", "marks_rate")]
         self._redis = ScriptedRedis(url, timeout_seconds, "marks", scripts, log)
 
+    @property
+    def redis(self) -> ScriptedRedis:
+        return self._redis
+
     async def open(self) -> None:
         await self._redis.open()
 

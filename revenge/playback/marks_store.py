@@ -20,7 +20,12 @@ def open_mark_store(settings: Settings) -> MarkStore:
         return SqliteMarkStore(settings.data_dir / "marks.db")
     from revenge.playback.marks_redis import RedisMarkStore
 
-    return RedisMarkStore(settings.store, settings.store_timeout_seconds)
+    store = RedisMarkStore(settings.store, settings.store_timeout_seconds)
+    if not settings.progress_journal:
+        return store
+    from revenge.playback.journaled import JournaledMarkStore
+
+    return JournaledMarkStore(store, settings.data_dir, settings.store_timeout_seconds)
 
 
 def open_playlist_store(settings: Settings) -> PlaylistStore:
@@ -30,7 +35,12 @@ def open_playlist_store(settings: Settings) -> PlaylistStore:
         return SqlitePlaylistStore(settings.data_dir / "playlists.db")
     from revenge.playback.playlists_redis import RedisPlaylistStore
 
-    return RedisPlaylistStore(settings.store, settings.store_timeout_seconds)
+    store = RedisPlaylistStore(settings.store, settings.store_timeout_seconds)
+    if not settings.progress_journal:
+        return store
+    from revenge.playback.journaled import JournaledPlaylistStore
+
+    return JournaledPlaylistStore(store, settings.data_dir, settings.store_timeout_seconds)
 
 
 def open_now_playing(settings: Settings) -> NowPlayingStore:

@@ -24,7 +24,7 @@ from revenge.redis_scripts import LuaScript, ScriptedRedis, key_guard_lua, reply
 
 log = logging.getLogger("revenge.playback")
 
-_KEY_GUARD = key_guard_lua({"HLEN": 1, "HSET": 1, "HEXISTS": 1})
+_KEY_GUARD = key_guard_lua({"HLEN": 1, "HSET": 1, "HEXISTS": 1, "HGET": 1})
 PUBLIC_KEY = "rv:public-playlists"
 BATCH = 500  # HGETs per pipeline
 
@@ -37,8 +37,12 @@ class RedisPlaylistStore:
     def __init__(self, url: str, timeout_seconds: float, *, key_guard: bool = False) -> None:
         guard = _KEY_GUARD if key_guard else ""
         scripts = [LuaScript.packaged("revenge.playback", name, guard)
-                   for name in ("playlists_add", "playlists_put")]
+                   for name in ("playlists_add", "playlists_put", "playlists_restore")]
         self._redis = ScriptedRedis(url, timeout_seconds, "playlists", scripts, log)
+
+    @property
+    def redis(self) -> ScriptedRedis:
+        return self._redis
 
     async def open(self) -> None:
         await self._redis.open()
@@ -85,6 +89,15 @@ class RedisPlaylistStore:
             return False
         await self._index(user_id, playlist)
         return True
+
+    async def restore(self, user_id: str, playlist: Playlist, created: bool) -> None:
+        """Write ``playlist`` unless the stored one changed later; ``created``: it may be stored anew (a
+        journal replay: ``revenge.playback.journaled``)."""
+        reply = await self._redis.evalsha("playlists_restore", (playlists_key(user_id),),
+                                          (playlist.id, encode(playlist).decode(), str(playlist.changed_ms),
+                                           "add" if created else "put"))
+        if int(reply) == 1:
+            await self._index(user_id, playlist)
 
     async def delete(self, user_id: str, playlist_id: str) -> bool:
         try:

@@ -25,8 +25,14 @@ class RedisQueueStore:
     """``QueueStore`` on Dragonfly or any Redis-protocol server; see the module docstring."""
 
     def __init__(self, url: str, timeout_seconds: float, *, key_guard: bool = False) -> None:
-        script = LuaScript.packaged("revenge.playback", "queue_put", _KEY_GUARD if key_guard else "")
-        self._redis = ScriptedRedis(url, timeout_seconds, "queue", [script], log)
+        guard = _KEY_GUARD if key_guard else ""
+        scripts = [LuaScript.packaged("revenge.playback", name, guard)
+                   for name in ("queue_put", "queue_restore")]
+        self._redis = ScriptedRedis(url, timeout_seconds, "queue", scripts, log)
+
+    @property
+    def redis(self) -> ScriptedRedis:
+        return self._redis
 
     async def open(self) -> None:
         await self._redis.open()
@@ -51,3 +57,9 @@ class RedisQueueStore:
             return None
         stored = reply[1] if len(reply) > 1 else None
         return rules.EMPTY if stored is None else rules.decode(stored)
+
+    async def restore(self, user_id: str, queue: Queue) -> None:
+        """Write ``queue`` unless the stored version is as new (a journal replay:
+        ``revenge.playback.journaled``)."""
+        await self._redis.evalsha("queue_restore", (queue_key(user_id),),
+                                  (str(queue.version), rules.encode(queue).decode()))

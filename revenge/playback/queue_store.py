@@ -49,4 +49,9 @@ def open_queue_store(settings: Settings) -> QueueStore:
         return SqliteQueueStore(settings.data_dir / "queue.db")
     from revenge.playback.queue_redis import RedisQueueStore
 
-    return RedisQueueStore(settings.store, settings.store_timeout_seconds)
+    store = RedisQueueStore(settings.store, settings.store_timeout_seconds)
+    if not settings.progress_journal:
+        return store
+    from revenge.playback.journaled import JournaledQueueStore
+
+    return JournaledQueueStore(store, settings.data_dir, settings.store_timeout_seconds)

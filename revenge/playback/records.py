@@ -84,4 +84,9 @@ def open_record_store(settings: Settings) -> RecordStore:
         return SqliteRecordStore(settings.data_dir / "records.db")
     from revenge.playback.records_redis import RedisRecordStore
 
-    return RedisRecordStore(settings.store, settings.store_timeout_seconds)
+    store = RedisRecordStore(settings.store, settings.store_timeout_seconds)
+    if not settings.progress_journal:
+        return store
+    from revenge.playback.journaled import JournaledRecordStore
+
+    return JournaledRecordStore(store, settings.data_dir, settings.store_timeout_seconds)

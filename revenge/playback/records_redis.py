@@ -98,6 +98,10 @@ class RedisRecordStore:
         scripts = [LuaScript.packaged("revenge.playback", name, guard) for name in SCRIPT_NAMES]
         self._redis = ScriptedRedis(url, timeout_seconds, "records", scripts, log)
 
+    @property
+    def redis(self) -> ScriptedRedis:
+        return self._redis
+
     # --- plumbing (revenge.redis_scripts) ----------------------------------------------------------
 
     async def open(self) -> None:

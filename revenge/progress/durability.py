@@ -92,7 +92,7 @@ def redis_durability(info_server: Mapping[str, object], config: Mapping[object, 
 
 
 def with_journal(durability: Durability) -> Durability:
-    """The durability of progress updates with the local journal (``revenge.progress.journal``): every
+    """The durability of progress updates with the local journal (``revenge.journal``): every
     acknowledged one is fsynced locally and replayed after the server restarted from a snapshot."""
     if durability.level == DURABLE_LEVEL:
         return durability

@@ -1,230 +1,31 @@
-"""The local journal of acknowledged progress updates, for a Redis-protocol store that snapshots only.
-
-Dragonfly persists by snapshots (it has no append-only file), and so does a Redis with ``appendonly
-no``: a crash of the server loses what was written since its last snapshot, acknowledged progress
-included. So each instance also appends every batch of updates to a journal in its data dir
-(``progress-journal/``), fsynced once per batch (group commit, as the SQLite store does) before the batch
-is answered, and replays it after the server came back from a snapshot. Replays are harmless because
-the progress rules order by event time: an update applied again changes nothing (the property test in
-tests/unit/test_journal_replay.py checks it, play counts and device rows included).
-
-The server is watched through its *mark*: ``run_id`` (``INFO server``; Dragonfly, which may not give
-one, is told by its uptime), ``LASTSAVE``, how long that save took and the server's clock (``TIME``).
-``decide`` (pure) compares the mark with the last one seen:
-
-* another ``run_id`` (or an uptime that went back), or an older ``LASTSAVE``: the server restarted from
-  a snapshot: replay the whole journal (what is left of it is at most what no seen snapshot holds);
-* a ``LASTSAVE`` that advanced on the same server: a snapshot completed: every segment written before
-  the snapshot's point in time (``snapshot_point_ms``, with margins for the save's duration, the
-  store timeout and the clocks' skew) is in it, and is deleted.
-
-The journal is a directory of segment files (``<n>.log``: one JSON array per line, ``entry_line``); a new
-segment is started at every check, so trimming deletes whole files and never rewrites one. The last mark
-seen is kept in ``mark.json``, so a restarted instance replays only when the server restarted meanwhile
-(or when it never saw a mark).
-"""
+"""The progress journal's entries (``revenge.journal``): one ``ProgressUpdate`` a line. Replays are
+harmless because the progress rules order by event time: an update applied again changes nothing (the
+property test in tests/unit/test_journal_replay.py checks it, play counts and device rows included)."""
 
 from __future__ import annotations
 
-import contextlib
-import errno
-import logging
-import os
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-import orjson
-
+from revenge.journal import Codec, JournalFiles
 from revenge.progress.model import ProgressUpdate
 
-log = logging.getLogger("revenge.progress")
-
 JOURNAL_DIR = "progress-journal"
-CLOCK_SKEW_MARGIN_MS = 1000  # LASTSAVE has a resolution of one second
 
 
-@dataclass(frozen=True, slots=True)
-class ServerMark:
-    """What a Redis-protocol server says about its process and its last snapshot."""
-
-    run_id: str  # INFO server run_id; "" when the server gives none (then ``started_s`` tells restarts)
-    started_s: int  # the server's clock minus its uptime: when the process started
-    last_save_s: int  # LASTSAVE
-    save_duration_s: int  # how long that save took (0 when the server does not say)
-    server_now_ms: int  # TIME
-    local_now_ms: int  # this instance's clock when TIME was answered
-
-    @property
-    def clock_offset_ms(self) -> int:
-        """Add to a local time to get the server's time."""
-        return self.server_now_ms - self.local_now_ms
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"run_id": self.run_id, "started_s": self.started_s, "last_save_s": self.last_save_s}
+def _encode(u: ProgressUpdate) -> list[Any]:
+    return [u.user_id, u.item_id, u.item_type, u.duration_ms, u.position_ms, u.event, u.device_id,
+            u.event_ts_ms, u.received_ms, u.playback_rate]
 
 
-Action = Literal["replay", "trim", "none"]
+def _decode(raw: list[Any]) -> ProgressUpdate:
+    user, item, item_type, duration, position, event, device, event_ts, received, rate = raw
+    return ProgressUpdate(user, item, item_type, int(duration), int(position), event, device,
+                          int(event_ts), int(received), float(rate))
 
 
-def same_process(previous: Mapping[str, Any], mark: ServerMark) -> bool:
-    if previous.get("run_id") or mark.run_id:
-        return previous.get("run_id") == mark.run_id
-    # No run_id: the start time, computed from an uptime in whole seconds, may jitter by one.
-    return abs(int(previous.get("started_s", 0)) - mark.started_s) <= 2
+PROGRESS_CODEC: Codec[ProgressUpdate] = Codec(_encode, _decode)
 
 
-def decide(previous: Mapping[str, Any] | None, mark: ServerMark) -> Action:
-    """What to do with the journal given the last mark seen (``ServerMark.as_dict``, or None: never seen
-    one) and the current one."""
-    if previous is None:
-        return "replay"
-    if not same_process(previous, mark) or mark.last_save_s < int(previous.get("last_save_s", 0)):
-        return "replay"
-    if mark.last_save_s > int(previous.get("last_save_s", 0)):
-        return "trim"
-    return "none"
-
-
-def snapshot_point_ms(mark: ServerMark, store_timeout_ms: int) -> int:
-    """A local time before which every acknowledged update is in the snapshot ``mark.last_save_s`` names.
-
-    The snapshot holds the data as of when the save started (a fork), at least ``save_duration_s`` before
-    LASTSAVE (whole seconds: one more); a batch is applied within the store timeout of its journal time;
-    the server's clock is ``clock_offset_ms`` ahead of ours."""
-    started_ms = (mark.last_save_s - mark.save_duration_s) * 1000 - CLOCK_SKEW_MARGIN_MS
-    return started_ms - store_timeout_ms - mark.clock_offset_ms
-
-
-def entry_line(journal_ms: int, u: ProgressUpdate) -> bytes:
-    return orjson.dumps([journal_ms, u.user_id, u.item_id, u.item_type, u.duration_ms, u.position_ms,
-                         u.event, u.device_id, u.event_ts_ms, u.received_ms, u.playback_rate]) + b"\n"
-
-
-def parse_line(line: bytes) -> tuple[int, ProgressUpdate]:
-    t, user, item, item_type, duration, position, event, device, event_ts, received, rate = orjson.loads(line)
-    return int(t), ProgressUpdate(user, item, item_type, int(duration), int(position), event, device,
-                                  int(event_ts), int(received), float(rate))
-
-
-@dataclass
-class _Segment:
-    path: Path
-    last_ms: int  # journal time of its newest entry (0: empty)
-
-
-class JournalFiles:
-    """The segment files (blocking I/O: the caller runs these in a thread, one at a time)."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self.dir = data_dir / JOURNAL_DIR
-        self._segments: list[_Segment] = []
-        self._fd: int | None = None
-
-    def open(self) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        for path in sorted(self.dir.glob("*.log"), key=lambda p: int(p.stem)):
-            last = 0
-            for t, _ in self._read(path):
-                last = max(last, t)
-            self._segments.append(_Segment(path, last))
-        self._start_segment()
-
-    def close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
-
-    def _start_segment(self) -> None:
-        number = int(self._segments[-1].path.stem) + 1 if self._segments else 1
-        path = self.dir / f"{number:010d}.log"
-        self.close()
-        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        self._segments.append(_Segment(path, 0))
-        _fsync_dir(self.dir)
-
-    def append(self, journal_ms: int, updates: Sequence[ProgressUpdate]) -> None:
-        """Write the batch and fsync it: when this returns, the updates survive a crash of the machine."""
-        if self._fd is None:  # the store was closed: the caller answers StoreUnavailable
-            raise OSError(errno.EBADF, "the progress journal is closed")
-        data = b"".join(entry_line(journal_ms, u) for u in updates)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(self._fd, view):]
-        os.fsync(self._fd)
-        self._segments[-1].last_ms = max(self._segments[-1].last_ms, journal_ms)
-
-    def rotate(self) -> None:
-        """Start a new segment unless the current one is empty (so a trim can delete the old one)."""
-        if self._segments and self._segments[-1].last_ms:
-            self._start_segment()
-
-    def trim(self, before_ms: int) -> int:
-        """Delete the segments whose every entry is older than ``before_ms``; how many updates went."""
-        kept, removed = [], 0
-        for segment in self._segments[:-1]:  # never the one being written
-            if segment.last_ms < before_ms:  # an empty one too (last_ms 0)
-                removed += sum(1 for _ in self._read(segment.path))
-                segment.path.unlink(missing_ok=True)
-            else:
-                kept.append(segment)
-        self._segments = [*kept, self._segments[-1]]
-        return removed
-
-    def entries(self) -> tuple[list[ProgressUpdate], list[Path]]:
-        """Every update in the journal, oldest segment first, and the segments they are in (closed: the
-        updates written from now on go to a new one)."""
-        self.rotate()
-        closed = self._segments[:-1]
-        return [u for segment in closed for _, u in self._read(segment.path)], [s.path for s in closed]
-
-    def restamp(self, updates: Sequence[ProgressUpdate], journal_ms: int, replaced: Sequence[Path]) -> None:
-        """Write ``updates`` again with the journal time ``journal_ms`` and delete the segments
-        ``replaced`` they came from: after a replay into a restarted server, only a snapshot taken after
-        the replay holds them, whatever their first journal time was."""
-        self.rotate()
-        self.append(journal_ms, updates)
-        gone = set(replaced)
-        for segment in self._segments:
-            if segment.path in gone:
-                segment.path.unlink(missing_ok=True)
-        self._segments = [s for s in self._segments if s.path not in gone]
-
-    @property
-    def segments(self) -> int:
-        return len(self._segments)
-
-    @staticmethod
-    def _read(path: Path) -> Iterator[tuple[int, ProgressUpdate]]:
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            return
-        for line in data.splitlines():
-            try:
-                yield parse_line(line)
-            except (ValueError, TypeError):  # a line torn by a crash mid-write was never acknowledged
-                log.warning("progress journal %s: skipping a damaged line", path.name)
-
-    def read_mark(self) -> dict[str, Any] | None:
-        try:
-            value = orjson.loads((self.dir / "mark.json").read_bytes())
-        except (FileNotFoundError, orjson.JSONDecodeError):
-            return None
-        return value if isinstance(value, dict) else None
-
-    def write_mark(self, mark: ServerMark) -> None:
-        # Not fsynced: a mark lost or stale only makes the next start replay (harmless), never skip one.
-        tmp = self.dir / "mark.json.tmp"
-        tmp.write_bytes(orjson.dumps(mark.as_dict()))
-        tmp.replace(self.dir / "mark.json")
-
-
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+def progress_journal_files(data_dir: Path) -> JournalFiles[ProgressUpdate]:
+    return JournalFiles(data_dir / JOURNAL_DIR, PROGRESS_CODEC)

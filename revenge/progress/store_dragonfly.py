@@ -43,10 +43,10 @@ import orjson
 from redis.crc import key_slot
 from redis.exceptions import RedisError
 
+from revenge.journal import ServerMark, read_server_mark
 from revenge.library.model import ITEM_TYPES, ItemType
 from revenge.progress import rules
 from revenge.progress.durability import Durability, StoreNotDurable, redis_durability, refusal, with_journal
-from revenge.progress.journal import ServerMark
 from revenge.progress.model import (
     DEFAULT_POLICIES,
     STATE_FIELD_KINDS,
@@ -200,7 +200,7 @@ class DragonflyStore:
         self.last_ping_ms: float | None = None
         self._cluster = True  # until open() asks the server
         self._policy = settings.store_durability
-        self._journaled = journaled  # acknowledged updates also go to the local journal (progress.journal)
+        self._journaled = journaled  # acknowledged updates also go to the local journal (revenge.journal)
         self.durability: Durability | None = None  # as last read from the server
 
     # --- plumbing (revenge.redis_scripts) ----------------------------------------------------------
@@ -255,26 +255,11 @@ class DragonflyStore:
         return durability
 
     async def server_mark(self) -> ServerMark:
-        """The server's process and last snapshot (``revenge.progress.journal``), in one round trip."""
+        """The server's process and last snapshot (``revenge.journal``), in one round trip."""
         try:
-            pipe = self._redis.client().pipeline(transaction=False)
-            pipe.info("server")
-            pipe.info("persistence")
-            pipe.lastsave()
-            pipe.time()
-            server, persistence, last_save, (seconds, micros) = await pipe.execute()
+            return await read_server_mark(self._redis.client())
         except RedisError as exc:
             raise self._redis.unavailable(exc) from exc
-        local_ms = time.time_ns() // 1_000_000
-        now_s = int(seconds)
-        duration = persistence.get("rdb_last_bgsave_time_sec",
-                                   persistence.get("last_success_save_duration_sec"))
-        return ServerMark(
-            run_id=reply_text(server.get("run_id", "")) if server.get("run_id") else "",
-            started_s=now_s - int(server.get("uptime_in_seconds", 0)),
-            last_save_s=int(last_save.timestamp()) if hasattr(last_save, "timestamp") else int(last_save),
-            save_duration_s=max(0, int(duration or 0)),
-            server_now_ms=now_s * 1000 + int(micros) // 1000, local_now_ms=local_ms)
 
     def _calls(self, updates: Sequence[ProgressUpdate]) -> list[_Call]:
         """The batch in calls of at most ``run_max`` updates, in order. On a cluster a call holds the

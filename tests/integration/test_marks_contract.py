@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from revenge.playback import marks
+from revenge.playback.journaled import JournaledMarkStore
 from revenge.playback.marks import MarkStore, TooManyMarks
 from revenge.playback.marks_redis import RedisMarkStore
 from revenge.playback.marks_sqlite import SqliteMarkStore
@@ -20,11 +21,13 @@ from tests.redisfix import (
 SONG, ALBUM, ARTIST = "a" * 16, "al-" + "b" * 16, "ar-" + "c" * 16
 
 
-@pytest.fixture(params=["sqlite", "redis"])
+@pytest.fixture(params=["sqlite", "redis", "journaled"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[MarkStore]:
-    if request.param == "redis":
+    if request.param != "sqlite":
         server: RedisServer = request.getfixturevalue("redis_server")
         chosen: MarkStore = RedisMarkStore(server.url, 2.0, key_guard=True)
+        if request.param == "journaled":
+            chosen = JournaledMarkStore(chosen, tmp_path, 2.0)  # type: ignore[arg-type]
     else:
         chosen = SqliteMarkStore(tmp_path / "marks.db")
     await chosen.open()

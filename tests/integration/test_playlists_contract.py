@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from revenge.playback import playlists as rules
+from revenge.playback.journaled import JournaledPlaylistStore
 from revenge.playback.playlists import PlaylistError, PlaylistStore
 from revenge.playback.playlists_redis import RedisPlaylistStore
 from revenge.playback.playlists_sqlite import SqlitePlaylistStore
@@ -20,11 +21,13 @@ from tests.redisfix import (
 A, B, C = (c * 16 for c in "abc")
 
 
-@pytest.fixture(params=["sqlite", "redis"])
+@pytest.fixture(params=["sqlite", "redis", "journaled"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[PlaylistStore]:
-    if request.param == "redis":
+    if request.param != "sqlite":
         server: RedisServer = request.getfixturevalue("redis_server")
         chosen: PlaylistStore = RedisPlaylistStore(server.url, 2.0, key_guard=True)
+        if request.param == "journaled":
+            chosen = JournaledPlaylistStore(chosen, tmp_path, 2.0)  # type: ignore[arg-type]
     else:
         chosen = SqlitePlaylistStore(tmp_path / "playlists.db")
     await chosen.open()

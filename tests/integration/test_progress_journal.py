@@ -1,7 +1,9 @@
 """The local journal closes the hole of a snapshot-only store: a redis-server without append-only file
 (Dragonfly's persistence model), killed -9 in the middle of a storm of progress PUTs through real HTTP and
 restarted from its last snapshot, loses none of the updates the server acknowledged; the server recovers
-by itself (503 while it is down, then the journal is replayed before writes are taken again)."""
+by itself (503 while it is down, then the journal is replayed before writes are taken again). The same
+holds for the other stores' writes made meanwhile: stars (Subsonic star/unstar), playlists (Subsonic
+createPlaylist), the play queue (PUT with its version) and scrobbles."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
 
 from tests.live import LiveServer, add_user, live_server
@@ -26,11 +29,23 @@ STORM_TIMEOUT_S = 90.0
 
 
 @dataclass
+class Others:
+    """The acknowledged writes of the other stores (all made before the crash)."""
+
+    starred: dict[str, bool] = field(default_factory=dict)  # item → starred by the last acked star/unstar
+    playlists: list[str] = field(default_factory=list)  # ids
+    queue: tuple[int, list[str]] | None = None  # the last acked version and its items
+    scrobbles: list[str] = field(default_factory=list)  # ids (<item>-<started_at>)
+    rounds: int = 0  # rounds of the four, every write acked
+
+
+@dataclass
 class Storm:
     acked: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)  # (item, device) → ts, ms
     answers: dict[int, int] = field(default_factory=dict)  # status → count
     acked_since_restart: int = 0
     restarted: bool = False
+    others: Others = field(default_factory=Others)
 
 
 @pytest.fixture
@@ -54,10 +69,63 @@ def serve(tmp_path: Path, redis_url: str, **overrides: object) -> tuple[Iterator
     return live_server(settings), key
 
 
+def subsonic_ok(response: httpx.Response) -> dict[str, object] | None:
+    if response.status_code != 200:
+        return None
+    body: dict[str, object] = response.json()["subsonic-response"]
+    return body if body.get("status") == "ok" else None
+
+
+async def other_writes(client: httpx.AsyncClient, key: str, items: list[str], result: Storm) -> None:
+    """Rounds of a star or unstar, a new playlist, a queue PUT and a scrobble, until the crash; each
+    write counted once the server answered it."""
+    others = result.others
+    rest = {"v": "1.16.1", "c": "tests", "f": "json", "apiKey": key}
+    version = 0
+    n = 0
+    while not result.restarted:
+        n += 1
+        item = items[n % len(items)]
+        try:
+            star = "unstar" if others.starred.get(item) else "star"
+            if subsonic_ok(await client.get(f"/rest/{star}", params={**rest, "id": item})) is None:
+                continue
+            others.starred[item] = star == "star"
+            created = subsonic_ok(await client.get("/rest/createPlaylist",
+                                                   params={**rest, "name": f"p{n}", "songId": item}))
+            if created is None:
+                continue
+            others.playlists.append(created["playlist"]["id"])  # type: ignore[index]
+            queue_items = [items[(n + k) % len(items)] for k in range(3)]
+            r = await client.put("/api/v1/queue", json={"items": queue_items, "version": version,
+                                                        "device_id": "writer"})
+            if r.status_code == 409:
+                version = r.json()["queue"]["version"]
+                continue
+            if r.status_code != 200:
+                continue
+            version = r.json()["version"]
+            others.queue = (version, queue_items)
+            started = time.time_ns() // 1_000_000 - 60_000 + n
+            r = await client.post("/api/v1/playback/scrobble",
+                                  json={"item_id": item, "started_at": started, "listened_seconds": 40,
+                                        "device_id": "writer"})
+            if r.status_code not in (200, 201):
+                continue
+            others.scrobbles.append(f"{item}-{started}")
+            others.rounds += 1
+        except httpx.TransportError:
+            continue
+        await asyncio.sleep(0.005)
+
+
 async def storm(live: LiveServer, key: str, redis: RedisServer, items: list[str]) -> Storm:
-    """PUTs from every (item, device) until some were acknowledged after the crash and restart."""
+    """PUTs from every (item, device) until some were acknowledged after the crash and restart; the
+    other stores written meanwhile until the crash."""
     result = Storm()
     stop = asyncio.Event()
+    saving = threading.Event()  # cleared: the snapshots pause, so the writes that follow are in none
+    saving.set()
 
     async def device(client: httpx.AsyncClient, item: str, name: str) -> None:
         # Other devices after the restart, so that the rows written before the crash stay as they were
@@ -85,7 +153,8 @@ async def storm(live: LiveServer, key: str, redis: RedisServer, items: list[str]
 
     def snapshots() -> None:  # what Dragonfly's periodic snapshots do
         while not stop.is_set():
-            redis.save()
+            if saving.is_set():
+                redis.save()
             time.sleep(0.2)
 
     async with httpx.AsyncClient(base_url=live.url, headers={"Authorization": f"Bearer {key}"},
@@ -94,10 +163,20 @@ async def storm(live: LiveServer, key: str, redis: RedisServer, items: list[str]
         saver.start()
         tasks = [asyncio.create_task(device(client, item, f"dev{d}"))
                  for item in items for d in range(DEVICES_PER_ITEM)]
+        tasks.append(asyncio.create_task(other_writes(client, key, items, result)))
         deadline = time.monotonic() + STORM_TIMEOUT_S
         try:
-            while len(result.acked) < len(tasks) or sum(result.answers.values()) < 300:
+            while (len(result.acked) < len(tasks) - 1 or sum(result.answers.values()) < 300
+                   or result.others.rounds < 3):
                 assert time.monotonic() < deadline, result.answers
+                await asyncio.sleep(0.01)
+            # The last snapshot is taken, then a few more rounds of the other writes: they are in no
+            # snapshot, so only a journal can bring them back.
+            saving.clear()
+            await asyncio.sleep(0.5)  # a SAVE under way ends
+            rounds = result.others.rounds
+            while result.others.rounds < rounds + 3:
+                assert time.monotonic() < deadline, result.others
                 await asyncio.sleep(0.01)
             await asyncio.to_thread(redis.stop, True)  # kill -9 mid-storm: what follows the last SAVE is lost
             while result.answers.get(503, 0) == 0:
@@ -134,6 +213,36 @@ def lost(live: LiveServer, key: str, result: Storm) -> list[str]:
     return missing
 
 
+def user_id(live: LiveServer, key: str) -> str:
+    me = httpx.get(live.url + "/api/v1/me", headers={"Authorization": f"Bearer {key}"}, timeout=10)
+    return str(me.json()["id"])
+
+
+NONE_LOST = {"stars": 0, "playlists": 0, "queue": 0, "scrobbles": 0}
+
+
+def lost_others(redis_url: str, user: str, result: Storm) -> dict[str, int]:
+    """Per store, how many acknowledged writes the server no longer shows (read straight from it)."""
+    import redis
+
+    others = result.others
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        stars = client.hgetall(f"rv:{{{user}}}:stars")
+        playlists = client.hgetall(f"rv:{{{user}}}:playlists")
+        queue = client.hgetall(f"rv:{{{user}}}:queue")
+        scrobbles = [client.exists(f"rv:{{{user}}}:scrobble:{s}") for s in others.scrobbles]
+    finally:
+        client.close()
+    stored_queue = (int(queue["version"]), orjson.loads(queue["data"])["items"]) if queue else None
+    return {
+        "stars": sum(1 for item, starred in others.starred.items() if (item in stars) != starred),
+        "playlists": sum(1 for p in others.playlists if p not in playlists),
+        "queue": int(others.queue is not None and stored_queue != (others.queue[0], others.queue[1])),
+        "scrobbles": sum(1 for found in scrobbles if not found),
+    }
+
+
 def test_kill_9_of_a_snapshot_only_store_loses_no_acknowledged_update(
         tmp_path: Path, snapshot_redis: RedisServer) -> None:
     server, key = serve(tmp_path, snapshot_redis.url)
@@ -143,7 +252,18 @@ def test_kill_9_of_a_snapshot_only_store_loses_no_acknowledged_update(
         result = asyncio.run(storm(live, key, snapshot_redis, item_ids(live, key)))
         assert result.answers.get(503, 0) > 0  # the crash was seen
         assert lost(live, key, result) == []
+        # The other stores' journals are replayed by their watchers, which look every second.
+        deadline = time.monotonic() + 10
+        while (others := lost_others(snapshot_redis.url, user_id(live, key), result)) != NONE_LOST:
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        print(f"journal: {len(result.acked)} device rows, {result.others.rounds} rounds of other writes; "
+              f"lost: progress 0, {others}")
+        assert others == NONE_LOST, others
         assert list((tmp_path / "data" / "progress-journal").glob("*.log"))
+        for store in ("marks", "playlists", "queue", "records"):
+            assert list((tmp_path / "data" / f"{store}-journal").glob("*.log"))
 
 
 def test_without_the_journal_the_same_crash_loses_acknowledged_updates(
@@ -152,7 +272,14 @@ def test_without_the_journal_the_same_crash_loses_acknowledged_updates(
     server, key = serve(tmp_path, snapshot_redis.url, progress_journal=False, store_durability="accept_loss")
     with server as live:
         result = asyncio.run(storm(live, key, snapshot_redis, item_ids(live, key)))
-        assert lost(live, key, result) != []
+        missing = lost(live, key, result)
+        time.sleep(2.5)  # as long as the journal's watchers would have taken (there are none)
+        others = lost_others(snapshot_redis.url, user_id(live, key), result)
+        print(f"no journal: {result.others.rounds} rounds of other writes; lost: progress {len(missing)} "
+              f"device rows, {others}")
+        assert missing != []
+        # Three rounds at least came after the last snapshot: every store lost some.
+        assert others["playlists"] >= 3 and others["scrobbles"] >= 3 and others["queue"] == 1, others
 
 
 def test_a_server_that_fsyncs_every_write_is_not_journaled_twice(tmp_path: Path) -> None:

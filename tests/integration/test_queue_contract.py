@@ -16,6 +16,7 @@ import redis
 from revenge.config import load_settings
 from revenge.errors import StoreUnavailable
 from revenge.playback import queue as q
+from revenge.playback.journaled import JournaledQueueStore
 from revenge.playback.queue import EMPTY, Append, Next, Replace, Shuffle
 from revenge.playback.queue_redis import RedisQueueStore, queue_key
 from revenge.playback.queue_service import QueueConflict, QueueService
@@ -38,12 +39,18 @@ class Backend:
     path: Path | None
 
 
-@pytest.fixture(params=["sqlite", "redis"])
+@pytest.fixture(params=["sqlite", "redis", "journaled"])
 async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
     if request.param == "redis":
         server: RedisServer = request.getfixturevalue("redis_server")
         chosen = Backend("redis", RedisQueueStore(server.url, 2.0, key_guard=True),
                          lambda: RedisQueueStore(server.url, 2.0, key_guard=True), server, None)
+    elif request.param == "journaled":
+        server = request.getfixturevalue("redis_server")
+
+        def journaled() -> QueueStore:
+            return JournaledQueueStore(RedisQueueStore(server.url, 2.0, key_guard=True), tmp_path, 2.0)
+        chosen = Backend("redis", journaled(), journaled, server, None)
     else:
         path = tmp_path / "queue.db"
         chosen = Backend("sqlite", SqliteQueueStore(path, busy_timeout_ms=200),
@@ -58,7 +65,10 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
 def test_the_factory_follows_settings_store(tmp_path: Path) -> None:
     assert isinstance(open_queue_store(load_settings(None, env={}, data_dir=tmp_path)), SqliteQueueStore)
     remote = load_settings(None, env={}, data_dir=tmp_path, store="redis://127.0.0.1:1/0")
-    assert isinstance(open_queue_store(remote), RedisQueueStore)
+    assert isinstance(open_queue_store(remote), JournaledQueueStore)
+    unjournaled = load_settings(None, env={}, data_dir=tmp_path, store="redis://127.0.0.1:1/0",
+                                progress_journal=False)
+    assert isinstance(open_queue_store(unjournaled), RedisQueueStore)
 
 
 async def test_an_unknown_user_has_the_empty_queue_and_writes_round_trip(backend: Backend) -> None:

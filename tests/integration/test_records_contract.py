@@ -22,6 +22,7 @@ from revenge.errors import StoreUnavailable
 from revenge.library.model import ITEM_TYPES, ItemType
 from revenge.playback import records_redis, scrobbles
 from revenge.playback.bookmarks import Bookmark, new_bookmark_id, ordered
+from revenge.playback.journaled import JournaledRecordStore
 from revenge.playback.records import RecordStore, open_record_store
 from revenge.playback.records_redis import RedisRecordStore
 from revenge.playback.records_sqlite import SqliteRecordStore
@@ -45,11 +46,13 @@ class Backend:
     path: Path | None
 
 
-@pytest.fixture(params=["sqlite", "redis"])
+@pytest.fixture(params=["sqlite", "redis", "journaled"])
 async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
-    if request.param == "redis":
+    if request.param != "sqlite":
         server: RedisServer = request.getfixturevalue("redis_server")
         store: RecordStore = RedisRecordStore(server.url, 2.0, key_guard=True)
+        if request.param == "journaled":
+            store = JournaledRecordStore(store, tmp_path, 2.0)  # type: ignore[arg-type]
         chosen = Backend("redis", store, server, None)
     else:
         store = SqliteRecordStore(tmp_path / "records.db", busy_timeout_ms=200)
@@ -70,7 +73,10 @@ def listen(started_at: int, listened_ms: int = 60_000, *, user: str = "1", item:
 def test_the_factory_follows_settings_store(tmp_path: Path) -> None:
     assert isinstance(open_record_store(load_settings(None, env={}, data_dir=tmp_path)), SqliteRecordStore)
     remote = load_settings(None, env={}, data_dir=tmp_path, store="redis://127.0.0.1:1/0")
-    assert isinstance(open_record_store(remote), RedisRecordStore)
+    assert isinstance(open_record_store(remote), JournaledRecordStore)
+    unjournaled = load_settings(None, env={}, data_dir=tmp_path, store="redis://127.0.0.1:1/0",
+                                progress_journal=False)
+    assert isinstance(open_record_store(unjournaled), RedisRecordStore)
 
 
 async def test_ping_and_empty_calls(backend: Backend) -> None:

@@ -10,15 +10,9 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from revenge.journal import ServerMark, decide, entry_line, parse_line, snapshot_point_ms
 from revenge.progress import rules
-from revenge.progress.journal import (
-    JournalFiles,
-    ServerMark,
-    decide,
-    entry_line,
-    parse_line,
-    snapshot_point_ms,
-)
+from revenge.progress.journal import PROGRESS_CODEC, progress_journal_files
 from revenge.progress.model import DEFAULT_POLICIES, MAX_DEVICES_PER_ITEM, ProgressState, ProgressUpdate
 
 T0 = 1_700_000_000_000
@@ -126,11 +120,12 @@ def update(i: int) -> ProgressUpdate:
 
 
 def test_lines_round_trip() -> None:
-    assert parse_line(entry_line(123, update(7)).rstrip(b"\n")) == (123, update(7))
+    line = entry_line(123, PROGRESS_CODEC, update(7)).rstrip(b"\n")
+    assert parse_line(line, PROGRESS_CODEC) == (123, update(7))
 
 
 def test_segments_append_trim_restamp_and_survive_a_reopen(tmp_path: Path) -> None:
-    files = JournalFiles(tmp_path)
+    files = progress_journal_files(tmp_path)
     files.open()
     files.append(1_000, [update(1), update(2)])
     files.rotate()
@@ -142,7 +137,7 @@ def test_segments_append_trim_restamp_and_survive_a_reopen(tmp_path: Path) -> No
     files.append(9_000, [update(4)])
     files.close()
 
-    again = JournalFiles(tmp_path)
+    again = progress_journal_files(tmp_path)
     again.open()
     entries, closed = again.entries()
     assert entries == [update(3), update(4)]
@@ -155,14 +150,14 @@ def test_segments_append_trim_restamp_and_survive_a_reopen(tmp_path: Path) -> No
 
 
 def test_a_torn_last_line_is_skipped(tmp_path: Path) -> None:
-    files = JournalFiles(tmp_path)
+    files = progress_journal_files(tmp_path)
     files.open()
     files.append(1_000, [update(1)])
     files.close()
     (segment,) = (tmp_path / "progress-journal").glob("*.log")
     with segment.open("ab") as fh:
-        fh.write(entry_line(2_000, update(2))[:20])  # a crash mid-write: never acknowledged
-    again = JournalFiles(tmp_path)
+        fh.write(entry_line(2_000, PROGRESS_CODEC, update(2))[:20])  # a crash mid-write: never acknowledged
+    again = progress_journal_files(tmp_path)
     again.open()
     assert again.entries()[0] == [update(1)]
     again.close()

@@ -1,0 +1,189 @@
+"""The journals of the marks, playlists, queue and records stores (``revenge.playback.journaled``) on a
+real snapshot-only redis-server: what is journaled is what took effect, and a replay is safe. The journal
+a restart replays is a suffix of the writes (trimmed behind a snapshot) over a snapshot that holds a
+prefix of them at least as long: whatever the two points, the store ends as it was before the crash, and
+a replay over the whole state (every entry applied already) changes nothing."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+
+from revenge.playback import playlists as pl_rules
+from revenge.playback import queue as q
+from revenge.playback.bookmarks import Bookmark
+from revenge.playback.journaled import (
+    JournaledMarkStore,
+    JournaledPlaylistStore,
+    JournaledQueueStore,
+    JournaledRecordStore,
+)
+from revenge.playback.marks import TooManyMarks
+from revenge.playback.marks_redis import RedisMarkStore
+from revenge.playback.playlists_redis import PUBLIC_KEY, RedisPlaylistStore
+from revenge.playback.queue_redis import RedisQueueStore
+from revenge.playback.records_redis import RedisRecordStore
+from revenge.playback.scrobbles import Mark, Scrobble
+from tests.redisfix import SNAPSHOTS_ONLY, RedisServer
+
+A, B, C = "a" * 16, "b" * 16, "c" * 16
+T0 = 1_700_000_000_000
+
+
+@pytest.fixture
+async def server(tmp_path: Path) -> AsyncIterator[RedisServer]:
+    redis = RedisServer(tmp_path / "redis", extra_args=SNAPSHOTS_ONLY)
+    redis.start()
+    try:
+        yield redis
+    finally:
+        redis.stop(hard=True)
+
+
+async def state(url: str) -> dict[str, Any]:
+    """Every key the stores wrote, with its content."""
+    client = aioredis.Redis.from_url(url, decode_responses=True)
+    try:
+        found: dict[str, Any] = {}
+        async for key in client.scan_iter(match="rv:*"):
+            kind = await client.type(key)
+            if kind == "hash":
+                found[key] = await client.hgetall(key)
+            elif kind == "zset":
+                found[key] = await client.zrange(key, 0, -1, withscores=True)
+            else:
+                raise AssertionError(f"{key}: {kind}")
+        return found
+    finally:
+        await client.aclose()
+
+
+async def flush(url: str) -> None:
+    client = aioredis.Redis.from_url(url)
+    try:
+        await client.flushdb()
+    finally:
+        await client.aclose()
+
+
+async def write_marks(store: JournaledMarkStore) -> None:
+    await store.star("u1", [A, B], T0)
+    await store.unstar("u1", [A])
+    await store.set_rating("u1", B, 4)
+    await store.star("u1", [A], T0 + 5)  # starred again, later
+    await store.set_rating("u1", B, 0)
+    await store.set_rating("u1", C, 2)
+    await store.unstar("u1", [C])
+
+
+async def write_playlists(store: JournaledPlaylistStore) -> None:
+    first = pl_rules.create("Road", [A, B], T0)
+    second = pl_rules.create("Gone", [C], T0 + 1)
+    assert await store.add("u1", first) and await store.add("u1", second)
+    renamed = pl_rules.update(first, T0 + 2, name="Trip", public=True, add=[C])
+    assert await store.put("u1", renamed)
+    assert await store.delete("u1", second.id)
+    assert not await store.put("u1", pl_rules.update(second, T0 + 3, name="Back"))  # deleted: refused
+    assert await store.put("u1", pl_rules.update(renamed, T0 + 4, public=False, remove=[0]))
+
+
+async def write_queue(store: JournaledQueueStore) -> None:
+    queue = q.EMPTY
+    for n, ops in enumerate([[q.Replace((A, B, C))], [q.Next()], [q.Append((A,))], [q.Shuffle(3)]]):
+        changed = q.change(queue, ops, "phone", T0 + n)
+        assert await store.put("u1", changed, queue.version) is None
+        queue = changed
+    stale = q.change(q.EMPTY, [q.Replace((C,))], "car", T0 + 9)
+    assert await store.put("u1", stale, 0) is not None  # another version: refused, not journaled
+
+
+async def write_records(store: JournaledRecordStore) -> None:
+    def listen(item: str, started: int, listened: int) -> Scrobble:
+        return Scrobble("u1", item, "track", started, listened, "phone", "client", started + 500)
+
+    await store.add_scrobbles([listen(A, T0, 40_000), listen(B, T0 + 60_000, 30_000)])
+    await store.add_scrobbles([listen(A, T0, 90_000)])  # a repeat that listened longer
+    await store.mark("u1", "listenbrainz", [Mark(listen(A, T0, 0).id, "sent")], T0 + 100)
+    await store.add_bookmark(Bookmark("u1", C, "bm-1", 5_000, "here", T0), 10)
+    await store.add_bookmark(Bookmark("u1", C, "bm-2", 9_000, "there", T0 + 1), 10)
+    await store.delete_bookmark("u1", C, "bm-1")
+
+
+CASES = {
+    "marks": (lambda url, d: JournaledMarkStore(RedisMarkStore(url, 2.0, key_guard=True), d, 2.0),
+              write_marks),
+    "playlists": (lambda url, d: JournaledPlaylistStore(RedisPlaylistStore(url, 2.0, key_guard=True), d, 2.0),
+                  write_playlists),
+    "queue": (lambda url, d: JournaledQueueStore(RedisQueueStore(url, 2.0, key_guard=True), d, 2.0),
+              write_queue),
+    "records": (lambda url, d: JournaledRecordStore(RedisRecordStore(url, 2.0, key_guard=True), d, 2.0),
+                write_records),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+async def test_any_snapshot_plus_the_journal_after_it_gives_the_state_before_the_crash(
+        name: str, server: RedisServer, tmp_path: Path) -> None:
+    make, write = CASES[name]
+    store: Any = make(server.url, tmp_path / "data")
+    await store.open()
+    try:
+        await write(store)
+        final = await state(server.url)
+        entries, _ = store.journal.files.entries()
+        assert entries, "nothing journaled"
+        assert not [e for e in entries if e[0] == "queue" and q.decode(e[2]).changed_by == "car"]  # refused
+        for start in range(len(entries) + 1):  # over the whole state: every entry applied already
+            await store.replay(entries[start:])
+            assert await state(server.url) == final, (name, start)
+        for saved in range(len(entries) + 1):
+            for start in range(saved + 1):
+                await flush(server.url)
+                await store.replay(entries[:saved])  # the snapshot: the first ``saved`` writes
+                await store.replay(entries[start:])  # the journal left after trimming
+                assert await state(server.url) == final, (name, saved, start)
+    finally:
+        await store.close()
+
+
+async def test_a_refused_write_is_not_journaled(server: RedisServer, tmp_path: Path) -> None:
+    """A star refused at the cap never comes back with a replay, even once there is room for it."""
+    from revenge.playback import marks
+
+    store = JournaledMarkStore(RedisMarkStore(server.url, 2.0, key_guard=True), tmp_path, 2.0)
+    await store.open()
+    try:
+        keys = [f"{n:016x}" for n in range(marks.MAX_MARKS)]
+        for start in range(0, len(keys), 500):
+            await store.star("u1", keys[start:start + 500], T0)
+        with pytest.raises(TooManyMarks):
+            await store.star("u1", [A], T0 + 1)
+        await store.unstar("u1", keys[:1])
+        entries, _ = store.journal.files.entries()
+        await store.replay(entries)
+        assert A not in await store.starred("u1")
+    finally:
+        await store.close()
+
+
+async def test_the_public_index_follows_a_replayed_playlist(server: RedisServer, tmp_path: Path) -> None:
+    store = JournaledPlaylistStore(RedisPlaylistStore(server.url, 2.0, key_guard=True), tmp_path, 2.0)
+    await store.open()
+    try:
+        shared = pl_rules.update(pl_rules.create("Shared", [A], T0), T0 + 1, public=True)
+        assert await store.add("u1", shared)
+        entries, _ = store.journal.files.entries()
+        await flush(server.url)
+        await store.replay(entries)
+        assert [p.id for _, p in await store.public()] == [shared.id]
+        client = aioredis.Redis.from_url(server.url, decode_responses=True)
+        try:
+            assert await client.hget(PUBLIC_KEY, shared.id) == "u1"
+        finally:
+            await client.aclose()
+    finally:
+        await store.close()
