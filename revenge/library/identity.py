@@ -4,6 +4,8 @@ is moved or renamed (progress, play counts, scrobbles and bookmarks are keyed by
 In this order:
 
 1. the item stored at the unit's place (root + relative path): its id, whatever it was derived from;
+   with a Dragonfly/Redis store, else the id another instance published for the place
+   (``shared_ids``: every instance gives every item the same id);
 2. after a catalog rebuild, the id that place held before (``kept_ids``);
    the item at the same relative path under another root (a library folder moved or remounted);
 3. the id of an item of the same type with the same audio (``ids.unit_content``: the files' audio
@@ -14,6 +16,8 @@ In this order:
    A copy is a new item (the original is still there). Audio shared by more than
    ``MAX_SAME_AUDIO`` stored items (a library of identical silences, or one file copied many times)
    says nothing about which of them moved, so it is not matched: a scan stays linear in the files;
+   with a shared store, else an item with that audio whose published place is gone from the disk
+   (a move another instance saw, or one this instance's empty catalog cannot know of);
 4. the id derived from the path (``ids.item_id``), or, when an item moved away from this path
    still holds that id, the first free ``ids.variant_item_id``.
 """
@@ -23,11 +27,14 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from revenge.library.catalog import Catalog
 from revenge.library.ids import item_id, variant_item_id
 from revenge.library.model import ItemType
+
+if TYPE_CHECKING:
+    from revenge.library.shared_ids import SharedIds
 
 _MAX_VARIANTS = 64
 MAX_SAME_AUDIO = 8
@@ -88,9 +95,14 @@ def moved_from(catalog: Catalog, item_type: ItemType, content: str | None) -> st
 
 
 def new_item_id(catalog: Catalog, item_type: ItemType, root: str, relative: str,
-                content: str | None) -> tuple[str, Arrival]:
-    """The id of a unit no stored item has the place of (rules 2–4), and how it came: ``new``,
-    ``moved`` (a moved item's id) or ``remounted`` (its item stored under another root)."""
+                content: str | None, shared: SharedIds | None = None) -> tuple[str, Arrival]:
+    """The id of a unit no stored item has the place of (rules 1 with ``shared``, 2–4), and how it
+    came: ``new``, ``moved`` (a moved item's id) or ``remounted`` (its item stored under another
+    root)."""
+    if shared is not None:
+        published = shared.at_place(item_type, relative)
+        if published is not None and not _held(catalog, published):
+            return published, "new"
     with catalog.writing() as db:
         row = db.execute("SELECT id FROM kept_ids WHERE root = ? AND relative = ?",
                          (root, relative)).fetchone()
@@ -102,6 +114,8 @@ def new_item_id(catalog: Catalog, item_type: ItemType, root: str, relative: str,
     if holder is not None and holder[0] == relative:
         return derived, "remounted"  # the same path under another root: a library folder moved
     moved = moved_from(catalog, item_type, content)
+    if moved is None and shared is not None:
+        moved = shared.moved(item_type, content, lambda uid: _held(catalog, uid))
     if moved is not None:
         return moved, "moved"
     if holder is None:

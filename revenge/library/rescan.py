@@ -17,7 +17,7 @@ from revenge.config import Settings
 from revenge.library.catalog import Catalog
 from revenge.library.changes import Target, covers
 from revenge.library.layout import RootWalk
-from revenge.library.scan import UnitHook, UnitScanner, library_roots
+from revenge.library.scan import UnitHook, UnitScanner, library_roots, shared_ids
 from revenge.library.scan_status import ScanReport, ScanStatus
 
 log = logging.getLogger("revenge.scan")
@@ -48,7 +48,8 @@ def rescan_folders(settings: Settings, catalog: Catalog, targets: Sequence[Targe
     started = time.monotonic()
     roots = library_roots(settings)
     generation = catalog.begin_scan()
-    scanner = UnitScanner(catalog, ScanStatus(), generation, lambda _: None)
+    shared = shared_ids(settings, roots)
+    scanner = UnitScanner(catalog, ScanStatus(), generation, lambda _: None, shared)
     report = scanner.report
     complete: list[Target] = []
     try:
@@ -66,6 +67,8 @@ def rescan_folders(settings: Settings, catalog: Catalog, targets: Sequence[Targe
         for target in complete:
             report.items_removed += _remove_unseen(catalog, target, generation)
     finally:
+        if shared is not None:
+            shared.close()  # publishes what is left
         catalog.commit()
         report.seconds = time.monotonic() - started
     log.info("rescan of %s: %s", ", ".join(str(t.root / t.relative) for t in targets) or "nothing",

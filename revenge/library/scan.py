@@ -26,6 +26,7 @@ from revenge.library.layout import RootWalk, Unit
 from revenge.library.model import ItemType
 from revenge.library.probe import Probe, ProbeError, file_content, probe_file
 from revenge.library.scan_status import ProgressBar, ScanReport, ScanStatus
+from revenge.library.shared_ids import SharedIds
 
 log = logging.getLogger("revenge.scan")
 
@@ -80,8 +81,9 @@ class UnitScanner:
     """Brings the catalog in step with one unit of the layout: probes what changed, records failures."""
 
     def __init__(self, catalog: Catalog, status: ScanStatus, generation: int,
-                 on_file: Callable[[str], None]) -> None:
+                 on_file: Callable[[str], None], shared: SharedIds | None = None) -> None:
         self.catalog = catalog
+        self.shared = shared
         self.status = status
         self.generation = generation
         self.report = ScanReport()
@@ -105,9 +107,14 @@ class UnitScanner:
         """Scan one unit: the id of its item (the path's own when nothing of it could be used), and
         the embedded art its freshly probed files hold."""
         art: dict[str, str | None] = {}
-        return ScannedUnit(self._unit(unit, art), art)
+        found: list[str | None] = [None]
+        uid = self._unit(unit, art, found)
+        if self.shared is not None and found[0] is not None:
+            self.shared.publish(uid, unit.type, unit.relative, found[0] or None)
+        return ScannedUnit(uid, art)
 
-    def _unit(self, unit: Unit, art: dict[str, str | None]) -> str:
+    def _unit(self, unit: Unit, art: dict[str, str | None], found: list[str | None]) -> str:
+        """``found[0]``: set to the unit's audio ("" unknown) once an item of it is stored."""
         root = str(unit.root)
         uid = item_id(unit.type, unit.relative)
         present: list[tuple[Path, int, int]] = []
@@ -134,9 +141,12 @@ class UnitScanner:
         elif place.fingerprint == unit_fingerprint:
             # Unreadable files of a book stay listed as failures while the book is unchanged.
             self.catalog.touch_item(place.id, [str(p) for p, _, _ in present], self.generation)
-            if place.content is None:  # scanned before fingerprints were kept: once, now
+            content = place.content
+            if content is None:  # scanned before fingerprints were kept: once, now
                 contents = [(str(p), file_content(p)) for p, _, _ in present]
-                set_content(self.catalog, place.id, unit_content(c for _, c in contents), contents)
+                content = unit_content(c for _, c in contents)
+                set_content(self.catalog, place.id, content, contents)
+            found[0] = content or ""
             self.report.unchanged += len(present)
             self.status.add(unchanged=len(present))
             return place.id
@@ -176,11 +186,12 @@ class UnitScanner:
         if not probes:
             return place.id if place is not None else uid  # a stale item is removed at the end of the scan
         arrival = "stored"
+        content = unit_content(p.content for p in probes)
         if place is not None:
             uid = place.id
         else:
-            uid, arrival = new_item_id(self.catalog, unit.type, root, unit.relative,
-                                     unit_content(p.content for p in probes))
+            uid, arrival = new_item_id(self.catalog, unit.type, root, unit.relative, content, self.shared)
+        found[0] = content or ""
         item = replace(build_item(unit.type, unit.relative, probes, folder_book=unit.folder_book,
                                   file_fingerprint=unit_fingerprint), id=uid)
         self.catalog.put_item(item, probes, root, unit.relative, self.generation)
@@ -195,6 +206,13 @@ class UnitScanner:
             self.report.items_updated += 1
             self.status.add(items_updated=1)
         return uid
+
+
+def shared_ids(settings: Settings, roots: list[tuple[Path, ItemType]]) -> SharedIds | None:
+    """The identity map of the instances sharing ``settings.store`` (None with SQLite: one instance)."""
+    if settings.store == "sqlite":
+        return None
+    return SharedIds(settings.store, settings.store_timeout_seconds, roots)
 
 
 def _walks(roots: list[tuple[Path, ItemType]]) -> list[RootWalk]:
@@ -233,13 +251,16 @@ def scan_library(settings: Settings, catalog: Catalog, status: ScanStatus,
             bar.draw(status.as_dict(), name)
 
     generation = catalog.begin_scan()
-    scanner = UnitScanner(catalog, status, generation, on_file)
+    shared = shared_ids(settings, roots)
+    scanner = UnitScanner(catalog, status, generation, on_file, shared)
     report = scanner.report
     error: str | None = None
     try:
         status.set_phase("counting")
         walks = _walks(roots)
         units = _listed(walks, status)
+        if shared is not None:
+            shared.prefetch(units)
         status.set_phase("scanning", files_total=sum(len(u.files) for u in units))
         batch = _Batch(catalog)
         for unit in units:
@@ -276,6 +297,8 @@ def scan_library(settings: Settings, catalog: Catalog, status: ScanStatus,
             catalog.commit()  # keep what was scanned: every committed item is complete on its own
         raise
     finally:
+        if shared is not None:
+            shared.close()  # publishes what is left
         report.seconds = time.monotonic() - started
         status.finish(error)
         if bar is not None:
