@@ -7,11 +7,12 @@ Per trial: stalls, errors, segment latencies (cold/cached as the simulator class
 of segment requests that an instance served from its own cache: the sum over instances of
 ``revenge_segment_requests_total{cache="hit"}`` over all their segment requests (``hit``, ``miss``,
 ``inflight``: joined an encode already running there, e.g. its own prefetch), read from each instance's
-/metrics before and after the run. Cold: fresh instances (empty caches), a distinct track per player.
-Cached: ``--warm`` (every segment of the items in play fetched once through nginx first), players
-sharing a few tracks.
+/metrics by ``revenge bench --metrics-url`` after its warm-up and at the end: the measured pass only
+(the warm-up's own misses would drag the cached share down). Cold: fresh instances (empty caches), a
+distinct track per player. Cached: ``--warm`` (every segment of the items in play fetched once through
+nginx first), players sharing a few tracks. ``--smoke``: the smallest run, to check that it works.
 
-    .venv/bin/python benchmarks/bench_scaleout.py [--quick] [--out bench-results/scaleout.json]
+    .venv/bin/python benchmarks/bench_scaleout.py [--quick | --smoke] [--out bench-results/scaleout.json]
 """
 
 from __future__ import annotations
@@ -54,8 +55,10 @@ def add_user(store: str, data: Path) -> str:
     return done.stdout.strip().splitlines()[-1]
 
 
-def counters(instances: list[Instance]) -> dict[str, float]:
-    return {r: sum(i.metric("revenge_segment_requests_total", cache=r) for i in instances) for r in RESULTS}
+def measured(report: dict[str, Any]) -> dict[str, float]:
+    """The segment requests of the measured pass, summed over the instances, by cache result."""
+    per_instance = report["instance_counters"].values()
+    return {r: sum((c or {}).get(f"segments_{r}", 0.0) for c in per_instance) for r in RESULTS}
 
 
 @contextlib.contextmanager
@@ -83,21 +86,19 @@ def trial(work: Path, library: Path, store: str, key: str, n: int, routing: str,
           args: argparse.Namespace) -> dict[str, Any]:
     name = f"{n}x-{routing}-{mode}"
     with cluster(work, name, n, library, store, routing) as (nginx, instances):
-        before = counters(instances)
         out = work / f"{name}.json"
         listeners = args.cold_listeners if mode == "cold" else args.cached_listeners
         command = [sys.executable, "-m", "revenge", "bench", "--url", nginx.url, "--key", key,
                    "-n", str(listeners), "--duration", str(args.duration), "--speed", str(args.speed),
-                   "--json", str(out), "--quiet"]
+                   "--json", str(out), "--quiet", *(f"--metrics-url={i.url}" for i in instances)]
         if mode == "cached":
             command += ["--warm", "--shared", str(args.shared)]
         env = {k: v for k, v in os.environ.items() if not k.startswith("REVENGE_")}
         env["PYTHONPATH"] = str(ROOT)
         subprocess.run(command, env=env, check=False, timeout=args.duration * 10 + 300,
                        stdout=subprocess.DEVNULL)
-        after = counters(instances)
         report = orjson.loads(out.read_bytes())
-    delta = {r: after[r] - before[r] for r in RESULTS}
+    delta = measured(report)
     total = sum(delta.values()) or 1.0
     row = {
         "instances": n, "routing": routing, "mode": mode, "listeners": listeners,
@@ -137,18 +138,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--smoke", action="store_true", help="the smallest run: does it work")
     parser.add_argument("--out", type=Path, default=ROOT / "bench-results" / "scaleout.json")
     args = parser.parse_args(argv)
-    args.duration = 20.0 if args.quick else 60.0
+    args.duration = 6.0 if args.smoke else 20.0 if args.quick else 60.0
     args.speed = 4.0
-    args.cold_listeners = 6 if args.quick else 12
-    args.cached_listeners = 60 if args.quick else 200
-    args.shared = 4
+    args.cold_listeners = 2 if args.smoke else 6 if args.quick else 12
+    args.cached_listeners = 4 if args.smoke else 60 if args.quick else 200
+    args.shared = 2 if args.smoke else 4
     tracks = max(args.cold_listeners, args.shared) + 2
     with tempfile.TemporaryDirectory(prefix="revenge-bench-scaleout-") as tmp:
         work = Path(tmp)
         print("generating the library…", flush=True)
-        library = make_library(work, tracks, seconds=120)
+        library = make_library(work, tracks, seconds=30 if args.smoke else 120)
         rows = []
         with running_redis(work / "redis") as redis:
             key = add_user(redis.url, work / "cli")
@@ -160,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_bytes(orjson.dumps({"rows": rows, "table": text, "cpus": os.cpu_count(),
-                                       "quick": args.quick}, option=orjson.OPT_INDENT_2))
+                                       "quick": args.quick, "smoke": args.smoke}, option=orjson.OPT_INDENT_2))
     print(f"\nwritten to {args.out}")
     return 0
 

@@ -53,6 +53,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="all players share the first K items (default: a distinct item per player)")
     parser.add_argument("--warm", action="store_true",
                         help="fetch every segment of the items in play first, to measure the cache")
+    parser.add_argument("--metrics-url", action="append", default=[],
+                        help="a server behind --url whose /metrics counters the report gives for the "
+                             "measured run, warm-up excluded (repeatable)")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds before a request fails")
     parser.add_argument("--server-pid", type=int, help="server process for CPU/RSS (default: found by port)")
     parser.add_argument("--json", type=Path, help="also write the report as JSON to this file")
@@ -86,6 +89,7 @@ def config_from_args(args: argparse.Namespace) -> LoadConfig:
         duration=args.duration, player=player, seed=args.seed, ramp=args.ramp,
         item_type=args.item_type or None, source_codec=args.source_codec, item_ids=tuple(args.item),
         shared=args.shared, warm=args.warm, server_pid=args.server_pid, show_progress=not args.quiet,
+        metrics_urls=tuple(u.rstrip("/") + "/" for u in args.metrics_url),
     )
 
 

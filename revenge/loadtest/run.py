@@ -43,6 +43,9 @@ class LoadConfig:
     shared: int | None = None  # None: a distinct item per player; K: all players share K items
     warm: bool = False  # fetch every segment of the items in play before the clock starts
     server_pid: int | None = None  # None: the process listening on the URL's port, when local
+    # Servers behind ``url`` (a load balancer) whose /metrics counters the report gives per server, as
+    # ``instance_counters``: of the measured run only (read after the warm-up and at the end)
+    metrics_urls: tuple[str, ...] = ()
     show_progress: bool = True
 
     def __post_init__(self) -> None:
@@ -259,6 +262,7 @@ async def run_load(config: LoadConfig, log: Callable[[str], None] = lambda _: No
             log(f"warming the cache: every segment of {len({i for o in orders for i in o})} item(s)…")
             warmed = await warm_up(config, orders, tally)
         counters_before = await server_counters(client, config.url)
+        instances_before = [await server_counters(client, u) for u in config.metrics_urls]
     finally:
         await client.aclose()
 
@@ -299,15 +303,20 @@ async def run_load(config: LoadConfig, log: Callable[[str], None] = lambda _: No
     client = HttpClient(timeout=config.player.timeout)
     try:
         counters_after = await server_counters(client, config.url)
+        instances_after = [await server_counters(client, u) for u in config.metrics_urls]
     finally:
         await client.aclose()
-    return build_report(
+    report = build_report(
         config=config_json(config, ramp, distinct_items, len(ids), warmed),
         tally=tally, elapsed=elapsed, started_at=wall_started, lags=sampler.lags,
         server=sampler.server if server_pid is not None else None, server_pid=server_pid,
         same_process=server_pid == os.getpid(), client=sampler.client,
         server_counters=counter_delta(counters_before, counters_after),
     )
+    if config.metrics_urls:
+        pairs = zip(config.metrics_urls, instances_before, instances_after, strict=True)
+        report["instance_counters"] = {url: counter_delta(before, after) for url, before, after in pairs}
+    return report
 
 
 def config_json(config: LoadConfig, ramp: float, distinct_items: int, items: int,
