@@ -81,6 +81,10 @@ class Journal(Generic[T]):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
+        pending, self._pending = self._pending, []
+        for _, _, done in pending:  # never written: their writes are answered 503
+            if not done.done():
+                done.set_exception(StoreUnavailable(f"{self.name} journal closed"))
         async with self._lock:
             self.files.close()
 
