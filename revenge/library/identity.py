@@ -26,15 +26,13 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import Literal, Protocol
 
 from revenge.library.catalog import Catalog
 from revenge.library.ids import item_id, variant_item_id
 from revenge.library.model import ItemType
-
-if TYPE_CHECKING:
-    from revenge.library.shared_ids import SharedIds
 
 _MAX_VARIANTS = 64
 MAX_SAME_AUDIO = 8
@@ -94,8 +92,17 @@ def moved_from(catalog: Catalog, item_type: ItemType, content: str | None) -> st
         or next((uid for uid in latest_first if not _held(catalog, uid)), None)
 
 
+class PublishedIds(Protocol):
+    """The ids other instances published (``shared_ids.SharedIds``, which imports this module)."""
+
+    def at_place(self, item_type: ItemType, relative: str) -> str | None: ...
+
+    def moved(self, item_type: ItemType, content: str | None,
+              held: Callable[[str], bool]) -> str | None: ...
+
+
 def new_item_id(catalog: Catalog, item_type: ItemType, root: str, relative: str,
-                content: str | None, shared: SharedIds | None = None) -> tuple[str, Arrival]:
+                content: str | None, shared: PublishedIds | None = None) -> tuple[str, Arrival]:
     """The id of a unit no stored item has the place of (rules 1 with ``shared``, 2–4), and how it
     came: ``new``, ``moved`` (a moved item's id) or ``remounted`` (its item stored under another
     root)."""
