@@ -46,9 +46,6 @@ def make_signal(samples: int, rate: int, channels: int, kind: str = "sine", freq
         mono = amplitude * np.random.default_rng(seed + start).uniform(-1.0, 1.0, samples)
     elif kind == "silence":
         mono = np.zeros(samples)
-    elif kind == "intro":  # six seconds of silence, then the music: a quiet first segment
-        mono = make_signal(samples, rate, 1, "music", freq, start, seed, amplitude)[0].astype(np.float64)
-        mono[t < 6.0] = 0.0
     elif kind == "music":  # a few harmonics with a slow tremolo: compresses like real music
         mono = amplitude * 0.25 * (np.sin(2 * np.pi * 220 * t) + np.sin(2 * np.pi * 330 * t)
                                    + np.sin(2 * np.pi * 440 * t) + np.sin(2 * np.pi * 1760 * t))

@@ -35,12 +35,11 @@ from revenge.config import Settings
 from revenge.errors import Overloaded
 from revenge.hls.cache import SegmentCache, SegmentKey
 from revenge.hls.gain import Gain
-from revenge.hls.playlist import Variant, declared_bandwidth, measured_segments
+from revenge.hls.playlist import Variant, declared_bandwidth
 from revenge.hls.profiles import Profile
 from revenge.hls.rendition import Rendition, prepare_rendition
 from revenge.hls.runs import EncoderRuns, RunKey, expire_idle_runs, run_key
 from revenge.hls.seek_index import SeekIndexes
-from revenge.hls.transcode import encode_segment
 from revenge.library.model import Item
 
 if TYPE_CHECKING:
@@ -57,6 +56,10 @@ _EntryKey = tuple[str, str, str, Gain]  # item id, fingerprint, profile, gain
 _RENDITIONS_KEPT = 1024  # prepared renditions remembered (each is a few hundred bytes)
 # Suspended encoder runs kept (~0.7 MiB each for AAC): about one per listener on uncached audio.
 _RUNS_KEPT = 128
+# The one segment encoded to declare a variant's BANDWIDTH: the first, which a player fetches next
+# anyway (it stays cached). Every other segment's size is predicted from it.
+_MEASURED_SEGMENT = 0
+
 
 class EngineBusy(Overloaded):
     """The on-demand encode queue is full: try again in a second."""
@@ -375,30 +378,18 @@ class HlsEngine:
     # ------------------------------------------------------------------ variants
 
     async def variant(self, item: Item, profile: Profile) -> Variant:
-        """The variant's declared bandwidth, from segment 0 and one body segment (both stay cached;
-        see :func:`~revenge.hls.playlist.measured_segments`), then kept with the rendition.
+        """The variant's declared bandwidth, predicted from one real segment (which stays cached).
 
-        A multivariant playlist asks for every variant at once, so the rungs of a ladder are measured
-        concurrently, each segment an ordinary on-demand job in the bounded pool."""
+        One encode per variant: a multivariant playlist asks for every variant at once, so the rungs
+        of a ladder are measured concurrently, each an ordinary on-demand job in the bounded pool."""
         entry = await self.entry(item, profile)
         if entry.variant is None:
             rendition = entry.rendition
-            indexes = measured_segments(rendition.plan, rendition.run_segments)
-            measured = await asyncio.gather(*(self._measure(rendition, i) for i in indexes))
-            sizes = dict(zip(indexes, measured, strict=True))
-            peak, average = declared_bandwidth(rendition.plan, sizes, rendition.last_duration is not None)
+            data = await self.segment(rendition, _MEASURED_SEGMENT, prefetch=False)
+            peak, average = declared_bandwidth(rendition.plan, _MEASURED_SEGMENT, len(data),
+                                               rendition.last_duration is not None)
             entry.variant = Variant(profile.name, peak, average, profile.codecs)
         return entry.variant
-
-    async def _measure(self, rendition: Rendition, index: int) -> int:
-        """The size of segment ``index`` for :meth:`variant`: the segment itself (cached) when it
-        starts a run or is in run 0 (continuing segment 0's encoder); else, for a short last
-        segment, a throwaway encode of it alone, which costs its few frames and a pre-roll instead
-        of its run's earlier segments (its bytes differ from its run's, its size does not much)."""
-        if index % rendition.run_segments == 0 or index < rendition.run_segments:
-            return len(await self.segment(rendition, index, prefetch=False))
-        alone = dataclasses.replace(rendition, run_segments=1)
-        return await self.run_encode(lambda: len(encode_segment(alone, index, self.seek_indexes)))
 
     # ------------------------------------------------------------------ idle runs
 

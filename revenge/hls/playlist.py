@@ -4,7 +4,7 @@ segment requests); swapping the API key for a signed token changes only what cal
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from fractions import Fraction
@@ -99,10 +99,10 @@ def multivariant_playlist(variants: Sequence[Variant], query: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
-# Declared peak = predicted peak + 8 %: a body segment's payload varies around the one measured
-# (FLAC of music: up to +4 %; AAC and Opus stay within ~5 % of their target), and the declared
-# value must not be below the true peak (and should stay within ~10 % above it).
-BANDWIDTH_HEADROOM = Fraction(108, 100)
+# Declared peak = predicted peak + 5 %: the codec payload of segments we did not measure may run a
+# little hotter than segment 0's, and the declared value must stay within 10 % of the true peak (and
+# should not be below it).
+BANDWIDTH_HEADROOM = Fraction(105, 100)
 
 
 def _segment_shapes(plan: SegmentPlan) -> list[tuple[Segment, int]]:
@@ -118,65 +118,35 @@ def _segment_shapes(plan: SegmentPlan) -> list[tuple[Segment, int]]:
     return shapes
 
 
-def _short_last(plan: SegmentPlan) -> bool:
-    """The last segment is under a quarter of a full one: too few frames for the body's average to
-    stand for it (the frames that end the audio cost more; at 2 AAC frames, 35 % more per frame)."""
-    return plan.count > 1 and 4 * plan.frames_in(plan.segment(plan.count - 1)) < plan.frames_per_segment
-
-
-def measured_segments(plan: SegmentPlan, run_segments: int) -> tuple[int, ...]:
-    """The segments encoded to declare a variant's bandwidth: segment 0 (what a player fetches
-    next anyway; it stays cached), one *body* segment that stands for all the others, so a quiet
-    first segment (an intro, silence) does not stand for the whole item, and the last segment when
-    it is short (its bit rate is its own). The body segment is the first of the run nearest the
-    middle (one segment's encode, no earlier ones of its run), or segment 1 when that run is run 0
-    (it continues segment 0's suspended encoder)."""
-    if plan.count == 1:
-        return (0,)
-    middle = plan.count // 2 // run_segments * run_segments
-    chosen = (0, middle if middle > 0 else 1)
-    last = plan.count - 1
-    return (*chosen, last) if _short_last(plan) and last not in chosen else chosen
-
-
-def declared_bandwidth(plan: SegmentPlan, sizes: Mapping[int, int],
+def declared_bandwidth(plan: SegmentPlan, index: int, size: int,
                        last_durations: bool = False) -> tuple[int, int]:
-    """(BANDWIDTH, AVERAGE-BANDWIDTH) in bits/s for every segment of ``plan``, from the measured
-    sizes (``moof`` + ``mdat`` as fmp4 writes them) of the segments :func:`measured_segments` names:
-    segment 0, at most one body segment, and the last one.
+    """(BANDWIDTH, AVERAGE-BANDWIDTH) in bits/s for every segment of ``plan``, predicted from one
+    measured segment: segment ``index`` is ``size`` bytes (``moof`` + ``mdat`` as fmp4 writes it).
 
-    Segment 0 and the last segment count as measured when they are. Every other segment is its
-    container overhead, exact from its frame count, plus codec payload at the body segment's
-    payload bytes per codec frame (segment 0's when it is the only one): per frame, not per
-    presented second, since a frame costs its bytes however much of it is presented (the last
-    frame's end padding is not). ``last_durations``: the last segment's ``trun`` also carries
-    per-sample durations (a FLAC stream's short last frame). BANDWIDTH is the highest segment bit
-    rate (usually the short last segment's: its overhead and end weigh most per second) with
-    :data:`BANDWIDTH_HEADROOM`; AVERAGE-BANDWIDTH is all those bytes over all seconds."""
+    A segment is its container overhead, exact from its frame count, plus codec payload, which is
+    taken to flow at the measured segment's payload bytes per presented second (``last_durations``:
+    the last segment's ``trun`` also carries per-sample durations, for a FLAC stream's short last
+    frame). BANDWIDTH is the highest predicted segment bit rate (usually the short last segment's:
+    its overhead weighs most per second) with :data:`BANDWIDTH_HEADROOM`; AVERAGE-BANDWIDTH is all
+    predicted bytes over all seconds."""
+    if not 0 <= index < plan.count:
+        raise ValueError(f"segment {index} is not in the plan (0..{plan.count - 1})")
+    measured = plan.segment(index)
     last = plan.count - 1
-    body_indexes = [i for i in sizes if i not in (0, last)]
-    if 0 not in sizes or len(body_indexes) > 1 or not all(0 <= i < plan.count for i in sizes):
-        raise ValueError(f"segment 0, at most one body segment and the last of 0..{last} can be "
-                         f"measured, not {sorted(sizes)}")
 
     def overhead(segment: Segment) -> int:
         return media_segment_overhead(plan.frames_in(segment), last_durations and segment.index == last)
 
-    def payload(index: int) -> int:
-        bytes_ = sizes[index] - overhead(plan.segment(index))
-        if bytes_ < 0:
-            raise ValueError(f"{sizes[index]} bytes is less than segment {index}'s own container")
-        return bytes_
+    payload = size - overhead(measured)
+    if payload < 0:
+        raise ValueError(f"{size} bytes is less than segment {index}'s own container")
+    payload_rate = Fraction(payload) / plan.duration(measured)  # bytes per second
 
-    body = body_indexes[0] if body_indexes else last if last in sizes else 0
-    per_frame = Fraction(payload(body), plan.frames_in(plan.segment(body)))
     peak = Fraction(0)
     total_bytes = Fraction(0)
     for segment, how_many in _segment_shapes(plan):
-        if segment.index in (0, last) and segment.index in sizes:
-            predicted = Fraction(sizes[segment.index])
-        else:
-            predicted = per_frame * plan.frames_in(segment) + overhead(segment)
-        peak = max(peak, 8 * predicted / plan.duration(segment))
+        seconds = plan.duration(segment)
+        predicted = payload_rate * seconds + overhead(segment)
+        peak = max(peak, 8 * predicted / seconds)
         total_bytes += predicted * how_many
     return ceil(peak * BANDWIDTH_HEADROOM), ceil(8 * total_bytes / plan.total_duration)
