@@ -86,6 +86,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "segments": Benchmark("benchmarks/bench_segments.py", ("--quick",), 3),
     # 8 episodes instead of 64: generating the hour-long episodes dominates a quick run otherwise.
     "progress": Benchmark("benchmarks/bench_progress.py", ("--quick", "--episodes", "8"), 1),
+    "listen": Benchmark("benchmarks/bench_listen.py", ("--quick",), 3),
 }
 
 RULES: tuple[Rule, ...] = (
@@ -103,6 +104,13 @@ RULES: tuple[Rule, ...] = (
     # open it is back at 0.49 (0.60 for one user) on a loaded box.
     Rule("progress PUT req/s: Redis store / bare endpoint", "progress",
          _get("http", "listeners", "redis", "ratio_to_bare"), "below", 0.35, "≥ 0.7"),
+    # A whole listen of a never-played 60 s FLAC at aac-128 against one continuous ffmpeg: measured
+    # 1.42-1.51 (CPU) and 1.52-1.67 (first audio) on a 2-core machine; limits far enough above to hold
+    # on a loaded box, low enough to catch the first multivariant encoding more than it must (5.5).
+    Rule("whole listen CPU: ours / one continuous ffmpeg", "listen",
+         _get("flac_60s", "cpu_s", "ratio"), "above", 2.5, "≤ 1.05"),
+    Rule("time to first audio: ours / one continuous ffmpeg", "listen",
+         _get("flac_60s", "first_audio_ms", "ratio"), "above", 3.5, "≤ 0.5"),
     Rule("progress PUT req/s: SQLite store / bare endpoint", "progress",
          _get("http", "listeners", "sqlite", "ratio_to_bare"), "below", 0.25, "report"),
 )

@@ -97,6 +97,18 @@ def _stream(r: dict[str, Any]) -> list[Row]:
     return rows
 
 
+def _listen(r: dict[str, Any]) -> list[Row]:
+    rows = []
+    for name, values in r.items():
+        if isinstance(values, dict) and "cpu_s" in values:
+            cpu, first = values["cpu_s"], values["first_audio_ms"]
+            rows += [(f"whole listen {name}: CPU ours (server) / one continuous ffmpeg",
+                      f"{cpu['ratio']:.3f} ({cpu['ours_p50']:g} / {cpu['ffmpeg_p50']:g} s)", "≤ 1.05"),
+                     (f"whole listen {name}: time to first audio ours / ffmpeg",
+                      f"{first['ratio']:.3f} ({first['ours_p50']:g} / {first['ffmpeg_p50']:g} ms)", "≤ 0.5")]
+    return rows
+
+
 SOURCES: tuple[tuple[str, Callable[[dict[str, Any]], list[Row]]], ...] = (
     ("segments.json", _segments),
     ("progress.json", _progress),
@@ -104,6 +116,7 @@ SOURCES: tuple[tuple[str, Callable[[dict[str, Any]], list[Row]]], ...] = (
     ("listeners-cached.json", _listeners),
     ("scan.json", _scan),
     ("stream.json", _stream),
+    ("listen.json", _listen),
 )
 
 
