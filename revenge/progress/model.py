@@ -53,6 +53,24 @@ class ProgressUpdate:
     playback_rate: float = 1.0
 
 
+ProgressOpKind = Literal["played", "unplayed", "hidden", "shown", "reset"]
+
+
+@dataclass(frozen=True, slots=True)
+class ProgressOp:
+    """A user's action on one state at ``now_ms`` (mark played/unplayed, hide/show, reset), as the
+    journal holds it. ``op_id`` (``"<now_ms>-<nonce>"``, unique) is what a state remembers of it, so that
+    a replay applies it once (``rules.replay_op``); ``item_type``/``duration_ms`` are unused by a reset."""
+
+    kind: ProgressOpKind
+    user_id: str
+    item_id: str
+    item_type: ItemType
+    duration_ms: int
+    now_ms: int
+    op_id: str
+
+
 @dataclass(frozen=True, slots=True)
 class DevicePosition:
     """The last position one device reported for one item (by that device's event time)."""

@@ -2,7 +2,9 @@
 
 Keys (every one carries the user id as a hash tag, so all keys of one user share a cluster slot):
 
-* ``rv:{<user>}:p:<item>``  hash: the scalar fields of ``ProgressState`` (``ProgressState.to_hash``)
+* ``rv:{<user>}:p:<item>``  hash: the scalar fields of ``ProgressState`` (``ProgressState.to_hash``),
+  and from a journaled store what the state remembers of its actions (``rules.Seen``: ``ops``,
+  ``hidden_ms``, and ``reset_ms``, which a reset leaves behind alone as a tombstone)
 * ``rv:{<user>}:d:<item>``  hash: device id → ``"position:event_ts:updated"`` (``DevicePosition``)
 * ``rv:{<user>}:c:<type>``  sorted set: item ids that are continue-listening candidates (all but the
   age test), scored by ``last_played_at``
@@ -49,14 +51,22 @@ from revenge.progress import rules
 from revenge.progress.durability import Durability, StoreNotDurable, redis_durability, refusal, with_journal
 from revenge.progress.model import (
     DEFAULT_POLICIES,
-    STATE_FIELD_KINDS,
-    STATE_HASH_FIELDS,
-    DevicePosition,
     PlayedItem,
     PlayedOrder,
     Policies,
+    ProgressOp,
     ProgressState,
     ProgressUpdate,
+)
+from revenge.progress.redis_layout import (  # the layout's names are the store's too (tests use them)
+    UpdateCall,
+    continue_key,
+    parse_state,
+    plays_key,
+    recent_key,
+    script_keys,
+    state_key,
+    state_of_row,
 )
 from revenge.progress.scripts import scripts
 from revenge.redis_scripts import ScriptCall, ScriptedRedis, reply_text
@@ -71,116 +81,7 @@ PIPELINE_MAX = 512  # EVALSHAs per pipeline (one round trip)
 # enough that one call never holds the (single-threaded) server for long.
 RUN_MAX = 64
 
-def state_key(user_id: str, item_id: str) -> str:
-    return f"rv:{{{user_id}}}:p:{item_id}"
-
-
-def devices_key(user_id: str, item_id: str) -> str:
-    return f"rv:{{{user_id}}}:d:{item_id}"
-
-
-def continue_key(user_id: str, item_type: str) -> str:
-    return f"rv:{{{user_id}}}:c:{item_type}"
-
-
-def recent_key(user_id: str, item_type: str) -> str:
-    return f"rv:{{{user_id}}}:r:{item_type}"
-
-
-def plays_key(user_id: str, item_type: str) -> str:
-    return f"rv:{{{user_id}}}:n:{item_type}"
-
-
-def user_keys(user_id: str) -> list[str]:
-    """The user's sorted sets, one of each kind per item type (continue candidates first): the start of
-    the user's group of KEYS."""
-    return ([continue_key(user_id, t) for t in ITEM_TYPES] + [recent_key(user_id, t) for t in ITEM_TYPES]
-            + [plays_key(user_id, t) for t in ITEM_TYPES])
-
-
-def script_keys(user_id: str, *item_ids: str) -> tuple[str, ...]:
-    """KEYS of a script call for one user's items: its sorted sets, then each item's state and devices
-    hashes (the layout lua/common.lua expects)."""
-    keys = user_keys(user_id)
-    for item_id in item_ids:
-        keys += (state_key(user_id, item_id), devices_key(user_id, item_id))
-    return tuple(keys)
-
-
-def _float_text(value: float | None) -> str:
-    # repr of a float is the shortest text that reads back as the same double, in Python and in Lua.
-    return "" if value is None else repr(float(value))
-
-
-class _Call:
-    """Updates that go to apply_updates.lua in one call, in batch order, of one user or several (any users
-    on a single server, the users of one slot on a cluster). KEYS as lua/common.lua lays them out: per
-    user, its continue sets, then the key pairs of its items; a user met again after another one starts a
-    new group."""
-
-    def __init__(self) -> None:
-        self.keys: list[str] = []
-        self.items: dict[tuple[str, str], int] = {}  # (user, item) → the item's 0-based index in KEYS
-        self.updates: list[dict[str, Any]] = []
-        self.positions: list[int] = []  # where each update is in the batch
-        self._group_user: str | None = None
-
-    def add(self, position: int, u: ProgressUpdate) -> None:
-        index = self.items.get((u.user_id, u.item_id))
-        if index is None:
-            if u.user_id != self._group_user:
-                self.keys += user_keys(u.user_id)
-                self._group_user = u.user_id
-            index = self.items[u.user_id, u.item_id] = len(self.items)
-            self.keys += (state_key(u.user_id, u.item_id), devices_key(u.user_id, u.item_id))
-        self.updates.append({
-            "item": index,
-            "user_id": u.user_id, "item_id": u.item_id, "item_type": u.item_type,
-            "duration_ms": u.duration_ms, "position_ms": u.position_ms, "event": u.event,
-            "device_id": u.device_id, "event_ts_ms": u.event_ts_ms, "received_ms": u.received_ms,
-            "playback_rate": _float_text(u.playback_rate),
-        })
-        self.positions.append(position)
-
-
-
-Flat = list[str] | dict[str, str]  # a Redis hash as cjson gives it back
-
-
-def _pairs(flat: Flat) -> dict[str, str]:
-    # cjson encodes an empty Lua table as {} (it cannot tell an empty array from an empty object).
-    if isinstance(flat, dict):
-        return flat
-    return dict(zip(flat[::2], flat[1::2], strict=True))
-
-
-def _parse_state(reply: bytes) -> ProgressState | None:
-    """The JSON ``[state fields, device fields]`` a script returns → the state, or None if empty."""
-    flat, device_flat = orjson.loads(reply)
-    return _state_of(flat, device_flat)
-
-
-def _state_of(flat: Flat, device_flat: Flat) -> ProgressState | None:
-    fields = _pairs(flat)
-    if not fields:
-        return None
-    devices = {d: DevicePosition.decode(row) for d, row in _pairs(device_flat).items()}
-    return ProgressState.from_hash(fields, devices)
-
-
-_ROW_LENGTH = len(STATE_HASH_FIELDS)
-_ITEM_TYPE = STATE_HASH_FIELDS.index("item_type")
-_FLOATS = tuple(i for i, kind in enumerate(STATE_FIELD_KINDS.values()) if kind == "f")
-
-
-def _state_of_row(row: list[Any]) -> ProgressState:
-    """A state from ``state_row_json`` (lua/common.lua): its values, typed, in ``ProgressState``'s field
-    order (which ``STATE_HASH_FIELDS`` is), so they go straight in as positional arguments."""
-    if len(row) != _ROW_LENGTH or row[_ITEM_TYPE] not in ITEM_TYPES:
-        raise RuntimeError(f"apply_updates.lua returned a malformed state: {row!r}")
-    for i in _FLOATS:  # sent as text, so that they round-trip exactly
-        row[i] = float(row[i])
-    return ProgressState(*row)
+__all__ = ["PIPELINE_MAX", "RUN_MAX", "DragonflyStore", "continue_key", "script_keys"]
 
 
 class DragonflyStore:
@@ -261,18 +162,18 @@ class DragonflyStore:
         except RedisError as exc:
             raise self._redis.unavailable(exc) from exc
 
-    def _calls(self, updates: Sequence[ProgressUpdate]) -> list[_Call]:
+    def _calls(self, updates: Sequence[ProgressUpdate]) -> list[UpdateCall]:
         """The batch in calls of at most ``run_max`` updates, in order. On a cluster a call holds the
         users of one slot only (a cluster refuses calls across slots); elsewhere, any users. A key's
         updates go to calls of its slot in batch order, and the calls run in order: every key sees its
         updates in order."""
-        calls: list[_Call] = []
-        open_calls: dict[int, _Call] = {}
+        calls: list[UpdateCall] = []
+        open_calls: dict[int, UpdateCall] = {}
         for position, u in enumerate(updates):
             slot = key_slot(continue_key(u.user_id, u.item_type).encode()) if self._cluster else 0
             call = open_calls.get(slot)
             if call is None or len(call.positions) >= self._run_max:
-                call = open_calls[slot] = _Call()
+                call = open_calls[slot] = UpdateCall()
                 calls.append(call)
             call.add(position, u)
         return calls
@@ -289,14 +190,14 @@ class DragonflyStore:
             if len(rows) != len(call.positions):
                 raise RuntimeError(f"apply_updates.lua returned {len(rows)} states for {len(call.positions)}")
             for position, row in zip(call.positions, rows, strict=True):
-                states[position] = _state_of_row(row)
+                states[position] = state_of_row(row)
         if any(s is None for s in states):
             raise RuntimeError("apply_updates.lua returned no state")
         return states  # type: ignore[return-value]
 
     async def get(self, user_id: str, item_id: str) -> ProgressState | None:
         reply = await self._eval_one("read", script_keys(user_id, item_id), ())
-        return _parse_state(reply)
+        return parse_state(reply)
 
     async def continue_listening(
         self, user_id: str, item_type: ItemType | None, limit: int, now_ms: int
@@ -332,7 +233,7 @@ class DragonflyStore:
             hashes: list[dict[bytes, bytes]] = await pipe.execute() if chosen else []
         except RedisError as exc:
             raise self._redis.unavailable(exc) from exc
-        states = [ProgressState.from_hash(h) for h in hashes if h]
+        states = [ProgressState.from_hash(h) for h in hashes if b"user_id" in h]
         # The rules have the last word (a state may have changed between the two reads).
         return rules.select_continue(states, item_type, limit, now_ms)
 
@@ -354,31 +255,64 @@ class DragonflyStore:
             return [PlayedItem(i, at, n) for i, at, n in found]
         return [PlayedItem(i, at, n) for i, n, at in found]
 
-    async def _modify(self, op: str, user_id: str, item_id: str, item_type: ItemType,
-                      duration_ms: int, now_ms: int) -> ProgressState:
-        reply = await self._eval_one("modify", script_keys(user_id, item_id),
-                                     (op, user_id, item_id, item_type, str(duration_ms), str(now_ms),
-                                      self._continue_min))
-        state = _parse_state(reply)
+    def _op_call(self, op: ProgressOp, replay: bool) -> ScriptCall:
+        """The script call of an action: remembered by its id (``op_id``, "" for none) in the state, and
+        replayed by ``rules.replay_op`` when ``replay``."""
+        keys = script_keys(op.user_id, op.item_id)
+        flag = "1" if replay else "0"
+        if op.kind == "reset":
+            return ("reset", keys, (op.item_id, str(op.now_ms) if op.op_id else "", flag))
+        return ("modify", keys, (op.kind, op.user_id, op.item_id, op.item_type, str(op.duration_ms),
+                                 str(op.now_ms), self._continue_min, op.op_id, flag,
+                                 str(rules.MAX_OPS_SEEN)))
+
+    async def apply_op(self, op: ProgressOp) -> ProgressState | bool:
+        """An action as the user makes it: the state after it, or for a reset whether there was one."""
+        if op.kind == "reset":
+            return bool(await self._eval_one(*self._op_call(op, replay=False)))
+        return await self._modify(op)
+
+    async def _modify(self, op: ProgressOp) -> ProgressState:
+        state = parse_state(await self._eval_one(*self._op_call(op, replay=False)))
         if state is None:
             raise RuntimeError("modify.lua returned no state")
         return state
 
+    async def replay(self, entries: Sequence[ProgressUpdate | ProgressOp]) -> None:
+        """Re-apply journaled updates and actions, in their order (``rules.replay_update``, ``replay_op``):
+        entries the server holds already change nothing. Runs of updates go in calls of ``run_max``, all
+        in pipelines of ``pipeline_max``."""
+        calls: list[ScriptCall] = []
+        run: list[ProgressUpdate] = []
+        for entry in [*entries, None]:
+            if isinstance(entry, ProgressUpdate):
+                run.append(entry)
+                continue
+            calls += [("apply_updates", call.keys, (orjson.dumps(call.updates), "1"))
+                      for call in self._calls(run)]
+            run = []
+            if entry is not None:
+                calls.append(self._op_call(entry, replay=True))
+        await self._eval_many(calls)
+
     async def mark_played(
-        self, user_id: str, item_id: str, item_type: ItemType, duration_ms: int, now_ms: int
+        self, user_id: str, item_id: str, item_type: ItemType, duration_ms: int, now_ms: int, op_id: str = ""
     ) -> ProgressState:
-        return await self._modify("played", user_id, item_id, item_type, duration_ms, now_ms)
+        return await self._modify(ProgressOp("played", user_id, item_id, item_type, duration_ms, now_ms,
+                                             op_id))
 
     async def mark_unplayed(
-        self, user_id: str, item_id: str, item_type: ItemType, duration_ms: int, now_ms: int
+        self, user_id: str, item_id: str, item_type: ItemType, duration_ms: int, now_ms: int, op_id: str = ""
     ) -> ProgressState:
-        return await self._modify("unplayed", user_id, item_id, item_type, duration_ms, now_ms)
+        return await self._modify(ProgressOp("unplayed", user_id, item_id, item_type, duration_ms, now_ms,
+                                             op_id))
 
     async def set_hidden(
-        self, user_id: str, item_id: str, item_type: ItemType, duration_ms: int, hidden: bool, now_ms: int
+        self, user_id: str, item_id: str, item_type: ItemType, duration_ms: int, hidden: bool, now_ms: int,
+        op_id: str = ""
     ) -> ProgressState:
-        return await self._modify("hidden" if hidden else "shown", user_id, item_id, item_type,
-                                  duration_ms, now_ms)
+        return await self._modify(ProgressOp("hidden" if hidden else "shown", user_id, item_id, item_type,
+                                             duration_ms, now_ms, op_id))
 
     async def reset(self, user_id: str, item_id: str) -> bool:
-        return bool(await self._eval_one("reset", script_keys(user_id, item_id), (item_id,)))
+        return bool(await self._eval_one("reset", script_keys(user_id, item_id), (item_id, "", "0")))

@@ -2,7 +2,8 @@
 (Dragonfly's persistence model), killed -9 in the middle of a storm of progress PUTs through real HTTP and
 restarted from its last snapshot, loses none of the updates the server acknowledged; the server recovers
 by itself (503 while it is down, then the journal is replayed before writes are taken again). The same
-holds for the other stores' writes made meanwhile: stars (Subsonic star/unstar), playlists (Subsonic
+holds for the user's progress actions (mark played, hide/show, reset: a replayed mark counts once) and
+for the other stores' writes made meanwhile: stars (Subsonic star/unstar), playlists (Subsonic
 createPlaylist), the play queue (PUT with its version) and scrobbles."""
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from tests.live import test_settings as settings_for
 from tests.mediagen import write_audio
 from tests.redisfix import SNAPSHOTS_ONLY, RedisServer, running_redis
 
-ITEMS = 4
+ITEMS = 4  # stormed by the devices
+ACTION_ITEMS = 2  # one marked played and hidden/shown, one reset then written again, every round
 DEVICES_PER_ITEM = 2
 STORM_TIMEOUT_S = 90.0
 
@@ -36,6 +38,9 @@ class Others:
     playlists: list[str] = field(default_factory=list)  # ids
     queue: tuple[int, list[str]] | None = None  # the last acked version and its items
     scrobbles: list[str] = field(default_factory=list)  # ids (<item>-<started_at>)
+    played: int = 0  # acked marks played of the first action item: its completed_count
+    hidden: bool | None = None  # its flag by the last acked hide/show
+    rewritten: str | None = None  # the device of the last acked PUT on the second, each after a reset
     rounds: int = 0  # rounds of the four, every write acked
 
 
@@ -59,7 +64,7 @@ def snapshot_redis(tmp_path: Path) -> Iterator[RedisServer]:
 
 
 def serve(tmp_path: Path, redis_url: str, **overrides: object) -> tuple[Iterator[LiveServer], str]:
-    for n in range(ITEMS):
+    for n in range(ITEMS + ACTION_ITEMS):
         write_audio(tmp_path / "podcasts" / "show" / f"ep{n}.flac", seconds=600, rate=8000, channels=1,
                     kind="silence", tags={"title": f"Episode {n}"})
     data = tmp_path / "data"
@@ -76,9 +81,34 @@ def subsonic_ok(response: httpx.Response) -> dict[str, object] | None:
     return body if body.get("status") == "ok" else None
 
 
-async def other_writes(client: httpx.AsyncClient, key: str, items: list[str], result: Storm) -> None:
-    """Rounds of a star or unstar, a new playlist, a queue PUT and a scrobble, until the crash; each
-    write counted once the server answered it."""
+async def progress_actions(client: httpx.AsyncClient, actions: list[str], n: int, others: Others) -> bool:
+    """A mark played and a hide or show of the first item, a reset of the second and a PUT on it from
+    a device of this round; each counted once acknowledged. Whether all were."""
+    marked, rewritten = actions
+    base = "/api/v1/playback/progress"
+    if (await client.post(f"{base}/{marked}/played")).status_code != 200:
+        return False
+    others.played += 1
+    hide = n % 2 == 0
+    if (await client.request("POST" if hide else "DELETE", f"{base}/{marked}/hidden")).status_code != 200:
+        return False
+    others.hidden = hide
+    if (await client.delete(f"{base}/{rewritten}")).status_code != 204:
+        return False
+    others.rewritten = None
+    device = f"round{n}"
+    r = await client.put(f"{base}/{rewritten}", json={"position_seconds": 60 + n, "event": "progress",
+                                                      "device_id": device})
+    if r.status_code != 200:
+        return False
+    others.rewritten = device
+    return True
+
+
+async def other_writes(client: httpx.AsyncClient, key: str, items: list[str], actions: list[str],
+                       result: Storm) -> None:
+    """Rounds of a star or unstar, a new playlist, a queue PUT, a scrobble and the progress actions,
+    until the crash; each write counted once the server answered it."""
     others = result.others
     rest = {"v": "1.16.1", "c": "tests", "f": "json", "apiKey": key}
     version = 0
@@ -113,13 +143,16 @@ async def other_writes(client: httpx.AsyncClient, key: str, items: list[str], re
             if r.status_code not in (200, 201):
                 continue
             others.scrobbles.append(f"{item}-{started}")
+            if not await progress_actions(client, actions, n, others):
+                continue
             others.rounds += 1
         except httpx.TransportError:
             continue
         await asyncio.sleep(0.005)
 
 
-async def storm(live: LiveServer, key: str, redis: RedisServer, items: list[str]) -> Storm:
+async def storm(live: LiveServer, key: str, redis: RedisServer, items: list[str],
+                actions: list[str]) -> Storm:
     """PUTs from every (item, device) until some were acknowledged after the crash and restart; the
     other stores written meanwhile until the crash."""
     result = Storm()
@@ -163,7 +196,7 @@ async def storm(live: LiveServer, key: str, redis: RedisServer, items: list[str]
         saver.start()
         tasks = [asyncio.create_task(device(client, item, f"dev{d}"))
                  for item in items for d in range(DEVICES_PER_ITEM)]
-        tasks.append(asyncio.create_task(other_writes(client, key, items, result)))
+        tasks.append(asyncio.create_task(other_writes(client, key, items, actions, result)))
         deadline = time.monotonic() + STORM_TIMEOUT_S
         try:
             while (len(result.acked) < len(tasks) - 1 or sum(result.answers.values()) < 300
@@ -194,10 +227,29 @@ async def storm(live: LiveServer, key: str, redis: RedisServer, items: list[str]
     return result
 
 
-def item_ids(live: LiveServer, key: str) -> list[str]:
+def item_ids(live: LiveServer, key: str) -> tuple[list[str], list[str]]:
+    """The items the devices storm, and the action items."""
     body = httpx.get(live.url + "/api/v1/items", headers={"Authorization": f"Bearer {key}"},
                      timeout=10).json()
-    return [i["id"] for i in body["items"]]
+    ids = sorted(i["id"] for i in body["items"])
+    return ids[:ITEMS], ids[ITEMS:]
+
+
+def lost_actions(live: LiveServer, key: str, actions: list[str], result: Storm) -> dict[str, object]:
+    """How the acknowledged progress actions differ from the store: marks played missing (or counted
+    twice: negative), the hidden flag, the rows the reset should have removed."""
+    others = result.others
+    marked, rewritten = actions
+    with httpx.Client(base_url=live.url, headers={"Authorization": f"Bearer {key}"}, timeout=10) as client:
+        mark = client.get(f"/api/v1/playback/progress/{marked}").json()
+        rows = client.get(f"/api/v1/playback/progress/{rewritten}").json()
+    devices = sorted(d["device_id"] for d in rows.get("devices", []))
+    return {"played": others.played - int(mark.get("completed_count", 0)),
+            "hidden": int(mark.get("hidden") != others.hidden),
+            "reset": [d for d in devices if d != others.rewritten]}
+
+
+NONE_LOST_ACTIONS = {"played": 0, "hidden": 0, "reset": []}
 
 
 def lost(live: LiveServer, key: str, result: Storm) -> list[str]:
@@ -249,17 +301,20 @@ def test_kill_9_of_a_snapshot_only_store_loses_no_acknowledged_update(
     with server as live:
         health = httpx.get(live.url + "/healthz", timeout=10).json()
         assert health["store"]["durability"]["level"] == "journal"  # appendonly no, with the journal
-        result = asyncio.run(storm(live, key, snapshot_redis, item_ids(live, key)))
+        items, actions = item_ids(live, key)
+        result = asyncio.run(storm(live, key, snapshot_redis, items, actions))
         assert result.answers.get(503, 0) > 0  # the crash was seen
         assert lost(live, key, result) == []
+        assert lost_actions(live, key, actions, result) == NONE_LOST_ACTIONS, result.others
         # The other stores' journals are replayed by their watchers, which look every second.
         deadline = time.monotonic() + 10
         while (others := lost_others(snapshot_redis.url, user_id(live, key), result)) != NONE_LOST:
             if time.monotonic() > deadline:
                 break
             time.sleep(0.1)
-        print(f"journal: {len(result.acked)} device rows, {result.others.rounds} rounds of other writes; "
-              f"lost: progress 0, {others}")
+        print(f"journal: {len(result.acked)} device rows, {result.others.rounds} rounds of other writes "
+              f"({result.others.played} marks played); lost: progress 0, actions "
+              f"{lost_actions(live, key, actions, result)}, {others}")
         assert others == NONE_LOST, others
         assert list((tmp_path / "data" / "progress-journal").glob("*.log"))
         for store in ("marks", "playlists", "queue", "records"):
@@ -271,13 +326,17 @@ def test_without_the_journal_the_same_crash_loses_acknowledged_updates(
     """The hole the journal closes (and proof that the test above can see it)."""
     server, key = serve(tmp_path, snapshot_redis.url, progress_journal=False, store_durability="accept_loss")
     with server as live:
-        result = asyncio.run(storm(live, key, snapshot_redis, item_ids(live, key)))
+        items, actions = item_ids(live, key)
+        result = asyncio.run(storm(live, key, snapshot_redis, items, actions))
         missing = lost(live, key, result)
         time.sleep(2.5)  # as long as the journal's watchers would have taken (there are none)
         others = lost_others(snapshot_redis.url, user_id(live, key), result)
-        print(f"no journal: {result.others.rounds} rounds of other writes; lost: progress {len(missing)} "
-              f"device rows, {others}")
+        actions_lost = lost_actions(live, key, actions, result)
+        print(f"no journal: {result.others.rounds} rounds of other writes ({result.others.played} marks "
+              f"played); lost: progress {len(missing)} device rows, actions {actions_lost}, {others}")
         assert missing != []
+        # Three rounds at least after the last snapshot: their marks played are lost.
+        assert actions_lost["played"] >= 3, actions_lost
         # Three rounds at least came after the last snapshot: every store lost some.
         assert others["playlists"] >= 3 and others["scrobbles"] >= 3 and others["queue"] == 1, others
 
@@ -290,7 +349,7 @@ def test_a_server_that_fsyncs_every_write_is_not_journaled_twice(tmp_path: Path)
         with server as live:
             health = httpx.get(live.url + "/healthz", timeout=10).json()
             assert health["store"]["durability"]["level"] == "fsync_always"
-            item = item_ids(live, key)[0]
+            item = item_ids(live, key)[0][0]
             put = httpx.put(f"{live.url}/api/v1/playback/progress/{item}", timeout=10,
                             headers={"Authorization": f"Bearer {key}"},
                             json={"position_seconds": 42, "duration_seconds": 600, "device_id": "phone"})

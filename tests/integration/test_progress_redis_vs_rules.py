@@ -26,6 +26,7 @@ from revenge.progress.model import (
     DEFAULT_POLICIES,
     MAX_DEVICES_PER_ITEM,
     PROGRESS_EVENTS,
+    ProgressOp,
     ProgressState,
     ProgressUpdate,
 )
@@ -235,3 +236,73 @@ def test_device_evicted_in_a_later_call_is_gone_from_the_server(redis_server: Re
     asyncio.run(_check_stream(redis_server.url, tmp_path, ops, list(range(len(ops)))))
     want = rules.apply_updates(None, updates, DEFAULT_POLICIES[item_type])
     assert want is not None and "dev00" not in want.devices and "dev01" not in want.devices
+
+
+# --- journaled actions and replays (rules.replay_update, rules.replay_op) ------------------------------
+
+def _journal_entry(op: Op, n: int) -> ProgressUpdate | ProgressOp:
+    """A stream step as the journaled store makes it: an update as it is, an action with its id."""
+    if op.update is not None:
+        return op.update
+    item_id, item_type, duration = ITEMS[op.item]
+    return ProgressOp(op.kind, op.user, item_id, item_type, duration, op.now, f"{op.now}-{n:04x}")  # type: ignore[arg-type]
+
+
+Model = dict[tuple[str, str], tuple[ProgressState | None, rules.Seen]]
+
+
+def _model_step(model: Model, entry: ProgressUpdate | ProgressOp, replayed: bool) -> None:
+    key = (entry.user_id, entry.item_id)
+    state, seen = model.get(key, (None, rules.Seen()))
+    if isinstance(entry, ProgressUpdate):
+        policy = DEFAULT_POLICIES[entry.item_type]
+        state = (rules.replay_update(state, seen, entry, policy) if replayed
+                 else rules.apply_update(state, entry, policy))
+    elif replayed:
+        state, seen = rules.replay_op(state, seen, entry)
+    else:
+        state, seen = rules.apply_op(state, entry), rules.seen_after(seen, entry)
+    model[key] = (state, seen)
+
+
+async def _check_journaled_stream(url: str, data_dir: Path, ops: list[Op], plan: list[int]) -> None:
+    """Steps made as the journaled store makes them or replayed (an entry not made yet: another
+    instance's journal; earlier entries again, in any order): the server equals ``rules`` after each."""
+    store = DragonflyStore(url, load_settings(None, env={}, data_dir=data_dir), key_guard=True)
+    await store.open()
+    try:
+        model: Model = {}
+        made: list[ProgressUpdate | ProgressOp] = []
+        for n, (op, how) in enumerate(zip(ops, plan * (len(ops) // max(1, len(plan)) + 1), strict=False)):
+            entry = _journal_entry(op, n)
+            if how % 3 == 0:
+                again = [made[(how * k + n) % len(made)] for k in range(how % 7)] if made else []
+                await store.replay([*again, entry])
+                for e in (*again, entry):
+                    _model_step(model, e, replayed=True)
+            elif isinstance(entry, ProgressUpdate):
+                await store.apply_batch([entry])
+                _model_step(model, entry, replayed=False)
+            else:
+                await store.apply_op(entry)
+                _model_step(model, entry, replayed=False)
+            made.append(entry)
+            key = (entry.user_id, entry.item_id)
+            _same(await store.get(*key), model[key][0], f"step {n}: {entry}")
+        tail = made[len(made) // 2:]
+        await store.replay(tail)  # a whole journal tail replayed over the state
+        for e in tail:
+            _model_step(model, e, replayed=True)
+        for (user, item_id), (state, _) in model.items():
+            _same(await store.get(user, item_id), state, f"final state of {user}/{item_id}")
+    finally:
+        await store.close()
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(ops=op_streams(), plan=st.lists(st.integers(0, 20), min_size=1, max_size=20))
+def test_replays_in_lua_equal_the_pure_rules(redis_server: RedisServer, tmp_path: Path,  # noqa: F811
+                                             ops: list[Op], plan: list[int]) -> None:
+    with redis.Redis.from_url(redis_server.url) as client:
+        client.flushall()
+    asyncio.run(_check_journaled_stream(redis_server.url, tmp_path, ops, plan))

@@ -13,7 +13,13 @@ from hypothesis import strategies as st
 from revenge.journal import ServerMark, decide, entry_line, parse_line, snapshot_point_ms
 from revenge.progress import rules
 from revenge.progress.journal import PROGRESS_CODEC, progress_journal_files
-from revenge.progress.model import DEFAULT_POLICIES, MAX_DEVICES_PER_ITEM, ProgressState, ProgressUpdate
+from revenge.progress.model import (
+    DEFAULT_POLICIES,
+    MAX_DEVICES_PER_ITEM,
+    ProgressOp,
+    ProgressState,
+    ProgressUpdate,
+)
 
 T0 = 1_700_000_000_000
 EVENTS = ("start", "progress", "pause", "seek", "stop")
@@ -86,6 +92,86 @@ def test_replays_twice_over_are_no_more_than_once(history: list[ProgressUpdate],
     assert content(twice) == content(once) == content(fold(None, history))
 
 
+# --- with the user's actions (mark played/unplayed, hide/show, reset) ---------------------------------
+
+Entry = ProgressUpdate | ProgressOp
+OP_KINDS = ("played", "unplayed", "hidden", "shown", "reset")
+
+
+@st.composite
+def journals(draw: st.DrawFn) -> list[Entry]:
+    """One instance's journal of one user and item: updates (event times behind their receipt: offline
+    clients) and actions, in the order the server took them (its clock only goes forward)."""
+    item_type = draw(st.sampled_from(("track", "episode", "audiobook")))
+    duration = draw(st.integers(1_000, 3_600_000))
+    clock = T0
+    entries: list[Entry] = []
+    for n in range(draw(st.integers(1, 40))):
+        clock += draw(st.integers(1, 600_000))
+        if draw(st.integers(0, 3)) == 0:
+            kind = draw(st.sampled_from(OP_KINDS))
+            entries.append(ProgressOp(kind, "u1", "i1", item_type, duration, clock, f"{clock}-{n}"))
+            continue
+        entries.append(ProgressUpdate(
+            user_id="u1", item_id="i1", item_type=item_type, duration_ms=duration,
+            position_ms=draw(st.integers(0, duration)), event=draw(st.sampled_from(EVENTS)),
+            device_id=f"d{draw(st.integers(0, 3))}", event_ts_ms=clock - draw(st.integers(0, 900_000)),
+            received_ms=clock, playback_rate=draw(st.sampled_from((1.0, 1.5, 2.0)))))
+    return entries
+
+
+State = tuple[ProgressState | None, rules.Seen]
+
+
+def made(state: State, entries: list[Entry]) -> State:
+    """The entries as the store applies them when they are made."""
+    current, seen = state
+    for e in entries:
+        if isinstance(e, ProgressUpdate):
+            current = rules.apply_update(current, e, DEFAULT_POLICIES[e.item_type])
+        else:
+            current, seen = rules.apply_op(current, e), rules.seen_after(seen, e)
+    return current, seen
+
+
+def replayed(state: State, entries: list[Entry]) -> State:
+    current, seen = state
+    for e in entries:
+        if isinstance(e, ProgressUpdate):
+            current = rules.replay_update(current, seen, e, DEFAULT_POLICIES[e.item_type])
+        else:
+            current, seen = rules.replay_op(current, seen, e)
+    return current, seen
+
+
+@settings(max_examples=300, deadline=None)
+@given(journals(), st.data())
+def test_a_snapshot_plus_any_journal_tails_replayed_gives_the_state_before_the_crash(
+        journal: list[Entry], data: st.DataObject) -> None:
+    """The server restarts from a snapshot holding the first ``saved`` entries; the journal from some
+    earlier point is replayed, then (restarts again, from that snapshot or a later one) any tails of
+    the journal, any number of times, in any order: the state is the one before the crash, play counts
+    (a mark played counts once) and device rows included."""
+    truth, _ = made((None, rules.Seen()), journal)
+    saved = data.draw(st.integers(0, len(journal)))
+    state = made((None, rules.Seen()), journal[:saved])
+    state = replayed(state, journal[data.draw(st.integers(0, saved)):])
+    assert content(state[0]) == content(truth)
+    for start in data.draw(st.lists(st.integers(0, len(journal)), max_size=6)):
+        state = replayed(state, journal[start:])
+        assert content(state[0]) == content(truth), start
+    if truth is not None and state[0] is not None:
+        assert state[0].completed_count == truth.completed_count and state[0].devices == truth.devices
+
+
+def test_a_replayed_mark_played_counts_once() -> None:
+    """Without the ids a state remembers, the replayed mark would count a second completion."""
+    mark = ProgressOp("played", "u1", "i1", "episode", 600_000, T0, f"{T0}-a")
+    state = made((None, rules.Seen()), [mark])
+    again = replayed(state, [mark, mark])
+    assert again[0] is not None and again[0].completed_count == 1
+
+
 # --- the pure decisions -----------------------------------------------------------------------------
 
 def mark(run_id: str = "a", last_save_s: int = 1000, started_s: int = 900, duration_s: int = 0,
@@ -122,6 +208,8 @@ def update(i: int) -> ProgressUpdate:
 def test_lines_round_trip() -> None:
     line = entry_line(123, PROGRESS_CODEC, update(7)).rstrip(b"\n")
     assert parse_line(line, PROGRESS_CODEC) == (123, update(7))
+    op = ProgressOp("reset", "u1", "i1", "track", 0, T0, f"{T0}-ab")
+    assert parse_line(entry_line(5, PROGRESS_CODEC, op).rstrip(b"\n"), PROGRESS_CODEC) == (5, op)
 
 
 def test_segments_append_trim_restamp_and_survive_a_reopen(tmp_path: Path) -> None:

@@ -18,7 +18,11 @@
 -- (common.lua). No device rows: a write's answer does not carry them (the read script gives them), so
 -- neither side pays per row.
 
+-- ARGV[2]: '1' when the updates are replayed from a journal (rules.replay_update: an update from before
+--   the state's last reset is ignored, a start from before it was last hidden does not show it).
+
 local updates = cjson.decode(ARGV[1])
+local replaying = ARGV[2] == '1'
 
 -- Python's str < str on device ids compares code points = UTF-8 bytes; Lua's '<' uses the server's
 -- locale (strcoll), so compare bytes explicitly.
@@ -158,35 +162,50 @@ for n, u in ipairs(updates) do
   if item == nil then
     select_item(u.item)
     local old = load_state()
-    item = {old = old, s = old and copy_state(old), devices = redis.call('HGETALL', K_DEVICES), dirty = {}}
+    item = {old = old, s = old and copy_state(old), devices = redis.call('HGETALL', K_DEVICES), dirty = {},
+            reset_ms = 0, hidden_ms = 0}
+    if replaying then
+      local _
+      _, item.reset_ms, item.hidden_ms = load_seen()
+    end
     items[u.item] = item
     order[#order + 1] = u.item
   end
-  local p = RULES[u.item_type]
-  update_device(item.devices, item.dirty, u, p)
-  item.s = apply_update(item.s, u, p)
-  out[n] = state_row_json(item.s)
+  if replaying and u.received_ms <= item.reset_ms then
+    out[n] = 'null'  -- a replay's answer is not read
+  else
+    local p = RULES[u.item_type]
+    local hidden = item.s ~= nil and item.s.hidden
+    update_device(item.devices, item.dirty, u, p)
+    item.s = apply_update(item.s, u, p)
+    if replaying and u.event == 'start' and u.received_ms <= item.hidden_ms and hidden ~= nil then
+      item.s.hidden = hidden
+    end
+    out[n] = state_row_json(item.s)
+  end
 end
 
 for _, index in ipairs(order) do
   local item = items[index]
   select_item(index)
-  save_state(item.old, item.s, RULES[item.s.item_type].continue_min_position_ms)
-  local rows = {}
-  for i = 1, #item.devices, 2 do
-    rows[item.devices[i]] = item.devices[i + 1]
-  end
-  local set = {}
-  for device_id in pairs(item.dirty) do
-    if rows[device_id] then
-      set[#set + 1] = device_id
-      set[#set + 1] = rows[device_id]
-    else
-      redis.call('HDEL', K_DEVICES, device_id)
+  if item.s ~= nil then
+    save_state(item.old, item.s, RULES[item.s.item_type].continue_min_position_ms)
+    local rows = {}
+    for i = 1, #item.devices, 2 do
+      rows[item.devices[i]] = item.devices[i + 1]
     end
-  end
-  if #set > 0 then
-    redis.call('HSET', K_DEVICES, unpack(set))
+    local set = {}
+    for device_id in pairs(item.dirty) do
+      if rows[device_id] then
+        set[#set + 1] = device_id
+        set[#set + 1] = rows[device_id]
+      else
+        redis.call('HDEL', K_DEVICES, device_id)
+      end
+    end
+    if #set > 0 then
+      redis.call('HSET', K_DEVICES, unpack(set))
+    end
   end
 end
 

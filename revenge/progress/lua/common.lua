@@ -207,3 +207,23 @@ end
 local function reply(flat, device_flat)
   return cjson.encode({flat, device_flat or redis.call('HGETALL', K_DEVICES)})
 end
+
+-- rules.Seen: what a state remembers of the actions applied to it, in its hash beside ProgressState's
+-- fields: 'ops' (the ids of the last ones, space-separated, in the order applied), 'reset_ms' (its
+-- last reset; left as a tombstone when the reset deletes the rest) and 'hidden_ms' (when it was last
+-- hidden). Written only by journaled stores. Returns ops, reset_ms, hidden_ms.
+local function load_seen()
+  local found = redis.call('HMGET', K_STATE, 'ops', 'reset_ms', 'hidden_ms')
+  local ops = {}
+  if found[1] then
+    for id in string.gmatch(found[1], '%S+') do
+      ops[#ops + 1] = id
+    end
+  end
+  return ops, found[2] and tonumber(found[2]) or 0, found[3] and tonumber(found[3]) or 0
+end
+
+-- rules.op_time: an action's id is "<now_ms>-<nonce>".
+local function op_time(id)
+  return tonumber(string.match(id, '^(%d+)'))
+end
