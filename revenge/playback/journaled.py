@@ -7,7 +7,10 @@ effect is journaled (a star refused at the cap, a playlist put on a deleted one,
 version is not), so a replay never brings in what was refused. A write answered 503 because its fsync
 failed may be in the server; that is what a retry would have done. Each entry re-applies idempotently:
 
-* ``star`` (with its time: HSETNX keeps the first), ``unstar`` (HDEL), ``rate`` (the rating, 0 = none);
+* ``star``, ``unstar``, ``rate`` (the rating, 0 = none), each with its time: the newest change of a key
+  wins, in whatever order they come (``revenge.playback.marks_redis``: each key's last star, unstar and
+  rating change are kept beside the marks), and a star keeps the time of the first star since the
+  key's last unstar;
 * ``playlist`` (the whole playlist written, stored unless the stored one changed later; an added one may
   be stored anew, a replaced one only over one that is there) and ``playlist-delete``;
 * ``queue`` (the queue written, with its version: stored only over an older version);
@@ -17,8 +20,8 @@ failed may be in the server; that is what a retry would have done. Each entry re
 Entries replay in journal order while this instance's writes wait (``Journal.writing``), so an older
 entry never undoes a newer write of the same instance. Two instances writing the same key between the
 last snapshot and the crash replay their journals independently: for queues and playlists the version
-and ``changed_ms`` decide, for stars a star and an unstar of one key by two instances may come back in
-either order.
+and ``changed_ms`` decide, for stars and ratings the time of each change (by the instances' clocks; an
+unstar wins a tie with a star).
 
 Playback sessions are not journaled: they are short-lived (they expire within minutes) and a client
 whose session is gone starts another (404 → new session), so a restore without them costs a restart of
@@ -30,6 +33,7 @@ Skipped while the server fsyncs every write itself (``appendfsync always``), as 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -58,6 +62,10 @@ log = logging.getLogger("revenge.playback")
 Entry = list[Any]  # [kind, *arguments]: JSON as it is
 _AS_IS: Codec[Entry] = Codec(list, list)
 REPLAY_CHUNK = 32  # entries are replayed one round trip each: a chunk ends well within the store timeout
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
 
 
 class _RedisBacked(Protocol):
@@ -122,9 +130,12 @@ class JournaledMarkStore(_Journaled):
             if kind == "star":
                 await self.inner.star(user, rest[1:], int(rest[0]))
             elif kind == "unstar":
-                await self.inner.unstar(user, rest)
+                # [at, *keys]; a journal of an earlier version holds the keys alone (time 0: it wins only
+                # over a key without a recorded change)
+                timed = bool(rest) and isinstance(rest[0], int)
+                await self.inner.unstar(user, rest[1:] if timed else rest, rest[0] if timed else 0)
             elif kind == "rate":
-                await self.inner.set_rating(user, rest[0], int(rest[1]))
+                await self.inner.set_rating(user, rest[0], int(rest[1]), int(rest[2]) if len(rest) > 2 else 0)
         except TooManyMarks:  # the cap was reached meanwhile by newer marks: they win
             pass
 
@@ -133,15 +144,17 @@ class JournaledMarkStore(_Journaled):
             await self.inner.star(user_id, keys, at_ms)
             await self._log(["star", user_id, at_ms, *keys])
 
-    async def unstar(self, user_id: str, keys: Sequence[str]) -> None:
+    async def unstar(self, user_id: str, keys: Sequence[str], at_ms: int | None = None) -> None:
+        at = _now_ms() if at_ms is None else at_ms  # this instance's clock, as a star's time is
         async with self.journal.writing():
-            await self.inner.unstar(user_id, keys)
-            await self._log(["unstar", user_id, *keys])
+            await self.inner.unstar(user_id, keys, at)
+            await self._log(["unstar", user_id, at, *keys])
 
-    async def set_rating(self, user_id: str, key: str, rating: int) -> None:
+    async def set_rating(self, user_id: str, key: str, rating: int, at_ms: int | None = None) -> None:
+        at = _now_ms() if at_ms is None else at_ms
         async with self.journal.writing():
-            await self.inner.set_rating(user_id, key, rating)
-            await self._log(["rate", user_id, key, rating])
+            await self.inner.set_rating(user_id, key, rating, at)
+            await self._log(["rate", user_id, key, rating, at])
 
     async def starred(self, user_id: str) -> dict[str, int]:
         return await self.inner.starred(user_id)

@@ -6,6 +6,7 @@ a replay over the whole state (every entry applied already) changes nothing."""
 
 from __future__ import annotations
 
+import random
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -72,12 +73,12 @@ async def flush(url: str) -> None:
 
 async def write_marks(store: JournaledMarkStore) -> None:
     await store.star("u1", [A, B], T0)
-    await store.unstar("u1", [A])
-    await store.set_rating("u1", B, 4)
+    await store.unstar("u1", [A], T0 + 1)
+    await store.set_rating("u1", B, 4, T0 + 2)
     await store.star("u1", [A], T0 + 5)  # starred again, later
-    await store.set_rating("u1", B, 0)
-    await store.set_rating("u1", C, 2)
-    await store.unstar("u1", [C])
+    await store.set_rating("u1", B, 0, T0 + 6)
+    await store.set_rating("u1", C, 2, T0 + 7)
+    await store.unstar("u1", [C], T0 + 8)
 
 
 async def write_playlists(store: JournaledPlaylistStore) -> None:
@@ -187,3 +188,78 @@ async def test_the_public_index_follows_a_replayed_playlist(server: RedisServer,
             await client.aclose()
     finally:
         await store.close()
+
+
+# --- two instances' marks of the same keys (the newest change wins) -----------------------------------
+
+def marks_history(seed: int) -> list[tuple[int, str, str, int]]:
+    """(instance, star|unstar|rate, key, value) in the order made, one millisecond apart: the two
+    instances take turns at random on a few keys."""
+    rng = random.Random(seed)
+    return [(rng.randrange(2), rng.choice(("star", "star", "unstar", "rate")), rng.choice((A, B, C)),
+             rng.randrange(6)) for _ in range(rng.randrange(4, 24))]
+
+
+async def make(store: JournaledMarkStore, kind: str, key: str, value: int, at: int) -> None:
+    if kind == "star":
+        await store.star("u1", [key], at)
+    elif kind == "unstar":
+        await store.unstar("u1", [key], at)
+    else:
+        await store.set_rating("u1", key, value, at)
+
+
+@pytest.mark.parametrize("seed", range(12))
+async def test_two_instances_marks_replayed_in_either_order_end_as_made(
+        seed: int, server: RedisServer, tmp_path: Path) -> None:
+    """Two instances (two journals) star, unstar and rate the same keys after the last snapshot; the
+    server restarts from that snapshot and the journals are replayed one after the other, in either
+    order: the stars, their times and the ratings are those the writes left (the newest change wins)."""
+    stores = [JournaledMarkStore(RedisMarkStore(server.url, 2.0, key_guard=True), tmp_path / f"i{n}", 2.0,
+                                 check_interval=3600) for n in range(2)]  # the replays are the test's
+    history = marks_history(seed)
+    cut = len(history) // 3
+    for store in stores:
+        await store.open()
+    try:
+        for n, (instance, kind, key, value) in enumerate(history[:cut]):
+            await make(stores[instance], kind, key, value, T0 + n)
+        assert server.save()
+        for n, (instance, kind, key, value) in enumerate(history[cut:], start=cut):
+            await make(stores[instance], kind, key, value, T0 + n)
+        made = (await stores[0].starred("u1"), await stores[0].ratings("u1"))
+        journals = [store.journal.files.entries()[0] for store in stores]
+        for order in ((0, 1), (1, 0)):
+            server.stop(hard=True)  # a crash: back to the snapshot
+            server.start()
+            for n in order:
+                await stores[n].replay(journals[n])
+            assert (await stores[0].starred("u1"), await stores[0].ratings("u1")) == made, (order, history)
+    finally:
+        for store in stores:
+            await store.close()
+
+
+async def test_a_star_replayed_after_a_newer_unstar_stays_out(server: RedisServer, tmp_path: Path) -> None:
+    """What the change times are for: one instance stars, another unstars later; replayed in the order
+    that puts the star last, the key stays unstarred (it came back starred before). And a star, another
+    instance's unstar, a star again: the star's time is the second star's, either way."""
+    stores = [JournaledMarkStore(RedisMarkStore(server.url, 2.0, key_guard=True), tmp_path / f"i{n}", 2.0,
+                                 check_interval=3600) for n in range(2)]
+    for store in stores:
+        await store.open()
+    try:
+        await stores[0].star("u1", [A, B], T0)
+        await stores[1].unstar("u1", [A, B], T0 + 1)
+        await stores[0].star("u1", [B], T0 + 2)
+        made = await stores[0].starred("u1")
+        assert made == {B: T0 + 2}
+        journals = [store.journal.files.entries()[0] for store in stores]
+        for order in ((1, 0), (0, 1)):
+            await flush(server.url)
+            for n in order:
+                await stores[n].replay(journals[n])
+            assert await stores[0].starred("u1") == made, order
+    finally:
+        for store in stores:
+            await store.close()
