@@ -172,6 +172,28 @@ def test_a_replayed_mark_played_counts_once() -> None:
     assert again[0] is not None and again[0].completed_count == 1
 
 
+def test_what_a_replayed_action_leaves_to_newer_writes() -> None:
+    def op(kind: str, at: int) -> ProgressOp:
+        return ProgressOp(kind, "u1", "i1", "episode", 600_000, at, f"{at}-x")  # type: ignore[arg-type]
+
+    def progress(at: int, event: str = "progress") -> ProgressUpdate:
+        return ProgressUpdate("u1", "i1", "episode", 600_000, 60_000, event, "phone", at, at)  # type: ignore[arg-type]
+
+    # A mark older than the state's event (written meanwhile, by another instance) counts, and leaves
+    # the position to the newer event.
+    state = made((None, rules.Seen()), [progress(T0 + 10)])
+    after, _ = replayed(state, [op("played", T0 + 5)])
+    assert after is not None and after.completed_count == 1 and after.position_ms == 60_000
+    # A reset replayed over a write made after it (by another instance) keeps the state; over an older
+    # one it deletes it, and the entries from before it stay out on the next replay.
+    assert replayed(state, [op("reset", T0 + 5)])[0] == state[0]
+    gone = replayed(state, [op("reset", T0 + 20)])
+    assert gone[0] is None and replayed(gone, [progress(T0 + 10), op("played", T0 + 11)])[0] is None
+    # A start from before a hide does not show the item again when replayed.
+    hidden = made((None, rules.Seen()), [progress(T0 + 1, "start"), op("hidden", T0 + 2)])
+    assert replayed(hidden, [progress(T0 + 1, "start")])[0].hidden  # type: ignore[union-attr]
+
+
 # --- the pure decisions -----------------------------------------------------------------------------
 
 def mark(run_id: str = "a", last_save_s: int = 1000, started_s: int = 900, duration_s: int = 0,
