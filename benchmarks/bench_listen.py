@@ -30,13 +30,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import orjson
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.bench_listeners import make_keys, serve  # noqa: E402
 from benchmarks.bench_stream import process_cpu, ratio  # noqa: E402
+from benchmarks.results import write_json  # noqa: E402
 from revenge.library.ids import item_id  # noqa: E402
 from revenge.loadtest.playlist import choose_variant, parse_media, parse_multivariant  # noqa: E402
 from tests.mediagen import write_audio  # noqa: E402
@@ -168,9 +168,7 @@ def main() -> int:
         print(f"  {name:<14} CPU {r['cpu_s']['ours_p50']:>7g} / {r['cpu_s']['ffmpeg_p50']:<7g} s "
               f"{r['cpu_s']['ratio']:>6.3f}   first audio {r['first_audio_ms']['ours_p50']:>7g} / "
               f"{r['first_audio_ms']['ffmpeg_p50']:<7g} ms {r['first_audio_ms']['ratio']:>6.3f}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
-    print(f"  written: {args.out}")
+    write_json(args.out, results)
     return 0
 
 

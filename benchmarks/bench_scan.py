@@ -46,6 +46,7 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.results import write_json  # noqa: E402
 from revenge.config import load_settings  # noqa: E402
 from revenge.library.catalog import Catalog  # noqa: E402
 from revenge.library.scan import scan_library  # noqa: E402
@@ -393,9 +394,7 @@ def main() -> int:
         print(f"bench_scan ({os.cpu_count()} CPUs, repeats={args.repeats})")
         for key, value in rows:
             print(f"  {key:<{width}}  {value}")
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
-        print(f"  written: {args.out}")
+        write_json(args.out, result)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0

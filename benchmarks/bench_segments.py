@@ -39,7 +39,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import orjson
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -49,6 +48,7 @@ from starlette.routing import Route
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.results import write_json  # noqa: E402
 from revenge.config import Settings  # noqa: E402
 from revenge.hls.profiles import PROFILES  # noqa: E402
 from revenge.hls.rendition import prepare_rendition  # noqa: E402
@@ -288,9 +288,7 @@ def main() -> int:
             print(f"  {section}")
             for key_name, value in values.items():
                 print(f"    {key_name:<34} {value}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
-    print(f"  written: {args.out}")
+    write_json(args.out, results)
     return 0
 
 

@@ -30,13 +30,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import orjson
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.bench_listeners import make_keys, serve  # noqa: E402
 from benchmarks.bench_segments import median_ms  # noqa: E402
+from benchmarks.results import write_json  # noqa: E402
 from revenge.library.ids import item_id  # noqa: E402
 from tests.mediagen import write_audio  # noqa: E402
 
@@ -145,9 +145,7 @@ def main() -> int:
         ttfb, cpu = r["ttfb_ms"], r["cpu_s"]
         print(f"  {fmt:<8}{ttfb['ours_p50']:>9g} / {ttfb['ffmpeg_p50']:<14g}{ttfb['ratio']:>7.3f}   "
               f"{cpu['ours_p50']:>7g} / {cpu['ffmpeg_p50']:<12g}{cpu['ratio']:>7.3f}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
-    print(f"  written: {args.out}")
+    write_json(args.out, results)
     return 0
 
 
