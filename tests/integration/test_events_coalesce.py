@@ -74,7 +74,7 @@ async def test_with_window_zero_every_update_is_an_event() -> None:
 async def test_nothing_is_kept_for_a_user_nobody_listens_to_but_the_device_list_knows() -> None:
     events = service(window_ms=0)
     try:
-        applied(events, 42_000, user="2")
+        applied(events, 42_000, event="pause", user="2")  # paused: the listed position does not move on
         assert (await events.log.replay("2", None)).newest_id is None  # no event was even numbered
         [device] = await events.devices("2")
         assert (device["device_id"], device["item_id"], device["position_seconds"]) == ("laptop", "a", 42.0)
