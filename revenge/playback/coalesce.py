@@ -32,7 +32,6 @@ class Coalescer(Generic[K, V]):
     def __init__(self, window_ms: int) -> None:
         self.window_ms = window_ms
         self._slots: dict[K, _Slot[V]] = {}
-        self._held = 0
 
     def offer(self, key: K, value: V, now_ms: int, urgent: bool = False) -> bool:
         """True: send ``value`` now. False: it is held (``due`` gives it, or a newer value, later)."""
@@ -46,13 +45,11 @@ class Coalescer(Generic[K, V]):
                 self._drop_held(slot)
                 slot.sent_ms = now_ms
             return True
-        if not slot.has_held:
-            self._held += 1
         slot.held, slot.has_held = value, True
         return False
 
     def due(self, now_ms: int) -> list[V]:
-        """The held values whose window has ended, oldest key first; forgets quiet keys."""
+        """The held values whose window has ended, keys in the order first seen; forgets quiet keys."""
         out: list[V] = []
         for key, slot in list(self._slots.items()):
             if now_ms - slot.sent_ms < self.window_ms:
@@ -73,9 +70,8 @@ class Coalescer(Generic[K, V]):
         return min(s.sent_ms for s in self._slots.values()) + self.window_ms
 
     def held(self) -> int:
-        return self._held
+        return sum(s.has_held for s in self._slots.values())
 
-    def _drop_held(self, slot: _Slot[V]) -> None:
-        if slot.has_held:
-            self._held -= 1
-            slot.held, slot.has_held = None, False
+    @staticmethod
+    def _drop_held(slot: _Slot[V]) -> None:
+        slot.held, slot.has_held = None, False
