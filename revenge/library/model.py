@@ -58,6 +58,16 @@ class Chapter:
     end_ms: int
 
 
+def duration_ms_of(samples: int, rate: int) -> int:
+    return samples * 1000 // rate if rate > 0 else 0
+
+
+def bit_rate_of(size: int, samples: int, rate: int) -> int:
+    """Bits per second of ``size`` bytes holding ``samples`` at ``rate``."""
+    seconds = samples / rate if rate > 0 else 0
+    return int(size * 8 / seconds) if seconds > 0 else 0
+
+
 @dataclass(frozen=True, slots=True)
 class Item:
     id: str
@@ -83,7 +93,7 @@ class Item:
         samples = sum(f.sample_count if f.sample_rate == rate else f.sample_count * rate // f.sample_rate
                       for f in self.files)
         object.__setattr__(self, "sample_count", samples)
-        object.__setattr__(self, "duration_ms", samples * 1000 // rate)
+        object.__setattr__(self, "duration_ms", duration_ms_of(samples, rate))
 
     @property
     def first(self) -> MediaFile:
@@ -111,6 +121,4 @@ class Item:
 
     @property
     def bit_rate(self) -> int:
-        total_bits = sum(f.size for f in self.files) * 8
-        seconds = self.sample_count / self.sample_rate
-        return int(total_bits / seconds) if seconds > 0 else 0
+        return bit_rate_of(sum(f.size for f in self.files), self.sample_count, self.sample_rate)

@@ -18,7 +18,7 @@ import orjson
 from revenge.library.browse import Ref, Track
 from revenge.library.grouping import album_id as album_id_of
 from revenge.library.grouping import track_artists
-from revenge.library.model import Item
+from revenge.library.model import Item, bit_rate_of, duration_ms_of
 from revenge.library.tags import Tags
 
 
@@ -97,12 +97,10 @@ def _summary(row: Sequence[Any]) -> TrackSummary:
      path, container, codec, size, rate, channels, samples, raw_tags, artists) = row
     tags: Mapping[str, Any] = orjson.loads(raw_tags)
     bpm = tags.get("bpm")
-    # Item's own arithmetic for one file (duration_ms, bit_rate), so both ways agree to the unit.
-    seconds = samples / rate if rate else 0
     return TrackSummary(
         item_id, type_, title, artist, album, album_artist, track_number, disc_number, genre, album_id,
-        _artists(artists), path, container, codec, size, samples * 1000 // rate if rate else 0,
-        int(size * 8 / seconds) if seconds > 0 else 0, rate, channels, tags.get("year"),
+        _artists(artists), path, container, codec, size, duration_ms_of(samples, rate),
+        bit_rate_of(size, samples, rate), rate, channels, tags.get("year"),
         bpm, tags.get("comment"), tags.get("title_sort"), tags.get("mb_recording_id"),
         tuple(tags.get("genres") or ()), tags.get("rg_track_gain"), tags.get("rg_track_peak"),
         tags.get("rg_album_gain"), tags.get("rg_album_peak"))
