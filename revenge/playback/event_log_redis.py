@@ -58,7 +58,7 @@ def listening_key(user_id: str) -> str:
     return f"rv:{{{user_id}}}:listening"
 
 
-def parse_message(data: bytes, wanted: Callable[[str], bool] = lambda _: True) -> tuple[str, Event] | None:
+def parse_message(data: bytes, wanted: Callable[[str], bool]) -> tuple[str, Event] | None:
     """A channel message ``<user>\\n<id>\\n<body>`` as (user id, event); None when damaged or not for
     a ``wanted`` user (one nobody here listens to is not decoded)."""
     try:
