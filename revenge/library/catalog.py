@@ -351,11 +351,12 @@ class Catalog:
         tags = probes[0].tags
         with self._write_lock:
             db = self._tx()
-            if db.execute("SELECT 1 FROM items WHERE id = ?", (item.id,)).fetchone() is not None:
-                unlink_items(db, [item.id], self._dirty)  # a new item has no links: skip six queries
-            db.execute("DELETE FROM files WHERE item_id = ?", (item.id,))
-            db.execute("DELETE FROM chapters WHERE item_id = ?", (item.id,))
-            db.execute(
+            stored = db.execute("SELECT 1 FROM items WHERE id = ?", (item.id,)).fetchone() is not None
+            if stored:  # a new item has no links, files or chapters to clear
+                unlink_items(db, [item.id], self._dirty)
+                db.execute("DELETE FROM files WHERE item_id = ?", (item.id,))
+                db.execute("DELETE FROM chapters WHERE item_id = ?", (item.id,))
+            cursor = db.execute(
                 "INSERT INTO items(id, type, title, artist, album, album_artist, track_number, disc_number, "
                 "genre, fingerprint, root, relative, sort_key, search, seen_scan, updated_at, added_at, "
                 "album_id, year, content) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
@@ -384,7 +385,7 @@ class Catalog:
                 [(item.id, c.index, c.title, c.start_ms, c.end_ms) for c in item.chapters],
             )
             db.executemany("DELETE FROM failures WHERE path = ?", [(p.file.path,) for p in probes])
-            link_item(db, item, tags, self._dirty)
+            link_item(db, item, tags, self._dirty, None if stored else cursor.lastrowid)
 
     def remove_item(self, item_id: str) -> None:
         """Forget one item (its files and chapters go with it)."""

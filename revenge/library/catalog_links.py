@@ -85,10 +85,11 @@ def unlink_items(db: sqlite3.Connection, item_ids: Sequence[str], dirty: Dirty) 
         db.execute(f"DELETE FROM item_genres WHERE item_id IN ({marks})", chunk)
 
 
-def link_item(db: sqlite3.Connection, item: Item, tags: Tags, dirty: Dirty) -> None:
+def link_item(db: sqlite3.Connection, item: Item, tags: Tags, dirty: Dirty, rowid: int | None = None) -> None:
     """After an item is stored (its old links already unlinked): its search row, and for a track its
-    artists and genres."""
-    rowid = db.execute("SELECT rowid FROM items WHERE id = ?", (item.id,)).fetchone()[0]
+    artists and genres. ``rowid``: the item's row, when the caller knows it (it just inserted it)."""
+    if rowid is None:
+        rowid = db.execute("SELECT rowid FROM items WHERE id = ?", (item.id,)).fetchone()[0]
     if item.type != "track":
         db.execute("INSERT INTO search_items(rowid, title, artist, album, extra) VALUES (?,?,?,?,?)",
                    (rowid, item.title, item.artist or "", item.album or "",

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -20,11 +22,12 @@ from pathlib import Path
 from revenge.config import Settings
 from revenge.library.assemble import build_item
 from revenge.library.catalog import Catalog
-from revenge.library.identity import clear_kept, item_at, new_item_id, set_content
+from revenge.library.identity import Place, clear_kept, item_at, new_item_id, set_content
 from revenge.library.ids import fingerprint, item_id, relative_key, unit_content
 from revenge.library.layout import RootWalk, Unit
 from revenge.library.model import ItemType
 from revenge.library.probe import Probe, ProbeError, file_content, probe_file
+from revenge.library.probe_pool import ProbePool
 from revenge.library.scan_status import ProgressBar, ScanReport, ScanStatus
 from revenge.library.shared_ids import SharedIds
 
@@ -35,6 +38,25 @@ BATCH_SECONDS = 1.0  # … or this long, so items appear while a long scan runs
 _REPORTED_FAILURES = 20
 # (item id, the unit's files, the embedded art id of each file probed just now, by path)
 UnitHook = Callable[[str, tuple[Path, ...], Mapping[str, str | None]], None]
+
+
+@dataclass(frozen=True, slots=True)
+class UnitLook:
+    """A unit's files as the scan found them, and what the catalog knows of each (``UnitScanner.look``)."""
+
+    unit: Unit
+    present: list[tuple[Path, int, int]]  # (path, size, mtime_ns) of the files there now
+    fingerprint: str  # of those paths, sizes and mtimes ("" when none is there)
+    place: Place | None  # the item the catalog has at the unit's place
+    # None: the unit is unchanged (or empty). Else per present file: its stored probe (unchanged file),
+    # the reason it failed before (unchanged since), or None: it must be probed.
+    known: list[Probe | str | None] | None
+
+    @property
+    def to_probe(self) -> list[Path]:
+        if self.known is None:
+            return []
+        return [path for (path, _, _), known in zip(self.present, self.known, strict=True) if known is None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,9 +103,11 @@ class UnitScanner:
     """Brings the catalog in step with one unit of the layout: probes what changed, records failures."""
 
     def __init__(self, catalog: Catalog, status: ScanStatus, generation: int,
-                 on_file: Callable[[str], None], shared: SharedIds | None = None) -> None:
+                 on_file: Callable[[str], None], shared: SharedIds | None = None,
+                 pool: ProbePool | None = None) -> None:
         self.catalog = catalog
         self.shared = shared
+        self.pool = pool  # probes ahead on worker processes (a full scan); None: probe inline
         self.status = status
         self.generation = generation
         self.report = ScanReport()
@@ -106,17 +130,11 @@ class UnitScanner:
     def unit(self, unit: Unit) -> ScannedUnit:
         """Scan one unit: the id of its item (the path's own when nothing of it could be used), and
         the embedded art its freshly probed files hold."""
-        art: dict[str, str | None] = {}
-        found: list[str | None] = [None]
-        uid = self._unit(unit, art, found)
-        if self.shared is not None and found[0] is not None:
-            self.shared.publish(uid, unit.type, unit.relative, found[0] or None)
-        return ScannedUnit(uid, art)
+        return self.apply(self.look(unit))
 
-    def _unit(self, unit: Unit, art: dict[str, str | None], found: list[str | None]) -> str:
-        """``found[0]``: set to the unit's audio ("" unknown) once an item of it is stored."""
-        root = str(unit.root)
-        uid = item_id(unit.type, unit.relative)
+    def look(self, unit: Unit) -> UnitLook:
+        """What the catalog knows of ``unit``'s files as they are now (reads only: a scan looks ahead
+        of the unit it applies, to probe on worker processes meanwhile)."""
         present: list[tuple[Path, int, int]] = []
         for path in unit.files:
             try:
@@ -124,12 +142,47 @@ class UnitScanner:
             except OSError:
                 continue  # vanished since it was listed
             present.append((path, st.st_size, st.st_mtime_ns))
+        if not present:
+            return UnitLook(unit, present, "", None, None)
+        unit_fingerprint = fingerprint((str(p), size, mtime) for p, size, mtime in present)
+        place = item_at(self.catalog, str(unit.root), unit.relative)
+        if place is not None and place.fingerprint == unit_fingerprint:
+            return UnitLook(unit, present, unit_fingerprint, place, None)
+        known: list[Probe | str | None] = []
+        for path, size, mtime in present:
+            stored = self.catalog.stored_probe(str(path), size, mtime)
+            known.append(stored if stored is not None else self.catalog.known_failure(str(path), size, mtime))
+        return UnitLook(unit, present, unit_fingerprint, place, known)
+
+    def apply(self, look: UnitLook) -> ScannedUnit:
+        """Bring the catalog in step with a unit as ``look`` found it (probing what it must)."""
+        art: dict[str, str | None] = {}
+        found: list[str | None] = [None]
+        try:
+            uid = self._apply(look, art, found)
+        finally:
+            if self.pool is not None:
+                for path in look.to_probe:
+                    self.pool.forget(path)  # submitted ahead but not needed after all
+        if self.shared is not None and found[0] is not None:
+            self.shared.publish(uid, look.unit.type, look.unit.relative, found[0] or None)
+        return ScannedUnit(uid, art)
+
+    def _probe(self, path: Path) -> Probe:
+        if self.pool is not None:
+            return self.pool.result(path)
+        return probe_file(path, self.catalog.artist_separators)
+
+    def _apply(self, look: UnitLook, art: dict[str, str | None], found: list[str | None]) -> str:
+        """``found[0]``: set to the unit's audio ("" unknown) once an item of it is stored."""
+        unit, present, place = look.unit, look.present, look.place
+        root = str(unit.root)
+        uid = item_id(unit.type, unit.relative)
         self.report.files_seen += len(present)
         self.status.add(files_seen=len(present))
         if not present:
             return uid
-        unit_fingerprint = fingerprint((str(p), size, mtime) for p, size, mtime in present)
-        place = item_at(self.catalog, root, unit.relative)
+        unit_fingerprint = look.fingerprint
         if place is None:
             state = self.catalog.item_state(uid)
             if state is not None and state[2] == self.generation and state[1] != root \
@@ -138,7 +191,8 @@ class UnitScanner:
                 for path, size, mtime in present:
                     self._fail(unit, path, size, mtime, f"same path as an item already in {state[1]}")
                 return uid
-        elif place.fingerprint == unit_fingerprint:
+        if look.known is None:
+            assert place is not None
             # Unreadable files of a book stay listed as failures while the book is unchanged.
             self.catalog.touch_item(place.id, [str(p) for p, _, _ in present], self.generation)
             content = place.content
@@ -151,22 +205,20 @@ class UnitScanner:
             self.status.add(unchanged=len(present))
             return place.id
         probes: list[Probe] = []
-        for path, size, mtime in present:
+        for (path, size, mtime), known in zip(present, look.known, strict=True):
             if self.status.cancelled:
                 return uid
             self._on_file(relative_key(path.relative_to(unit.root).parts))
-            stored = self.catalog.stored_probe(str(path), size, mtime)
-            if stored is not None:
-                probes.append(stored)
+            if isinstance(known, Probe):
+                probes.append(known)
                 self.report.unchanged += 1
                 self.status.add(unchanged=1)
                 continue
-            reason = self.catalog.known_failure(str(path), size, mtime)
-            if reason is not None:
-                self._fail(unit, path, size, mtime, reason, known=True)
+            if known is not None:
+                self._fail(unit, path, size, mtime, known, known=True)
                 continue
             try:
-                probe = probe_file(path, self.catalog.artist_separators)
+                probe = self._probe(path)
             except ProbeError as exc:
                 self.report.probed += 1
                 self.status.add(probed=1)
@@ -252,7 +304,9 @@ def scan_library(settings: Settings, catalog: Catalog, status: ScanStatus,
 
     generation = catalog.begin_scan()
     shared = shared_ids(settings, roots)
-    scanner = UnitScanner(catalog, status, generation, on_file, shared)
+    workers = settings.scan_workers or os.cpu_count() or 1
+    pool = ProbePool(workers, catalog.artist_separators, probe_file)
+    scanner = UnitScanner(catalog, status, generation, on_file, shared, pool)
     report = scanner.report
     error: str | None = None
     try:
@@ -263,15 +317,29 @@ def scan_library(settings: Settings, catalog: Catalog, status: ScanStatus,
             shared.prefetch(units)
         status.set_phase("scanning", files_total=sum(len(u.files) for u in units))
         batch = _Batch(catalog)
-        for unit in units:
-            if status.cancelled:
-                break
-            scanned = scanner.unit(unit)
+
+        def apply(look: UnitLook) -> None:
+            scanned = scanner.apply(look)
             if on_unit is not None:  # hook: cover art (library/art_index)
-                on_unit(scanned.uid, unit.files, scanned.embedded_art)
+                on_unit(scanned.uid, look.unit.files, scanned.embedded_art)
             batch.step()
             if bar is not None:
                 bar.draw(status.as_dict(), current[0])
+
+        # Units are looked at ahead of the one applied, so the pool probes their files meanwhile;
+        # they are applied in order, so the catalog ends as an inline scan leaves it.
+        ahead: deque[UnitLook] = deque()
+        for unit in units:
+            if status.cancelled:
+                break
+            look = scanner.look(unit)
+            for path in look.to_probe:
+                pool.submit(path)
+            ahead.append(look)
+            while ahead and (len(ahead) > pool.capacity or pool.in_flight > pool.capacity):
+                apply(ahead.popleft())
+        while ahead and not status.cancelled:
+            apply(ahead.popleft())
         batch.flush()
         report.cancelled = status.cancelled
         for walk in walks:
@@ -297,6 +365,7 @@ def scan_library(settings: Settings, catalog: Catalog, status: ScanStatus,
             catalog.commit()  # keep what was scanned: every committed item is complete on its own
         raise
     finally:
+        pool.close()
         if shared is not None:
             shared.close()  # publishes what is left
         report.seconds = time.monotonic() - started
