@@ -214,7 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(rotate)
     secret.set_defaults(func=cmd_secret)
 
-    from revenge.loadtest.command import add_arguments as bench_arguments
+    from revenge.loadtest.arguments import add_arguments as bench_arguments
 
     bench = sub.add_parser("bench", help="simulate N listeners against a running server (load test)")
     bench_arguments(bench)

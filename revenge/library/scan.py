@@ -18,6 +18,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from revenge.config import Settings
 from revenge.library.assemble import build_item
@@ -29,7 +30,9 @@ from revenge.library.model import ItemType
 from revenge.library.probe import Probe, ProbeError, file_content, probe_file
 from revenge.library.probe_pool import ProbePool
 from revenge.library.scan_status import ProgressBar, ScanReport, ScanStatus
-from revenge.library.shared_ids import SharedIds
+
+if TYPE_CHECKING:
+    from revenge.library.shared_ids import SharedIds
 
 log = logging.getLogger("revenge.scan")
 
@@ -264,6 +267,8 @@ def shared_ids(settings: Settings, roots: list[tuple[Path, ItemType]]) -> Shared
     """The identity map of the instances sharing ``settings.store`` (None with SQLite: one instance)."""
     if settings.store == "sqlite":
         return None
+    from revenge.library.shared_ids import SharedIds  # imports redis: only when there is one
+
     return SharedIds(settings.store, settings.store_timeout_seconds, roots)
 
 
