@@ -46,7 +46,7 @@ class Settings:
     scan_on_start: bool = True
     watch: bool = True  # apply changes to the folders within seconds (library/watch)
     scan_interval_seconds: float = 3600.0  # also scan incrementally this often; 0: never
-    scan_workers: int = 0  # processes probing files in a scan; 0: one per CPU; 1: none (inline)
+    scan_workers: int = -1  # processes probing files for a scan; -1: one fewer than the CPUs; 0: none
     # Split artist and album artist tags at these (e.g. [";", " / "]); none: as tagged (AC/DC is one)
     artist_separators: tuple[str, ...] = ()
     # Server
@@ -270,7 +270,8 @@ def _validate(s: Settings) -> None:
            "artist_separators", "must be at most 8 separators of 1..8 characters")
     _check(s.scan_interval_seconds == 0 or 1 <= s.scan_interval_seconds <= 604_800, "scan_interval_seconds",
            "must be 0 (off) or 1..604800 seconds")
-    _check(0 <= s.scan_workers <= 64, "scan_workers", "must be 0 (one per CPU) or 1..64 processes")
+    _check(-1 <= s.scan_workers <= 64, "scan_workers",
+           "must be -1 (one fewer than the CPUs), 0 (probe in the scanning thread) or 1..64 processes")
     _check(0 <= s.port <= 65535, "port", f"must be 0..65535, got {s.port}")
     _check(s.log_level in ("critical", "error", "warning", "info", "debug", "trace"), "log_level",
            f"must be one of critical, error, warning, info, debug, trace; got {s.log_level!r}")

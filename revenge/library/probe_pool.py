@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -45,9 +46,9 @@ def probe_chunk(probe: ProbeFunction, paths: Sequence[Path], separators: Sequenc
 
 
 class ProbePool:
-    """Probes ``submit``-ted files on ``workers`` processes, ``CHUNK`` files a task; ``result`` answers
-    in any order the caller asks, probing inline a file never submitted. Not thread-safe: one scanning
-    thread owns it."""
+    """Probes ``submit``-ted files on ``workers`` processes (0: none), ``CHUNK`` files a task;
+    ``result`` answers in any order the caller asks, probing inline a file never submitted. Not
+    thread-safe: one scanning thread owns it."""
 
     def __init__(self, workers: int, artist_separators: Sequence[str] = (),
                  probe: ProbeFunction = probe_file, min_pooled: int | None = None) -> None:
@@ -58,6 +59,8 @@ class ProbePool:
         self._executor: ProcessPoolExecutor | None = None
         self._gathering: list[Path] = []  # submitted, not yet handed to a worker
         self._chunks: dict[Path, tuple[Future[list[Outcome]], int]] = {}  # handed over: (task, index)
+        self._answered = False  # a worker has answered
+        self._can_run: bool | None = None  # see _workers_can_run
 
     @property
     def in_flight(self) -> int:
@@ -67,14 +70,14 @@ class ProbePool:
     def capacity(self) -> int:
         """How many files (or units) the caller may have ahead before it takes a result: before the
         pool starts, enough to start it."""
-        if self.workers <= 1:
+        if self.workers < 1:
             return 0
         if self._executor is None:
             return self._min_pooled
         return self.workers * AHEAD_PER_WORKER * CHUNK
 
     def submit(self, path: Path) -> None:
-        if self.workers <= 1 or path in self._chunks or path in self._gathering:
+        if self.workers < 1 or path in self._chunks or path in self._gathering:
             return
         self._gathering.append(path)
         if self._executor is None:
@@ -99,6 +102,7 @@ class ProbePool:
             outcome = future.result()[index]
         except BrokenProcessPool:
             return self._after_crash(path)
+        self._answered = True
         if isinstance(outcome, Exception):
             raise outcome
         return outcome
@@ -126,13 +130,31 @@ class ProbePool:
     def _new_executor(self, workers: int) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
 
+    def _workers_can_run(self) -> bool:
+        """Whether a worker process starts and answers at all (asked once, after the first crash
+        before any probe came back: a program that starts the pool from an unguarded main module,
+        or a system that cannot spawn, would otherwise fail every file)."""
+        if self._can_run is None:
+            probe = self._new_executor(1)
+            try:
+                self._can_run = probe.submit(os.getpid).result() > 0
+            except (BrokenProcessPool, OSError):
+                self._can_run = False
+            finally:
+                probe.shutdown(wait=False, cancel_futures=True)
+        return self._can_run
+
     def _after_crash(self, path: Path) -> Probe:
-        log.warning("a probe worker died; probing %s again on its own", path)
         ahead = list(self._chunks)
         self._chunks.clear()
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
         self._executor = None
+        if not self._answered and not self._workers_can_run():
+            log.error("probe worker processes cannot run here: probing in the scanning thread")
+            self.workers = 0
+            return self._probe(path, self._separators)
+        log.warning("a probe worker died; probing %s again on its own", path)
         alone = self._new_executor(1)
         try:
             outcome = alone.submit(probe_chunk, self._probe, [path], self._separators).result()[0]

@@ -309,7 +309,7 @@ def scan_library(settings: Settings, catalog: Catalog, status: ScanStatus,
 
     generation = catalog.begin_scan()
     shared = shared_ids(settings, roots)
-    workers = settings.scan_workers or os.cpu_count() or 1
+    workers = settings.scan_workers if settings.scan_workers >= 0 else (os.cpu_count() or 1) - 1
     pool = ProbePool(workers, catalog.artist_separators, probe_file)
     scanner = UnitScanner(catalog, status, generation, on_file, shared, pool)
     report = scanner.report

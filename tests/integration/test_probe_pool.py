@@ -3,6 +3,7 @@ worker that dies fail only their file."""
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import sqlite3
 from collections.abc import Sequence
@@ -125,11 +126,36 @@ def test_a_worker_that_dies_fails_only_the_file_it_died_on(tmp_path: Path) -> No
         pool.close()
 
 
-def test_one_worker_means_no_pool(tmp_path: Path) -> None:
+def test_no_workers_means_probing_inline(tmp_path: Path) -> None:
     paths = _tracks(tmp_path, 3)
-    pool = ProbePool(1, probe=crashing_probe, min_pooled=1)
+    pool = ProbePool(0, probe=crashing_probe, min_pooled=1)
     for path in paths:
         pool.submit(path)
     assert pool.in_flight == 0 and pool.capacity == 0
     assert pool.result(paths[1]).file.sample_count == 4411
     pool.close()
+
+
+def _die_at_start() -> None:
+    os._exit(71)
+
+
+class _UnstartablePool(ProbePool):
+    """Workers that die as they start: what a program starting the pool from an unguarded main module
+    (or a system that cannot spawn) gets."""
+
+    def _new_executor(self, workers: int) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_die_at_start)
+
+
+def test_workers_that_cannot_start_fall_back_to_probing_inline(tmp_path: Path) -> None:
+    paths = _tracks(tmp_path, 10)
+    pool = _UnstartablePool(2, min_pooled=2)
+    try:
+        for path in paths:
+            pool.submit(path)
+        assert [pool.result(p).file.sample_count for p in paths] == [4410 + i for i in range(10)]
+        assert pool.workers == 0 and pool.capacity == 0
+    finally:
+        pool.close()
