@@ -99,10 +99,11 @@ class AudioHasher:
         return self._left <= 0
 
     def feed(self, packet: av.Packet) -> None:
-        if self._left > 0 and packet.size:
-            data = bytes(packet)[:self._left]
-            self._hash.update(data)
-            self._left -= len(data)
+        size = packet.size
+        if self._left > 0 and size:
+            # The packet's own buffer, not a copy (a packet supports the buffer protocol).
+            self._hash.update(packet if size <= self._left else memoryview(packet)[:self._left])
+            self._left -= size
 
     def feed_from(self, container: av.container.InputContainer, stream: av.stream.Stream) -> None:
         for packet in container.demux(stream):
