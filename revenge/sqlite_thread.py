@@ -92,12 +92,15 @@ class SqliteThread:
         """``fn(connection)`` on the store's thread, in autocommit mode."""
         return await self._call(fn, transaction=False)
 
-    async def transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def transaction(self, fn: Callable[[sqlite3.Connection], T],
+                          on_commit: Callable[[T], None] | None = None) -> T:
         """``fn(connection)`` on the store's thread inside ``BEGIN IMMEDIATE`` … ``COMMIT``; any exception
-        rolls the whole call back."""
-        return await self._call(fn, transaction=True)
+        rolls the whole call back. ``on_commit(result)`` runs on the same thread once COMMIT succeeded,
+        before the next call starts (what a store keeps in memory follows what is on disk, never ahead)."""
+        return await self._call(fn, transaction=True, on_commit=on_commit)
 
-    async def _call(self, fn: Callable[[sqlite3.Connection], T], transaction: bool) -> T:
+    async def _call(self, fn: Callable[[sqlite3.Connection], T], transaction: bool,
+                    on_commit: Callable[[T], None] | None = None) -> T:
         if self._executor is None:
             raise self._not_open()
 
@@ -115,6 +118,8 @@ class SqliteThread:
                     db.rollback()
                     raise
                 db.commit()
+                if on_commit is not None:
+                    on_commit(result)
                 return result
             except sqlite3.Error as exc:
                 if db.in_transaction:

@@ -7,6 +7,13 @@ read in the same transaction.
 
 Durability: the WAL is fsynced on every commit (``revenge.sqlite_thread`` says why); group commit makes
 that one fsync per batch, not per update.
+
+States cache: the states last written by batches (with their device rows) stay in memory, up to
+``STATE_CACHE_ENTRIES``, so a batch of updates to keys being played reads nothing from the file: reading
+and converting the rows was a third of a batch's time, on the thread that holds the GIL while the event
+loop waits for it. An entry is added only after its transaction committed; the user actions (played,
+hidden, reset) drop theirs; and any commit by another connection (a backup restore, the sqlite3 CLI)
+empties the cache, seen through ``PRAGMA data_version`` at the start of every batch's transaction.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from revenge.progress import rules
 from revenge.progress.durability import SQLITE_DURABILITY, Durability
 from revenge.progress.model import (
     DEFAULT_POLICIES,
+    STATE_FIELD_KINDS,
     STATE_HASH_FIELDS,
     DevicePosition,
     PlayedItem,
@@ -27,6 +35,7 @@ from revenge.progress.model import (
     Policies,
     ProgressState,
     ProgressUpdate,
+    state_values,
 )
 from revenge.sqlite_thread import SqliteThread
 
@@ -85,7 +94,9 @@ def played_sql(order: PlayedOrder) -> str:
             + ", item_id LIMIT ?")
 _UPSERT = (f"INSERT OR REPLACE INTO progress ({_COLUMNS}) "
            f"VALUES ({', '.join('?' for _ in STATE_HASH_FIELDS)})")
-_BOOL_FIELDS = frozenset({"completed", "hidden", "listen_counted"})
+_BOOL_INDEXES = tuple(i for i, name in enumerate(STATE_HASH_FIELDS) if STATE_FIELD_KINDS[name] == "b")
+# About 1 KB each: the keys of a few thousand listeners, held for the next update of each.
+STATE_CACHE_ENTRIES = 8192
 
 Key = tuple[str, str]
 # Keys per query of _load_many: two parameters each, well under SQLite's limit on parameters (32 766).
@@ -104,14 +115,14 @@ def _keys_query(count: int, columns: str, table: str) -> str:
 
 
 def _row_to_state(row: sqlite3.Row | tuple[object, ...], devices: dict[str, DevicePosition]) -> ProgressState:
-    values = dict(zip(STATE_HASH_FIELDS, row, strict=True))
-    for name in _BOOL_FIELDS:
-        values[name] = bool(values[name])
-    return ProgressState(devices=devices, **values)  # type: ignore[arg-type]
+    values = list(row)
+    for index in _BOOL_INDEXES:
+        values[index] = bool(values[index])
+    return ProgressState(*values, devices=devices)  # type: ignore[arg-type]
 
 
-def _state_row(state: ProgressState) -> tuple[object, ...]:
-    return tuple(int(v) if isinstance(v, bool) else v for v in (getattr(state, f) for f in STATE_HASH_FIELDS))
+# A state's row: sqlite3 binds a bool as the integer it is (0/1).
+_state_row = state_values
 
 
 class SqliteStore:
@@ -121,12 +132,17 @@ class SqliteStore:
                  busy_timeout_ms: int = 5000) -> None:
         self._policies = policies
         self._sqlite = SqliteThread(path, "progress", busy_timeout_ms)
+        # Touched on the store's thread only (inside its calls), so never while a call is in flight.
+        self._cache: dict[Key, ProgressState] = {}
+        self._data_version: int | None = None
 
     async def open(self) -> None:
         await self._sqlite.open(_SCHEMA)
 
     async def close(self) -> None:
         await self._sqlite.close()
+        self._cache.clear()
+        self._data_version = None
 
     async def ping(self) -> None:
         await self._sqlite.ping()
@@ -178,6 +194,34 @@ class SqliteStore:
                            "(user_id, item_id, device_id, position_ms, event_ts_ms, updated_ms) "
                            "VALUES (?, ?, ?, ?, ?, ?)", changed)
 
+    def _cached(self, db: sqlite3.Connection, keys: Sequence[Key]) -> dict[Key, ProgressState | None]:
+        """``_load_many`` through the cache; called first thing in a write transaction (which holds the
+        write lock, so ``data_version`` counts every other connection's commit up to now)."""
+        version = db.execute("PRAGMA data_version").fetchone()[0]
+        if version != self._data_version:
+            self._cache.clear()
+            self._data_version = version
+        cache = self._cache
+        found: dict[Key, ProgressState | None] = {}
+        missing: list[Key] = []
+        for key in keys:
+            state = cache.get(key)
+            if state is None:
+                missing.append(key)
+            found[key] = state
+        if missing:
+            found.update(self._load_many(db, missing))
+        return found
+
+    def _remember(self, written: dict[Key, ProgressState]) -> None:
+        """After COMMIT: ``written`` becomes the newest of the cache, the oldest entries go past the bound."""
+        cache = self._cache
+        for key, state in written.items():
+            cache.pop(key, None)
+            cache[key] = state
+        for _ in range(len(cache) - STATE_CACHE_ENTRIES):
+            del cache[next(iter(cache))]
+
     @classmethod
     def _load(cls, db: sqlite3.Connection, user_id: str, item_id: str) -> ProgressState | None:
         return cls._load_many(db, [(user_id, item_id)])[user_id, item_id]
@@ -189,19 +233,21 @@ class SqliteStore:
             return []
         batch = list(updates)
 
+        written: dict[Key, ProgressState] = {}
+
         def work(db: sqlite3.Connection) -> list[ProgressState]:
-            loaded = self._load_many(db, list(dict.fromkeys((u.user_id, u.item_id) for u in batch)))
-            current = dict(loaded)
+            loaded = self._cached(db, list(dict.fromkeys((u.user_id, u.item_id) for u in batch)))
+            policies = self._policies
             results: list[ProgressState] = []
             for update in batch:
                 key = (update.user_id, update.item_id)
-                state = rules.apply_update(current[key], update, self._policies[update.item_type])
-                current[key] = state
+                state = rules.apply_update(written.get(key, loaded[key]), update, policies[update.item_type])
+                written[key] = state
                 results.append(state)
-            self._save_many(db, [(loaded[key], state) for key, state in current.items() if state is not None])
+            self._save_many(db, [(loaded[key], state) for key, state in written.items()])
             return [state.without_devices() for state in results]  # the contract: no device rows
 
-        return await self._sqlite.transaction(work)
+        return await self._sqlite.transaction(work, lambda _: self._remember(written))
 
     async def get(self, user_id: str, item_id: str) -> ProgressState | None:
         return await self._sqlite.run(lambda db: self._load(db, user_id, item_id))
@@ -238,6 +284,7 @@ class SqliteStore:
     async def _modify(self, user_id: str, item_id: str,
                       change: Callable[[ProgressState | None], ProgressState]) -> ProgressState:
         def work(db: sqlite3.Connection) -> ProgressState:
+            self._cache.pop((user_id, item_id), None)  # the next batch reads the row this writes
             before = self._load(db, user_id, item_id)
             after = change(before)
             self._save_many(db, [(before, after)])
@@ -266,6 +313,7 @@ class SqliteStore:
     async def reset(self, user_id: str, item_id: str) -> bool:
         def work(db: sqlite3.Connection) -> bool:
             key = (user_id, item_id)
+            self._cache.pop(key, None)
             cur = db.execute("DELETE FROM progress WHERE user_id = ? AND item_id = ?", key)
             db.execute("DELETE FROM progress_device WHERE user_id = ? AND item_id = ?", key)
             return cur.rowcount > 0
