@@ -121,8 +121,13 @@ def _row_to_state(row: sqlite3.Row | tuple[object, ...], devices: dict[str, Devi
     return ProgressState(*values, devices=devices)  # type: ignore[arg-type]
 
 
-# A state's row: sqlite3 binds a bool as the integer it is (0/1).
-_state_row = state_values
+def _state_row(state: ProgressState) -> tuple[object, ...]:
+    row = list(state_values(state))
+    # Bound as plain ints: sqlite3 would bind a bool too, but only after looking for an adapter for it,
+    # which cost more than the rest of binding the row.
+    for index in _BOOL_INDEXES:
+        row[index] = 1 if row[index] else 0
+    return tuple(row)
 
 
 class SqliteStore:
