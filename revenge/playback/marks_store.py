@@ -11,10 +11,9 @@ from revenge.playback.playlists import PlaylistStore
 
 if TYPE_CHECKING:
     from revenge.config import Settings
-    from revenge.journal_watch import ServerWatch
 
 
-def open_mark_store(settings: Settings, watch: ServerWatch | None = None) -> MarkStore:
+def open_mark_store(settings: Settings) -> MarkStore:
     if settings.store == "sqlite":
         from revenge.playback.marks_sqlite import SqliteMarkStore
 
@@ -26,10 +25,10 @@ def open_mark_store(settings: Settings, watch: ServerWatch | None = None) -> Mar
         return store
     from revenge.playback.journaled import JournaledMarkStore
 
-    return JournaledMarkStore(store, settings.data_dir, settings.store_timeout_seconds, watch=watch)
+    return JournaledMarkStore(store, settings.data_dir, settings.store_timeout_seconds)
 
 
-def open_playlist_store(settings: Settings, watch: ServerWatch | None = None) -> PlaylistStore:
+def open_playlist_store(settings: Settings) -> PlaylistStore:
     if settings.store == "sqlite":
         from revenge.playback.playlists_sqlite import SqlitePlaylistStore
 
@@ -41,7 +40,7 @@ def open_playlist_store(settings: Settings, watch: ServerWatch | None = None) ->
         return store
     from revenge.playback.journaled import JournaledPlaylistStore
 
-    return JournaledPlaylistStore(store, settings.data_dir, settings.store_timeout_seconds, watch=watch)
+    return JournaledPlaylistStore(store, settings.data_dir, settings.store_timeout_seconds)
 
 
 def open_now_playing(settings: Settings) -> NowPlayingStore:
