@@ -7,6 +7,10 @@ the item's files are stat'ed (``is_fresh``: one ``stat`` per file, no read); whe
 differs, ``refresh_item`` (blocking: run it in a thread) probes the changed files again as a scan
 would and stores the item with its new fingerprint, or drops the item when nothing of it is left
 to play. The library watcher makes this rare; a missed event must still not serve a corrupt stream.
+
+With a shared store (``settings.store`` a Redis URL), the new fingerprint is published to the identity
+map the instances share (``library.shared_ids``) as a scan publishes it (``refresh_current``): another
+instance that later meets the audio elsewhere (the file moved) gives it this item's id.
 """
 
 from __future__ import annotations
@@ -14,12 +18,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from revenge.config import Settings
 from revenge.library.catalog import Catalog
 from revenge.library.ids import relative_key
 from revenge.library.layout import Unit
 from revenge.library.model import Item
-from revenge.library.scan import UnitScanner
+from revenge.library.scan import UnitScanner, library_roots, shared_ids
 from revenge.library.scan_status import ScanStatus
+from revenge.library.shared_ids import SharedIds
 
 
 def is_fresh(item: Item) -> bool:
@@ -34,10 +40,22 @@ def is_fresh(item: Item) -> bool:
     return True
 
 
-def refresh_item(catalog: Catalog, item_id: str) -> Item | None:
+def refresh_current(settings: Settings, catalog: Catalog, item_id: str) -> Item | None:
+    """``refresh_item`` publishing to the shared identity map when ``settings.store`` is one (a
+    connection for this refresh only: refreshes are rare). Blocking."""
+    shared = shared_ids(settings, library_roots(settings))
+    try:
+        return refresh_item(catalog, item_id, shared)
+    finally:
+        if shared is not None:
+            shared.close()  # publishes what the probe found (a store down: a warning, no failure)
+
+
+def refresh_item(catalog: Catalog, item_id: str, shared: SharedIds | None = None) -> Item | None:
     """The item ``item_id`` as its files are now: probed again where they changed, stored under its
-    new fingerprint; None (and gone from the catalog) when none of its files is left or readable.
-    Blocking; one refresh at a time per catalog (a second caller gets the first one's result)."""
+    new fingerprint (published to ``shared`` as a scan does); None (and gone from the catalog) when
+    none of its files is left or readable. Blocking; one refresh at a time per catalog (a second
+    caller gets the first one's result)."""
     with catalog.refresh_lock:
         item = catalog.get_item(item_id)
         if item is None or is_fresh(item):
@@ -52,8 +70,10 @@ def refresh_item(catalog: Catalog, item_id: str) -> Item | None:
                            and relative_key(first.relative_to(root).parts) != relative)
             unit = Unit(item.type, Path(root), relative, present, folder_book)
             # Stamped with the scan that last saw it, so a running scan still counts it as its own.
-            UnitScanner(catalog, ScanStatus(), seen_scan, lambda _: None).unit(unit)
+            UnitScanner(catalog, ScanStatus(), seen_scan, lambda _: None, shared).unit(unit)
             catalog.commit()
+            if shared is not None:
+                shared.flush()
             item = catalog.get_item(item_id)
             if item is not None and is_fresh(item):
                 return item

@@ -16,7 +16,7 @@ from starlette.responses import Response
 from revenge.hls.progressive import choose_format
 from revenge.library import browse
 from revenge.library.art import ART_SIZES, DEFAULT_ART_SIZE, is_art_id
-from revenge.library.freshness import is_fresh, refresh_item
+from revenge.library.freshness import is_fresh, refresh_current
 from revenge.library.lyrics import Lyrics, find_lyrics
 from revenge.library.model import Item
 from revenge.subsonic.envelope import GENERIC, SubsonicError, not_found
@@ -72,7 +72,8 @@ async def current_item(call: Call, name: str = "id") -> Item:
     if item is None:
         raise not_found("Song")
     if not is_fresh(item):
-        item = await anyio.to_thread.run_sync(refresh_item, call.state.catalog, item.id)
+        item = await anyio.to_thread.run_sync(refresh_current, call.state.settings, call.state.catalog,
+                                              item.id)
         if item is None:
             raise not_found("Song")
     return item

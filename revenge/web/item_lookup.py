@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import anyio.to_thread
 
-from revenge.library.freshness import is_fresh, refresh_item
+from revenge.library.freshness import is_fresh, refresh_current
 from revenge.library.model import Item, is_valid_item_id
 from revenge.web.conn import Conn, app_state
 from revenge.web.errors import ApiError, bad_request, not_found
@@ -33,7 +33,8 @@ async def get_current_item_or_404(conn: Conn) -> Item:
     item = get_item_or_404(conn)
     if is_fresh(item):
         return item
-    current = await anyio.to_thread.run_sync(refresh_item, app_state(conn).catalog, item.id)
+    state = app_state(conn)
+    current = await anyio.to_thread.run_sync(refresh_current, state.settings, state.catalog, item.id)
     if current is None:
         raise ApiError(404, "file_missing", "the item's file is gone or no longer readable; it was dropped "
                        "from the library (GET /api/v1/library/failures says why)", "item_id")

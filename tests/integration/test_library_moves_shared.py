@@ -6,15 +6,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import redis
 
 from revenge.library.catalog import Catalog
 from revenge.library.ids import item_id
 from revenge.library.scan import scan_library
 from revenge.library.scan_status import ScanReport, ScanStatus
-from revenge.library.shared_ids import PATHS_KEY, PLACES_KEY, SharedIds
+from revenge.library.shared_ids import PATHS_KEY, PLACES_KEY, SharedIds, content_key
 from revenge.redis_scripts import key_guard_lua
-from tests.live import test_settings
+from tests.live import add_user, live_server, test_settings
 from tests.mediagen import write_audio
 from tests.redisfix import (
     RedisServer,
@@ -109,3 +110,44 @@ def test_the_publish_script_declares_its_keys(tmp_path: Path, redis_server: Redi
     finally:
         client.close()
     assert shared.published == 2 and not shared.down
+
+
+def test_a_file_replaced_in_place_and_reprobed_on_request_publishes_its_new_audio(
+        tmp_path: Path, redis_server: RedisServer) -> None:  # noqa: F811
+    """Instance A re-probes a file replaced in place when a player asks for it (no scan, no watcher)
+    and publishes the new audio: after the file moves, instance B, scanning with an empty catalog, finds
+    the moved audio's id in the shared map (without the publish it derived a new id from the path)."""
+    music = make_library(tmp_path / "music")
+    data_a = tmp_path / "a"
+    key = add_user(data_a, "alice")
+    settings = test_settings(data_a, library=(music,), store=redis_server.url, watch=False)
+    one = item_id("track", "A/one.mp3")
+    with live_server(settings) as live, httpx.Client(base_url=live.url, timeout=60,
+                                                     headers={"Authorization": f"Bearer {key}"}) as client:
+        write_audio(music / "A" / "one.mp3", seconds=2.0, freq=990, tags={"title": "One"})  # in place
+        response = client.get(f"/api/v1/stream/{one}/aac-128/index.m3u8")
+        assert response.status_code == 200, response.text
+    a = Catalog(data_a / "catalog.db")
+    try:
+        refreshed = a.get_item(one)
+        assert refreshed is not None and refreshed.duration_ms > 1500  # the new audio, re-probed
+        with a.writing() as db:
+            (new_content,) = db.execute("SELECT content FROM items WHERE id = ?", (one,)).fetchone()
+    finally:
+        a.close()
+    client_r = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    try:
+        assert one in client_r.smembers(content_key("track", new_content))
+    finally:
+        client_r.close()
+    (music / "B").mkdir()
+    (music / "A" / "one.mp3").rename(music / "B" / "renamed.mp3")
+    b = new_catalog(tmp_path / "b")
+    try:
+        report = scan(music, b, tmp_path / "b", redis_server.url)
+        assert report.items_moved == 1
+        assert ids_by_place(b, music)["B/renamed.mp3"] == one
+        with b.writing() as db:
+            assert db.execute("SELECT content FROM items WHERE id = ?", (one,)).fetchone() == (new_content,)
+    finally:
+        b.close()
