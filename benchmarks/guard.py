@@ -79,13 +79,13 @@ def _seek_p50_ratio(result: Mapping[str, Any]) -> float:
 class Benchmark:
     script: str
     quick: tuple[str, ...]  # arguments of its quick mode (``--out FILE`` is appended)
-    repeats: int  # default runs; the progress benchmark already takes medians over rotating rounds
+    repeats: int  # default runs, median taken
 
 
 BENCHMARKS: dict[str, Benchmark] = {
     "segments": Benchmark("benchmarks/bench_segments.py", ("--quick",), 3),
     # 8 episodes instead of 64: generating the hour-long episodes dominates a quick run otherwise.
-    "progress": Benchmark("benchmarks/bench_progress.py", ("--quick", "--episodes", "8"), 1),
+    "progress": Benchmark("benchmarks/bench_progress.py", ("--quick", "--episodes", "8"), 3),
     "listen": Benchmark("benchmarks/bench_listen.py", ("--quick",), 3),
 }
 
@@ -99,11 +99,13 @@ RULES: tuple[Rule, ...] = (
     Rule("cached segment: requests/s ours / bytes from a dict", "segments",
          _get("cached_segment", "throughput_ratio_ours_over_dict"), "below", 0.3, "report"),
     # Progress PUTs, a listener per connection: measured 0.68-0.77 (Redis) and 0.36-0.52 (SQLite) of the
-    # bare endpoint on a 2-core machine before live events. Making every applied update a live event
-    # halved the Redis figure (0.28); with progress events coalesced and none for users with no stream
-    # open it is back at 0.49 (0.60 for one user) on a loaded box.
+    # bare endpoint on a 2-core machine before live events; making every applied update a live event
+    # halved the Redis figure (0.28). Since then the same code measured 0.30-0.56 (Redis) and 0.29-0.45
+    # (SQLite) from one CI machine to the next (the lowest with pytest itself 1.7x slower than usual); a
+    # quiet box gave 0.41 for the code of session 7 and for today's, side by side. The limits sit under
+    # the slowest machine seen and still catch a halving of today's quiet-box figure.
     Rule("progress PUT req/s: Redis store / bare endpoint", "progress",
-         _get("http", "listeners", "redis", "ratio_to_bare"), "below", 0.35, "≥ 0.7"),
+         _get("http", "listeners", "redis", "ratio_to_bare"), "below", 0.22, "≥ 0.7"),
     # A whole listen of a never-played 60 s FLAC at aac-128 against one continuous ffmpeg: measured
     # 1.42-1.51 (CPU) and 1.52-1.67 (first audio) on a 2-core machine; limits far enough above to hold
     # on a loaded box, low enough to catch the first multivariant encoding more than it must (5.5).
@@ -112,7 +114,7 @@ RULES: tuple[Rule, ...] = (
     Rule("time to first audio: ours / one continuous ffmpeg", "listen",
          _get("flac_60s", "first_audio_ms", "ratio"), "above", 3.5, "≤ 0.5"),
     Rule("progress PUT req/s: SQLite store / bare endpoint", "progress",
-         _get("http", "listeners", "sqlite", "ratio_to_bare"), "below", 0.25, "report"),
+         _get("http", "listeners", "sqlite", "ratio_to_bare"), "below", 0.2, "report"),
 )
 
 
@@ -157,7 +159,7 @@ def run_benchmark(name: str, repeats: int, work: Path) -> list[dict[str, Any]]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int,
-                        help="runs of each benchmark, median taken (default: segments 3, progress 1)")
+                        help="runs of each benchmark, median taken (default: 3)")
     parser.add_argument("--only", choices=sorted(BENCHMARKS), action="append", help="run only these")
     args = parser.parse_args(argv)
     names = args.only or sorted(BENCHMARKS)
