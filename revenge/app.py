@@ -11,6 +11,7 @@ from starlette.middleware import Middleware
 
 from revenge.config import Settings
 from revenge.hls.engine import HlsEngine
+from revenge.journal_watch import redis_server_watch
 from revenge.library.album_stream import album_tracks
 from revenge.library.art_cache import ArtCache
 from revenge.library.art_index import ArtIndex
@@ -78,22 +79,29 @@ def create_app(settings: Settings) -> Starlette:
             events = await EventService.open(
                 settings, lambda item_id: item.duration_ms if (item := catalog.get_item(item_id)) else 0)
             stack.push_async_callback(events.close)  # after the services that publish to it
-            records = open_record_store(settings)
+            # One watch of the shared server for every journaled store (trims, replays after a restart):
+            # one look per interval, whatever the number of stores. Closed after them.
+            watch = None
+            if settings.store != "sqlite" and settings.progress_journal:
+                watch = redis_server_watch(settings.store, settings.store_timeout_seconds)
+                stack.push_async_callback(watch.close)
+            records = open_record_store(settings, watch)
             await records.open()
             stack.push_async_callback(records.close)  # after progress.close: its drain may record plays
-            queue_store = open_queue_store(settings)
+            queue_store = open_queue_store(settings, watch)
             await queue_store.open()
             stack.push_async_callback(queue_store.close)
-            marks = open_mark_store(settings)
+            marks = open_mark_store(settings, watch)
             await marks.open()
             stack.push_async_callback(marks.close)
-            playlists = open_playlist_store(settings)
+            playlists = open_playlist_store(settings, watch)
             await playlists.open()
             stack.push_async_callback(playlists.close)
             playing_now = open_now_playing(settings)  # Subsonic's: in process, or the shared store's
             await playing_now.open()
             stack.push_async_callback(playing_now.close)
-            progress = await ProgressService.open(settings, metrics=metrics, plays=ProgressScrobbler(records))
+            progress = await ProgressService.open(settings, metrics=metrics, plays=ProgressScrobbler(records),
+                                              watch=watch)
             stack.push_async_callback(progress.close)
             hls = HlsEngine(settings, metrics=metrics)
             stack.push_async_callback(hls.aclose)  # drops queued encodes, joins the encode threads

@@ -40,7 +40,9 @@ from typing import Any, Generic, Literal, TypeVar
 
 import orjson
 import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
 
+from revenge.progress.durability import Durability, redis_durability
 from revenge.redis_scripts import reply_text
 
 log = logging.getLogger("revenge.journal")
@@ -60,6 +62,7 @@ class ServerMark:
     save_duration_s: int  # how long that save took (0 when the server does not say)
     server_now_ms: int  # TIME
     local_now_ms: int  # this instance's clock when TIME was answered
+    durability: Durability | None = None  # from INFO server and CONFIG GET append*, read with the rest
 
     @property
     def clock_offset_ms(self) -> int:
@@ -71,13 +74,18 @@ class ServerMark:
 
 
 async def read_server_mark(client: aioredis.Redis) -> ServerMark:
-    """The server's process and last snapshot, in one round trip (``RedisError`` to the caller)."""
+    """The server's process, its last snapshot and its durability, in one round trip (``RedisError`` to
+    the caller)."""
     pipe = client.pipeline(transaction=False)
     pipe.info("server")
     pipe.info("persistence")
     pipe.lastsave()
     pipe.time()
-    server, persistence, last_save, (seconds, micros) = await pipe.execute()
+    pipe.config_get("append*")  # refused by a managed server, meaningless on Dragonfly: both are read
+    server, persistence, last_save, (seconds, micros), config = await pipe.execute(raise_on_error=False)
+    for reply in (server, persistence, last_save):
+        if isinstance(reply, Exception):
+            raise reply
     local_ms = time.time_ns() // 1_000_000
     now_s = int(seconds)
     duration = persistence.get("rdb_last_bgsave_time_sec", persistence.get("last_success_save_duration_sec"))
@@ -86,7 +94,18 @@ async def read_server_mark(client: aioredis.Redis) -> ServerMark:
         started_s=now_s - int(server.get("uptime_in_seconds", 0)),
         last_save_s=int(last_save.timestamp()) if hasattr(last_save, "timestamp") else int(last_save),
         save_duration_s=max(0, int(duration or 0)),
-        server_now_ms=now_s * 1000 + int(micros) // 1000, local_now_ms=local_ms)
+        server_now_ms=now_s * 1000 + int(micros) // 1000, local_now_ms=local_ms,
+        durability=_durability(server, config))
+
+
+def _durability(server: dict[str, Any], config: object) -> Durability:
+    if "dragonfly_version" in server:
+        return redis_durability(server, None)
+    if isinstance(config, ResponseError):  # CONFIG renamed away, or not allowed by an ACL
+        return redis_durability(server, None, str(config))
+    if isinstance(config, Exception):
+        raise config
+    return redis_durability(server, config if isinstance(config, dict) else None)
 
 
 Action = Literal["replay", "trim", "none"]

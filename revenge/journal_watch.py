@@ -1,12 +1,15 @@
-"""``Journal``: a store's journal files (``revenge.journal``) with the watching of its server.
+"""``Journal``: a store's journal files (``revenge.journal``) with the watching of its server;
+``ServerWatch``: the one look at the server's mark per interval that every journal of a process shares.
 
-``append`` groups the batches that arrive while an fsync runs into the next one (group commit). A task
-checks the server's mark every ``CHECK_INTERVAL_S`` (and so does every probe of an outage, ``check``): a
-completed snapshot trims the journal, a restart from a snapshot starts the replay (``replay_chunk``,
-the store's own re-apply, in journal order, ``chunk`` entries at a time, retried until the server
-takes them). While a replay runs, ``replaying`` is true: the store's probe says it is unavailable, and
-the writes that go through ``writing()`` wait for it, so an older entry replayed never overwrites a
-newer write; ``writing()`` also holds the replay back until the writes under way are journaled.
+``append`` groups the batches that arrive while an fsync runs into the next one (group commit). The
+watch reads the server's mark every ``CHECK_INTERVAL_S`` (and so does every probe of an outage,
+``Journal.check_mark``), once for all the journals it serves (one round trip per interval per instance,
+however many stores are journaled), and hands it to each: a completed snapshot trims the journal, a
+restart from a snapshot starts the replay (``replay_chunk``, the store's own re-apply, in journal order,
+``chunk`` entries at a time, retried until the server takes them). While a replay runs, ``replaying`` is
+true: the store's probe says it is unavailable, and the writes that go through ``writing()`` wait for it,
+so an older entry replayed never overwrites a newer write; ``writing()`` also holds the replay back until
+the writes under way are journaled.
 """
 
 from __future__ import annotations
@@ -19,8 +22,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+from redis.exceptions import RedisError
+
 from revenge.errors import StoreUnavailable
-from revenge.journal import JournalFiles, ServerMark, decide, snapshot_point_ms
+from revenge.journal import JournalFiles, ServerMark, decide, read_server_mark, snapshot_point_ms
+from revenge.redis_scripts import ScriptedRedis
 
 log = logging.getLogger("revenge.journal")
 
@@ -31,17 +37,19 @@ T = TypeVar("T")
 
 
 class Journal(Generic[T]):
-    def __init__(self, files: JournalFiles[T], name: str, server_mark: Callable[[], Awaitable[ServerMark]],
+    """``on_mark`` sees every mark handed to this journal, before the journal acts on it."""
+
+    def __init__(self, files: JournalFiles[T], name: str, watch: ServerWatch,
                  replay_chunk: Callable[[Sequence[T]], Awaitable[object]], timeout_seconds: float,
-                 check_interval: float = CHECK_INTERVAL_S, chunk: int = REPLAY_CHUNK) -> None:
+                 chunk: int = REPLAY_CHUNK, on_mark: Callable[[ServerMark], None] | None = None) -> None:
         self.files = files
         self._chunk = chunk  # entries per replay_chunk call, which must end within the store timeout
         self.name = name
-        self._server_mark = server_mark
+        self.watch = watch
+        self._on_mark = on_mark
         self._replay_chunk = replay_chunk
         self._timeout_s = timeout_seconds
         self._timeout_ms = round(timeout_seconds * 1000)
-        self._interval = check_interval
         self._lock = asyncio.Lock()  # appends, rotations and trims, one at a time
         self._checking = asyncio.Lock()  # one look at the server's mark at a time
         self._pending: list[tuple[int, Sequence[T], asyncio.Future[None]]] = []
@@ -52,7 +60,7 @@ class Journal(Generic[T]):
         self._writers = 0
         self._idle = asyncio.Event()
         self._idle.set()
-        self._watch: asyncio.Task[None] | None = None
+        self._watched = False
         self.replayed = 0  # entries replayed so far (tests, logs)
         self.trimmed = 0
 
@@ -66,17 +74,20 @@ class Journal(Generic[T]):
         await asyncio.to_thread(self.files.open)
         try:
             self._mark = await asyncio.to_thread(self.files.read_mark)
-            await self.check_mark()
+            await self.watch.look(self)
             if self._replay is not None:  # at start, wait for it: the server is not answered before it
                 await asyncio.shield(self._replay)
         except BaseException:
             self.files.close()
             raise
-        self._watch = asyncio.get_running_loop().create_task(self._watch_server(),
-                                                             name=f"{self.name}-journal")
+        self.watch.add(self)
+        self._watched = True
 
     async def close(self) -> None:
-        for task in (self._watch, self._replay, self._flusher):
+        if self._watched:
+            self._watched = False
+            await self.watch.remove(self)
+        for task in (self._replay, self._flusher):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -146,22 +157,18 @@ class Journal(Generic[T]):
 
     # --- watching the server ----------------------------------------------------------------------
 
-    async def _watch_server(self) -> None:
-        while True:
-            await asyncio.sleep(self._interval)
-            try:
-                await self.check_mark()
-            except StoreUnavailable:
-                pass  # the store's guard sees the outage on the next write or probe
-            except Exception:
-                log.exception("%s journal: checking the server failed", self.name)
-
     async def check_mark(self) -> None:
-        async with self._checking:
-            await self._check_mark_once()
+        """Look at the server now (a probe): the mark read goes to every journal of the watch."""
+        await self.watch.check()
 
-    async def _check_mark_once(self) -> None:
-        mark = await self._server_mark()
+    async def observe(self, mark: ServerMark) -> None:
+        """Act on the server's mark (``ServerWatch`` calls this, one look at a time)."""
+        if self._on_mark is not None:
+            self._on_mark(mark)
+        async with self._checking:
+            await self._check_mark_once(mark)
+
+    async def _check_mark_once(self, mark: ServerMark) -> None:
         action = decide(self._mark, mark)
         if action == "replay" and self._replay is None:
             self._gate = asyncio.get_running_loop().create_future()
@@ -205,7 +212,7 @@ class Journal(Generic[T]):
                     break
                 except (StoreUnavailable, TimeoutError) as exc:
                     log.warning("%s journal replay failed (%s); retrying", self.name, exc)
-                    await asyncio.sleep(self._interval)
+                    await asyncio.sleep(self.watch.interval)
             self.replayed += len(entries)
             log.warning("%s journal: %d entries replayed", self.name, len(entries))
             # Kept until a snapshot taken after the replay holds them.
@@ -216,3 +223,97 @@ class Journal(Generic[T]):
         finally:
             self._replay = None
             self._open_gate()
+
+
+class ServerWatch:
+    """Reads the server's mark (``read``) once per ``interval`` while at least one journal is open, and
+    hands it to every open journal, one look at a time (so no journal sees an older mark after a newer
+    one). One per process and server: made by ``create_app`` (``redis_server_watch``); a store made
+    without one makes its own. ``sleep`` is the pause between looks (tests step it by hand)."""
+
+    def __init__(self, read: Callable[[], Awaitable[ServerMark]], interval: float = CHECK_INTERVAL_S, *,
+                 sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+                 on_close: Callable[[], Awaitable[object]] | None = None) -> None:
+        self.interval = interval
+        self._read = read
+        self._sleep = sleep
+        self._on_close = on_close
+        self._journals: list[Journal[Any]] = []
+        self._looking = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+        self.looks = 0  # marks read and handed out by the task (tests wait on it)
+
+    @property
+    def journals(self) -> int:
+        return len(self._journals)
+
+    async def look(self, journal: Journal[Any]) -> None:
+        """Read the mark and hand it to ``journal`` alone (its open)."""
+        async with self._looking:
+            await journal.observe(await self._read())
+
+    async def check(self) -> None:
+        """Read the mark and hand it to every journal (``StoreUnavailable`` when the server is down)."""
+        async with self._looking:
+            mark = await self._read()
+            for journal in list(self._journals):
+                try:
+                    await journal.observe(mark)
+                except StoreUnavailable:
+                    raise
+                except Exception:  # one journal's failure (its files) must not starve the others
+                    log.exception("%s journal: acting on the server's mark failed", journal.name)
+
+    def add(self, journal: Journal[Any]) -> None:
+        self._journals.append(journal)
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="journal-server-watch")
+
+    async def remove(self, journal: Journal[Any]) -> None:
+        with contextlib.suppress(ValueError):
+            self._journals.remove(journal)
+        if not self._journals:
+            await self._stop()
+
+    async def close(self) -> None:
+        self._journals.clear()
+        await self._stop()
+        if self._on_close is not None:
+            await self._on_close()
+
+    async def _stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    async def _run(self) -> None:
+        while True:
+            await self._sleep(self.interval)
+            try:
+                await self.check()
+            except StoreUnavailable:
+                pass  # the stores' guards see the outage on the next write or probe
+            except Exception:
+                log.exception("journals: checking the server failed")
+            self.looks += 1
+
+
+def redis_server_watch(url: str, timeout_seconds: float, interval: float = CHECK_INTERVAL_S, *,
+                       sleep: Callable[[float], Awaitable[object]] = asyncio.sleep) -> ServerWatch:
+    """The watch of the server at ``url``, on a connection of its own (made at its first look)."""
+    connection = ScriptedRedis(url, timeout_seconds, "journal", (), log)
+    opened = False
+
+    async def read() -> ServerMark:
+        nonlocal opened
+        if not opened:
+            await connection.open()  # no scripts: no round trip
+            opened = True
+        try:
+            return await read_server_mark(connection.client())
+        except RedisError as exc:
+            raise connection.unavailable(exc) from exc
+
+    return ServerWatch(read, interval, sleep=sleep, on_close=connection.close)

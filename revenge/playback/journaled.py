@@ -41,7 +41,7 @@ from typing import Any, Protocol
 from redis.exceptions import RedisError
 
 from revenge.journal import Codec, JournalFiles, ServerMark, read_server_mark
-from revenge.journal_watch import CHECK_INTERVAL_S, Journal
+from revenge.journal_watch import CHECK_INTERVAL_S, Journal, ServerWatch
 from revenge.playback import queue as queue_rules
 from revenge.playback.bookmarks import Bookmark
 from revenge.playback.marks import Marks, TooManyMarks
@@ -54,7 +54,7 @@ from revenge.playback.queue import Queue
 from revenge.playback.queue_redis import RedisQueueStore
 from revenge.playback.records_redis import RedisRecordStore
 from revenge.playback.scrobbles import AddResult, DayTotal, Mark, Scrobble, ServiceName
-from revenge.progress.durability import DURABLE_LEVEL, redis_durability
+from revenge.progress.durability import DURABLE_LEVEL
 from revenge.redis_scripts import ScriptedRedis
 
 log = logging.getLogger("revenge.playback")
@@ -77,17 +77,20 @@ class _RedisBacked(Protocol):
 
 class _Journaled:
     """What the four stores share: the journal in ``<data_dir>/<name>-journal/`` and the server's
-    durability (read at every look at its mark)."""
+    durability (read with every look at its mark). ``watch`` is the process's one watch of the server
+    (``create_app``'s); without one, the store watches the server on its own connection."""
 
     def __init__(self, name: str, inner: _RedisBacked, data_dir: Path, timeout_seconds: float,
-                 replay: Callable[[Entry], Awaitable[object]], check_interval: float) -> None:
+                 replay: Callable[[Entry], Awaitable[object]], check_interval: float,
+                 watch: ServerWatch | None) -> None:
         self._backed = inner
         self._scripted = inner.redis
         self._replay_one = replay
         self._server_fsyncs = False
         self.journal: Journal[Entry] = Journal(
-            JournalFiles(data_dir / f"{name}-journal", _AS_IS), name, self._mark, self.replay,
-            timeout_seconds, check_interval, chunk=REPLAY_CHUNK)
+            JournalFiles(data_dir / f"{name}-journal", _AS_IS), name,
+            watch or ServerWatch(self._mark, check_interval), self.replay, timeout_seconds,
+            chunk=REPLAY_CHUNK, on_mark=self._seen)
 
     async def open(self) -> None:
         await self._backed.open()
@@ -103,10 +106,12 @@ class _Journaled:
 
     async def _mark(self) -> ServerMark:
         try:
-            self._server_fsyncs = redis_durability(*await self._scripted.persistence()).level == DURABLE_LEVEL
             return await read_server_mark(self._scripted.client())
         except RedisError as exc:
             raise self._scripted.unavailable(exc) from exc
+
+    def _seen(self, mark: ServerMark) -> None:
+        self._server_fsyncs = mark.durability is not None and mark.durability.level == DURABLE_LEVEL
 
     async def replay(self, entries: Sequence[Entry]) -> None:
         """Re-apply journaled entries, in order (what the journal does after a restart)."""
@@ -120,8 +125,8 @@ class _Journaled:
 
 class JournaledMarkStore(_Journaled):
     def __init__(self, inner: RedisMarkStore, data_dir: Path, timeout_seconds: float,
-                 check_interval: float = CHECK_INTERVAL_S) -> None:
-        super().__init__("marks", inner, data_dir, timeout_seconds, self._apply, check_interval)
+                 check_interval: float = CHECK_INTERVAL_S, watch: ServerWatch | None = None) -> None:
+        super().__init__("marks", inner, data_dir, timeout_seconds, self._apply, check_interval, watch)
         self.inner = inner
 
     async def _apply(self, entry: Entry) -> None:
@@ -168,8 +173,8 @@ class JournaledMarkStore(_Journaled):
 
 class JournaledPlaylistStore(_Journaled):
     def __init__(self, inner: RedisPlaylistStore, data_dir: Path, timeout_seconds: float,
-                 check_interval: float = CHECK_INTERVAL_S) -> None:
-        super().__init__("playlists", inner, data_dir, timeout_seconds, self._apply, check_interval)
+                 check_interval: float = CHECK_INTERVAL_S, watch: ServerWatch | None = None) -> None:
+        super().__init__("playlists", inner, data_dir, timeout_seconds, self._apply, check_interval, watch)
         self.inner = inner
 
     async def _apply(self, entry: Entry) -> None:
@@ -214,8 +219,8 @@ class JournaledPlaylistStore(_Journaled):
 
 class JournaledQueueStore(_Journaled):
     def __init__(self, inner: RedisQueueStore, data_dir: Path, timeout_seconds: float,
-                 check_interval: float = CHECK_INTERVAL_S) -> None:
-        super().__init__("queue", inner, data_dir, timeout_seconds, self._apply, check_interval)
+                 check_interval: float = CHECK_INTERVAL_S, watch: ServerWatch | None = None) -> None:
+        super().__init__("queue", inner, data_dir, timeout_seconds, self._apply, check_interval, watch)
         self.inner = inner
 
     async def _apply(self, entry: Entry) -> None:
@@ -244,8 +249,8 @@ def _scrobble_entry(s: Scrobble) -> Entry:
 
 class JournaledRecordStore(_Journaled):
     def __init__(self, inner: RedisRecordStore, data_dir: Path, timeout_seconds: float,
-                 check_interval: float = CHECK_INTERVAL_S) -> None:
-        super().__init__("records", inner, data_dir, timeout_seconds, self._apply, check_interval)
+                 check_interval: float = CHECK_INTERVAL_S, watch: ServerWatch | None = None) -> None:
+        super().__init__("records", inner, data_dir, timeout_seconds, self._apply, check_interval, watch)
         self.inner = inner
 
     async def _apply(self, entry: Entry) -> None:

@@ -11,9 +11,10 @@ from revenge.playback.playlists import PlaylistStore
 
 if TYPE_CHECKING:
     from revenge.config import Settings
+    from revenge.journal_watch import ServerWatch
 
 
-def open_mark_store(settings: Settings) -> MarkStore:
+def open_mark_store(settings: Settings, watch: ServerWatch | None = None) -> MarkStore:
     if settings.store == "sqlite":
         from revenge.playback.marks_sqlite import SqliteMarkStore
 
@@ -25,10 +26,10 @@ def open_mark_store(settings: Settings) -> MarkStore:
         return store
     from revenge.playback.journaled import JournaledMarkStore
 
-    return JournaledMarkStore(store, settings.data_dir, settings.store_timeout_seconds)
+    return JournaledMarkStore(store, settings.data_dir, settings.store_timeout_seconds, watch=watch)
 
 
-def open_playlist_store(settings: Settings) -> PlaylistStore:
+def open_playlist_store(settings: Settings, watch: ServerWatch | None = None) -> PlaylistStore:
     if settings.store == "sqlite":
         from revenge.playback.playlists_sqlite import SqlitePlaylistStore
 
@@ -40,7 +41,7 @@ def open_playlist_store(settings: Settings) -> PlaylistStore:
         return store
     from revenge.playback.journaled import JournaledPlaylistStore
 
-    return JournaledPlaylistStore(store, settings.data_dir, settings.store_timeout_seconds)
+    return JournaledPlaylistStore(store, settings.data_dir, settings.store_timeout_seconds, watch=watch)
 
 
 def open_now_playing(settings: Settings) -> NowPlayingStore:

@@ -20,6 +20,7 @@ from revenge.playback.queue import Queue
 
 if TYPE_CHECKING:
     from revenge.config import Settings
+    from revenge.journal_watch import ServerWatch
 
 
 class QueueStore(Protocol):
@@ -40,7 +41,7 @@ class QueueStore(Protocol):
         written and the answer is the stored queue."""
 
 
-def open_queue_store(settings: Settings) -> QueueStore:
+def open_queue_store(settings: Settings, watch: ServerWatch | None = None) -> QueueStore:
     """The store ``settings.store`` names (not yet opened): ``"sqlite"`` → ``queue.db`` in the data dir;
     a Redis URL → that server. Call ``await store.open()`` next."""
     if settings.store == "sqlite":
@@ -54,4 +55,4 @@ def open_queue_store(settings: Settings) -> QueueStore:
         return store
     from revenge.playback.journaled import JournaledQueueStore
 
-    return JournaledQueueStore(store, settings.data_dir, settings.store_timeout_seconds)
+    return JournaledQueueStore(store, settings.data_dir, settings.store_timeout_seconds, watch=watch)

@@ -30,6 +30,7 @@ from revenge.playback.scrobbles import AddResult, DayTotal, Mark, Scrobble, Serv
 
 if TYPE_CHECKING:
     from revenge.config import Settings
+    from revenge.journal_watch import ServerWatch
 
 
 class RecordStore(Protocol):
@@ -74,7 +75,7 @@ class RecordStore(Protocol):
         """``True`` when the user had that bookmark in that item (and it is gone now)."""
 
 
-def open_record_store(settings: Settings) -> RecordStore:
+def open_record_store(settings: Settings, watch: ServerWatch | None = None) -> RecordStore:
     """The store ``settings.store`` names (not yet opened), next to the progress store: ``"sqlite"`` →
     ``records.db`` in the data dir; a ``redis://`` / ``rediss://`` / ``unix://`` URL → the same
     Dragonfly/Redis server. Call ``await store.open()`` next."""
@@ -89,4 +90,4 @@ def open_record_store(settings: Settings) -> RecordStore:
         return store
     from revenge.playback.journaled import JournaledRecordStore
 
-    return JournaledRecordStore(store, settings.data_dir, settings.store_timeout_seconds)
+    return JournaledRecordStore(store, settings.data_dir, settings.store_timeout_seconds, watch=watch)

@@ -45,6 +45,7 @@ from revenge.progress.store import ProgressStore, open_store
 
 if TYPE_CHECKING:
     from revenge.config import Settings
+    from revenge.journal_watch import ServerWatch
     from revenge.metrics import Metrics
 
 
@@ -96,9 +97,11 @@ class ProgressService:
 
     @classmethod
     async def open(cls, settings: Settings, policies: Policies = DEFAULT_POLICIES,
-                   metrics: Metrics | None = None, plays: PlayRecorder | None = None) -> ProgressService:
-        """Open the store ``settings.store`` names and start the batcher on the running loop."""
-        store = open_store(settings, policies)
+                   metrics: Metrics | None = None, plays: PlayRecorder | None = None,
+                   watch: ServerWatch | None = None) -> ProgressService:
+        """Open the store ``settings.store`` names (its journal on ``watch``, the process's watch of the
+        server) and start the batcher on the running loop."""
+        store = open_store(settings, policies, watch)
         try:
             await store.open()
         except StoreNotDurable as exc:

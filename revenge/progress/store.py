@@ -23,6 +23,7 @@ from revenge.progress.model import PlayedItem, PlayedOrder, ProgressState, Progr
 
 if TYPE_CHECKING:
     from revenge.config import Settings
+    from revenge.journal_watch import ServerWatch
     from revenge.progress.durability import Durability
     from revenge.progress.model import Policies
 
@@ -101,7 +102,8 @@ class ProgressStore(Protocol):
         """Delete the state and its device rows; ``True`` when there was one."""
 
 
-def open_store(settings: Settings, policies: Policies | None = None) -> ProgressStore:
+def open_store(settings: Settings, policies: Policies | None = None,
+               watch: ServerWatch | None = None) -> ProgressStore:
     """The store ``settings.store`` names (not yet opened): ``"sqlite"`` → ``progress.db`` in the data
     dir; ``redis://``, ``rediss://``, ``unix://`` → Dragonfly/Redis. Call ``await store.open()`` next."""
     from revenge.progress.model import DEFAULT_POLICIES
@@ -121,4 +123,4 @@ def open_store(settings: Settings, policies: Policies | None = None) -> Progress
         return store
     from revenge.progress.store_journaled import JournaledStore
 
-    return JournaledStore(store, settings.data_dir, settings.store_timeout_seconds)
+    return JournaledStore(store, settings.data_dir, settings.store_timeout_seconds, watch=watch)

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from revenge.errors import StoreUnavailable
-from revenge.journal_watch import CHECK_INTERVAL_S, Journal
+from revenge.journal_watch import CHECK_INTERVAL_S, Journal, ServerWatch
 from revenge.library.model import ItemType
 from revenge.progress.durability import DURABLE_LEVEL, Durability
 from revenge.progress.journal import ProgressEntry, progress_journal_files
@@ -45,11 +45,12 @@ class JournaledStore:
     """``ProgressStore``: a ``DragonflyStore`` whose acknowledged updates are also journaled locally."""
 
     def __init__(self, inner: DragonflyStore, data_dir: Path, timeout_seconds: float,
-                 check_interval: float = CHECK_INTERVAL_S) -> None:
+                 check_interval: float = CHECK_INTERVAL_S, watch: ServerWatch | None = None) -> None:
         self.inner = inner
+        # The process's one watch of the server (create_app's), or a watch of its own.
         self.journal: Journal[ProgressEntry] = Journal(
-            progress_journal_files(data_dir), "progress", inner.server_mark, self._replay, timeout_seconds,
-            check_interval)
+            progress_journal_files(data_dir), "progress",
+            watch or ServerWatch(inner.server_mark, check_interval), self._replay, timeout_seconds)
 
     @property
     def durability(self) -> Durability | None:
