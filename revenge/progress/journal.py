@@ -1,7 +1,7 @@
 """The progress journal's entries (``revenge.journal``): one ``ProgressUpdate`` or ``ProgressOp`` (mark
 played/unplayed, hide/show, reset) a line, in the order they were made. Replays are harmless: the
 progress rules order updates by event time, so an update applied again changes nothing, and a state
-remembers the actions applied to it (``rules.Seen``), so an action is applied once (the property tests
+remembers the actions applied to it (``replay.Seen``), so an action is applied once (the property tests
 in tests/unit/test_journal_replay.py check it, play counts and device rows included)."""
 
 from __future__ import annotations

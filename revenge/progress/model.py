@@ -61,7 +61,7 @@ ProgressOpKind = Literal["played", "unplayed", "hidden", "shown", "reset"]
 class ProgressOp:
     """A user's action on one state at ``now_ms`` (mark played/unplayed, hide/show, reset), as the
     journal holds it. ``op_id`` (``"<now_ms>-<nonce>"``, unique) is what a state remembers of it, so that
-    a replay applies it once (``rules.replay_op``); ``item_type``/``duration_ms`` are unused by a reset."""
+    a replay applies it once (``replay.replay_op``); ``item_type``/``duration_ms`` are unused by a reset."""
 
     kind: ProgressOpKind
     user_id: str

@@ -17,7 +17,6 @@ import dataclasses
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
 
 from revenge.library.model import Chapter, ItemType
 from revenge.progress.model import (
@@ -25,7 +24,6 @@ from revenge.progress.model import (
     CompletionPolicy,
     DevicePosition,
     ProgressEvent,
-    ProgressOp,
     ProgressState,
     ProgressUpdate,
 )
@@ -238,93 +236,6 @@ def set_hidden(state: ProgressState | None, user_id: str, item_id: str, item_typ
     """Hide from / show again in continue-listening (a later ``start`` event also shows it again)."""
     s = state if state is not None else new_state(user_id, item_id, item_type, duration_ms)
     return dataclasses.replace(s, hidden=hidden, version=s.version + 1, updated_ms=now_ms)
-
-
-# --- replays of the journal (revenge.progress.store_journaled) -------------------------------------
-# What a state remembers of the actions applied to it (``Seen``, kept in the Redis hash beside the
-# state's fields: the SQLite store, durable itself, never replays) makes a replay apply each journaled
-# action once: the ids of its last MAX_OPS_SEEN actions, and the time of its last reset (kept after the
-# reset deleted the state, as a tombstone). lua/common.lua, modify.lua, reset.lua and apply_updates.lua
-# (in replay mode) mirror these functions.
-MAX_OPS_SEEN = 8
-
-
-class Seen(NamedTuple):
-    ops: tuple[str, ...] = ()  # ids of the last actions applied, in that order
-    reset_ms: int = 0  # when the state was last reset (0: never)
-    hidden_ms: int = 0  # when it was last hidden (a replayed ``start`` from before does not show it)
-
-
-def op_time(op_id: str) -> int:
-    return int(op_id.split("-", 1)[0])
-
-
-def op_seen(seen: Seen, op: ProgressOp) -> bool:
-    """Whether a replayed action is in the state already: its id is among the remembered ones, it is
-    not newer than the last reset, or it is older than every remembered one when as many are remembered
-    as are kept (too old to tell: applied)."""
-    if op.op_id in seen.ops or op.now_ms <= seen.reset_ms:
-        return True
-    return len(seen.ops) >= MAX_OPS_SEEN and op.now_ms < min(op_time(o) for o in seen.ops)
-
-
-def apply_op(state: ProgressState | None, op: ProgressOp) -> ProgressState | None:
-    """An action as it is applied when the user makes it (a reset leaves no state)."""
-    if op.kind == "played":
-        return mark_played(state, op.user_id, op.item_id, op.item_type, op.duration_ms, op.now_ms)
-    if op.kind == "unplayed":
-        return mark_unplayed(state, op.user_id, op.item_id, op.item_type, op.duration_ms, op.now_ms)
-    if op.kind in ("hidden", "shown"):
-        return set_hidden(state, op.user_id, op.item_id, op.item_type, op.duration_ms, op.kind == "hidden",
-                          op.now_ms)
-    return None
-
-
-def seen_after(seen: Seen, op: ProgressOp) -> Seen:
-    """What the state remembers once ``op`` is applied (live or replayed)."""
-    if op.kind == "reset":
-        return Seen((), max(seen.reset_ms, op.now_ms))
-    hidden_ms = max(seen.hidden_ms, op.now_ms) if op.kind == "hidden" else seen.hidden_ms
-    return Seen((*seen.ops, op.op_id)[-MAX_OPS_SEEN:], seen.reset_ms, hidden_ms)
-
-
-def replay_update(state: ProgressState | None, seen: Seen, update: ProgressUpdate,
-                  policy: CompletionPolicy) -> ProgressState | None:
-    """A journaled update replayed: ignored when it came before the state's last reset; a ``start``
-    from before the state was last hidden does not show it again (it did not, when it was made)."""
-    if update.received_ms <= seen.reset_ms:
-        return state
-    after = apply_update(state, update, policy)
-    if update.event == "start" and update.received_ms <= seen.hidden_ms and state is not None:
-        return dataclasses.replace(after, hidden=state.hidden)
-    return after
-
-
-def replay_op(state: ProgressState | None, seen: Seen,
-              op: ProgressOp) -> tuple[ProgressState | None, Seen]:
-    """A journaled action replayed into ``state``: the state and what it remembers after it.
-
-    * an action the state has seen (``op_seen``) changes nothing;
-    * a reset deletes the state unless it holds a write newer than the reset (then the reset came
-      before that write, on another instance);
-    * a mark played/unplayed older than the state's event (an update applied before the replay: by
-      this instance between the restart and its check, or by another one) leaves the position to that
-      newer event: of a played mark only its completion is counted;
-    * otherwise the action applies as when it was made."""
-    if op_seen(seen, op):
-        return state, seen
-    if op.kind == "reset":
-        if state is not None and max(state.updated_ms, state.event_ts_ms, state.last_played_at or 0,
-                                     *(op_time(o) for o in seen.ops)) > op.now_ms:
-            return state, seen
-        return None, seen_after(seen, op)
-    if state is not None and op.now_ms < state.event_ts_ms and op.kind in ("played", "unplayed"):
-        count = state.completed_count + (1 if op.kind == "played" else 0)
-        after = dataclasses.replace(state, completed_count=count, version=state.version + 1,
-                                    updated_ms=op.now_ms)
-    else:
-        after = apply_op(state, op)
-    return after, seen_after(seen, op)
 
 
 def resume_position_ms(state: ProgressState | None, policy: CompletionPolicy) -> int:

@@ -3,7 +3,7 @@
 Keys (every one carries the user id as a hash tag, so all keys of one user share a cluster slot):
 
 * ``rv:{<user>}:p:<item>``  hash: the scalar fields of ``ProgressState`` (``ProgressState.to_hash``),
-  and from a journaled store what the state remembers of its actions (``rules.Seen``: ``ops``,
+  and from a journaled store what the state remembers of its actions (``replay.Seen``: ``ops``,
   ``hidden_ms``, and ``reset_ms``, which a reset leaves behind alone as a tombstone)
 * ``rv:{<user>}:d:<item>``  hash: device id → ``"position:event_ts:updated"`` (``DevicePosition``)
 * ``rv:{<user>}:c:<type>``  sorted set: item ids that are continue-listening candidates (all but the
@@ -68,6 +68,7 @@ from revenge.progress.redis_layout import (  # the layout's names are the store'
     state_key,
     state_of_row,
 )
+from revenge.progress.replay import MAX_OPS_SEEN
 from revenge.progress.scripts import scripts
 from revenge.redis_scripts import ScriptCall, ScriptedRedis, reply_text
 
@@ -182,7 +183,8 @@ class DragonflyStore:
         if not updates:
             return []
         calls = self._calls(updates)
-        replies = await self._eval_many([("apply_updates", call.keys, (orjson.dumps(call.updates),))
+        mode = ("2",) if self._journaled else ()  # a journaled store's starts are timed (replay.made_update)
+        replies = await self._eval_many([("apply_updates", call.keys, (orjson.dumps(call.updates), *mode))
                                          for call in calls])
         states: list[ProgressState | None] = [None] * len(updates)
         for call, reply in zip(calls, replies, strict=True):
@@ -257,14 +259,14 @@ class DragonflyStore:
 
     def _op_call(self, op: ProgressOp, replay: bool) -> ScriptCall:
         """The script call of an action: remembered by its id (``op_id``, "" for none) in the state, and
-        replayed by ``rules.replay_op`` when ``replay``."""
+        replayed by ``replay.replay_op`` when ``replay``."""
         keys = script_keys(op.user_id, op.item_id)
         flag = "1" if replay else "0"
         if op.kind == "reset":
-            return ("reset", keys, (op.item_id, str(op.now_ms) if op.op_id else "", flag))
+            return ("reset", keys, (op.item_id, str(op.now_ms) if op.op_id else "", flag, self._continue_min))
         return ("modify", keys, (op.kind, op.user_id, op.item_id, op.item_type, str(op.duration_ms),
                                  str(op.now_ms), self._continue_min, op.op_id, flag,
-                                 str(rules.MAX_OPS_SEEN)))
+                                 str(MAX_OPS_SEEN)))
 
     async def apply_op(self, op: ProgressOp) -> ProgressState | bool:
         """An action as the user makes it: the state after it, or for a reset whether there was one."""
@@ -279,7 +281,7 @@ class DragonflyStore:
         return state
 
     async def replay(self, entries: Sequence[ProgressUpdate | ProgressOp]) -> None:
-        """Re-apply journaled updates and actions, in their order (``rules.replay_update``, ``replay_op``):
+        """Re-apply journaled updates and actions, in their order (``replay.replay_update``, ``replay_op``):
         entries the server holds already change nothing. Runs of updates go in calls of ``run_max``, all
         in pipelines of ``pipeline_max``."""
         calls: list[ScriptCall] = []

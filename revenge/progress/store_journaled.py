@@ -5,7 +5,7 @@ returns once both are done: the fsync costs no extra wait unless it is slower th
 update whose batch failed may be in the journal although it was not acknowledged; replaying it later is
 what the client's retry would have done anyway. The user's actions (mark played/unplayed, hide/show,
 reset) are journaled the same way, in order with the updates, each with an id the state remembers
-(``rules.Seen``): a replayed mark_played is counted once, a replayed reset deletes once and keeps out
+(``replay.Seen``): a replayed mark_played is counted once, a replayed reset deletes once and keeps out
 what came before it.
 
 The watching of the server (trim behind a snapshot, replay after a restart) is
@@ -13,7 +13,7 @@ The watching of the server (trim behind a snapshot, replay after a restart) is
 probe that ends an outage ends it only once the journal is back in the server; updates that arrive
 meanwhile on a server that restarted between two checks are applied as usual (a replay of older updates
 after them changes nothing: the rules order by event time, and a replayed mark older than the state's
-event leaves the position to it, ``rules.replay_op``). Actions wait for a replay under way
+event leaves the position to it, ``replay.replay_op``). Actions wait for a replay under way
 (``Journal.writing``).
 """
 

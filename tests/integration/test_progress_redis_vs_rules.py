@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from revenge.config import load_settings
 from revenge.library.model import ITEM_TYPES, ItemType
-from revenge.progress import rules
+from revenge.progress import replay, rules
 from revenge.progress.model import (
     DEFAULT_POLICIES,
     MAX_DEVICES_PER_ITEM,
@@ -32,6 +32,7 @@ from revenge.progress.model import (
 )
 from revenge.progress.store_dragonfly import DragonflyStore
 from tests.redisfix import RedisServer, redis_server  # noqa: F401  (fixture)
+from tests.unit.test_journal_replay import shared_histories
 
 S = 1000
 MIN = 60 * S
@@ -238,7 +239,7 @@ def test_device_evicted_in_a_later_call_is_gone_from_the_server(redis_server: Re
     assert want is not None and "dev00" not in want.devices and "dev01" not in want.devices
 
 
-# --- journaled actions and replays (rules.replay_update, rules.replay_op) ------------------------------
+# --- journaled actions and replays (replay.replay_update, replay.replay_op) ------------------------------
 
 def _journal_entry(op: Op, n: int) -> ProgressUpdate | ProgressOp:
     """A stream step as the journaled store makes it: an update as it is, an action with its id."""
@@ -248,27 +249,28 @@ def _journal_entry(op: Op, n: int) -> ProgressUpdate | ProgressOp:
     return ProgressOp(op.kind, op.user, item_id, item_type, duration, op.now, f"{op.now}-{n:04x}")  # type: ignore[arg-type]
 
 
-Model = dict[tuple[str, str], tuple[ProgressState | None, rules.Seen]]
+Model = dict[tuple[str, str], tuple[ProgressState | None, replay.Seen]]
 
 
 def _model_step(model: Model, entry: ProgressUpdate | ProgressOp, replayed: bool) -> None:
     key = (entry.user_id, entry.item_id)
-    state, seen = model.get(key, (None, rules.Seen()))
+    state, seen = model.get(key, (None, replay.Seen()))
     if isinstance(entry, ProgressUpdate):
         policy = DEFAULT_POLICIES[entry.item_type]
-        state = (rules.replay_update(state, seen, entry, policy) if replayed
-                 else rules.apply_update(state, entry, policy))
+        state, seen = (replay.replay_update(state, seen, entry, policy) if replayed
+                       else replay.made_update(state, seen, entry, policy))
     elif replayed:
-        state, seen = rules.replay_op(state, seen, entry)
+        state, seen = replay.replay_op(state, seen, entry)
     else:
-        state, seen = rules.apply_op(state, entry), rules.seen_after(seen, entry)
+        state, seen = replay.made_op(state, seen, entry)
     model[key] = (state, seen)
 
 
 async def _check_journaled_stream(url: str, data_dir: Path, ops: list[Op], plan: list[int]) -> None:
     """Steps made as the journaled store makes them or replayed (an entry not made yet: another
     instance's journal; earlier entries again, in any order): the server equals ``rules`` after each."""
-    store = DragonflyStore(url, load_settings(None, env={}, data_dir=data_dir), key_guard=True)
+    store = DragonflyStore(url, load_settings(None, env={}, data_dir=data_dir), key_guard=True,
+                           journaled=True)
     await store.open()
     try:
         model: Model = {}
@@ -306,3 +308,80 @@ def test_replays_in_lua_equal_the_pure_rules(redis_server: RedisServer, tmp_path
     with redis.Redis.from_url(redis_server.url) as client:
         client.flushall()
     asyncio.run(_check_journaled_stream(redis_server.url, tmp_path, ops, plan))
+
+
+# --- two instances replaying their journals after a restart, in either order --------------------------
+
+async def _two_instances(url: str, data_dir: Path, entries: list[ProgressUpdate | ProgressOp],
+                         owner: list[int], saved: int, cuts: tuple[int, int]) -> list[ProgressState | None]:
+    """The first ``saved`` entries made (the snapshot), then each instance's journal tail replayed, A
+    first and B first: the server equals the rules each time, and both orders agree with what the
+    state was before the crash on whether the item is there and hidden."""
+    truth, _ = replay_made(entries)
+    tails = [[e for n, e in enumerate(entries) if owner[n] == i and n >= cuts[i]] for i in (0, 1)]
+    store = DragonflyStore(url, load_settings(None, env={}, data_dir=data_dir), key_guard=True,
+                           journaled=True)
+    await store.open()
+    finals: list[ProgressState | None] = []
+    try:
+        for order in ((0, 1), (1, 0)):
+            await store._redis.client().flushall()
+            model: Model = {}
+            for entry in entries[:saved]:
+                if isinstance(entry, ProgressUpdate):
+                    await store.apply_batch([entry])
+                else:
+                    await store.apply_op(entry)
+                _model_step(model, entry, replayed=False)
+            for instance in order:
+                await store.replay(tails[instance])
+                for entry in tails[instance]:
+                    _model_step(model, entry, replayed=True)
+            key = (entries[0].user_id, entries[0].item_id)
+            got = await store.get(*key)
+            _same(got, model.get(key, (None, replay.Seen()))[0], f"order {order}")
+            assert (got is None) == (truth is None), order
+            assert got is None or truth is None or got.hidden == truth.hidden, order
+            finals.append(got)
+    finally:
+        await store.close()
+    return finals
+
+
+def replay_made(entries: list[ProgressUpdate | ProgressOp]) -> tuple[ProgressState | None, replay.Seen]:
+    model: Model = {}
+    for entry in entries:
+        _model_step(model, entry, replayed=False)
+    return model.get((entries[0].user_id, entries[0].item_id), (None, replay.Seen()))
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow], max_examples=60)
+@given(history=shared_histories(), data=st.data())
+def test_two_instances_replaying_in_either_order_in_lua_equal_the_rules(
+        redis_server: RedisServer, tmp_path: Path,  # noqa: F811
+        history: tuple[list[ProgressUpdate | ProgressOp], list[int]], data: st.DataObject) -> None:
+    entries, owner = history
+    saved = data.draw(st.integers(0, len(entries)))
+    cuts = (data.draw(st.integers(0, saved)), data.draw(st.integers(0, saved)))
+    asyncio.run(_two_instances(redis_server.url, tmp_path, entries, owner, saved, cuts))
+
+
+def test_a_replayed_hide_and_reset_leave_another_instances_newer_writes_in_lua(
+        redis_server: RedisServer, tmp_path: Path) -> None:  # noqa: F811
+    """B hid the item and reset it before A's start and progress; restarted from a snapshot of before,
+    A's journal replays first: B's replayed hide and reset, older, neither hide it nor take A's rows."""
+    item = ITEMS[5]
+
+    def update(at: int, event: str, device: str) -> ProgressUpdate:
+        return ProgressUpdate("1", item[0], item[1], item[2], 90 * S, event, device, at, at)  # type: ignore[arg-type]
+
+    def op(kind: str, at: int) -> ProgressOp:
+        return ProgressOp(kind, "1", item[0], item[1], item[2], at, f"{at}-b")  # type: ignore[arg-type]
+
+    old = update(T0 + 1, "progress", "old")
+    entries: list[ProgressUpdate | ProgressOp] = [
+        old, op("hidden", T0 + 2), op("reset", T0 + 3), update(T0 + 4, "start", "a"),
+        update(T0 + 5, "progress", "a")]
+    finals = asyncio.run(_two_instances(redis_server.url, tmp_path, entries, [0, 1, 1, 0, 0], 0, (0, 0)))
+    for state in finals:
+        assert state is not None and not state.hidden and set(state.devices) == {"a"}

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from revenge.journal import ServerMark, decide, entry_line, parse_line, snapshot_point_ms
-from revenge.progress import rules
+from revenge.progress import replay, rules
 from revenge.progress.journal import PROGRESS_CODEC, progress_journal_files
 from revenge.progress.model import (
     DEFAULT_POLICIES,
@@ -120,17 +120,18 @@ def journals(draw: st.DrawFn) -> list[Entry]:
     return entries
 
 
-State = tuple[ProgressState | None, rules.Seen]
+State = tuple[ProgressState | None, replay.Seen]
+NOTHING: State = (None, replay.Seen())
 
 
 def made(state: State, entries: list[Entry]) -> State:
-    """The entries as the store applies them when they are made."""
+    """The entries as the journaled store applies them when they are made."""
     current, seen = state
     for e in entries:
         if isinstance(e, ProgressUpdate):
-            current = rules.apply_update(current, e, DEFAULT_POLICIES[e.item_type])
+            current, seen = replay.made_update(current, seen, e, DEFAULT_POLICIES[e.item_type])
         else:
-            current, seen = rules.apply_op(current, e), rules.seen_after(seen, e)
+            current, seen = replay.made_op(current, seen, e)
     return current, seen
 
 
@@ -138,9 +139,9 @@ def replayed(state: State, entries: list[Entry]) -> State:
     current, seen = state
     for e in entries:
         if isinstance(e, ProgressUpdate):
-            current = rules.replay_update(current, seen, e, DEFAULT_POLICIES[e.item_type])
+            current, seen = replay.replay_update(current, seen, e, DEFAULT_POLICIES[e.item_type])
         else:
-            current, seen = rules.replay_op(current, seen, e)
+            current, seen = replay.replay_op(current, seen, e)
     return current, seen
 
 
@@ -152,9 +153,9 @@ def test_a_snapshot_plus_any_journal_tails_replayed_gives_the_state_before_the_c
     earlier point is replayed, then (restarts again, from that snapshot or a later one) any tails of
     the journal, any number of times, in any order: the state is the one before the crash, play counts
     (a mark played counts once) and device rows included."""
-    truth, _ = made((None, rules.Seen()), journal)
+    truth, _ = made(NOTHING, journal)
     saved = data.draw(st.integers(0, len(journal)))
-    state = made((None, rules.Seen()), journal[:saved])
+    state = made(NOTHING, journal[:saved])
     state = replayed(state, journal[data.draw(st.integers(0, saved)):])
     assert content(state[0]) == content(truth)
     for start in data.draw(st.lists(st.integers(0, len(journal)), max_size=6)):
@@ -167,7 +168,7 @@ def test_a_snapshot_plus_any_journal_tails_replayed_gives_the_state_before_the_c
 def test_a_replayed_mark_played_counts_once() -> None:
     """Without the ids a state remembers, the replayed mark would count a second completion."""
     mark = ProgressOp("played", "u1", "i1", "episode", 600_000, T0, f"{T0}-a")
-    state = made((None, rules.Seen()), [mark])
+    state = made(NOTHING, [mark])
     again = replayed(state, [mark, mark])
     assert again[0] is not None and again[0].completed_count == 1
 
@@ -181,17 +182,75 @@ def test_what_a_replayed_action_leaves_to_newer_writes() -> None:
 
     # A mark older than the state's event (written meanwhile, by another instance) counts, and leaves
     # the position to the newer event.
-    state = made((None, rules.Seen()), [progress(T0 + 10)])
+    state = made(NOTHING, [progress(T0 + 10)])
     after, _ = replayed(state, [op("played", T0 + 5)])
     assert after is not None and after.completed_count == 1 and after.position_ms == 60_000
     # A reset replayed over a write made after it (by another instance) keeps the state; over an older
     # one it deletes it, and the entries from before it stay out on the next replay.
-    assert replayed(state, [op("reset", T0 + 5)])[0] == state[0]
+    assert content(replayed(state, [op("reset", T0 + 5)])[0]) == content(state[0])
     gone = replayed(state, [op("reset", T0 + 20)])
     assert gone[0] is None and replayed(gone, [progress(T0 + 10), op("played", T0 + 11)])[0] is None
     # A start from before a hide does not show the item again when replayed.
-    hidden = made((None, rules.Seen()), [progress(T0 + 1, "start"), op("hidden", T0 + 2)])
+    hidden = made(NOTHING, [progress(T0 + 1, "start"), op("hidden", T0 + 2)])
     assert replayed(hidden, [progress(T0 + 1, "start")])[0].hidden  # type: ignore[union-attr]
+
+
+# --- two instances replaying into one server, in either order -----------------------------------------
+
+@st.composite
+def shared_histories(draw: st.DrawFn) -> tuple[list[Entry], list[int]]:
+    """The entries of two instances (``journals``' entries, each given to instance 0 or 1) of one user
+    and item, in the order the server took them, and which instance made each."""
+    entries = draw(journals())
+    return entries, draw(st.lists(st.integers(0, 1), min_size=len(entries), max_size=len(entries)))
+
+
+def last_reset(entries: list[Entry]) -> int:
+    return max((e.now_ms for e in entries if isinstance(e, ProgressOp) and e.kind == "reset"), default=0)
+
+
+@settings(max_examples=400, deadline=None)
+@given(shared_histories(), st.data())
+def test_two_instances_replaying_in_either_order_agree_on_resets_and_hides(
+        history: tuple[list[Entry], list[int]], data: st.DataObject) -> None:
+    """The server restarts from a snapshot of the first ``saved`` entries; each instance replays its
+    journal's tail (each trimmed at its own point behind the snapshot), A first or B first: the item
+    exists, and is hidden, exactly as it was before the crash either way, and no device row from before
+    the last reset comes back."""
+    entries, owner = history
+    truth, _ = made(NOTHING, entries)
+    saved = data.draw(st.integers(0, len(entries)))
+    cuts = (data.draw(st.integers(0, saved)), data.draw(st.integers(0, saved)))
+    tails = [[e for n, e in enumerate(entries) if owner[n] == i and n >= cuts[i]] for i in (0, 1)]
+    snapshot = made(NOTHING, entries[:saved])
+    ab = replayed(replayed(snapshot, tails[0]), tails[1])[0]
+    ba = replayed(replayed(snapshot, tails[1]), tails[0])[0]
+    reset = last_reset(entries)
+    for state in (ab, ba):
+        assert (state is None) == (truth is None)
+        if state is not None and truth is not None:
+            assert state.hidden == truth.hidden, repr((entries, owner, saved, cuts))
+            assert all(row.updated_ms > reset for row in state.devices.values())
+
+
+def test_a_replayed_hide_does_not_win_over_a_newer_start_of_another_instance() -> None:
+    start = ProgressUpdate("u1", "i1", "episode", 600_000, 60_000, "start", "phone", T0 + 20, T0 + 20)
+    hide = ProgressOp("hidden", "u1", "i1", "episode", 600_000, T0 + 10, f"{T0 + 10}-b")
+    for order in ([start, hide], [hide, start]):
+        state = replayed(NOTHING, order)[0]
+        assert state is not None and not state.hidden, order
+
+
+def test_an_update_from_before_another_instances_reset_stays_out_in_either_order() -> None:
+    """A's update before B's reset, and a write newer than the reset (made after the restart)."""
+    def progress(at: int, device: str) -> ProgressUpdate:
+        return ProgressUpdate("u1", "i1", "episode", 600_000, at - T0, "progress", device, at, at)
+
+    old, reset, newer = progress(T0 + 10, "a"), ProgressOp("reset", "u1", "i1", "track", 0, T0 + 20,
+                                                           f"{T0 + 20}-b"), progress(T0 + 30, "c")
+    for order in ([old, reset], [reset, old]):
+        state = replayed(made(NOTHING, [newer]), order)[0]
+        assert state is not None and set(state.devices) == {"c"}, order
 
 
 # --- the pure decisions -----------------------------------------------------------------------------

@@ -18,11 +18,14 @@
 -- (common.lua). No device rows: a write's answer does not carry them (the read script gives them), so
 -- neither side pays per row.
 
--- ARGV[2]: '1' when the updates are replayed from a journal (rules.replay_update: an update from before
---   the state's last reset is ignored, a start from before it was last hidden does not show it).
+-- ARGV[2]: '1' when the updates are replayed from a journal (replay.replay_update: an update from before
+--   the state's last reset is ignored), '2' when a journaled store makes them (replay.made_update); in
+--   both, a start shows the item only when it is newer than the hidden flag's last change (hidden_ms),
+--   and then records its time there.
 
 local updates = cjson.decode(ARGV[1])
 local replaying = ARGV[2] == '1'
+local timed = replaying or ARGV[2] == '2'
 
 -- Python's str < str on device ids compares code points = UTF-8 bytes; Lua's '<' uses the server's
 -- locale (strcoll), so compare bytes explicitly.
@@ -163,8 +166,8 @@ for n, u in ipairs(updates) do
     select_item(u.item)
     local old = load_state()
     item = {old = old, s = old and copy_state(old), devices = redis.call('HGETALL', K_DEVICES), dirty = {},
-            reset_ms = 0, hidden_ms = 0}
-    if replaying then
+            reset_ms = 0, hidden_ms = 0, hidden_changed = false}
+    if timed then
       local _
       _, item.reset_ms, item.hidden_ms = load_seen()
     end
@@ -178,8 +181,13 @@ for n, u in ipairs(updates) do
     local hidden = item.s ~= nil and item.s.hidden
     update_device(item.devices, item.dirty, u, p)
     item.s = apply_update(item.s, u, p)
-    if replaying and u.event == 'start' and u.received_ms <= item.hidden_ms and hidden ~= nil then
-      item.s.hidden = hidden
+    if timed and u.event == 'start' then
+      if u.received_ms > item.hidden_ms then  -- even a start older than the state's event shows it
+        item.s.hidden = false
+        item.hidden_ms, item.hidden_changed = u.received_ms, true
+      else
+        item.s.hidden = hidden == true
+      end
     end
     out[n] = state_row_json(item.s)
   end
@@ -190,6 +198,9 @@ for _, index in ipairs(order) do
   select_item(index)
   if item.s ~= nil then
     save_state(item.old, item.s, RULES[item.s.item_type].continue_min_position_ms)
+    if item.hidden_changed then
+      redis.call('HSET', K_STATE, 'hidden_ms', int_text(item.hidden_ms))
+    end
     local rows = {}
     for i = 1, #item.devices, 2 do
       rows[item.devices[i]] = item.devices[i + 1]

@@ -208,7 +208,7 @@ local function reply(flat, device_flat)
   return cjson.encode({flat, device_flat or redis.call('HGETALL', K_DEVICES)})
 end
 
--- rules.Seen: what a state remembers of the actions applied to it, in its hash beside ProgressState's
+-- replay.Seen: what a state remembers of the actions applied to it, in its hash beside ProgressState's
 -- fields: 'ops' (the ids of the last ones, space-separated, in the order applied), 'reset_ms' (its
 -- last reset; left as a tombstone when the reset deletes the rest) and 'hidden_ms' (when it was last
 -- hidden). Written only by journaled stores. Returns ops, reset_ms, hidden_ms.

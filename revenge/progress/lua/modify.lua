@@ -1,6 +1,8 @@
--- rules.mark_played / mark_unplayed / set_hidden, atomically on one (user, item), as made (rules.apply_op)
--- or replayed from a journal (rules.replay_op). Keep in step with revenge/progress/rules.py (the
--- differential test interleaves these with updates, made and replayed).
+-- rules.mark_played / mark_unplayed / set_hidden, atomically on one (user, item), as made (replay.made_op,
+-- replay.apply_op when not journaled) or replayed from a journal (replay.replay_op). Keep in step with
+-- revenge/progress/replay.py (the differential test interleaves these with updates, made and replayed).
+-- A journaled hide or show (with an id) older than the hidden flag's last change (hidden_ms) leaves the
+-- flag; a hide wins a tie.
 --
 -- ARGV: 1 op (played|unplayed|hidden|shown)  2 user_id  3 item_id  4 item_type  5 duration_ms
 --       6 now_ms  7 CONTINUE_MIN_POSITION_MS  8 the action's id ('' : not journaled, nothing remembered)
@@ -17,7 +19,7 @@ if op_id ~= '' then
   ops, reset_ms, hidden_ms = load_seen()
 end
 if replaying then
-  -- rules.op_seen: applied already (or too old to tell, or from before the last reset): nothing to do.
+  -- replay.op_seen: applied already (or too old to tell, or from before the last reset): nothing to do.
   local seen, oldest = now_ms <= reset_ms, nil
   for _, id in ipairs(ops) do
     if id == op_id then
@@ -33,12 +35,27 @@ if replaying then
   end
 end
 
+local function remember(ops_now)
+  ops_now[#ops_now + 1] = op_id
+  while #ops_now > max_ops do
+    table.remove(ops_now, 1)
+  end
+  redis.call('HSET', K_STATE, 'ops', table.concat(ops_now, ' '))
+end
+
+local is_flag = op == 'hidden' or op == 'shown'
+local flag_wins = (op == 'hidden' and now_ms >= hidden_ms) or (op == 'shown' and now_ms > hidden_ms)
+if op_id ~= '' and is_flag and not flag_wins then
+  remember(ops)  -- an older change of the flag: the state stays as it is
+  return reply(old and encode_state(old) or {})
+end
+
 local s = old and copy_state(old) or new_state(user_id, item_id, item_type, duration_ms)
 s.version = s.version + 1
 s.updated_ms = now_ms
 
 if replaying and old ~= nil and now_ms < old.event_ts_ms and (op == 'played' or op == 'unplayed') then
-  -- A newer event holds the position (rules.replay_op): of a played mark only its completion counts.
+  -- A newer event holds the position (replay.replay_op): of a played mark only its completion counts.
   if op == 'played' then
     s.completed_count = s.completed_count + 1
   end
@@ -62,12 +79,8 @@ end
 
 save_state(old, s, continue_min_position_ms)
 if op_id ~= '' then
-  ops[#ops + 1] = op_id
-  while #ops > max_ops do
-    table.remove(ops, 1)
-  end
-  redis.call('HSET', K_STATE, 'ops', table.concat(ops, ' '))
-  if op == 'hidden' and now_ms > hidden_ms then
+  remember(ops)
+  if is_flag then
     redis.call('HSET', K_STATE, 'hidden_ms', int_text(now_ms))
   end
 end
