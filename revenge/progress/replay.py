@@ -7,7 +7,8 @@ come to it, and over writes made meanwhile; so what a state ends as must depend 
 only, not on the order they are applied in:
 
 * **Resets.** A reset leaves its time behind as a tombstone (``Seen.reset_ms``, kept after the reset
-  deleted the state). An update received, or an action made, at or before it stays out when replayed.
+  deleted the state). An update received, or an action made, at or before it stays out, made or
+  replayed.
   A reset replayed over a state that holds a write newer than it (another instance's, applied first)
   keeps that state but still drops what is older than the reset and can be told apart: the device rows
   received at or before it, a hidden flag set before it; and it leaves its tombstone, so that the
@@ -89,24 +90,20 @@ def made_op(state: ProgressState | None, seen: Seen,
     return apply_op(state, op), seen_after(seen, op)
 
 
-def made_update(state: ProgressState | None, seen: Seen, update: ProgressUpdate,
-                policy: CompletionPolicy) -> tuple[ProgressState, Seen]:
-    """An update as the journaled store applies it when it is received: ``apply_update``, but a
-    ``start`` shows the item only when it is newer than the flag's last change (and then records it)."""
+def timed_update(state: ProgressState | None, seen: Seen, update: ProgressUpdate,
+                 policy: CompletionPolicy) -> tuple[ProgressState | None, Seen]:
+    """An update of a journaled store, as made and as replayed: ignored when it was received at or
+    before the state's last reset (made: only clocks apart, or a reset of another instance in the same
+    moment, put it there); else ``apply_update``, but a ``start`` shows the item only when it is newer
+    than the flag's last change (and then records it)."""
+    if update.received_ms <= seen.reset_ms:
+        return state, seen
     after = apply_update(state, update, policy)
     if _shows(seen, update):  # even one whose event is older than the state's (it leaves the position)
         return dataclasses.replace(after, hidden=False), seen._replace(hidden_ms=update.received_ms)
     if update.event == "start":
         after = dataclasses.replace(after, hidden=state is not None and state.hidden)
     return after, seen
-
-
-def replay_update(state: ProgressState | None, seen: Seen, update: ProgressUpdate,
-                  policy: CompletionPolicy) -> tuple[ProgressState | None, Seen]:
-    """A journaled update replayed: ignored when it came before the state's last reset, else as made."""
-    if update.received_ms <= seen.reset_ms:
-        return state, seen
-    return made_update(state, seen, update, policy)
 
 
 def newest_write(state: ProgressState, seen: Seen) -> int:

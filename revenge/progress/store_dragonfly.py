@@ -183,7 +183,7 @@ class DragonflyStore:
         if not updates:
             return []
         calls = self._calls(updates)
-        mode = ("2",) if self._journaled else ()  # a journaled store's starts are timed (replay.made_update)
+        mode = ("2",) if self._journaled else ()  # replay.timed_update, as replayed
         replies = await self._eval_many([("apply_updates", call.keys, (orjson.dumps(call.updates), *mode))
                                          for call in calls])
         states: list[ProgressState | None] = [None] * len(updates)
@@ -281,7 +281,7 @@ class DragonflyStore:
         return state
 
     async def replay(self, entries: Sequence[ProgressUpdate | ProgressOp]) -> None:
-        """Re-apply journaled updates and actions, in their order (``replay.replay_update``, ``replay_op``):
+        """Re-apply journaled updates and actions, in their order (``replay.timed_update``, ``replay_op``):
         entries the server holds already change nothing. Runs of updates go in calls of ``run_max``, all
         in pipelines of ``pipeline_max``."""
         calls: list[ScriptCall] = []

@@ -239,7 +239,7 @@ def test_device_evicted_in_a_later_call_is_gone_from_the_server(redis_server: Re
     assert want is not None and "dev00" not in want.devices and "dev01" not in want.devices
 
 
-# --- journaled actions and replays (replay.replay_update, replay.replay_op) ------------------------------
+# --- journaled actions and replays (replay.timed_update, replay.replay_op) ------------------------------
 
 def _journal_entry(op: Op, n: int) -> ProgressUpdate | ProgressOp:
     """A stream step as the journaled store makes it: an update as it is, an action with its id."""
@@ -257,8 +257,7 @@ def _model_step(model: Model, entry: ProgressUpdate | ProgressOp, replayed: bool
     state, seen = model.get(key, (None, replay.Seen()))
     if isinstance(entry, ProgressUpdate):
         policy = DEFAULT_POLICIES[entry.item_type]
-        state, seen = (replay.replay_update(state, seen, entry, policy) if replayed
-                       else replay.made_update(state, seen, entry, policy))
+        state, seen = replay.timed_update(state, seen, entry, policy)  # made or replayed alike
     elif replayed:
         state, seen = replay.replay_op(state, seen, entry)
     else:
@@ -385,3 +384,28 @@ def test_a_replayed_hide_and_reset_leave_another_instances_newer_writes_in_lua(
     finals = asyncio.run(_two_instances(redis_server.url, tmp_path, entries, [0, 1, 1, 0, 0], 0, (0, 0)))
     for state in finals:
         assert state is not None and not state.hidden and set(state.devices) == {"a"}
+
+
+def test_a_write_received_before_another_instances_reset_stays_out_live_too(
+        redis_server: RedisServer, tmp_path: Path) -> None:  # noqa: F811
+    """As when replayed: an update received (by this instance's clock) before the reset's time."""
+    item_id, item_type, duration = ITEMS[5]
+    before = ProgressUpdate("1", item_id, item_type, duration, 90 * S, "progress", "a", T0 + 10, T0 + 10)
+    after = dataclasses.replace(before, event_ts_ms=T0 + 30, received_ms=T0 + 30)
+
+    async def run() -> tuple[ProgressState, ProgressState | None, ProgressState | None]:
+        store = DragonflyStore(redis_server.url, load_settings(None, env={}, data_dir=tmp_path),
+                               key_guard=True, journaled=True)
+        await store.open()
+        try:
+            await store.apply_op(ProgressOp("reset", "1", item_id, item_type, 0, T0 + 20, f"{T0 + 20}-b"))
+            (answer,) = await store.apply_batch([before])
+            gone = await store.get("1", item_id)
+            await store.apply_batch([after])
+            return answer, gone, await store.get("1", item_id)
+        finally:
+            await store.close()
+
+    answer, gone, back = asyncio.run(run())
+    assert gone is None and answer.version == 0 and answer.devices == {}
+    assert back is not None and back.position_ms == 90 * S and set(back.devices) == {"a"}

@@ -129,7 +129,7 @@ def made(state: State, entries: list[Entry]) -> State:
     current, seen = state
     for e in entries:
         if isinstance(e, ProgressUpdate):
-            current, seen = replay.made_update(current, seen, e, DEFAULT_POLICIES[e.item_type])
+            current, seen = replay.timed_update(current, seen, e, DEFAULT_POLICIES[e.item_type])
         else:
             current, seen = replay.made_op(current, seen, e)
     return current, seen
@@ -139,7 +139,7 @@ def replayed(state: State, entries: list[Entry]) -> State:
     current, seen = state
     for e in entries:
         if isinstance(e, ProgressUpdate):
-            current, seen = replay.replay_update(current, seen, e, DEFAULT_POLICIES[e.item_type])
+            current, seen = replay.timed_update(current, seen, e, DEFAULT_POLICIES[e.item_type])
         else:
             current, seen = replay.replay_op(current, seen, e)
     return current, seen

@@ -18,10 +18,10 @@
 -- (common.lua). No device rows: a write's answer does not carry them (the read script gives them), so
 -- neither side pays per row.
 
--- ARGV[2]: '1' when the updates are replayed from a journal (replay.replay_update: an update from before
---   the state's last reset is ignored), '2' when a journaled store makes them (replay.made_update); in
---   both, a start shows the item only when it is newer than the hidden flag's last change (hidden_ms),
---   and then records its time there.
+-- ARGV[2]: '1' when the updates are replayed from a journal, '2' when a journaled store makes them: both
+--   are replay.timed_update (an update received at or before the state's last reset is ignored; a
+--   start shows the item only when it is newer than the hidden flag's last change, hidden_ms, and then
+--   records its time there).
 
 local updates = cjson.decode(ARGV[1])
 local replaying = ARGV[2] == '1'
@@ -174,8 +174,10 @@ for n, u in ipairs(updates) do
     items[u.item] = item
     order[#order + 1] = u.item
   end
-  if replaying and u.received_ms <= item.reset_ms then
-    out[n] = 'null'  -- a replay's answer is not read
+  if timed and u.received_ms <= item.reset_ms then
+    -- A replay's answer is not read; a write's is the state as it stays (none: an empty one).
+    out[n] = replaying and 'null'
+      or state_row_json(item.s or new_state(u.user_id, u.item_id, u.item_type, u.duration_ms))
   else
     local p = RULES[u.item_type]
     local hidden = item.s ~= nil and item.s.hidden
