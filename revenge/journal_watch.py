@@ -241,7 +241,7 @@ class ServerWatch:
         self._journals: list[Journal[Any]] = []
         self._looking = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
-        self.looks = 0  # marks read and handed out by the task (tests wait on it)
+        self.looks = 0  # looks the task took, the server down or not (tests wait on it)
 
     @property
     def journals(self) -> int:
