@@ -1,7 +1,12 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 from hypothesis import settings as hypothesis_settings
+
+from tests.redisfix import SNAPSHOTS_ONLY, RedisServer
 
 # Shared machines are noisy: no per-example deadline, and a fixed profile for CI.
 hypothesis_settings.register_profile("ci", deadline=None, max_examples=100, derandomize=True)
@@ -12,3 +17,14 @@ hypothesis_settings.load_profile("ci")
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture
+def snapshot_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A redis-server that only snapshots (Dragonfly's persistence), stopped hard at the end."""
+    server = RedisServer(tmp_path / "redis", extra_args=SNAPSHOTS_ONLY)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop(hard=True)

@@ -6,11 +6,10 @@ journal to replay after a crash of the server. ``create_app`` gives every store 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
 import redis.asyncio as aioredis
 
 from revenge.app import create_app
@@ -24,21 +23,11 @@ from revenge.playback.scrobbles import Scrobble
 from revenge.progress.model import ProgressUpdate
 from revenge.progress.store import open_store
 from tests.live import test_settings
-from tests.redisfix import SNAPSHOTS_ONLY, RedisServer
+from tests.redisfix import RedisServer
 from tests.waits import until
 
 T0 = 1_700_000_000_000
 ITEM = "a" * 16
-
-
-@pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[RedisServer]:
-    redis = RedisServer(tmp_path / "redis", extra_args=SNAPSHOTS_ONLY)
-    redis.start()
-    try:
-        yield redis
-    finally:
-        redis.stop(hard=True)
 
 
 async def calls(url: str) -> dict[str, int]:
@@ -101,17 +90,17 @@ def journal_of(store: Any) -> Journal[Any]:
 
 
 async def test_one_look_at_the_server_per_interval_serves_every_journal(tmp_path: Path,
-                                                                        server: RedisServer) -> None:
+                                                                        snapshot_redis: RedisServer) -> None:
     stepped = Stepped()
-    watch = redis_server_watch(server.url, 2.0, sleep=stepped.sleep)
-    stores = await open_all(tmp_path, server.url, watch)
+    watch = redis_server_watch(snapshot_redis.url, 2.0, sleep=stepped.sleep)
+    stores = await open_all(tmp_path, snapshot_redis.url, watch)
     try:
         assert watch.journals == 5 and all(journal_of(s).watch is watch for s in stores)
-        before = await calls(server.url)
+        before = await calls(snapshot_redis.url)
         looks = 4
         stepped.step(looks)
         await until(lambda: watch.looks == looks, "the looks")
-        after = await calls(server.url)
+        after = await calls(snapshot_redis.url)
         # One mark read per look for all five stores (each store watching for itself read five, and
         # its durability besides).
         for command in ("lastsave", "time", "config|get"):
@@ -119,15 +108,15 @@ async def test_one_look_at_the_server_per_interval_serves_every_journal(tmp_path
 
         back = await write_each(stores)
         assert await back() == [True] * 5
-        server.stop(hard=True)  # nothing was saved: a restart comes back empty
-        server.start()
+        snapshot_redis.stop(hard=True)  # nothing was saved: a restart comes back empty
+        snapshot_redis.start()
         assert await back() == [False] * 5
         stepped.step()  # one look: every journal sees the restart and replays
         await until(lambda: watch.looks == looks + 1, "the look after the restart")
         await until(lambda: all(journal_of(s).replayed > 0 and not journal_of(s).replaying for s in stores),
                     "every journal replayed")
         assert await back() == [True] * 5
-        assert (await calls(server.url)).get("lastsave", 0) == 1  # since the restart: that one look
+        assert (await calls(snapshot_redis.url)).get("lastsave", 0) == 1  # since the restart: that one look
     finally:
         for store in stores:
             await store.close()
@@ -136,8 +125,8 @@ async def test_one_look_at_the_server_per_interval_serves_every_journal(tmp_path
 
 
 async def test_create_app_gives_every_journaled_store_the_same_watch(tmp_path: Path,
-                                                                     server: RedisServer) -> None:
-    settings = test_settings(tmp_path / "data", store=server.url, store_timeout_seconds=2.0,
+                                                                     snapshot_redis: RedisServer) -> None:
+    settings = test_settings(tmp_path / "data", store=snapshot_redis.url, store_timeout_seconds=2.0,
                              scan_on_start=False)
     app = create_app(settings)
     async with app.router.lifespan_context(app) as scope:

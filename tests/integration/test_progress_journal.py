@@ -17,12 +17,11 @@ from pathlib import Path
 
 import httpx
 import orjson
-import pytest
 
 from tests.live import LiveServer, add_user, live_server
 from tests.live import test_settings as settings_for
 from tests.mediagen import write_audio
-from tests.redisfix import SNAPSHOTS_ONLY, RedisServer, running_redis
+from tests.redisfix import RedisServer, running_redis
 
 ITEMS = 4  # stormed by the devices
 ACTION_ITEMS = 2  # one marked played and hidden/shown, one reset then written again, every round
@@ -51,16 +50,6 @@ class Storm:
     acked_since_restart: int = 0
     restarted: bool = False
     others: Others = field(default_factory=Others)
-
-
-@pytest.fixture
-def snapshot_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path / "redis", extra_args=SNAPSHOTS_ONLY)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop(hard=True)
 
 
 def serve(tmp_path: Path, redis_url: str, **overrides: object) -> tuple[Iterator[LiveServer], str]:

@@ -7,7 +7,6 @@ a replay over the whole state (every entry applied already) changes nothing."""
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -29,20 +28,10 @@ from revenge.playback.playlists_redis import PUBLIC_KEY, RedisPlaylistStore
 from revenge.playback.queue_redis import RedisQueueStore
 from revenge.playback.records_redis import RedisRecordStore
 from revenge.playback.scrobbles import Mark, Scrobble
-from tests.redisfix import SNAPSHOTS_ONLY, RedisServer
+from tests.redisfix import RedisServer
 
 A, B, C = "a" * 16, "b" * 16, "c" * 16
 T0 = 1_700_000_000_000
-
-
-@pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[RedisServer]:
-    redis = RedisServer(tmp_path / "redis", extra_args=SNAPSHOTS_ONLY)
-    redis.start()
-    try:
-        yield redis
-    finally:
-        redis.stop(hard=True)
 
 
 async def state(url: str) -> dict[str, Any]:
@@ -128,34 +117,34 @@ CASES = {
 
 @pytest.mark.parametrize("name", sorted(CASES))
 async def test_any_snapshot_plus_the_journal_after_it_gives_the_state_before_the_crash(
-        name: str, server: RedisServer, tmp_path: Path) -> None:
+        name: str, snapshot_redis: RedisServer, tmp_path: Path) -> None:
     make, write = CASES[name]
-    store: Any = make(server.url, tmp_path / "data")
+    store: Any = make(snapshot_redis.url, tmp_path / "data")
     await store.open()
     try:
         await write(store)
-        final = await state(server.url)
+        final = await state(snapshot_redis.url)
         entries, _ = store.journal.files.entries()
         assert entries, "nothing journaled"
         assert not [e for e in entries if e[0] == "queue" and q.decode(e[2]).changed_by == "car"]  # refused
         for start in range(len(entries) + 1):  # over the whole state: every entry applied already
             await store.replay(entries[start:])
-            assert await state(server.url) == final, (name, start)
+            assert await state(snapshot_redis.url) == final, (name, start)
         for saved in range(len(entries) + 1):
             for start in range(saved + 1):
-                await flush(server.url)
+                await flush(snapshot_redis.url)
                 await store.replay(entries[:saved])  # the snapshot: the first ``saved`` writes
                 await store.replay(entries[start:])  # the journal left after trimming
-                assert await state(server.url) == final, (name, saved, start)
+                assert await state(snapshot_redis.url) == final, (name, saved, start)
     finally:
         await store.close()
 
 
-async def test_a_refused_write_is_not_journaled(server: RedisServer, tmp_path: Path) -> None:
+async def test_a_refused_write_is_not_journaled(snapshot_redis: RedisServer, tmp_path: Path) -> None:
     """A star refused at the cap never comes back with a replay, even once there is room for it."""
     from revenge.playback import marks
 
-    store = JournaledMarkStore(RedisMarkStore(server.url, 2.0, key_guard=True), tmp_path, 2.0)
+    store = JournaledMarkStore(RedisMarkStore(snapshot_redis.url, 2.0, key_guard=True), tmp_path, 2.0)
     await store.open()
     try:
         keys = [f"{n:016x}" for n in range(marks.MAX_MARKS)]
@@ -171,17 +160,18 @@ async def test_a_refused_write_is_not_journaled(server: RedisServer, tmp_path: P
         await store.close()
 
 
-async def test_the_public_index_follows_a_replayed_playlist(server: RedisServer, tmp_path: Path) -> None:
-    store = JournaledPlaylistStore(RedisPlaylistStore(server.url, 2.0, key_guard=True), tmp_path, 2.0)
+async def test_the_public_index_follows_a_replayed_playlist(snapshot_redis: RedisServer,
+                                                            tmp_path: Path) -> None:
+    store = JournaledPlaylistStore(RedisPlaylistStore(snapshot_redis.url, 2.0, key_guard=True), tmp_path, 2.0)
     await store.open()
     try:
         shared = pl_rules.update(pl_rules.create("Shared", [A], T0), T0 + 1, public=True)
         assert await store.add("u1", shared)
         entries, _ = store.journal.files.entries()
-        await flush(server.url)
+        await flush(snapshot_redis.url)
         await store.replay(entries)
         assert [p.id for _, p in await store.public()] == [shared.id]
-        client = aioredis.Redis.from_url(server.url, decode_responses=True)
+        client = aioredis.Redis.from_url(snapshot_redis.url, decode_responses=True)
         try:
             assert await client.hget(PUBLIC_KEY, shared.id) == "u1"
         finally:
@@ -211,12 +201,12 @@ async def make(store: JournaledMarkStore, kind: str, key: str, value: int, at: i
 
 @pytest.mark.parametrize("seed", range(12))
 async def test_two_instances_marks_replayed_in_either_order_end_as_made(
-        seed: int, server: RedisServer, tmp_path: Path) -> None:
+        seed: int, snapshot_redis: RedisServer, tmp_path: Path) -> None:
     """Two instances (two journals) star, unstar and rate the same keys after the last snapshot; the
     server restarts from that snapshot and the journals are replayed one after the other, in either
     order: the stars, their times and the ratings are those the writes left (the newest change wins)."""
-    stores = [JournaledMarkStore(RedisMarkStore(server.url, 2.0, key_guard=True), tmp_path / f"i{n}", 2.0,
-                                 check_interval=3600) for n in range(2)]  # the replays are the test's
+    stores = [JournaledMarkStore(RedisMarkStore(snapshot_redis.url, 2.0, key_guard=True), tmp_path / f"i{n}",
+                                 2.0, check_interval=3600) for n in range(2)]  # the replays are the test's
     history = marks_history(seed)
     cut = len(history) // 3
     for store in stores:
@@ -224,14 +214,14 @@ async def test_two_instances_marks_replayed_in_either_order_end_as_made(
     try:
         for n, (instance, kind, key, value) in enumerate(history[:cut]):
             await make(stores[instance], kind, key, value, T0 + n)
-        assert server.save()
+        assert snapshot_redis.save()
         for n, (instance, kind, key, value) in enumerate(history[cut:], start=cut):
             await make(stores[instance], kind, key, value, T0 + n)
         made = (await stores[0].starred("u1"), await stores[0].ratings("u1"))
         journals = [store.journal.files.entries()[0] for store in stores]
         for order in ((0, 1), (1, 0)):
-            server.stop(hard=True)  # a crash: back to the snapshot
-            server.start()
+            snapshot_redis.stop(hard=True)  # a crash: back to the snapshot
+            snapshot_redis.start()
             for n in order:
                 await stores[n].replay(journals[n])
             assert (await stores[0].starred("u1"), await stores[0].ratings("u1")) == made, (order, history)
@@ -240,12 +230,13 @@ async def test_two_instances_marks_replayed_in_either_order_end_as_made(
             await store.close()
 
 
-async def test_a_star_replayed_after_a_newer_unstar_stays_out(server: RedisServer, tmp_path: Path) -> None:
+async def test_a_star_replayed_after_a_newer_unstar_stays_out(snapshot_redis: RedisServer,
+                                                              tmp_path: Path) -> None:
     """What the change times are for: one instance stars, another unstars later; replayed in the order
     that puts the star last, the key stays unstarred (it came back starred before). And a star, another
     instance's unstar, a star again: the star's time is the second star's, either way."""
-    stores = [JournaledMarkStore(RedisMarkStore(server.url, 2.0, key_guard=True), tmp_path / f"i{n}", 2.0,
-                                 check_interval=3600) for n in range(2)]
+    stores = [JournaledMarkStore(RedisMarkStore(snapshot_redis.url, 2.0, key_guard=True), tmp_path / f"i{n}",
+                                 2.0, check_interval=3600) for n in range(2)]
     for store in stores:
         await store.open()
     try:
@@ -256,7 +247,7 @@ async def test_a_star_replayed_after_a_newer_unstar_stays_out(server: RedisServe
         assert made == {B: T0 + 2}
         journals = [store.journal.files.entries()[0] for store in stores]
         for order in ((1, 0), (0, 1)):
-            await flush(server.url)
+            await flush(snapshot_redis.url)
             for n in order:
                 await stores[n].replay(journals[n])
             assert await stores[0].starred("u1") == made, order
