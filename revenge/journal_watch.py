@@ -289,7 +289,9 @@ class ServerWatch:
                 await task
 
     async def _run(self) -> None:
-        while True:
+        # Stopped by ``_stop`` taking the task away, not only by its cancel: a client library that
+        # swallows a cancel landing in a read must not keep a closed watch alive.
+        while self._task is asyncio.current_task():
             await self._sleep(self.interval)
             try:
                 await self.check()
