@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings as hypothesis_settings
 
-from tests.redisfix import SNAPSHOTS_ONLY, RedisServer
+from tests.redisfix import SNAPSHOTS_ONLY, RedisServer, running_redis
 
 # Shared machines are noisy: no per-example deadline, and a fixed profile for CI.
 hypothesis_settings.register_profile("ci", deadline=None, max_examples=100, derandomize=True)
@@ -22,9 +22,5 @@ def anyio_backend() -> str:
 @pytest.fixture
 def snapshot_redis(tmp_path: Path) -> Iterator[RedisServer]:
     """A redis-server that only snapshots (Dragonfly's persistence), stopped hard at the end."""
-    server = RedisServer(tmp_path / "redis", extra_args=SNAPSHOTS_ONLY)
-    server.start()
-    try:
+    with running_redis(tmp_path / "redis", extra_args=SNAPSHOTS_ONLY) as server:
         yield server
-    finally:
-        server.stop(hard=True)
