@@ -136,6 +136,6 @@ def replay_op(state: ProgressState | None, seen: Seen,
     if state is not None and op.now_ms < state.event_ts_ms and op.kind in ("played", "unplayed"):
         count = state.completed_count + (1 if op.kind == "played" else 0)
         after = dataclasses.replace(state, completed_count=count, version=state.version + 1,
-                                    updated_ms=op.now_ms)
+                                    updated_ms=max(state.updated_ms, op.now_ms))
         return after, seen_after(seen, op)
     return made_op(state, seen, op)

@@ -142,7 +142,7 @@ def apply_update(state: ProgressState | None, update: ProgressUpdate,
     devices = _with_device(dict(s.devices), update)
     if state is not None and ts < s.event_ts_ms:
         return dataclasses.replace(s, item_type=update.item_type, duration_ms=update.duration_ms,
-                                   version=s.version + 1, updated_ms=update.received_ms,
+                                   version=s.version + 1, updated_ms=max(s.updated_ms, update.received_ms),
                                    first_played_at=first_played_at, last_played_at=last_played_at,
                                    devices=devices)
 
@@ -192,7 +192,7 @@ def apply_update(state: ProgressState | None, update: ProgressUpdate,
         version=s.version + 1,
         device_id=update.device_id,
         event_ts_ms=ts,
-        updated_ms=update.received_ms,
+        updated_ms=max(s.updated_ms, update.received_ms),  # never back: a replayed older entry
         listen_started_at=listen_started_at,
         listened_ms=listened_ms,
         listen_counted=listen_counted,
@@ -216,7 +216,7 @@ def mark_played(state: ProgressState | None, user_id: str, item_id: str, item_ty
     return dataclasses.replace(
         s, item_type=item_type, duration_ms=duration_ms, position_ms=duration_ms, completed=True,
         completed_at=now_ms, completed_count=s.completed_count + 1, event_ts_ms=max(s.event_ts_ms, now_ms),
-        version=s.version + 1, updated_ms=now_ms,
+        version=s.version + 1, updated_ms=max(s.updated_ms, now_ms),
     )
 
 
@@ -227,7 +227,7 @@ def mark_unplayed(state: ProgressState | None, user_id: str, item_id: str, item_
     return dataclasses.replace(
         s, item_type=item_type, duration_ms=duration_ms, position_ms=0, completed=False, completed_at=None,
         listen_started_at=None, listened_ms=0, listen_counted=False, event_ts_ms=max(s.event_ts_ms, now_ms),
-        version=s.version + 1, updated_ms=now_ms,
+        version=s.version + 1, updated_ms=max(s.updated_ms, now_ms),
     )
 
 
@@ -235,7 +235,7 @@ def set_hidden(state: ProgressState | None, user_id: str, item_id: str, item_typ
                duration_ms: int, hidden: bool, now_ms: int) -> ProgressState:
     """Hide from / show again in continue-listening (a later ``start`` event also shows it again)."""
     s = state if state is not None else new_state(user_id, item_id, item_type, duration_ms)
-    return dataclasses.replace(s, hidden=hidden, version=s.version + 1, updated_ms=now_ms)
+    return dataclasses.replace(s, hidden=hidden, version=s.version + 1, updated_ms=max(s.updated_ms, now_ms))
 
 
 def resume_position_ms(state: ProgressState | None, policy: CompletionPolicy) -> int:

@@ -330,3 +330,16 @@ def test_a_torn_last_line_is_skipped(tmp_path: Path) -> None:
     again.open()
     assert again.entries()[0] == [update(1)]
     again.close()
+
+
+def test_a_replayed_older_mark_does_not_hide_a_later_write_from_a_reset() -> None:
+    # Instance A marked played, then reset; B received an update just after the reset. B replays
+    # first: the state holds B's update; A's mark (older than its event) must not move the state's
+    # last write back in time, or A's reset then takes B's update for one from before it.
+    played = ProgressOp("played", "u1", "i1", "track", 1000, T0 + 25, f"{T0 + 25}-a")
+    reset = ProgressOp("reset", "u1", "i1", "track", 1000, T0 + 26, f"{T0 + 26}-b")
+    update = ProgressUpdate("u1", "i1", "track", 1000, 0, "progress", "d0", T0 + 26, T0 + 27)
+    truth, _ = made(NOTHING, [played, reset, update])
+    b_first = replayed(replayed(NOTHING, [update]), [played, reset])[0]
+    assert truth is not None and b_first is not None
+    assert set(b_first.devices) == {"d0"} and b_first.updated_ms == T0 + 27

@@ -117,7 +117,7 @@ local function apply_update(s, u, p)
   s.item_type = u.item_type
   s.duration_ms = u.duration_ms
   s.version = s.version + 1
-  s.updated_ms = u.received_ms
+  s.updated_ms = math.max(s.updated_ms, u.received_ms)  -- never back: a replayed older entry
   s.first_played_at = (s.first_played_at == nil) and ts or math.min(s.first_played_at, ts)
   s.last_played_at = (s.last_played_at == nil) and ts or math.max(s.last_played_at, ts)
   if not fresh and ts < prev_ts then

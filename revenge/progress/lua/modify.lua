@@ -52,7 +52,8 @@ end
 
 local s = old and copy_state(old) or new_state(user_id, item_id, item_type, duration_ms)
 s.version = s.version + 1
-s.updated_ms = now_ms
+-- Never back in time: a replayed older action must not hide a write received after it from a reset.
+s.updated_ms = math.max(s.updated_ms, now_ms)
 
 if replaying and old ~= nil and now_ms < old.event_ts_ms and (op == 'played' or op == 'unplayed') then
   -- A newer event holds the position (replay.replay_op): of a played mark only its completion counts.
