@@ -11,6 +11,7 @@ from starlette.middleware import Middleware
 
 from revenge.config import Settings
 from revenge.hls.engine import HlsEngine
+from revenge.hls.sizes import SegmentSizes
 from revenge.journal_watch import redis_server_watch
 from revenge.library.album_stream import album_tracks
 from revenge.library.art_cache import ArtCache
@@ -33,6 +34,7 @@ from revenge.progress.service import ProgressService
 from revenge.scrobblers.service import ScrobblerService
 from revenge.security.crypto import SecretBox
 from revenge.security.shared import open_stream_secrets, open_user_store, secrets_key
+from revenge.sqlite_thread import SqliteThread
 from revenge.state import AppState
 from revenge.subsonic.context import SubsonicState
 from revenge.subsonic.routes import routes as subsonic_routes
@@ -103,7 +105,8 @@ def create_app(settings: Settings) -> Starlette:
             progress = await ProgressService.open(settings, metrics=metrics, plays=ProgressScrobbler(records),
                                               watch=watch)
             stack.push_async_callback(progress.close)
-            hls = HlsEngine(settings, metrics=metrics)
+            hls = HlsEngine(settings, metrics=metrics, sizes=SegmentSizes(
+                SqliteThread(settings.data_dir / "segment-sizes.db", "segment sizes")))
             stack.push_async_callback(hls.aclose)  # drops queued encodes, joins the encode threads
             scrobblers = await ScrobblerService.open(settings, records, catalog.get_item,
                                                      tags_of=catalog.track_tags)

@@ -50,6 +50,8 @@ def make_signal(samples: int, rate: int, channels: int, kind: str = "sine", freq
         mono = amplitude * 0.25 * (np.sin(2 * np.pi * 220 * t) + np.sin(2 * np.pi * 330 * t)
                                    + np.sin(2 * np.pi * 440 * t) + np.sin(2 * np.pi * 1760 * t))
         mono *= 0.75 + 0.25 * np.sin(2 * np.pi * 0.5 * t)
+    elif kind == "late":  # 6 s of silence, then noise: a first segment unlike the rest
+        mono = np.where(t < 6.0, 0.0, amplitude * np.random.default_rng(seed).uniform(-1.0, 1.0, samples))
     else:
         raise ValueError(kind)
     out = np.empty((channels, samples), dtype=np.float32)

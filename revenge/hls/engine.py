@@ -33,13 +33,15 @@ from typing import TYPE_CHECKING, TypeVar
 
 from revenge.config import Settings
 from revenge.errors import Overloaded
+from revenge.hls.bandwidth import declared_bandwidth, payload_rates
 from revenge.hls.cache import SegmentCache, SegmentKey
 from revenge.hls.gain import Gain
-from revenge.hls.playlist import Variant, declared_bandwidth
+from revenge.hls.playlist import Variant
 from revenge.hls.profiles import Profile
 from revenge.hls.rendition import Rendition, prepare_rendition
 from revenge.hls.runs import EncoderRuns, RunKey, expire_idle_runs, run_key
 from revenge.hls.seek_index import SeekIndexes
+from revenge.hls.sizes import RenditionKey, SegmentSizes
 from revenge.library.model import Item
 
 if TYPE_CHECKING:
@@ -56,9 +58,6 @@ _EntryKey = tuple[str, str, str, Gain]  # item id, fingerprint, profile, gain
 _RENDITIONS_KEPT = 1024  # prepared renditions remembered (each is a few hundred bytes)
 # Suspended encoder runs kept (~0.7 MiB each for AAC): about one per listener on uncached audio.
 _RUNS_KEPT = 128
-# The one segment encoded to declare a variant's BANDWIDTH: the first, which a player fetches next
-# anyway (it stays cached). Every other segment's size is predicted from it.
-_MEASURED_SEGMENT = 0
 
 
 class EngineBusy(Overloaded):
@@ -82,11 +81,13 @@ class _Job:
 
 @dataclass
 class _Entry:
-    """A prepared rendition, its init segment, and (once measured) its declared bandwidth."""
+    """A prepared rendition, its init segment, and its declared bandwidth with the number of measured
+    segments it was worked out from."""
 
     rendition: Rendition
     init: bytes
     variant: Variant | None = None
+    variant_known: int = -1
 
 
 @dataclass
@@ -102,10 +103,14 @@ class EngineStats:
 
 class HlsEngine:
     def __init__(self, settings: Settings, *, metrics: Metrics | None = None,
-                 encode: EncodeFn | None = None, prepare: PrepareFn = prepare_rendition) -> None:
+                 encode: EncodeFn | None = None, prepare: PrepareFn = prepare_rendition,
+                 sizes: SegmentSizes | None = None) -> None:
         self.settings = settings
         self.metrics = metrics
         self.cache = SegmentCache(settings.cache_mb * 1024 * 1024)
+        # Without a database (tests, tools) the sizes measured are kept for this process only.
+        self.sizes = sizes if sizes is not None else SegmentSizes(None)
+        self._saving: set[asyncio.Task[None]] = set()
         self.seek_indexes = SeekIndexes()
         self.stats = EngineStats()
         self.runs = EncoderRuns(_RUNS_KEPT, settings.encoder_idle_seconds, self.seek_indexes)
@@ -152,6 +157,7 @@ class HlsEngine:
             )
             if key[3] != 1.0:
                 rendition = dataclasses.replace(rendition, gain=key[3])
+            await self.sizes.load(self._sizes_key(rendition), rendition.plan.count)
             entry = _Entry(rendition, rendition.init_segment())
             self._entries[key] = entry
             while len(self._entries) > _RENDITIONS_KEPT:
@@ -171,6 +177,10 @@ class HlsEngine:
     @staticmethod
     def key(rendition: Rendition, index: int) -> SegmentKey:
         return SegmentKey(rendition.item_id, rendition.fingerprint, rendition.key_name, index)
+
+    @staticmethod
+    def _sizes_key(rendition: Rendition) -> RenditionKey:
+        return RenditionKey(rendition.item_id, rendition.fingerprint, rendition.key_name)
 
     def peek(self, rendition: Rendition, index: int) -> bytes | None:
         """The segment if it is cached (counted as a hit, next segments prefetched), else None:
@@ -335,6 +345,7 @@ class HlsEngine:
             for index, extra in produced.items():  # the run's earlier segments, encoded on the way
                 if index != job.key.index:
                     self.cache.put(self.key(job.rendition, index), extra)
+                self._measured(job.rendition, index, len(extra))
             data = produced[job.key.index]
             self.cache.put(job.key, data)
             if not job.future.done():
@@ -378,18 +389,28 @@ class HlsEngine:
     # ------------------------------------------------------------------ variants
 
     async def variant(self, item: Item, profile: Profile) -> Variant:
-        """The variant's declared bandwidth, predicted from one real segment (which stays cached).
-
-        One encode per variant: a multivariant playlist asks for every variant at once, so the rungs
-        of a ladder are measured concurrently, each an ordinary on-demand job in the bounded pool."""
+        """The variant's declared bandwidth: from the sizes of its segments encoded so far, the rest
+        predicted from the codec's settings (``hls.bandwidth``). Nothing is encoded for it, so a
+        multivariant playlist answers as soon as its renditions are prepared."""
         entry = await self.entry(item, profile)
-        if entry.variant is None:
-            rendition = entry.rendition
-            data = await self.segment(rendition, _MEASURED_SEGMENT, prefetch=False)
-            peak, average = declared_bandwidth(rendition.plan, _MEASURED_SEGMENT, len(data),
-                                               rendition.last_duration is not None)
+        rendition = entry.rendition
+        key = self._sizes_key(rendition)
+        known = self.sizes.known(key)
+        if entry.variant is None or entry.variant_known != known:
+            plan = rendition.plan
+            sizes = self.sizes.sizes(key) or [0] * plan.count
+            rates = payload_rates(rendition.format, item.codec, item.bit_rate)
+            peak, average = declared_bandwidth(plan, rates, sizes, rendition.last_duration is not None)
             entry.variant = Variant(profile.name, peak, average, profile.codecs)
+            entry.variant_known = known
         return entry.variant
+
+    def _measured(self, rendition: Rendition, index: int, size: int) -> None:
+        key = self._sizes_key(rendition)
+        if self.sizes.add(key, index, size) and not self._closed:
+            task = asyncio.get_running_loop().create_task(self.sizes.save(key), name="hls-sizes-save")
+            self._saving.add(task)
+            task.add_done_callback(self._saving.discard)
 
     # ------------------------------------------------------------------ idle runs
 
@@ -420,3 +441,6 @@ class HlsEngine:
         self._pool.shutdown(wait=True, cancel_futures=True)
         self._meta_pool.shutdown(wait=True, cancel_futures=True)
         self.runs.close()
+        if self._saving:
+            await asyncio.wait(set(self._saving))
+        await self.sizes.close()

@@ -7,11 +7,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from fractions import Fraction
-from math import ceil
 
-from revenge.hls.fmp4 import media_segment_overhead
-from revenge.hls.plan import Segment, SegmentPlan, extinf_text, target_duration
+from revenge.hls.plan import SegmentPlan, extinf_text, target_duration
 
 MEDIA_TYPE = "application/vnd.apple.mpegurl"
 
@@ -97,56 +94,3 @@ def multivariant_playlist(variants: Sequence[Variant], query: str = "") -> str:
                      f'CODECS="{v.codecs}"')
         lines.append(f"{v.profile}/index.m3u8{suffix}")
     return "\n".join(lines) + "\n"
-
-
-# Declared peak = predicted peak + 5 %: the codec payload of segments we did not measure may run a
-# little hotter than segment 0's, and the declared value must stay within 10 % of the true peak (and
-# should not be below it).
-BANDWIDTH_HEADROOM = Fraction(105, 100)
-
-
-def _segment_shapes(plan: SegmentPlan) -> list[tuple[Segment, int]]:
-    """Every segment of the plan as (representative, how many): segment 0 (it carries the priming),
-    the last one (it ends the audio), and the identical full ones between. A long book has thousands
-    of segments; this keeps the prediction three terms long on the event loop."""
-    count = plan.count
-    shapes = [(plan.segment(0), 1)]
-    if count > 2:
-        shapes.append((plan.segment(1), count - 2))
-    if count > 1:
-        shapes.append((plan.segment(count - 1), 1))
-    return shapes
-
-
-def declared_bandwidth(plan: SegmentPlan, index: int, size: int,
-                       last_durations: bool = False) -> tuple[int, int]:
-    """(BANDWIDTH, AVERAGE-BANDWIDTH) in bits/s for every segment of ``plan``, predicted from one
-    measured segment: segment ``index`` is ``size`` bytes (``moof`` + ``mdat`` as fmp4 writes it).
-
-    A segment is its container overhead, exact from its frame count, plus codec payload, which is
-    taken to flow at the measured segment's payload bytes per presented second (``last_durations``:
-    the last segment's ``trun`` also carries per-sample durations, for a FLAC stream's short last
-    frame). BANDWIDTH is the highest predicted segment bit rate (usually the short last segment's:
-    its overhead weighs most per second) with :data:`BANDWIDTH_HEADROOM`; AVERAGE-BANDWIDTH is all
-    predicted bytes over all seconds."""
-    if not 0 <= index < plan.count:
-        raise ValueError(f"segment {index} is not in the plan (0..{plan.count - 1})")
-    measured = plan.segment(index)
-    last = plan.count - 1
-
-    def overhead(segment: Segment) -> int:
-        return media_segment_overhead(plan.frames_in(segment), last_durations and segment.index == last)
-
-    payload = size - overhead(measured)
-    if payload < 0:
-        raise ValueError(f"{size} bytes is less than segment {index}'s own container")
-    payload_rate = Fraction(payload) / plan.duration(measured)  # bytes per second
-
-    peak = Fraction(0)
-    total_bytes = Fraction(0)
-    for segment, how_many in _segment_shapes(plan):
-        seconds = plan.duration(segment)
-        predicted = payload_rate * seconds + overhead(segment)
-        peak = max(peak, 8 * predicted / seconds)
-        total_bytes += predicted * how_many
-    return ceil(peak * BANDWIDTH_HEADROOM), ceil(8 * total_bytes / plan.total_duration)

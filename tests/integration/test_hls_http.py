@@ -30,6 +30,7 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
+from math import ceil
 from pathlib import Path
 
 import httpx
@@ -338,8 +339,10 @@ def test_bad_requests_name_the_field(client: httpx.Client, path: str, status: in
 
 
 def test_a_broken_source_is_422_and_everything_else_keeps_streaming(env: Env, client: httpx.Client) -> None:
-    for path in (f"{track(BROKEN)}/playlist.m3u8", f"{track(BROKEN)}/aac-128/segment0.m4s",
-                 f"{track(BROKEN)}/flac/init.mp4"):
+    # The multivariant playlist decodes nothing (its bandwidth is predicted), so the damage shows on
+    # the first segment a player asks for.
+    assert client.get(f"{track(BROKEN)}/playlist.m3u8").status_code == 200
+    for path in (f"{track(BROKEN)}/aac-128/segment0.m4s", f"{track(BROKEN)}/flac/init.mp4"):
         r = client.get(path)
         assert r.status_code == 422, (path, r.text)
         assert r.json()["error"]["code"] == "unprocessable_media"
@@ -356,32 +359,82 @@ ALL_PROFILES = ("aac-64", "aac-128", "aac-192", "aac-256", "aac-320", "opus-128"
 def bandwidth_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     base = tmp_path_factory.mktemp("bandwidth")
     music = base / "music"
-    write_audio(music / "noisy.flac", seconds=40.0, rate=44100, channels=2, kind="noise")
-    write_audio(music / "quiet.flac", seconds=40.0, rate=44100, channels=2, kind="silence")
+    for kind in ("noise", "music", "silence"):
+        write_audio(music / f"{kind}.flac", seconds=40.0, rate=44100, channels=2, kind=kind)
+    # A quiet first 6 s (segment 0 alone would predict a fraction of the rest) in a track of a usual
+    # length: the silence is 5 % of it.
+    write_audio(music / "late.flac", seconds=120.0, rate=44100, channels=2, kind="late")
     data = base / "data"
     key = add_user(data, "listener")
     with live_server(make_settings(data, library=(music,), hls_ladder=ALL_PROFILES)) as live:
         yield Env(live, key, music)
 
 
-@pytest.mark.parametrize("rel", ["noisy.flac", "quiet.flac"])
-def test_declared_bandwidth_is_within_ten_percent_of_measured(bandwidth_env: Env, rel: str) -> None:
-    live, key = bandwidth_env.live, bandwidth_env.key
-    with httpx.Client(base_url=live.url, headers={"Authorization": f"Bearer {key}"}, timeout=120) as c:
-        top = c.get(f"{track(rel)}/playlist.m3u8").text
-        declared = {m[3]: (int(m[0]), int(m[1]), m[2]) for m in re.findall(
-            r'BANDWIDTH=(\d+),AVERAGE-BANDWIDTH=(\d+),CODECS="([^"]+)"\n([^/]+)/index', top)}
-        assert set(declared) == set(ALL_PROFILES)
-        for profile, (bandwidth, average, codecs) in declared.items():
-            assert codecs == PROFILES[profile].codecs
-            text = c.get(f"{track(rel)}/{profile}/index.m3u8").text
-            durations = [Fraction(x) for x in re.findall(r"#EXTINF:([\d.]+),", text)]
-            sizes = [len(c.get(f"{track(rel)}/{profile}/segment{i}.m4s").content)
-                     for i in range(len(durations))]
-            rates = [8 * size / d for size, d in zip(sizes, durations, strict=True)]
-            peak, mean = max(rates), 8 * sum(sizes) / sum(durations)
-            assert abs(bandwidth - peak) <= Fraction(1, 10) * peak, (rel, profile, bandwidth, float(peak))
-            assert abs(average - mean) <= Fraction(1, 10) * mean, (rel, profile, average, float(mean))
+def declared(c: httpx.Client, rel: str) -> dict[str, tuple[int, int]]:
+    top = c.get(f"{track(rel)}/playlist.m3u8").text
+    found = {m[3]: (int(m[0]), int(m[1]), m[2]) for m in re.findall(
+        r'BANDWIDTH=(\d+),AVERAGE-BANDWIDTH=(\d+),CODECS="([^"]+)"\n([^/]+)/index', top)}
+    assert set(found) == set(ALL_PROFILES)
+    assert all(codecs == PROFILES[p].codecs for p, (_, _, codecs) in found.items())
+    return {p: (peak, average) for p, (peak, average, _) in found.items()}
+
+
+def measured(c: httpx.Client, rel: str, profile: str) -> tuple[Fraction, Fraction]:
+    """(the highest segment bit rate, all bytes over all seconds) of every segment, fetched."""
+    text = c.get(f"{track(rel)}/{profile}/index.m3u8").text
+    durations = [Fraction(x) for x in re.findall(r"#EXTINF:([\d.]+),", text)]
+    sizes = [len(c.get(f"{track(rel)}/{profile}/segment{i}.m4s").content) for i in range(len(durations))]
+    return (max(8 * size / d for size, d in zip(sizes, durations, strict=True)),
+            8 * sum(sizes) / sum(durations))
+
+
+def all_encodes(env: Env) -> float:
+    return sum(metric(env, "revenge_encode_seconds_count", f'profile="{p}"') for p in ALL_PROFILES)
+
+
+@pytest.mark.parametrize("rel", ["noise.flac", "music.flac", "silence.flac", "late.flac"])
+def test_declared_bandwidth_is_a_safe_estimate_then_exact_once_measured(bandwidth_env: Env, rel: str) -> None:
+    auth = {"Authorization": f"Bearer {bandwidth_env.key}"}
+    with httpx.Client(base_url=bandwidth_env.live.url, headers=auth, timeout=120) as c:
+        before = all_encodes(bandwidth_env)
+        first = declared(c, rel)
+        assert all_encodes(bandwidth_env) == before  # the multivariant waited on no encode
+        truth = {p: measured(c, rel, p) for p in ALL_PROFILES}
+        for profile, (peak, mean) in truth.items():
+            bandwidth, average = first[profile]
+            # Before any segment exists: never below the real peak, on any content.
+            assert bandwidth >= peak, (rel, profile, bandwidth, float(peak))
+            # The average from the codec's settings (lossy: the nominal rate; FLAC: the source's) holds
+            # on content that uses the bit rate. Silence and tones at 320k take less than asked, and
+            # FLAC's size on pure tones swings with its block size (this signal: 1.5x at 4096 samples
+            # against the source's 4608): those estimates are corrected once measured, below.
+            lossy = not PROFILES[profile].lossless
+            if rel == "noise.flac" or (rel in ("music.flac", "late.flac") and lossy and profile != "aac-320"):
+                assert abs(average - mean) <= mean / 10, (rel, profile, average, float(mean))
+        # Every segment has been encoded once: both values are the measured ones (to the bit/s the
+        # EXTINF's rounding to the microsecond leaves: the server divides by exact durations).
+        exact = declared(c, rel)
+        for profile, (peak, mean) in truth.items():
+            assert all(abs(d - ceil(m)) <= 1 for d, m in zip(exact[profile], (peak, mean), strict=True)), \
+                (rel, profile, exact[profile], float(peak), float(mean))
+
+
+def test_measured_bandwidth_outlives_a_restart(tmp_path: Path) -> None:
+    music, data = tmp_path / "music", tmp_path / "data"
+    write_audio(music / "late.flac", seconds=13.0, rate=44100, channels=2, kind="late")
+    key = add_user(data, "listener")
+    settings = make_settings(data, library=(music,), hls_ladder=("aac-128",), prefetch_segments=0)
+    headers = {"Authorization": f"Bearer {key}"}
+    with live_server(settings) as live, httpx.Client(base_url=live.url, headers=headers, timeout=120) as c:
+        top = c.get(f"{track('late.flac')}/playlist.m3u8").text
+        measured(c, "late.flac", "aac-128")
+        exact = c.get(f"{track('late.flac')}/playlist.m3u8").text
+        exact = exact.split("?t=")[0]  # the one variant's line (its token differs with time)
+        assert exact != top.split("?t=")[0]  # an estimate before, the measured values now
+    with live_server(settings) as live, httpx.Client(base_url=live.url, headers=headers, timeout=120) as c:
+        assert c.get(f"{track('late.flac')}/playlist.m3u8").text.split("?t=")[0] == exact
+        restarted = Env(live, key, music)
+        assert metric(restarted, "revenge_encode_seconds_count", 'profile="aac-128"') == 0
 
 
 @pytest.fixture(scope="module")
@@ -391,37 +444,33 @@ def cold_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     write_audio(music / "fresh.flac", seconds=20.0, rate=44100, channels=2, kind="music")  # 4 segments
     data = base / "data"
     key = add_user(data, "listener")
-    # The default three-rung ladder; no prefetch, so every encode is one the playlist itself asked for.
+    # The default three-rung ladder; no prefetch, so every encode is one a request asked for.
     with live_server(make_settings(data, library=(music,), prefetch_segments=0)) as live:
         yield Env(live, key, music)
 
 
-def test_the_first_multivariant_playlist_encodes_one_segment_per_rung(cold_env: Env) -> None:
+def test_the_first_multivariant_playlist_encodes_nothing(cold_env: Env) -> None:
     ladder = ("aac-64", "aac-128", "aac-256")
     base = track("fresh.flac")
 
-    def counts() -> tuple[dict[str, float], float, float]:
+    def counts() -> tuple[dict[str, float], float]:
         encodes = {p: metric(cold_env, "revenge_encode_seconds_count", f'profile="{p}"') for p in ladder}
-        return (encodes, metric(cold_env, "revenge_segment_requests_total", 'cache="miss"'),
-                metric(cold_env, "revenge_segment_requests_total", 'cache="hit"'))
+        return encodes, metric(cold_env, "revenge_segment_requests_total", 'cache="miss"')
 
-    encodes, misses, hits = counts()
+    encodes, misses = counts()
     assert encodes == dict.fromkeys(ladder, 0.0)  # a cold server
     with httpx.Client(base_url=cold_env.live.url, headers={"Authorization": f"Bearer {cold_env.key}"},
                       timeout=120) as c:
         top = c.get(f"{base}/playlist.m3u8")
         assert top.status_code == 200, top.text
         assert re.findall(r"^([a-z0-9-]+)/index\.m3u8", top.text, re.M) == list(ladder)
-        after, after_misses, after_hits = counts()
-        assert after == dict.fromkeys(ladder, 1.0)  # segment 0 of each rung, nothing else
-        assert (after_misses - misses, after_hits - hits) == (3, 0)
-        # What a player fetches next is already there: segment 0 of any rung comes from the cache.
-        for profile in ladder:
-            media = c.get(f"{base}/{profile}/index.m3u8").text
-            assert len(re.findall(r"^segment\d+\.m4s", media, re.M)) == 4  # three were never encoded
-            assert c.get(f"{base}/{profile}/segment0.m4s").status_code == 200
-    final, final_misses, final_hits = counts()
-    assert final == after and (final_misses, final_hits - after_hits) == (after_misses, 3)
+        assert counts() == (encodes, misses)
+        # The player's segment 0 is the first encode of its rung.
+        media = c.get(f"{base}/aac-128/index.m3u8").text
+        assert len(re.findall(r"^segment\d+\.m4s", media, re.M)) == 4
+        assert c.get(f"{base}/aac-128/segment0.m4s").status_code == 200
+    after, after_misses = counts()
+    assert after == {**encodes, "aac-128": 1.0} and after_misses == misses + 1
 
 
 # ---------------------------------------------------------------------------- load behaviour
