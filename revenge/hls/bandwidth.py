@@ -18,6 +18,7 @@ from math import ceil
 from revenge.hls.fmp4 import media_segment_overhead
 from revenge.hls.plan import Segment, SegmentPlan
 from revenge.hls.profiles import OutputFormat
+from revenge.library.model import is_pcm_codec
 
 # Measured on FFmpeg's AAC (twoloop) and libopus (constrained VBR) over music, tones, noise, silence
 # after 6 s of silence, mono and stereo, 44.1 and 48 kHz: a full segment's payload ran at 0.71-1.04x
@@ -49,7 +50,7 @@ def payload_rates(fmt: OutputFormat, source_codec: str, source_bit_rate: int) ->
     when it is PCM; never more than the PCM rate, which bounds it."""
     if fmt.profile.lossless:
         pcm = Fraction(fmt.sample_rate * fmt.channels * fmt.bits_per_sample, 8)
-        source = pcm * PCM_TO_FLAC if source_codec.startswith("pcm_") else Fraction(source_bit_rate, 8)
+        source = pcm * PCM_TO_FLAC if is_pcm_codec(source_codec) else Fraction(source_bit_rate, 8)
         return PayloadRates(min(source, pcm), pcm * FLAC_BOUND, Fraction(0))
     nominal = Fraction(fmt.bit_rate, 8)
     frame_seconds = Fraction(fmt.frame_size, fmt.sample_rate)

@@ -20,8 +20,13 @@ def is_valid_item_id(value: str) -> bool:
     return bool(ITEM_ID_RE.fullmatch(value))
 
 
+def is_pcm_codec(codec: str) -> bool:
+    """Uncompressed audio: FFmpeg names its PCM decoders pcm_<format> (pcm_s16le, pcm_f32be, …)."""
+    return codec.startswith("pcm_")
+
+
 def is_lossless_codec(codec: str) -> bool:
-    return codec in LOSSLESS_CODECS or codec.startswith("pcm_")
+    return codec in LOSSLESS_CODECS or is_pcm_codec(codec)
 
 
 @dataclass(frozen=True, slots=True)

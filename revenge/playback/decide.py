@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from revenge.hls.profiles import PROFILES, output_format
-from revenge.library.model import Item
+from revenge.library.model import Item, is_pcm_codec
 
 # Client vocabulary → our canonical names. Clients say "m4a", "mp4", "audio/mp4", "fmp4"…
 _CODEC_ALIASES = {
@@ -50,7 +50,7 @@ PREFERENCES: tuple[Preference, ...] = ("direct", "hls")
 
 def normalize_codec(name: str) -> str:
     lowered = name.strip().lower()
-    if lowered.startswith("pcm_"):
+    if is_pcm_codec(lowered):
         return "pcm"
     if lowered in ("mp3float", "mp3"):
         return "mp3"
