@@ -8,9 +8,12 @@ of segment requests that an instance served from its own cache: the sum over ins
 ``revenge_segment_requests_total{cache="hit"}`` over all their segment requests (``hit``, ``miss``,
 ``inflight``: joined an encode already running there, e.g. its own prefetch), read from each instance's
 /metrics by ``revenge bench --metrics-url`` after its warm-up and at the end: the measured pass only
-(the warm-up's own misses would drag the cached share down). Cold: fresh instances (empty caches), a
-distinct track per player. Cached: ``--warm`` (every segment of the items in play fetched once through
-nginx first), players sharing a few tracks. ``--smoke``: the smallest run, to check that it works.
+(the warm-up's own misses would drag the cached share down); and the encode jobs on all instances
+(``revenge_encode_seconds_count`` summed) per segment the players fetched: a job encodes one segment,
+or several at a run's start, so the figure is for comparing routings: round robin makes a second
+instance encode again what the first already has. Cold: fresh instances (empty caches), a distinct
+track per player. Cached: ``--warm`` (every segment of the items in play fetched once through nginx
+first), players sharing a few tracks. ``--smoke``: the smallest run, to check that it works.
 
     .venv/bin/python benchmarks/bench_scaleout.py [--quick | --smoke] [--out bench-results/scaleout.json]
 """
@@ -36,7 +39,7 @@ from tests.mediagen import write_audio  # noqa: E402
 from tests.redisfix import running_redis  # noqa: E402
 from tests.scaleout import Instance, Nginx  # noqa: E402
 
-RESULTS = ("hit", "miss", "inflight")
+RESULTS = ("hit", "miss", "inflight", "encodes")
 
 
 def make_library(base: Path, tracks: int, seconds: int) -> Path:
@@ -58,7 +61,8 @@ def add_user(store: str, data: Path) -> str:
 def measured(report: dict[str, Any]) -> dict[str, float]:
     """The segment requests of the measured pass, summed over the instances, by cache result."""
     per_instance = report["instance_counters"].values()
-    return {r: sum((c or {}).get(f"segments_{r}", 0.0) for c in per_instance) for r in RESULTS}
+    return {r: sum((c or {}).get(r if r == "encodes" else f"segments_{r}", 0.0) for c in per_instance)
+            for r in RESULTS}
 
 
 @contextlib.contextmanager
@@ -99,6 +103,7 @@ def trial(work: Path, library: Path, store: str, key: str, n: int, routing: str,
                        stdout=subprocess.DEVNULL)
         report = orjson.loads(out.read_bytes())
     delta = measured(report)
+    encodes = delta.pop("encodes")
     total = sum(delta.values()) or 1.0
     row = {
         "instances": n, "routing": routing, "mode": mode, "listeners": listeners,
@@ -112,11 +117,15 @@ def trial(work: Path, library: Path, store: str, key: str, n: int, routing: str,
         "own_cache_hit_share": delta["hit"] / total,
         "hit_or_own_inflight_share": (delta["hit"] + delta["inflight"]) / total,
         "segment_requests": delta,
+        # Encode jobs on all instances per segment fetched: higher when instances repeat each other's work.
+        "encodes": encodes,
+        "encodes_per_segment": encodes / report["segments"]["count"] if report["segments"]["count"] else None,
         "client_overloaded": report["verdict"]["client_overloaded"],
     }
     print(f"  {name:>24}: stalls {row['stalls']} errors {row['errors']} segments {row['segments']} "
           f"own-cache hits {row['own_cache_hit_share']:.1%} "
           f"(+inflight {row['hit_or_own_inflight_share']:.1%}) "
+          f"encode jobs/segment {row['encodes_per_segment'] or 0:.2f} "
           f"cold p50/p99 {row['cold_p50_ms']}/{row['cold_p99_ms']} ms "
           f"cached p50/p99 {row['cached_p50_ms']}/{row['cached_p99_ms']} ms", flush=True)
     return row
@@ -124,12 +133,12 @@ def trial(work: Path, library: Path, store: str, key: str, n: int, routing: str,
 
 def table(rows: list[dict[str, Any]]) -> str:
     lines = ["| instances | stream routing | mode | players | stalls | errors | own-cache hits | "
-             "+ own in-flight | cold p50/p99 ms | cached p50/p99 ms |",
-             "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "+ own in-flight | encode jobs / segment played | cold p50/p99 ms | cached p50/p99 ms |",
+             "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         lines.append(f"| {r['instances']} | {r['routing']} | {r['mode']} | {r['listeners']} | "
                      f"{r['stalls']} | {r['errors']} | {r['own_cache_hit_share']:.1%} | "
-                     f"{r['hit_or_own_inflight_share']:.1%} | "
+                     f"{r['hit_or_own_inflight_share']:.1%} | {r['encodes_per_segment'] or 0:.2f} | "
                      f"{r['cold_p50_ms']}/{r['cold_p99_ms']} | {r['cached_p50_ms']}/{r['cached_p99_ms']} |")
     return "\n".join(lines)
 
@@ -143,14 +152,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.duration = 6.0 if args.smoke else 20.0 if args.quick else 60.0
     args.speed = 4.0
-    args.cold_listeners = 2 if args.smoke else 6 if args.quick else 12
+    args.cold_listeners = 2 if args.smoke else 4 if args.quick else 8
     args.cached_listeners = 4 if args.smoke else 60 if args.quick else 200
     args.shared = 2 if args.smoke else 4
     tracks = max(args.cold_listeners, args.shared) + 2
     with tempfile.TemporaryDirectory(prefix="revenge-bench-scaleout-") as tmp:
         work = Path(tmp)
         print("generating the library…", flush=True)
-        library = make_library(work, tracks, seconds=30 if args.smoke else 120)
+        library = make_library(work, tracks, seconds=30 if args.smoke else 300)
         rows = []
         with running_redis(work / "redis") as redis:
             key = add_user(redis.url, work / "cli")

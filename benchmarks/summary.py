@@ -109,6 +109,20 @@ def _listen(r: dict[str, Any]) -> list[Row]:
     return rows
 
 
+def _scaleout(r: dict[str, Any]) -> list[Row]:
+    rows = []
+    for t in r["rows"]:
+        if t["mode"] != "cold":
+            continue
+        name = f"{t['instances']}x {t['routing']} cold, {t['listeners']} players"
+        rows += [(f"{name}: own-cache hits (+ own in-flight)",
+                  f"{t['own_cache_hit_share']:.1%} ({t['hit_or_own_inflight_share']:.1%})",
+                  "≥ 95 % with hash"),
+                 (f"{name}: encode jobs per segment played, stalls",
+                  f"{t['encodes_per_segment'] or 0:.2f}, {t['stalls']}", "lower with hash, 0")]
+    return rows
+
+
 SOURCES: tuple[tuple[str, Callable[[dict[str, Any]], list[Row]]], ...] = (
     ("segments.json", _segments),
     ("progress.json", _progress),
@@ -117,6 +131,7 @@ SOURCES: tuple[tuple[str, Callable[[dict[str, Any]], list[Row]]], ...] = (
     ("scan.json", _scan),
     ("stream.json", _stream),
     ("listen.json", _listen),
+    ("scaleout.json", _scaleout),
 )
 
 
