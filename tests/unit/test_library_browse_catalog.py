@@ -98,6 +98,19 @@ def test_list_cursors_round_trip_and_refuse_others() -> None:
             browse.decode_list_cursor(bad, kind, width)
 
 
+def test_a_genre_is_named_as_most_of_its_tracks_spell_it_and_counts_albums_once(catalog: Catalog) -> None:
+    _put(catalog, "a.flac", title="One", artists=("X",), album="First", genres=("Hip-Hop",))
+    _put(catalog, "b.flac", title="Two", artists=("X",), album="First", genres=("hip-hop", "Jazz"))
+    _put(catalog, "c.flac", title="Three", artists=("X",), album="Second", genres=("hip-hop",))
+    catalog.commit()
+    genres = {g.name: (g.album_count, g.track_count) for g in browse.list_genres(catalog)[0]}
+    assert genres == {"hip-hop": (2, 3), "Jazz": (1, 1)}
+    _put(catalog, "d.flac", title="Four", artists=("X",), album="Third", genres=("Hip-Hop",))
+    catalog.commit()  # a tie: the greater spelling, whatever the order the tracks came in
+    genres = {g.name: (g.album_count, g.track_count) for g in browse.list_genres(catalog)[0]}
+    assert genres == {"hip-hop": (3, 4), "Jazz": (1, 1)}
+
+
 def test_genre_filter_takes_an_id_or_a_name() -> None:
     gid = genre_ref("Jazz")[0]
     assert browse.genre_id_of(gid) == gid and browse.genre_id_of("jazz") == gid
