@@ -6,8 +6,9 @@ import hashlib
 import sqlite3
 from collections.abc import Sequence
 
-SCHEMA_VERSION = "6"  # 3: search_items (every item type, album artists and genres); 4: content;
-# 5: albums.shuffle, album_refs, an index per album sort; 6: items_album_of, album_refs_ref
+SCHEMA_VERSION = "7"  # 3: search_items (every item type, album artists and genres); 4: content;
+# 5: albums.shuffle, album_refs, an index per album sort; 6: items_album_of, album_refs_ref;
+# 7: item_genres_name
 _TABLES = ("search_tracks", "search_items", "search_albums", "search_artists", "item_artists", "item_genres",
            "album_refs", "albums", "artists", "genres", "chapters", "files", "items", "failures", "meta")
 
@@ -136,6 +137,7 @@ CREATE TABLE IF NOT EXISTS item_genres (
   PRIMARY KEY (item_id, position)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS item_genres_genre ON item_genres(genre_id, item_id);
+CREATE INDEX IF NOT EXISTS item_genres_name ON item_genres(genre_id, name);  -- a genre's spellings
 CREATE TABLE IF NOT EXISTS albums (
   id TEXT PRIMARY KEY,
   name TEXT NOT NULL,
@@ -210,6 +212,13 @@ def _from_5(db: sqlite3.Connection) -> None:
     albums (the genre filter of the album lists, from the albums' refs rather than every track)."""
     db.executescript("BEGIN; CREATE INDEX IF NOT EXISTS items_album_of ON items(id, album_id); "
                      "CREATE INDEX IF NOT EXISTS album_refs_ref ON album_refs(kind, ref_id, album_id); "
+                     "UPDATE meta SET value = '6' WHERE key = 'schema'; COMMIT;")
+
+
+def _from_6(db: sqlite3.Connection) -> None:
+    """Version 6 → 7: a genre's spellings in an index (its row is rebuilt from it at every commit that
+    touches the genre, without a visit to each of its tracks)."""
+    db.executescript("BEGIN; CREATE INDEX IF NOT EXISTS item_genres_name ON item_genres(genre_id, name); "
                      f"UPDATE meta SET value = '{SCHEMA_VERSION}' WHERE key = 'schema'; COMMIT;")
 
 
@@ -231,6 +240,9 @@ def migrate(db: sqlite3.Connection, artist_separators: Sequence[str]) -> bool:
         stored["schema"], albums_stale = "5", True
     if stored is not None and stored.get("schema") == "5" and stored.get("artist_separators") == separators:
         _from_5(db)
+        stored["schema"] = "6"
+    if stored is not None and stored.get("schema") == "6" and stored.get("artist_separators") == separators:
+        _from_6(db)
         stored["schema"] = SCHEMA_VERSION
     db.execute("CREATE TABLE IF NOT EXISTS kept_ids (root TEXT NOT NULL, relative TEXT NOT NULL, "
                "id TEXT NOT NULL, PRIMARY KEY (root, relative)) WITHOUT ROWID")

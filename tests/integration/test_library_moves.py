@@ -11,6 +11,7 @@ import pytest
 
 from revenge.library import browse
 from revenge.library.catalog import Catalog
+from revenge.library.catalog_schema import SCHEMA_VERSION
 from revenge.library.ids import item_id
 from revenge.library.scan import scan_library
 from revenge.library.scan_status import ScanReport, ScanStatus
@@ -70,14 +71,15 @@ def test_a_deleted_file_that_comes_back_takes_its_id_back(music: Path, catalog: 
     assert ids_by_title(catalog) == before
 
 
-_UNDO_6 = "DROP INDEX items_album_of; DROP INDEX album_refs_ref; "  # back to version 5
+_UNDO_7 = "DROP INDEX item_genres_name; "  # back to version 6
+_UNDO_6 = _UNDO_7 + "DROP INDEX items_album_of; DROP INDEX album_refs_ref; "  # back to version 5
 _UNDO_5 = (_UNDO_6 + "DROP TABLE album_refs; DROP INDEX albums_artist; DROP INDEX albums_newest; "
            "DROP INDEX albums_year; "
            "DROP INDEX albums_alphabetical; CREATE INDEX albums_alphabetical ON albums(sort_key, id); "
            "ALTER TABLE albums DROP COLUMN shuffle; ")  # back to version 4's album tables
 
 
-def test_a_version_5_catalog_gets_its_covering_index_in_place(music: Path, tmp_path: Path) -> None:
+def test_a_version_5_catalog_gets_its_covering_indexes_in_place(music: Path, tmp_path: Path) -> None:
     path = tmp_path / "catalog.db"
     cat = Catalog(path)
     scan(music, cat)
@@ -97,7 +99,10 @@ def test_a_version_5_catalog_gets_its_covering_index_in_place(music: Path, tmp_p
             plan = read.execute("EXPLAIN QUERY PLAN SELECT album_id FROM album_refs WHERE kind = 'genre' "
                                 "AND ref_id = ?", ("g",)).fetchall()  # album_filters' genre
             assert "COVERING INDEX album_refs_ref" in " ".join(str(row) for row in plan)
-            assert read.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()[0] == "6"
+            plan = read.execute("EXPLAIN QUERY PLAN SELECT name FROM item_genres WHERE genre_id = ? "
+                                "GROUP BY name", ("g",)).fetchall()  # a genre's row, rebuilt
+            assert "COVERING INDEX item_genres_name" in " ".join(str(row) for row in plan)
+            assert read.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()[0] == SCHEMA_VERSION
     finally:
         cat.close()
 
