@@ -6,7 +6,9 @@ never decoded) where it does not:
 
 - FLAC: STREAMINFO total samples (``stream.duration`` in 1/rate).
 - MP3: the Xing/Info/VBRI frame count, with the LAME encoder delay and padding removed (FFmpeg's mp3
-  demuxer turns these into ``stream.duration``). Without such a header FFmpeg only *estimates* the
+  demuxer turns these into ``stream.duration``). An MP3 as LAME and FFmpeg write it (Info/Xing header
+  with frame and byte counts and a gapless tag, ID3v2 tags, no chapters) is read from its bytes
+  instead, to the same result without opening the demuxer (``probe_mp3``). Without such a header FFmpeg only *estimates* the
   duration from the bit rate, so those files are counted by packets (1152 samples per frame); so
   are files shorter than the byte count their header declares (cut short).
 - MP4/M4A/M4B: the edit list (``stream.duration``, priming and end padding removed). The mov muxer
@@ -27,11 +29,8 @@ its size, so its end is not decoded (a fifth of a probe's time).
 
 from __future__ import annotations
 
-import hashlib
-import os
 import struct
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -39,81 +38,26 @@ import av
 import av.container
 import av.stream
 
-from revenge.library.art import embedded_art_id
 from revenge.library.model import MediaFile
-from revenge.library.tags import (
-    MAX_TAG_LENGTH,
-    TagError,
-    Tags,
-    loose_fields,
-    read_tags_parsed,
-    tags_from_fields,
+from revenge.library.mp3_frames import frame_header, mp3_declared_totals
+from revenge.library.probe_model import (
+    AudioHasher,
+    EmbeddedChapter,
+    FileHead,
+    Probe,
+    ProbeError,
+    read_head,
+    tags_and_art,
 )
+from revenge.library.probe_mp3 import mp3_by_frames
+from revenge.library.tags import MAX_TAG_LENGTH, Tags, loose_fields, tags_from_fields
 from revenge.library.verify import check_tail, mp3_appended_bytes
+
+__all__ = ["EmbeddedChapter", "Probe", "ProbeError", "chapters_from_container", "demuxer_for", "file_content",
+           "probe_file"]  # Probe, ProbeError and EmbeddedChapter are imported from here too
 
 # Formats (FFmpeg demuxer names, first of the comma list) whose stream.duration is the exact count.
 _DECLARED_EXACT = frozenset({"flac", "mov", "wav", "w64", "aiff", "wv", "caf", "tta", "ape", "ogg"})
-
-
-class ProbeError(Exception):
-    """The file cannot be used: the message is the reason the scanner records."""
-
-
-@dataclass(frozen=True, slots=True)
-class EmbeddedChapter:
-    """A chapter as the file declares it, on the file's own timeline (ms)."""
-
-    start_ms: int
-    end_ms: int
-    title: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class Probe:
-    file: MediaFile
-    tags: Tags
-    chapters: tuple[EmbeddedChapter, ...]
-    content: str | None = None  # the audio's fingerprint (``AudioHasher``); None: not computed yet
-    # The art id of the file's embedded picture (``art.embedded_art_id``), read with its tags, when
-    # ``art_read``; a probe stored in the catalog has not read it (the art index reads the file then).
-    embedded_art: str | None = None
-    art_read: bool = False
-
-
-CONTENT_BYTES = 256 * 1024  # of the first demuxed audio packets, hashed into the content fingerprint
-
-
-class AudioHasher:
-    """The content fingerprint of a file's audio: BLAKE2b of the bytes of its first demuxed packets
-    (up to ``CONTENT_BYTES``: seconds of audio) with the codec, rate, channels and exact sample count.
-    Packets are the coded audio without the container's tags (ID3, Vorbis comments, MP4 ``udta``,
-    pictures), so the fingerprint survives re-tagging and moving; a re-encode changes it. Reading
-    from the start costs no seek, and the exact length tells apart tracks that begin alike (silence)."""
-
-    def __init__(self) -> None:
-        self._hash = hashlib.blake2b(digest_size=12)
-        self._left = CONTENT_BYTES
-
-    @property
-    def full(self) -> bool:
-        return self._left <= 0
-
-    def feed(self, packet: av.Packet) -> None:
-        size = packet.size
-        if self._left > 0 and size:
-            # The packet's own buffer, not a copy (a packet supports the buffer protocol).
-            self._hash.update(packet if size <= self._left else memoryview(packet)[:self._left])
-            self._left -= size
-
-    def feed_from(self, container: av.container.InputContainer, stream: av.stream.Stream) -> None:
-        for packet in container.demux(stream):
-            self.feed(packet)
-            if self.full:
-                return
-
-    def hexdigest(self, codec: str, rate: int, channels: int, samples: int) -> str:
-        self._hash.update(f"\x00{codec}\x00{rate}\x00{channels}\x00{samples}".encode())
-        return self._hash.hexdigest()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -170,92 +114,12 @@ def opus_pre_skip(extradata: bytes | None) -> int:
     return int(struct.unpack_from("<H", extradata, 10)[0])
 
 
-def id3v2_size(head: bytes) -> int:
-    """Bytes taken by an ID3v2 tag at the start of a file (0 when there is none)."""
-    if len(head) < 10 or head[:3] != b"ID3":
-        return 0
-    size = (head[6] & 0x7F) << 21 | (head[7] & 0x7F) << 14 | (head[8] & 0x7F) << 7 | (head[9] & 0x7F)
-    footer = 10 if head[5] & 0x10 else 0
-    return 10 + size + footer
-
-
-def _mpeg_audio_header(data: bytes, at: int) -> tuple[int, int] | None:
-    """(MPEG version id, channel mode) if a plausible Layer III frame header starts at ``at``."""
-    if at + 4 > len(data):
-        return None
-    b1, b2, b3 = data[at + 1], data[at + 2], data[at + 3]
-    if data[at] != 0xFF or b1 & 0xE0 != 0xE0:
-        return None
-    version = (b1 >> 3) & 3  # 0: MPEG 2.5, 1: reserved, 2: MPEG 2, 3: MPEG 1
-    layer = (b1 >> 1) & 3  # 1: Layer III
-    bitrate_index = b2 >> 4
-    rate_index = (b2 >> 2) & 3
-    if version == 1 or layer != 1 or bitrate_index in (0, 15) or rate_index == 3:
-        return None
-    return version, b3 >> 6
-
-
-@dataclass(frozen=True, slots=True)
-class Mp3Totals:
-    """What a Xing/Info or VBRI header declares: frame count and stream bytes, when present."""
-
-    frames: int | None
-    stream_bytes: int | None
-
-
-def mp3_declared_totals(data: bytes) -> Mp3Totals | None:
-    """The Xing/Info or VBRI header of the first MPEG frame (``data`` starts after any ID3v2 tag).
-    Only with a frame count is FFmpeg's MP3 duration exact rather than estimated from the bit rate."""
-    limit = min(len(data) - 4, 64 * 1024)
-    for at in range(max(limit, 0)):
-        header = _mpeg_audio_header(data, at)
-        if header is None:
-            continue
-        version, mode = header
-        mono = mode == 3
-        side_info = (17 if mono else 32) if version == 3 else (9 if mono else 17)
-        xing = at + 4 + side_info
-        if data[xing:xing + 4] in (b"Xing", b"Info") and len(data) >= xing + 8:
-            flags = struct.unpack_from(">I", data, xing + 4)[0]
-            fields = xing + 8
-            frames = stream_bytes = None
-            if flags & 1 and len(data) >= fields + 4:
-                frames = struct.unpack_from(">I", data, fields)[0]
-                fields += 4
-            if flags & 2 and len(data) >= fields + 4:
-                stream_bytes = struct.unpack_from(">I", data, fields)[0]
-            return Mp3Totals(frames, stream_bytes)
-        vbri = at + 4 + 32
-        if data[vbri:vbri + 4] == b"VBRI" and len(data) >= vbri + 18:
-            stream_bytes, frames = struct.unpack_from(">II", data, vbri + 10)
-            return Mp3Totals(frames, stream_bytes)
-        return None
-    return None
-
-
-@dataclass(frozen=True, slots=True)
-class FileHead:
-    """The first bytes of a file, and for a file that opens with an ID3v2 tag the bytes behind it."""
-
-    start: bytes  # the file's first 12 bytes
-    after_tag: bytes  # up to 16 KiB after any ID3v2 tag (the first MPEG frame, its Xing header)
-    bytes_after_tag: int  # the file's size less the tag
-
-
-def _read_head(path: Path) -> FileHead:
-    with open(path, "rb") as fh:
-        start = fh.read(12)
-        tag = id3v2_size(start)
-        fh.seek(tag)
-        return FileHead(start, fh.read(16 * 1024), os.fstat(fh.fileno()).st_size - tag)
-
-
 def demuxer_for(head: FileHead) -> str | None:
     """The FFmpeg demuxer a file's magic bytes name without doubt, else None (then FFmpeg probes).
     Named, FFmpeg skips probing every demuxer against the file's head, which for an MP3 with a large
     ID3 tag (a cover) costs more than the rest of opening it."""
     start = head.start
-    if _mpeg_audio_header(head.after_tag, 0) is not None:
+    if frame_header(head.after_tag, 0) is not None:
         return "mp3"  # a Layer III frame right at the start (behind any ID3 tag)
     if start.startswith(b"fLaC"):
         return "flac"
@@ -357,15 +221,20 @@ def _declared_count(container: av.container.InputContainer, stream: av.stream.St
     return samples, False
 
 
-def probe_file(path: Path, artist_separators: Sequence[str] = ()) -> Probe:
-    """Probe ``path`` (a file the scanner found). Raises ProbeError with a readable reason."""
+def probe_file(path: Path, artist_separators: Sequence[str] = (), *, by_frames: bool = True) -> Probe:
+    """Probe ``path`` (a file the scanner found). Raises ProbeError with a readable reason.
+    ``by_frames``: read the MP3s ``mp3_by_frames`` can read that way (False: every file through
+    FFmpeg's demuxer, to compare the two)."""
     try:
         stat = path.stat()
     except OSError as exc:
         raise ProbeError(f"cannot stat: {exc.strerror or exc}") from exc
     try:
-        head = _read_head(path)
+        head = read_head(path)
         demuxer = demuxer_for(head)
+        fast = mp3_by_frames(path, head, stat, artist_separators) if by_frames and demuxer == "mp3" else None
+        if fast is not None:
+            return fast
         try:
             container = av.open(str(path), format=demuxer, metadata_errors="replace")
         except av.FFmpegError:
@@ -409,14 +278,8 @@ def probe_file(path: Path, artist_separators: Sequence[str] = ()) -> Probe:
         raise ProbeError("no audio samples")
     if problem is not None:
         raise ProbeError(problem)
-    try:
-        tags, parsed = read_tags_parsed(path, metadata, artist_separators, fmt.split(",")[0], codec)
-    except TagError as exc:
-        raise ProbeError(str(exc)) from exc
-    try:
-        embedded_art, art_read = embedded_art_id(parsed), True
-    except Exception:  # art never fails a probe: the art index reads the file again
-        embedded_art, art_read = None, False
+    tags, _, embedded_art, art_read = tags_and_art(path, metadata, artist_separators, fmt.split(",")[0],
+                                                    codec)
     seconds = samples / rate
     bit_rate = codec_bit_rate or container_bit_rate or int(stat.st_size * 8 / seconds)
     media = MediaFile(

@@ -8,14 +8,12 @@ from fractions import Fraction
 
 import pytest
 
+from revenge.library.mp3_frames import Mp3Totals, id3v2_size, mp3_declared_totals
 from revenge.library.probe import (
     EmbeddedChapter,
     FileHead,
-    Mp3Totals,
     chapters_from_container,
     demuxer_for,
-    id3v2_size,
-    mp3_declared_totals,
     opus_packet_samples,
     opus_pre_skip,
     tags_from_metadata,
@@ -89,7 +87,7 @@ def _mpeg1_stereo_frame(tag: bytes, fields: bytes) -> bytes:
 
 def test_xing_and_info_headers() -> None:
     frame = _mpeg1_stereo_frame(b"Info", struct.pack(">III", 3, 543, 227159))
-    assert mp3_declared_totals(frame) == Mp3Totals(543, 227159)
+    assert mp3_declared_totals(frame) == Mp3Totals(543, 227159, constant=True)
     frame = _mpeg1_stereo_frame(b"Xing", struct.pack(">II", 1, 99))
     assert mp3_declared_totals(frame) == Mp3Totals(99, None)
     frame = _mpeg1_stereo_frame(b"Xing", struct.pack(">II", 2, 5000))  # bytes but no frame count
@@ -113,7 +111,7 @@ def test_no_vbr_header() -> None:
     assert mp3_declared_totals(b"") is None
     # garbage before the first frame is skipped
     assert mp3_declared_totals(b"\x00\x01" + _mpeg1_stereo_frame(b"Info", struct.pack(">II", 1, 5))) == \
-        Mp3Totals(5, None)
+        Mp3Totals(5, None, constant=True)
 
 
 def test_chapters_from_container_clamp_sort_and_drop_empty() -> None:
