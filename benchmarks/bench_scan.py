@@ -19,7 +19,7 @@ ids, ReplayGain; some multi-artist), embedded front covers on 30 % of the albums
 on another 20 %. It times ``revenge scan`` as a subprocess (tags, pictures, the art index) from an
 empty data dir and again with nothing changed, with each run's peak RSS, and the same two scans by
 Debian's ``supysonic`` (``supysonic-cli folder scan --foreground``) on the same files when it is
-installed.
+installed: ``--repeats`` rounds, each side by side on fresh databases; medians.
 
     .venv/bin/python benchmarks/bench_scan.py --tagged 20000 [--media-dir CACHE]
 """
@@ -245,6 +245,15 @@ def _timed(command: list[str], cwd: Path, env: dict[str, str]) -> dict[str, Any]
             "output": output[-400:]}
 
 
+def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The median of timed runs (seconds and the scan's own time), the highest peak RSS."""
+    own = [r["scan_seconds"] for r in runs if r["scan_seconds"] is not None]
+    return {"seconds": round(statistics.median(r["seconds"] for r in runs), 2),
+            "peak_rss_mib": max(r["peak_rss_mib"] for r in runs),
+            "scan_seconds": round(statistics.median(own), 2) if own else None,
+            "runs_seconds": [r["seconds"] for r in runs], "output": runs[-1]["output"]}
+
+
 def tagged_library(args: argparse.Namespace) -> int:
     files = args.tagged
     tmp = Path(tempfile.mkdtemp(prefix="revenge-bench-tagged-"))
@@ -262,14 +271,21 @@ def tagged_library(args: argparse.Namespace) -> int:
         generation_seconds = time.perf_counter() - started
         env = {k: v for k, v in os.environ.items() if not k.startswith("REVENGE_")}
         env["PYTHONPATH"] = str(ROOT)
-        ours = [sys.executable, "-m", "revenge", "scan", "--data-dir", str(tmp / "data"),
-                str(media / "music")]
         result: dict[str, Any] = {"files": files, **counts, "cpus": os.cpu_count(),
-                                  "generation_seconds": round(generation_seconds, 1)}
-        result["revenge_full_scan"] = _timed(ours, ROOT, env)
-        result["revenge_rescan"] = _timed(ours, ROOT, env)
-        if shutil.which("supysonic-cli"):
-            home = tmp / "supysonic"
+                                  "generation_seconds": round(generation_seconds, 1), "rounds": args.repeats}
+        runs: dict[str, list[dict[str, Any]]] = {}
+        supysonic = shutil.which("supysonic-cli") is not None
+        sup_env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+        # Rounds side by side: each a fresh data dir for us and a fresh database for supysonic, so a
+        # slower stretch of a shared machine lands on both; medians of the rounds.
+        for round_ in range(args.repeats):
+            ours = [sys.executable, "-m", "revenge", "scan", "--data-dir", str(tmp / f"data-{round_}"),
+                    str(media / "music")]
+            runs.setdefault("revenge_full_scan", []).append(_timed(ours, ROOT, env))
+            runs.setdefault("revenge_rescan", []).append(_timed(ours, ROOT, env))
+            if not supysonic:
+                continue
+            home = tmp / f"supysonic-{round_}"
             home.mkdir()
             # supysonic reads ./supysonic.conf among its config paths: a private database and cache.
             (home / "supysonic.conf").write_text(
@@ -277,14 +293,18 @@ def tagged_library(args: argparse.Namespace) -> int:
                 f"[webapp]\ncache_dir = {home}/cache\nlog_level = WARNING\n"
                 f"[daemon]\nsocket = {home}/daemon.sock\n")
             theirs = ["supysonic-cli", "folder", "scan", "--foreground", "lib"]
-            sup_env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
             _timed(["supysonic-cli", "folder", "add", "lib", str(media / "music")], home, sup_env)
-            result["supysonic_full_scan"] = _timed(theirs, home, sup_env)
-            result["supysonic_rescan"] = _timed(theirs, home, sup_env)
-            result["full_scan_speedup"] = round(result["supysonic_full_scan"]["seconds"]
-                                                / result["revenge_full_scan"]["seconds"], 2)
-            result["rescan_speedup"] = round(result["supysonic_rescan"]["seconds"]
-                                             / result["revenge_rescan"]["seconds"], 2)
+            runs.setdefault("supysonic_full_scan", []).append(_timed(theirs, home, sup_env))
+            runs.setdefault("supysonic_rescan", []).append(_timed(theirs, home, sup_env))
+        for key, timed in runs.items():
+            result[key] = _median(timed)
+        if supysonic:
+            for kind in ("full_scan", "rescan"):
+                result[f"{kind}_speedup"] = round(result[f"supysonic_{kind}"]["seconds"]
+                                                  / result[f"revenge_{kind}"]["seconds"], 2)
+                result[f"{kind}_speedup_per_round"] = [
+                    round(t["seconds"] / o["seconds"], 2)
+                    for o, t in zip(runs[f"revenge_{kind}"], runs[f"supysonic_{kind}"], strict=True)]
         else:
             result["supysonic"] = "not installed (apt-get install supysonic)"
         print(f"bench_scan --tagged {files} ({os.cpu_count()} CPUs): {counts}, generated in "
@@ -295,7 +315,8 @@ def tagged_library(args: argparse.Namespace) -> int:
                 inner = "" if own is None else f" (scan itself {own:.1f} s)"
                 print(f"  {key:<22} {value['seconds']:>8.2f} s{inner}"
                       f"  peak RSS {value['peak_rss_mib']:>7.1f} MiB")
-        for key in ("full_scan_speedup", "rescan_speedup", "supysonic"):
+        for key in ("full_scan_speedup", "full_scan_speedup_per_round", "rescan_speedup",
+                    "rescan_speedup_per_round", "supysonic"):
             if key in result:
                 print(f"  {key:<22} {result[key]}")
         out = args.out if args.out != DEFAULT_OUT else ROOT / "bench-results" / "scan-tagged.json"

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("revenge.scan")
 
-BATCH_UNITS = 200  # commit after this many items …
+BATCH_UNITS = 2000  # commit after this many items …
 BATCH_SECONDS = 1.0  # … or this long, so items appear while a long scan runs
 _REPORTED_FAILURES = 20
 # (item id, the unit's files, the embedded art id of each file probed just now, by path)
