@@ -6,11 +6,11 @@ never decoded) where it does not:
 
 - FLAC: STREAMINFO total samples (``stream.duration`` in 1/rate).
 - MP3: the Xing/Info/VBRI frame count, with the LAME encoder delay and padding removed (FFmpeg's mp3
-  demuxer turns these into ``stream.duration``). An MP3 as LAME and FFmpeg write it (Info/Xing header
-  with frame and byte counts and a gapless tag, ID3v2 tags, no chapters) is read from its bytes
-  instead, to the same result without opening the demuxer (``probe_mp3``). Without such a header FFmpeg only *estimates* the
+  demuxer turns these into ``stream.duration``). Without such a header FFmpeg only *estimates* the
   duration from the bit rate, so those files are counted by packets (1152 samples per frame); so
-  are files shorter than the byte count their header declares (cut short).
+  are files shorter than the byte count their header declares (cut short). An MP3 as LAME and FFmpeg
+  write it (Info/Xing header with frame and byte counts and a gapless tag, ID3v2 tags, no chapters)
+  is read from its bytes instead, to the same result without opening the demuxer (``probe_mp3``).
 - MP4/M4A/M4B: the edit list (``stream.duration``, priming and end padding removed). The mov muxer
   writes the edit list in the movie time scale (FFmpeg: 1/1000 s), so a length that is not a whole
   number of milliseconds is declared only to 1 ms — still far closer than the decoder's count,

@@ -83,7 +83,6 @@ class AudioHasher:
         return self._hash.hexdigest()
 
 
-
 @dataclass(frozen=True, slots=True)
 class FileHead:
     """The first bytes of a file, and for a file that opens with an ID3v2 tag the bytes behind it."""
@@ -99,7 +98,6 @@ def read_head(path: Path) -> FileHead:
         tag = id3v2_size(start)
         fh.seek(tag)
         return FileHead(start, fh.read(16 * 1024), os.fstat(fh.fileno()).st_size - tag)
-
 
 
 def tags_and_art(path: Path, metadata: Iterable[tuple[str, str]], separators: Sequence[str],

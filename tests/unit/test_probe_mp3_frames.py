@@ -82,7 +82,7 @@ def test_embedded_picture_and_pyav_written_files(tmp_path: Path) -> None:
 
 
 def test_what_it_cannot_read_goes_to_the_demuxer(tmp_path: Path) -> None:
-    no_tag = _ffmpeg(tmp_path / "no-id3.mp3", 2.0, "-id3v2_version", "0", "-write_id3v1", "1", *TAGS)
+    no_tag = _ffmpeg(tmp_path / "no-id3.mp3", 2.0, "-id3v2_version", "0", *TAGS)
     no_xing = _ffmpeg(tmp_path / "no-xing.mp3", 2.0, "-write_xing", "0", *TAGS)
     chapters = write_audio(tmp_path / "chapters.mp3", seconds=4.0, rate=44_100,
                            chapters=[(0.0, 2.0, "One"), (2.0, 4.0, "Two")], tags={"title": "Book"}).path
