@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from revenge.config import Settings
+from revenge.library.changes import Target
 from revenge.library.ids import item_id, relative_key
 from revenge.library.probe import ProbeError, probe_file
 from revenge.library.scan_runner import ScanRunner
@@ -54,7 +55,7 @@ class Downloads:
         self.progress: dict[str, tuple[int, int | None]] = {}  # episode id → (bytes done, bytes total)
         self._tasks: list[asyncio.Task[None]] = []
         self._rescan_task: asyncio.Task[None] | None = None
-        self._rescan_wanted = False
+        self._rescan_folders: set[str] = set()  # shows' folders whose files came or went
 
     async def start(self) -> None:
         for row in await self._store.with_download(ACTIVE):  # downloads the last run did not finish
@@ -166,7 +167,7 @@ class Downloads:
             },
         )
         await self._keep_last(podcast)
-        self._request_rescan()
+        self._request_rescan(podcast["folder"])
 
     async def _cover(self, podcast: dict[str, Any], folder: Path) -> None:
         """The show's image as its folder's cover, on its first download and when the URL changed; a
@@ -215,7 +216,8 @@ class Downloads:
             await discard_part(self._part_path(row))
         had = row["download"] != "none"
         await self._remove_file(row)
-        self._request_rescan()
+        if row["file"]:
+            self._request_rescan(row["file"].split("/")[0])
         return had
 
     async def _remove_file(self, row: dict[str, Any]) -> None:
@@ -223,16 +225,18 @@ class Downloads:
             (self.root / row["file"]).unlink(missing_ok=True)
         await self._store.set_episode(row["id"], {"download": "none", "file": None, "error": None})
 
-    def _request_rescan(self) -> None:
-        self._rescan_wanted = True
+    def _request_rescan(self, folder: str) -> None:
+        self._rescan_folders.add(folder)
         if self._rescan_task is None or self._rescan_task.done():
             self._rescan_task = asyncio.create_task(self._rescan(), name="podcast-rescan")
 
     async def _rescan(self) -> None:
-        # A scan already running may have passed the show's folder: wait for it, then scan again.
-        while self._rescan_wanted:
-            if self._scans.running:
-                await asyncio.sleep(0.2)
-                continue
-            self._rescan_wanted = False
-            self._scans.start()
+        # The shows' folders alone, not the whole library; ScanRunner.rescan waits for a scan running
+        # now (which may have passed the folder already) and takes turns with the next.
+        while self._rescan_folders and self.root is not None:
+            folders, self._rescan_folders = sorted(self._rescan_folders), set()
+            targets = [Target(self.root, "episode", (folder,), True) for folder in folders]
+            try:
+                await self._scans.rescan(targets)
+            except Exception:  # the periodic scan, or the next download's rescan, brings them in
+                log.exception("podcast folders %s not rescanned", ", ".join(folders))

@@ -127,6 +127,8 @@ def test_subscribe_download_play_keep_last_and_progress(env: Env) -> None:
         ),
     ]
     feed_url = host.put("/show/feed.xml", rss("The Show", episodes[::-1]), "application/rss+xml")
+    wait_until(lambda: not env.http.get("/healthz").json()["scan"]["running"], "the startup scan")
+    full_scan = env.http.get("/healthz").json()["scan"]["started_at"]
     response = env.http.post(
         "/api/v1/podcasts", json={"feed_url": feed_url, "new_per_check": 2, "keep_last": 2}
     )
@@ -161,6 +163,8 @@ def test_subscribe_download_play_keep_last_and_progress(env: Env) -> None:
     # The scan makes them items, which play over HLS and keep progress like any local item.
     newest, older = done["Episode 2"]["item_id"], done["Episode 1"]["item_id"]
     wait_until(lambda: {newest, older} <= env.item_ids(), "downloaded episodes scanned")
+    # by a rescan of the show's folder, not of the whole library
+    assert env.http.get("/healthz").json()["scan"]["started_at"] == full_scan
     session = env.http.post(
         "/api/v1/playback/sessions", json={"item_id": older, "device_id": "phone", "capabilities": AAC_ONLY}
     )
