@@ -30,7 +30,8 @@ def mp3_by_frames(path: Path, head: FileHead, stat: os.stat_result,
     if head.bytes_after_tag < totals.stream_bytes or mp3_appended_bytes(totals.stream_bytes,
                                                                           head.bytes_after_tag):
         return None
-    samples = totals.frames * first.samples - totals.delay - totals.padding
+    frames_samples = totals.frames * first.samples
+    samples = frames_samples - totals.delay - totals.padding
     if samples <= 0:
         return None
     want = first.size + CONTENT_BYTES + MAX_MP3_FRAME
@@ -51,7 +52,6 @@ def mp3_by_frames(path: Path, head: FileHead, stat: os.stat_result,
     view = memoryview(data)
     for at, size in spans:
         hasher.feed(view[at:at + size])
-    frames_samples = totals.frames * first.samples
     # FFmpeg's bit rate: under an Info header the first audio frame's (the header's own frame may have
     # another); under a Xing (variable) header its bytes over its length.
     bit_rate = audio.kbps * 1000 if totals.constant else \
