@@ -39,7 +39,7 @@ from tests.mediagen import write_audio  # noqa: E402
 from tests.redisfix import running_redis  # noqa: E402
 from tests.scaleout import Instance, Nginx  # noqa: E402
 
-RESULTS = ("hit", "miss", "inflight", "encodes")
+RESULTS = ("hit", "miss", "inflight")
 
 
 def make_library(base: Path, tracks: int, seconds: int) -> Path:
@@ -58,11 +58,12 @@ def add_user(store: str, data: Path) -> str:
     return done.stdout.strip().splitlines()[-1]
 
 
-def measured(report: dict[str, Any]) -> dict[str, float]:
-    """The segment requests of the measured pass, summed over the instances, by cache result."""
-    per_instance = report["instance_counters"].values()
-    return {r: sum((c or {}).get(r if r == "encodes" else f"segments_{r}", 0.0) for c in per_instance)
-            for r in RESULTS}
+def measured(report: dict[str, Any]) -> tuple[dict[str, float], float]:
+    """The segment requests of the measured pass, summed over the instances, by cache result; and the
+    encode jobs the instances ran meanwhile."""
+    per_instance = [c or {} for c in report["instance_counters"].values()]
+    return ({r: sum(c.get(f"segments_{r}", 0.0) for c in per_instance) for r in RESULTS},
+            sum(c.get("encodes", 0.0) for c in per_instance))
 
 
 @contextlib.contextmanager
@@ -102,8 +103,7 @@ def trial(work: Path, library: Path, store: str, key: str, n: int, routing: str,
         subprocess.run(command, env=env, check=False, timeout=args.duration * 10 + 300,
                        stdout=subprocess.DEVNULL)
         report = orjson.loads(out.read_bytes())
-    delta = measured(report)
-    encodes = delta.pop("encodes")
+    delta, encodes = measured(report)
     total = sum(delta.values()) or 1.0
     row = {
         "instances": n, "routing": routing, "mode": mode, "listeners": listeners,
